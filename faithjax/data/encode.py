@@ -1,0 +1,132 @@
+"""Encoded corpora: ragged ids on disk, length-bucketed padded batches in memory.
+
+An encoded corpus is plain numpy (ids, offsets, labels, vocabulary), cached as
+one `.npz` so a machine with only numpy + jax can run every later stage.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax import io
+from faithjax.data import text
+
+SPLITS = ('train', 'valid', 'test')
+MIN_WIDTH = 8
+
+
+@dataclasses.dataclass
+class EncodedSplit:
+  """One split. `ids` is flat int32; example i is ids[offsets[i]:offsets[i+1]]."""
+  ids: np.ndarray
+  offsets: np.ndarray
+  labels: np.ndarray
+  rationale: np.ndarray | None = None  # flat bool beside ids, synthetic corpus only
+
+  @classmethod
+  def from_lists(cls, id_lists, labels, rationales=None):
+    lengths = np.array([len(x) for x in id_lists], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.fromiter((i for x in id_lists for i in x), np.int32, count=int(offsets[-1]))
+    rat = None
+    if rationales is not None:
+      rat = np.fromiter((r for x in rationales for r in x), bool, count=int(offsets[-1]))
+    return cls(flat, offsets, np.asarray(labels, np.int32), rat)
+
+  def __len__(self):
+    return len(self.labels)
+
+  @property
+  def lengths(self):
+    return np.diff(self.offsets).astype(np.int32)
+
+  def padded(self, indices, width, values=None):
+    """`values` (default ids) of the examples `indices`, right-padded: [len(indices), width]."""
+    values = self.ids if values is None else values
+    out = np.zeros((len(indices), width), values.dtype)
+    for row, i in enumerate(indices):
+      x = values[self.offsets[i]:self.offsets[i + 1]][:width]
+      out[row, :len(x)] = x
+    return out
+
+  def subset(self, indices):
+    indices = np.asarray(indices)
+    lengths = self.lengths[indices]
+    parts = [slice(self.offsets[i], self.offsets[i + 1]) for i in indices]
+    ids = np.concatenate([self.ids[p] for p in parts]) if len(parts) else self.ids[:0]
+    rat = None if self.rationale is None else np.concatenate([self.rationale[p] for p in parts])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return EncodedSplit(ids.astype(np.int32), offsets, self.labels[indices], rat)
+
+
+@dataclasses.dataclass
+class EncodedCorpus:
+  name: str
+  vocab: list
+  splits: dict
+  num_classes: int = 2
+
+  def save(self, path):
+    arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name)}
+    for split, data in self.splits.items():
+      arrays[f'{split}_ids'] = data.ids
+      arrays[f'{split}_offsets'] = data.offsets
+      arrays[f'{split}_labels'] = data.labels
+      if data.rationale is not None:
+        arrays[f'{split}_rationale'] = data.rationale
+    io.save_npz(path, **arrays)
+
+  @classmethod
+  def load(cls, path):
+    try:
+      arrays = io.load_npz(path)
+      splits = {
+          s: EncodedSplit(arrays[f'{s}_ids'], arrays[f'{s}_offsets'], arrays[f'{s}_labels'],
+                          arrays.get(f'{s}_rationale'))
+          for s in SPLITS}
+      return cls(str(arrays['name']), [str(w) for w in arrays['vocab']], splits)
+    except (OSError, KeyError, ValueError) as e:
+      raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
+
+
+def encode_corpus(name, raw_splits, min_df=1, max_len=None):
+  """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from train.
+
+  Documents longer than `max_len` tokens are truncated to it (the documented
+  maximum; counted in the returned `truncated`).
+  """
+  vocab = text.Vocabulary.build(raw_splits['train'][0], min_df=min_df)
+  splits, truncated = {}, {}
+  for split in SPLITS:
+    docs, labels, *rest = raw_splits[split]
+    rationales = rest[0] if rest else None
+    cut = (lambda x: x[:max_len]) if max_len else (lambda x: x)
+    truncated[split] = sum(1 for d in docs if max_len and len(d) > max_len)
+    splits[split] = EncodedSplit.from_lists(
+        [cut(vocab.encode(d)) for d in docs], labels,
+        None if rationales is None else [cut(r) for r in rationales])
+  return EncodedCorpus(name, vocab.words, splits), truncated
+
+
+def bucket_width(length):
+  """Smallest power of two >= max(length, MIN_WIDTH): few widths, few recompiles."""
+  return max(MIN_WIDTH, 1 << int(np.ceil(np.log2(max(int(length), 1)))))
+
+
+def batches(lengths, batch_size, rng=None):
+  """Yields (indices, width): examples grouped by bucket width.
+
+  Without `rng` the order is deterministic (sorted by length); with it, examples
+  are shuffled within buckets and the batch order is shuffled.
+  """
+  lengths = np.asarray(lengths)
+  widths = np.array([bucket_width(n) for n in lengths])
+  out = []
+  for w in np.unique(widths):
+    members = np.flatnonzero(widths == w)
+    members = rng.permutation(members) if rng is not None else members[np.argsort(lengths[members], kind='stable')]
+    out += [(members[i:i + batch_size], int(w)) for i in range(0, len(members), batch_size)]
+  if rng is not None:
+    out = [out[i] for i in rng.permutation(len(out))]
+  return out

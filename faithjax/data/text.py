@@ -1,0 +1,42 @@
+"""Tokenisation and the vocabulary (built from the training split only)."""
+
+import collections
+import re
+
+PAD, UNK = '<pad>', '<unk>'
+PAD_ID, UNK_ID = 0, 1
+
+_WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
+
+
+def tokenize(text):
+  """Lowercased word tokens: runs of word characters, keeping inner apostrophes."""
+  return _WORD.findall(text.lower())
+
+
+class Vocabulary:
+  """Maps tokens to ids: PAD 0, UNK 1, then words by falling document frequency."""
+
+  def __init__(self, words):
+    self.words = list(words)
+    if self.words[:2] != [PAD, UNK]:
+      raise ValueError(f'a vocabulary starts with {PAD!r}, {UNK!r}; got {self.words[:2]}')
+    self.index = {w: i for i, w in enumerate(self.words)}
+
+  @classmethod
+  def build(cls, documents, min_df=1):
+    """`documents`: token lists; words in at least `min_df` documents are kept."""
+    df = collections.Counter()
+    for tokens in documents:
+      df.update(set(tokens))
+    kept = sorted((w for w, c in df.items() if c >= min_df), key=lambda w: (-df[w], w))
+    return cls([PAD, UNK] + [w for w in kept if w not in (PAD, UNK)])
+
+  def __len__(self):
+    return len(self.words)
+
+  def encode(self, tokens):
+    return [self.index.get(t, UNK_ID) for t in tokens]
+
+  def decode(self, ids):
+    return [self.words[i] for i in ids]

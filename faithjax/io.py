@@ -1,0 +1,88 @@
+"""Atomic artefact writes and progress reporting.
+
+Every artefact goes through a temp file in the same folder and `os.replace`, so
+a run killed at any moment leaves either the old file or the new one, never a
+torn one.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+  """Yields a temp path beside `path`; renames it onto `path` on success."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+  os.close(fd)
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def write_text(path, text):
+  with atomic_path(path) as tmp:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+
+
+def _json_default(obj):
+  if isinstance(obj, np.generic):
+    return obj.item()
+  if isinstance(obj, np.ndarray):
+    return obj.tolist()
+  raise TypeError(f'not JSON serialisable: {type(obj).__name__}')
+
+
+def write_json(path, obj):
+  write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + '\n')
+
+
+def read_json(path):
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+def save_npz(path, **arrays):
+  with atomic_path(path) as tmp:
+    with open(tmp, 'wb') as f:
+      np.savez(f, **arrays)
+
+
+def load_npz(path):
+  with np.load(path, allow_pickle=False) as data:
+    return {k: data[k] for k in data.files}
+
+
+class Progress:
+  """Prints `label: done/total (rate/s, ETA)` to stderr, at most every `every` seconds."""
+
+  def __init__(self, label, total, unit='ex', every=2.0, stream=None):
+    self.label, self.total, self.unit, self.every = label, total, unit, every
+    self.stream = stream or sys.stderr
+    self.done = 0
+    self.start = self.last = time.perf_counter()
+
+  def update(self, n=1):
+    self.done += n
+    now = time.perf_counter()
+    if now - self.last >= self.every or self.done >= self.total:
+      self.last = now
+      self._print(now)
+
+  def _print(self, now):
+    elapsed = max(now - self.start, 1e-9)
+    rate = self.done / elapsed
+    eta = (self.total - self.done) / rate if rate > 0 else float('inf')
+    print(f'  {self.label}: {self.done}/{self.total} {self.unit} '
+          f'({rate:,.1f} {self.unit}/s, ETA {eta:,.0f}s)', file=self.stream, flush=True)

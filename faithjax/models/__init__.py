@@ -1,0 +1,1 @@
+"""Flax models: the LSTM + attention classifier and the weak learner."""
