@@ -1,0 +1,171 @@
+"""Training: an optax loop with per-epoch validation, best-checkpoint selection and resume.
+
+`fit` is model-agnostic (the classifier and the weak learner both use it): it
+takes a loss over a batch, a batch iterator per epoch and a validation
+function. State is checkpointed with orbax after every epoch, so a killed run
+resumes from its last finished epoch and ends at the same parameters as an
+uninterrupted one (batch order depends only on (seed, epoch)).
+"""
+
+import dataclasses
+import os
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from faithjax import FaithjaxError
+from faithjax import io
+from faithjax import metrics
+from faithjax.data import encode
+from faithjax.models import classifier
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  epochs: int = 8
+  batch_size: int = 32
+  learning_rate: float = 1e-3
+  l2: float = 1e-5
+  seed: int = 0
+  select_metric: str = 'roc_auc'  # chosen on validation, higher is better
+
+
+def optimizer(learning_rate=1e-3, l2=1e-5, no_decay=('attention',)):
+  """Jain & Wallace: AMSGrad with coupled L2 on every parameter outside `no_decay`."""
+  def decay_mask(params):
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    decide = [not any(getattr(k, 'key', None) in no_decay for k in path) for path, _ in flat]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), decide)
+  return optax.chain(optax.masked(optax.add_decayed_weights(l2), decay_mask),
+                     optax.scale_by_amsgrad(), optax.scale(-learning_rate))
+
+
+def class_weights(labels, num_classes=2):
+  """Inverse-frequency weights, mean 1 over the training set: [classes]."""
+  counts = np.bincount(labels, minlength=num_classes).astype(np.float32)
+  return len(labels) / (num_classes * np.maximum(counts, 1))
+
+
+def weighted_cross_entropy(logits, labels, weights):
+  """logits [batch, classes], labels [batch], weights [classes] -> mean weighted loss."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  w = weights[labels]
+  return jnp.sum(w * losses) / jnp.sum(w)
+
+
+def _managers(ckpt_dir):
+  options = lambda **kw: ocp.CheckpointManagerOptions(max_to_keep=1, create=True, **kw)
+  last = ocp.CheckpointManager(os.path.join(ckpt_dir, 'last'), options=options())
+  best = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=options())
+  return last, best
+
+
+def restore_best(ckpt_dir, abstract_params):
+  """The selected parameters of a finished `fit` in `ckpt_dir`."""
+  _, best = _managers(ckpt_dir)
+  step = best.latest_step()
+  if step is None:
+    raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
+  try:
+    return best.restore(step, args=ocp.args.StandardRestore(abstract_params))
+  except (ValueError, KeyError, TypeError) as e:
+    raise FaithjaxError(f'checkpoint {ckpt_dir}/best does not match this model '
+                        f'(another vocabulary or architecture?): {str(e).splitlines()[0]}; '
+                        'use a fresh --workdir') from e
+
+
+def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train'):
+  """Trains `params` and returns (best params, history).
+
+  loss_fn(params, batch, key) -> scalar; train_batches(epoch) -> list of batch
+  pytrees; evaluate(params) -> dict of validation metrics containing
+  `config.select_metric`. history is one dict per finished epoch.
+  """
+  tx = optimizer(config.learning_rate, config.l2)
+
+  @jax.jit
+  def train_step(params, opt_state, batch, key):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  state = {'params': params, 'opt_state': tx.init(params)}
+  last, best = _managers(ckpt_dir)
+  history_path = os.path.join(ckpt_dir, 'history.json')
+  start, history = 0, []
+  if last.latest_step() is not None:
+    start = last.latest_step() + 1
+    state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(jax.eval_shape(lambda: state)))
+    history = io.read_json(history_path)[:start]
+    logging.info('%s: resumed after epoch %d from %s', label, start - 1, ckpt_dir)
+
+  for epoch in range(start, config.epochs):
+    batches = train_batches(epoch)
+    progress = io.Progress(f'{label} epoch {epoch + 1}/{config.epochs}', len(batches), unit='batch')
+    losses = []
+    for i, batch in enumerate(batches):
+      key = jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i)
+      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], batch, key)
+      losses.append(loss)
+      progress.update()
+    train_loss = float(np.mean(jax.device_get(losses)))
+    if not np.isfinite(train_loss):
+      raise FaithjaxError(f'{label}: training loss became {train_loss} in epoch {epoch + 1}; '
+                          'lower --learning_rate or check the data for empty documents')
+    metrics = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
+    history.append(metrics)
+    score = metrics[config.select_metric]
+    is_best = all(score > h[config.select_metric] for h in history[:-1])
+    if is_best:
+      best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
+      best.wait_until_finished()
+    last.save(epoch, args=ocp.args.StandardSave(state), force=True)
+    last.wait_until_finished()
+    io.write_json(history_path, history)
+    logging.info('%s epoch %d: %s', label, epoch + 1,
+                 ', '.join(f'{k}={v:.4f}' for k, v in metrics.items() if k != 'epoch'))
+  return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
+
+
+# The classifier on an encoded corpus.
+
+def predict_split(model, params, split, batch_size=256):
+  """Class probabilities for every example of an EncodedSplit: [n, classes]."""
+  probs = np.zeros((len(split), model.num_classes), np.float32)
+  for indices, width in encode.batches(split.lengths, batch_size):
+    ids = split.padded(indices, width)
+    probs[indices] = np.asarray(classifier.predict_proba(model, params, ids, ids != 0))
+  return probs
+
+
+def train_classifier(model, corpus, config, ckpt_dir):
+  """Trains the classifier on corpus.splits['train'], selecting on 'valid'."""
+  train, valid = corpus.splits['train'], corpus.splits['valid']
+  weights = jnp.asarray(class_weights(train.labels, model.num_classes))
+
+  def loss_fn(params, batch, key):
+    del key  # the classifier has no dropout
+    ids, labels = batch
+    logits, _ = classifier.apply(model, params, ids)
+    return weighted_cross_entropy(logits, labels, weights)
+
+  def train_batches(epoch):
+    rng = np.random.default_rng([config.seed, epoch])
+    return [(train.padded(idx, w), train.labels[idx]) for idx, w in
+            encode.batches(train.lengths, config.batch_size, rng)]
+
+  def evaluate(params):
+    probs = predict_split(model, params, valid)
+    loss = float(weighted_cross_entropy(jnp.log(jnp.clip(probs, 1e-12)), valid.labels, weights))
+    report = metrics.classification_report(valid.labels, probs)
+    return {'valid_loss': loss, **{f'valid_{k}': v for k, v in report.items()}}
+
+  params = classifier.init(model, jax.random.key(config.seed))
+  return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,
+             config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
+             ckpt_dir=ckpt_dir, label='classifier')
+
