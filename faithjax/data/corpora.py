@@ -108,14 +108,18 @@ def _find(data_dir, name):
 
 _PTB_BRACKET = re.compile(r'-[LR]RB-')
 _NON_WORD = re.compile(r'\W')
-_AG_NUMERIC_ENTITY = re.compile(r' ?#(\d+);')     # '&#39;' stored as ' #39;'
-_AG_NAMED_ENTITY = re.compile(r' ?\b(quot|amp|lt|gt);')  # '&quot;' stored as ' quot;'
+_AG_ENTITY = re.compile(r'(?:^| )(#\d+|quot|amp|lt|gt);')  # '&#39;' / '&quot;' stored as ' #39;' / ' quot;'
 _TAG = re.compile(r'<[^>]*>')
+_DIGIT_SEPARATOR = re.compile(r'(?<=\d)[,.](?=\d)')
 _QUOTE_LINE = re.compile(r'(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)')
 
 
-def qqq(tokens):
-  """Every token containing a digit becomes 'qqq' (J&W: numbers carry no label signal)."""
+def qqq_tokens(raw):
+  """Lowercased word tokens; every token containing a digit becomes 'qqq'.
+
+  Separators inside numbers go first, so '1,900' and '3.5' are one 'qqq' each.
+  """
+  tokens = text.tokenize(_DIGIT_SEPARATOR.sub('', raw))
   return ['qqq' if any(c.isdigit() for c in t) else t for t in tokens]
 
 
@@ -138,14 +142,12 @@ def clean_sst(raw):
 def clean_ag_news(raw):
   """AG News description -> tokens, numbers as 'qqq'.
 
-  The source stripped '&' from HTML entities (' #39;s' is "'s") and marks
-  newlines with a backslash; both are undone first, so entities do not turn
-  into spurious 'qqq' tokens.
+  The source replaced the '&' of HTML entities by a space (' #39;s' is "'s")
+  and marks newlines with a backslash; both are undone first, so entities do
+  not turn into spurious 'qqq' tokens. HTML tags are dropped.
   """
-  raw = _AG_NUMERIC_ENTITY.sub(lambda m: chr(int(m.group(1))), raw)
-  raw = _AG_NAMED_ENTITY.sub(lambda m: html.unescape(f'&{m.group(1)};'), raw)
-  raw = _TAG.sub(' ', html.unescape(raw)).replace('\\', ' ')
-  return qqq(text.tokenize(raw))
+  raw = html.unescape(_AG_ENTITY.sub(r'&\1;', raw))
+  return qqq_tokens(_TAG.sub(' ', raw).replace('\\', ' '))
 
 
 def _strip_footer(body):
@@ -169,7 +171,7 @@ def clean_newsgroup(raw):
   """
   body = _strip_footer(raw.partition('\n\n')[2])
   kept = [line for line in body.split('\n') if not _QUOTE_LINE.search(line)]
-  return qqq(text.tokenize('\n'.join(kept)))
+  return qqq_tokens('\n'.join(kept))
 
 
 # ----------------------------------------------------------------------------- splitting
