@@ -329,6 +329,17 @@ def test_non_utf8_bytes(tmp_path):
   one_line_error(lambda: corpora.load_raw('sst', sst_dir(tmp_path, lines)), r'line 2 is not UTF-8')
 
 
+def test_empty_file(tmp_path):
+  one_line_error(lambda: corpora.load_raw('sst', sst_dir(tmp_path, '')), 'is empty')
+
+
+def test_imdb_too_few_short_reviews(tmp_path):
+  for part in ('train', 'test'):
+    write_gz(tmp_path / 'imdb' / f'imdb_{part}.jsonl.gz', ''.join(
+        json.dumps({'id': f'{part}/pos/{i}_9', 'text': 'good film', 'label': i % 2}) + '\n' for i in range(50)))
+  one_line_error(lambda: corpora.load_raw('imdb', tmp_path), r'IMDB: only 40 train candidates .* needs 17212')
+
+
 def test_describe_records_the_protocol(tmp_path):
   d = corpora.describe('20news', tmp_path, seed=7)
   assert (d['display'], d['seed'], d['min_df'], d['max_len']) == ('20 News', 7, 2, 512)

@@ -53,6 +53,8 @@ def _read_text(path):
     raise FaithjaxError(f'{path} is a truncated or corrupt gzip file ({e}): copy it again') from None
   except OSError as e:
     raise FaithjaxError(f'cannot read {path} ({e}): check the path and its permissions') from None
+  if not data.strip():
+    raise FaithjaxError(f'{path} is empty: copy it again')
   try:
     return data.decode('utf-8')
   except UnicodeDecodeError as e:
