@@ -1,0 +1,409 @@
+"""The corpora by name: files -> cleaned token lists, split as in Jain & Wallace (2019).
+
+`load_raw(name)` returns {split: (token lists, labels <int32>[n])} for 'train',
+'valid' and 'test' ('synthetic' adds its rationale masks as a third element),
+ready for `encode.encode_corpus(name, raw, spec.min_df, spec.max_len)`.
+`describe(name)` records what was done: the protocol, the split seed, and
+whether a stand-in replaced an official file.
+
+Files are read from `data_dir` (default: ../shared/datasets beside the repo;
+layout in its README.md). They must be UTF-8: a byte that is not stops the
+load with its line number, because silently replacing it would hide a wrong
+or damaged copy. Every problem with a file is a one-line `FaithjaxError`.
+"""
+
+import csv
+import dataclasses
+import gzip
+import html
+import io
+import json
+import logging
+import math
+import pathlib
+import re
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax.data import synthetic
+from faithjax.data import text
+from faithjax.data.encode import SPLITS
+
+DEFAULT_DATA_DIR = pathlib.Path(__file__).resolve().parents[2].parent / 'shared' / 'datasets'
+IMDB_SIZES = {'train': 17212, 'valid': 4304, 'test': 4363}
+IMDB_MAX_TOKENS = 400  # documents with >= 400 tokens are dropped before sampling
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- reading files
+
+def _read_text(path):
+  """The whole file as str; gunzipped when the name ends in .gz; strict UTF-8."""
+  try:
+    with (gzip.open(path) if path.suffix == '.gz' else open(path, 'rb')) as f:
+      data = f.read()
+  except FileNotFoundError:
+    raise FaithjaxError(f'missing corpus file {path}: copy the corpora there (see shared/datasets/README.md) '
+                        'or pass data_dir= pointing at them') from None
+  except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    raise FaithjaxError(f'{path} is a truncated or corrupt gzip file ({e}): copy it again') from None
+  except OSError as e:
+    raise FaithjaxError(f'cannot read {path} ({e}): check the path and its permissions') from None
+  if not data.strip():
+    raise FaithjaxError(f'{path} is empty: copy it again')
+  try:
+    return data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    line = data.count(b'\n', 0, e.start) + 1
+    raise FaithjaxError(f'{path} line {line} is not UTF-8 ({e.reason}): re-encode the file as UTF-8') from None
+
+
+def _read_jsonl(path, fields):
+  """Rows (dicts) of a JSON-lines file, each checked to hold `fields`."""
+  rows = []
+  # split on '\n' only: str.splitlines would also break at U+2028, U+0085 inside texts
+  for n, line in enumerate(_read_text(path).split('\n'), 1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      raise FaithjaxError(f'{path} line {n} is not JSON ({e.msg}): the file must hold one JSON object '
+                          'per line; copy it again') from None
+    missing = [k for k in fields if not isinstance(row, dict) or k not in row]
+    if missing:
+      raise FaithjaxError(f'{path} line {n} lacks the field(s) {missing}: is it the right file? copy it again')
+    rows.append(row)
+  return rows
+
+
+def _read_ag_csv(path):
+  """Rows of an official AG News CSV: (class 1..4, title, description), no header."""
+  rows = list(csv.reader(io.StringIO(_read_text(path), newline='')))
+  for n, row in enumerate(rows, 1):
+    if len(row) != 3:
+      raise FaithjaxError(f'{path} row {n} has {len(row)} columns, expected 3 (class,title,description): '
+                          'use the official AG News CSV')
+  return rows
+
+
+def _labels(values, allowed, path):
+  """Checked labels <int32>[n]: every value an int in `allowed`."""
+  for n, v in enumerate(values, 1):
+    if isinstance(v, bool) or not isinstance(v, int) or v not in allowed:
+      raise FaithjaxError(f'{path} row {n}: label {v!r} is out of range (expected one of {sorted(allowed)}): '
+                          'the file is not the expected corpus; copy it again')
+  return np.array(values, np.int32)
+
+
+def _find(data_dir, name):
+  """`name` or `name`.gz in data_dir, whichever exists (the gzipped one if neither)."""
+  plain = data_dir / name
+  return plain if plain.exists() else data_dir / (name + '.gz')
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+_PTB_BRACKET = re.compile(r'-[LR]RB-')
+_NON_WORD = re.compile(r'\W')
+_AG_ENTITY = re.compile(r'(?:^| )(#\d+|quot|amp|lt|gt);')  # '&#39;' / '&quot;' stored as ' #39;' / ' quot;'
+_TAG = re.compile(r'<[^>]*>')
+_DIGIT_SEPARATOR = re.compile(r'(?<=\d)[,.](?=\d)')
+_QUOTE_LINE = re.compile(r'(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)')
+
+
+def qqq_tokens(raw):
+  """Lowercased word tokens; every token containing a digit becomes 'qqq'.
+
+  Separators inside numbers go first, so '1,900' and '3.5' are one 'qqq' each.
+  """
+  tokens = text.tokenize(_DIGIT_SEPARATOR.sub('', raw))
+  return ['qqq' if any(c.isdigit() for c in t) else t for t in tokens]
+
+
+def clean_imdb(raw):
+  """IMDB review -> tokens: HTML line breaks removed, lowercased, word-tokenised."""
+  return text.tokenize(raw.replace('<br />', ' '))
+
+
+def clean_sst(raw):
+  """SST sentence (PTB leaves joined by spaces) -> tokens.
+
+  -LRB-/-RRB- are dropped; every other non-word character (PTB escapes `\\/`,
+  `\\*`, quotes `` and '', punctuation, the apostrophe of 's) becomes a space,
+  exactly as in J&W's SST notebook, so "co-writer\\/director 's" gives
+  ['co', 'writer', 'director', 's'].
+  """
+  return _NON_WORD.sub(' ', _PTB_BRACKET.sub(' ', raw).lower()).split()
+
+
+def clean_ag_news(raw):
+  """AG News description -> tokens, numbers as 'qqq'.
+
+  The source replaced the '&' of HTML entities by a space (' #39;s' is "'s")
+  and marks newlines with a backslash; both are undone first, so entities do
+  not turn into spurious 'qqq' tokens. HTML tags are dropped.
+  """
+  raw = html.unescape(_AG_ENTITY.sub(r'&\1;', raw))
+  return qqq_tokens(_TAG.sub(' ', raw).replace('\\', ' '))
+
+
+def _strip_footer(body):
+  """Drops everything from the last blank or all-dash line on (sklearn's signature rule).
+
+  Trailing blank lines do not count; a post whose only such line is its first
+  is kept whole.
+  """
+  lines = body.strip().split('\n')
+  cut = next((i for i in range(len(lines) - 1, -1, -1) if not lines[i].strip().strip('-')), 0)
+  return '\n'.join(lines[:cut]) if cut > 0 else body
+
+
+def clean_newsgroup(raw):
+  """20 Newsgroups post -> tokens, numbers as 'qqq'.
+
+  As sklearn's `remove=('headers', 'footers', 'quotes')`, which J&W used:
+  headers are everything before the first blank line; the footer starts at the
+  last blank or dashes-only line; quoted lines start with '>' or '|', or
+  attribute a quote ('In article ...', '... writes:', 'wrote:', 'says:').
+  """
+  body = _strip_footer(raw.partition('\n\n')[2])
+  kept = [line for line in body.split('\n') if not _QUOTE_LINE.search(line)]
+  return qqq_tokens('\n'.join(kept))
+
+
+# ----------------------------------------------------------------------------- splitting
+
+def stratified_split(labels, fraction, rng):
+  """(rest, held) index arrays, each shuffled; `held` has ceil(fraction * n) rows.
+
+  Each class gets its proportional share of `held` (largest remainders take
+  the rounding), as sklearn's train_test_split(stratify=...) sizes it.
+  """
+  labels = np.asarray(labels)
+  n_held = math.ceil(round(fraction * len(labels), 6))  # round: 0.55 * 100 is 55.00000000000001
+  classes, counts = np.unique(labels, return_counts=True)
+  quota = counts * n_held / len(labels)
+  take = np.floor(quota).astype(int)
+  take[np.argsort(take - quota, kind='stable')[:n_held - take.sum()]] += 1
+  rest, held = [], []
+  for c, k in zip(classes, take):
+    members = rng.permutation(np.flatnonzero(labels == c))
+    held.append(members[:k])
+    rest.append(members[k:])
+  return rng.permutation(np.concatenate(rest)), rng.permutation(np.concatenate(held))
+
+
+def _take(pool, indices):
+  """(docs, labels, ids) restricted to `indices`, in that order."""
+  docs, labels, ids = pool
+  return [docs[i] for i in indices], labels[indices], [ids[i] for i in indices]
+
+
+def _pool(rows, clean, labels, text_of=lambda row: row['text']):
+  """(cleaned docs, labels, source ids) of parsed JSONL rows."""
+  return [clean(text_of(r)) for r in rows], labels, [r['id'] for r in rows]
+
+
+# ----------------------------------------------------------------------------- the corpora
+
+def _load_imdb(data_dir, seed):
+  rng = np.random.default_rng(seed)
+  pools = {}
+  for part in ('train', 'test'):
+    path = data_dir / 'imdb' / f'imdb_{part}.jsonl.gz'
+    rows = _read_jsonl(path, ('id', 'text', 'label'))
+    docs, labels, ids = _pool(rows, clean_imdb, _labels([r['label'] for r in rows], {0, 1}, path))
+    short = np.array([i for i, d in enumerate(docs) if len(d) < IMDB_MAX_TOKENS], np.int64)
+    pools[part] = _take((docs, labels, ids), short)
+  train_idx, valid_idx = stratified_split(pools['train'][1], 0.2, rng)
+  test_idx = rng.permutation(len(pools['test'][1]))
+  parts = {'train': ('train', train_idx), 'valid': ('train', valid_idx), 'test': ('test', test_idx)}
+  out = {}
+  for split, (part, idx) in parts.items():
+    if len(idx) < IMDB_SIZES[split]:
+      raise FaithjaxError(f'IMDB: only {len(idx)} {split} candidates with < {IMDB_MAX_TOKENS} tokens, the protocol '
+                          f'needs {IMDB_SIZES[split]}: use the complete aclImdb files')
+    out[split] = _take(pools[part], idx[:IMDB_SIZES[split]])  # idx is shuffled: a prefix is a random sample
+  return out
+
+
+def _load_sst(data_dir, seed):
+  del seed  # the official splits
+  out = {}
+  for split, part in (('train', 'train'), ('valid', 'dev'), ('test', 'test')):
+    path = data_dir / 'sst' / f'sst2_sentence_{part}.jsonl.gz'
+    rows = _read_jsonl(path, ('id', 'text', 'label'))
+    out[split] = _pool(rows, clean_sst, _labels([r['label'] for r in rows], {0, 1}, path))
+  return out
+
+
+AG_WORLD, AG_BUSINESS = 1, 3  # official CSV classes (1 World, 2 Sports, 3 Business, 4 Sci/Tech)
+
+
+def _ag_news_official(path):
+  """World (0) and Business (1) rows of an official AG News CSV: (docs, labels, ids)."""
+  rows = _read_ag_csv(path)
+  classes = _labels([int(r[0]) if r[0].strip().isdigit() else r[0] for r in rows], {1, 2, 3, 4}, path)
+  keep = np.flatnonzero(np.isin(classes, (AG_WORLD, AG_BUSINESS)))
+  return ([clean_ag_news(rows[i][2]) for i in keep], (classes[keep] == AG_BUSINESS).astype(np.int32),
+          [f'{path.name}:{i + 1}' for i in keep])
+
+
+def _ag_news_sample(data_dir):
+  """World and Business rows of the 5k train sample: (docs, labels, ids).
+
+  Its rows hold only `text` = title + ' ' + description with no separator, so
+  the title cannot be removed: here the title stays (a documented deviation).
+  """
+  path = data_dir / 'ag_news' / 'ag_news_train_sample5k.jsonl.gz'
+  rows = _read_jsonl(path, ('id', 'text', 'label'))
+  labels = _labels([r['label'] for r in rows], {0, 1, 2, 3}, path)  # class - 1
+  keep = np.flatnonzero(np.isin(labels, (AG_WORLD - 1, AG_BUSINESS - 1)))
+  return _pool([rows[i] for i in keep], clean_ag_news, (labels[keep] == AG_BUSINESS - 1).astype(np.int32),
+               lambda row: row.get('description', row['text']))
+
+
+def _ag_news_train_path(data_dir):
+  return _find(data_dir / 'ag_news', 'train.csv')
+
+
+def _ag_news_reduced(data_dir):
+  return not _ag_news_train_path(data_dir).exists()
+
+
+def _load_ag_news(data_dir, seed):
+  rng = np.random.default_rng(seed)
+  pool = (_ag_news_sample(data_dir) if _ag_news_reduced(data_dir)
+          else _ag_news_official(_ag_news_train_path(data_dir)))
+  train_idx, valid_idx = stratified_split(pool[1], 0.15, rng)
+  return {'train': _take(pool, train_idx), 'valid': _take(pool, valid_idx),
+          'test': _ag_news_official(_find(data_dir / 'ag_news', 'test.csv'))}
+
+
+NEWS_BASEBALL, NEWS_HOCKEY = 9, 10  # sklearn target ids of rec.sport.baseball / rec.sport.hockey
+
+
+def _load_20news(data_dir, seed):
+  rng = np.random.default_rng(seed)
+  docs, labels, ids = [], [], []
+  for part in ('train', 'test'):  # J&W use all posts and split them afresh
+    path = data_dir / '20newsgroups' / f'20news_bydate_{part}.jsonl.gz'
+    rows = _read_jsonl(path, ('id', 'text', 'label_id'))
+    groups = _labels([r['label_id'] for r in rows], set(range(20)), path)
+    for row, group in zip(rows, groups):
+      tokens = clean_newsgroup(row['text']) if group in (NEWS_BASEBALL, NEWS_HOCKEY) else []
+      if tokens:  # other groups, and posts that were only headers, quotes or a signature
+        docs.append(tokens)
+        labels.append(int(group == NEWS_HOCKEY))
+        ids.append(row['id'])
+  pool = (docs, np.array(labels, np.int32), ids)
+  rest, test_idx = stratified_split(pool[1], 0.2, rng)
+  train_pos, valid_pos = stratified_split(pool[1][rest], 0.2, rng)
+  return {'train': _take(pool, rest[train_pos]), 'valid': _take(pool, rest[valid_pos]), 'test': _take(pool, test_idx)}
+
+
+def _load_synthetic(data_dir, seed):
+  del data_dir  # generated, no files
+  return {split: (docs, labels, rationales, [f'{split}-{i}' for i in range(len(docs))])
+          for split, (docs, labels, rationales) in synthetic.generate(seed).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+  """How one corpus is loaded, encoded and named in tables."""
+  display: str
+  min_df: int    # vocabulary: words in at least min_df training documents
+  max_len: int   # tokens kept per document by encode_corpus; longer ones are truncated (see table1's 'truncated')
+  protocol: str  # the cleaning and split recipe, one line
+  load: Callable  # (data_dir: Path, seed) -> {split: (docs, labels[, rationales], ids)}
+  reduced: Callable = lambda data_dir: False  # (data_dir) -> True when a stand-in replaces the official train file
+  reduced_protocol: str = ''
+
+
+CORPORA = {
+    'synthetic': CorpusSpec(
+        'Synthetic', 1, 64, 'synthetic.generate(seed): planted evidence tokens among filler; rationales known',
+        _load_synthetic),
+    'imdb': CorpusSpec(
+        'IMDB', 10, 512,  # every kept document has < 400 tokens: none is truncated
+        'strip <br />, lowercase, word tokens; official train docs < 400 tokens split 80/20 (stratified) '
+        '-> train/valid, official test docs < 400 tokens; random samples of 17212/4304/4363',
+        _load_imdb),
+    'sst': CorpusSpec(
+        'SST', 1, 64,
+        'official sentence-level binary splits (neutral dropped); drop -LRB-/-RRB-, non-word chars -> space, '
+        'lowercase; 6920/872/1821',
+        _load_sst),
+    'ag_news': CorpusSpec(
+        'AG News', 5, 128,
+        'World 0 vs Business 1 of the official train.csv/test.csv; description only, HTML entities decoded, '
+        'lowercase, digit tokens -> qqq; stratified 15% of train -> valid: 51000/9000/3800',
+        _load_ag_news, _ag_news_reduced,
+        'World 0 vs Business 1 of the 5k-row train sample (text = title + description: the title cannot be '
+        'removed) split stratified 85/15 -> train/valid, official test.csv (description only); '
+        'HTML entities decoded, lowercase, digit tokens -> qqq'),
+    '20news': CorpusSpec(
+        '20 News', 2, 512,
+        'rec.sport.baseball 0 vs rec.sport.hockey 1, all bydate posts; sklearn-style removal of headers, '
+        'footers and quotes; lowercase, digit tokens -> qqq; posts left without word tokens dropped (J&W kept '
+        '2 punctuation-only posts, hence their 1236/310/387); '
+        'stratified 80/20 -> test, then 80/20 -> valid',
+        _load_20news),
+}
+
+
+def spec(name):
+  """The CorpusSpec of `name`; a FaithjaxError listing the known names otherwise."""
+  if name not in CORPORA:
+    raise FaithjaxError(f'unknown corpus {name!r}: use one of {", ".join(CORPORA)}')
+  return CORPORA[name]
+
+
+def describe(name, data_dir=None, seed=0):
+  """What load_raw(name, data_dir, seed) does, as a JSON-ready dict for run records."""
+  s, data_dir = spec(name), pathlib.Path(data_dir or DEFAULT_DATA_DIR)
+  reduced = s.reduced(data_dir)
+  return {'name': name, 'display': s.display + (' (reduced train)' if reduced else ''),
+          'min_df': s.min_df, 'max_len': s.max_len, 'seed': seed, 'reduced_train': reduced,
+          'protocol': s.reduced_protocol if reduced else s.protocol,
+          'data_dir': str(data_dir)}
+
+
+def load_raw(name, data_dir=None, seed=0, with_ids=False):
+  """{split: (token lists, labels <int32>[n])} for 'train', 'valid', 'test'.
+
+  'synthetic' adds rationale masks (bool lists beside the tokens) as a third
+  element. `seed` fixes every random split and sample (the same seed gives the
+  same splits). With `with_ids` each split also ends with the documents' source
+  ids (e.g. 'train/neg/0_3'), to trace an example back to its file.
+  """
+  s, data_dir = spec(name), pathlib.Path(data_dir or DEFAULT_DATA_DIR)
+  if s.reduced(data_dir):
+    log.warning('%s: official train file not found in %s; using "%s": %s',
+                name, data_dir, describe(name, data_dir, seed)['display'], s.reduced_protocol)
+  splits = s.load(data_dir, seed)
+  return splits if with_ids else {split: value[:-1] for split, value in splits.items()}
+
+
+def class_counts(raw):
+  """{split: <int64>[2] documents per class}."""
+  return {split: np.bincount(raw[split][1], minlength=2) for split in SPLITS}
+
+
+def table1(name, raw):
+  """The paper's Table 1 row: split sizes and length statistics.
+
+  Lengths are tokens per document after cleaning, before truncation, over
+  train + valid + test together; 'truncated' counts documents longer than the
+  corpus's max_len.
+  """
+  lengths = np.array([len(d) for split in SPLITS for d in raw[split][0]])
+  return {'name': name, **{split: len(raw[split][0]) for split in SPLITS},
+          'mean': float(lengths.mean()), 'median': float(np.median(lengths)),
+          'p90': float(np.percentile(lengths, 90)), 'max': int(lengths.max()),
+          'truncated': int((lengths > spec(name).max_len).sum())}
