@@ -64,6 +64,11 @@ def load_npz(path):
     return {k: data[k] for k in data.files}
 
 
+def log(message):
+  """One status line on stderr (absl's INFO level is left to the libraries, which are verbose)."""
+  print(message, file=sys.stderr, flush=True)
+
+
 class Progress:
   """Prints `label: done/total (rate/s, ETA)` to stderr, at most every `every` seconds."""
 

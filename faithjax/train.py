@@ -10,7 +10,6 @@ uninterrupted one (batch order depends only on (seed, epoch)).
 import dataclasses
 import os
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,7 +100,7 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     start = last.latest_step() + 1
     state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(jax.eval_shape(lambda: state)))
     history = io.read_json(history_path)[:start]
-    logging.info('%s: resumed after epoch %d from %s', label, start - 1, ckpt_dir)
+    io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
   for epoch in range(start, config.epochs):
     batches = train_batches(epoch)
@@ -116,18 +115,17 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     if not np.isfinite(train_loss):
       raise FaithjaxError(f'{label}: training loss became {train_loss} in epoch {epoch + 1}; '
                           'lower --learning_rate or check the data for empty documents')
-    metrics = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
-    history.append(metrics)
-    score = metrics[config.select_metric]
-    is_best = all(score > h[config.select_metric] for h in history[:-1])
-    if is_best:
+    row = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
+    history.append(row)
+    # History first: a crash before the 'last' checkpoint re-runs this epoch, and
+    # resume truncates the history to the checkpoint.
+    io.write_json(history_path, history)
+    if all(row[config.select_metric] > h[config.select_metric] for h in history[:-1]):
       best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
       best.wait_until_finished()
     last.save(epoch, args=ocp.args.StandardSave(state), force=True)
     last.wait_until_finished()
-    io.write_json(history_path, history)
-    logging.info('%s epoch %d: %s', label, epoch + 1,
-                 ', '.join(f'{k}={v:.4f}' for k, v in metrics.items() if k != 'epoch'))
+    io.log(f'{label} epoch {epoch + 1}: ' + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
   return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
 
 

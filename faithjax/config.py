@@ -1,0 +1,69 @@
+"""Run configuration: every knob in one visible place.
+
+A `RunConfig` is written to the workdir as config.json. Its `fingerprint`
+(the fields that change results) guards the workdir: resuming a workdir made
+with a different fingerprint is refused rather than silently mixing results.
+"""
+
+import dataclasses
+
+from faithjax import FaithjaxError
+from faithjax.data import corpora
+
+STAGES = ('encode', 'train', 'report')
+
+# Per-corpus departures from the defaults below; everything else is DESIGN.md's protocol.
+CORPUS_OVERRIDES = {
+    'synthetic': {'epochs': 3},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  corpus: str = 'synthetic'
+  data_dir: str | None = None
+  seed: int = 0
+  # Model (DESIGN.md section 3).
+  emb_dim: int = 300
+  hidden: int = 128
+  att_hidden: int = 128
+  bidirectional: bool = True
+  # Training.
+  epochs: int = 8
+  batch_size: int = 32
+  learning_rate: float = 1e-3
+  l2: float = 1e-5
+  eval_batch_size: int = 256
+
+  def fingerprint(self):
+    """Fields that change results (not where data lives)."""
+    return {k: v for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
+
+
+def make_config(corpus='synthetic', **overrides):
+  """Defaults, then the corpus's overrides, then explicit ones; validated."""
+  corpora.spec(corpus)  # a clear error for an unknown name
+  fields = {**CORPUS_OVERRIDES.get(corpus, {}),
+            **{k: v for k, v in overrides.items() if v is not None}}
+  config = RunConfig(corpus=corpus, **fields)
+  for name in ('seed',):
+    if getattr(config, name) < 0:
+      raise FaithjaxError(f'--{name} must be >= 0, got {getattr(config, name)}')
+  for name in ('emb_dim', 'hidden', 'att_hidden', 'epochs', 'batch_size', 'eval_batch_size'):
+    if getattr(config, name) < 1:
+      raise FaithjaxError(f'--{name} must be a positive integer, got {getattr(config, name)}')
+  if not config.learning_rate > 0:
+    raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
+  return config
+
+
+def enable_compile_cache(path):
+  """Persists XLA executables in `path`, so re-runs and re-traced closures skip compilation.
+
+  Every bucket width is its own program (about 3 s each for the LSTM on a CPU):
+  the cache turns that into a lookup across runs, tests and checkpoints.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)

@@ -1,0 +1,65 @@
+"""faithjax command line: train, explain and evaluate on one corpus.
+
+  python run.py                                  # the whole pipeline on the embedded synthetic corpus
+  python run.py --corpus=sst --workdir=runs/sst  # a real corpus from ../shared/datasets
+  python run.py --helpfull                       # every flag
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from faithjax import FaithjaxError
+from faithjax import config as config_lib
+from faithjax import pipeline
+from faithjax.data import corpora
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('mode', 'run', ['run'], 'run: the pipeline stages on --corpus.')
+flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}.')
+flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
+flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
+flags.DEFINE_list('stages', list(config_lib.STAGES),
+                  f'Stages to reach, in order ({", ".join(config_lib.STAGES)}); earlier ones run if not done.')
+flags.DEFINE_integer('seed', None, 'Seed for splits, initialisation and batch order (default 0).')
+flags.DEFINE_integer('epochs', None, 'Training epochs (default 8; synthetic 3).')
+flags.DEFINE_integer('batch_size', None, 'Training batch size (default 32).')
+flags.DEFINE_float('learning_rate', None, 'AMSGrad learning rate (default 1e-3).')
+flags.DEFINE_integer('emb_dim', None, 'Embedding size (default 300).')
+flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction (default 128).')
+flags.DEFINE_bool('bidirectional', None, 'BiLSTM (default) or a one-directional LSTM.')
+flags.DEFINE_string('compile_cache', os.path.expanduser('~/.cache/faithjax/xla'),
+                    'Folder for compiled XLA programs reused across runs ("" disables it).')
+
+
+def config_from_flags():
+  names = ('seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional')
+  return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir,
+                                **{n: getattr(FLAGS, n) for n in names})
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
+  config = config_from_flags()
+  if FLAGS.compile_cache:
+    config_lib.enable_compile_cache(FLAGS.compile_cache)
+  workdir = FLAGS.workdir or f'runs/{config.corpus}'
+  pipeline.run_pipeline(config, workdir, FLAGS.stages)
+  print(f'results: {workdir}/report.md and {workdir}/results.json')
+
+
+def run_main(argv):
+  try:
+    main(argv)
+  except FaithjaxError as e:
+    print(f'faithjax: error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO; faithjax logs to stderr itself
+  app.run(run_main)

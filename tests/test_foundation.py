@@ -1,0 +1,161 @@
+"""The classifier, training, checkpoints, determinism and the command line."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from faithjax import config as config_lib
+from faithjax import train
+from faithjax.data import encode
+from faithjax.data import synthetic
+from faithjax.data import text
+from faithjax.models import classifier
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = dict(emb_dim=16, hidden=8, att_hidden=8)
+
+
+@pytest.fixture(scope='module')
+def corpus():
+  raw = synthetic.generate(0, sizes={"train": 512, "valid": 64, "test": 64}, max_len=20)
+  return encode.encode_corpus('synthetic', raw)[0]
+
+
+@pytest.mark.parametrize('bidirectional', [True, False])
+def test_shapes_and_attention_masks_pad(bidirectional):
+  model = classifier.Classifier(vocab_size=30, bidirectional=bidirectional, **SMALL)
+  params = classifier.init(model, jax.random.key(0))
+  ids = jnp.array([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13]])
+  logits, attention = classifier.apply(model, params, ids)
+  assert logits.shape == (2, 2) and attention.shape == (2, 6)
+  np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=1e-6)
+  assert np.all(np.asarray(attention)[0, 3:] == 0)
+
+
+@pytest.mark.parametrize('bidirectional', [True, False])
+def test_pad_ids_and_padding_width_change_nothing(bidirectional):
+  model = classifier.Classifier(vocab_size=30, bidirectional=bidirectional, **SMALL)
+  params = classifier.init(model, jax.random.key(1))
+  ids = jnp.array([[5, 6, 7, 0, 0]])
+  mask = ids != text.PAD_ID
+  reference, _ = classifier.apply(model, params, ids, mask)
+  other_pad_ids, _ = classifier.apply(model, params, ids.at[0, 3:].set(17), mask)
+  wider = jnp.pad(ids, ((0, 0), (0, 11)))
+  wider_logits, _ = classifier.apply(model, params, wider, wider != 0)
+  np.testing.assert_allclose(other_pad_ids, reference, atol=1e-6)
+  np.testing.assert_allclose(wider_logits, reference, atol=1e-6)
+
+
+def test_a_real_token_does_change_the_prediction():
+  # The invariance above must not come from a model that ignores its input.
+  model = classifier.Classifier(vocab_size=30, **SMALL)
+  params = classifier.init(model, jax.random.key(1))
+  a, _ = classifier.apply(model, params, jnp.array([[5, 6, 7]]))
+  b, _ = classifier.apply(model, params, jnp.array([[5, 6, 8]]))
+  assert np.abs(np.asarray(a - b)).max() > 1e-6
+
+
+def train_small(corpus, ckpt_dir, epochs, seed=0):
+  model = classifier.Classifier(vocab_size=len(corpus.vocab), **SMALL)
+  config = train.TrainConfig(epochs=epochs, seed=seed, learning_rate=1e-2)
+  params, history = train.train_classifier(model, corpus, config, str(ckpt_dir))
+  return model, params, history
+
+
+def test_training_lowers_loss_and_learns(corpus, tmp_path):
+  model, params, history = train_small(corpus, tmp_path, epochs=3)
+  assert history[-1]['train_loss'] < history[0]['train_loss']
+  probs = train.predict_split(model, params, corpus.splits['test'])
+  assert np.mean(probs.argmax(-1) == corpus.splits['test'].labels) > 0.8
+
+
+def test_checkpoint_restore_gives_identical_predictions(corpus, tmp_path):
+  model, params, _ = train_small(corpus, tmp_path, epochs=2)
+  abstract = jax.eval_shape(lambda: classifier.init(model, jax.random.key(0)))
+  restored = train.restore_best(str(tmp_path), abstract)
+  test = corpus.splits['test']
+  np.testing.assert_array_equal(train.predict_split(model, restored, test),
+                                train.predict_split(model, params, test))
+
+
+def test_resumed_training_ends_at_the_same_parameters(corpus, tmp_path):
+  _, straight, straight_history = train_small(corpus, tmp_path / 'straight', epochs=3)
+  train_small(corpus, tmp_path / 'resumed', epochs=1)  # "interrupted" after epoch 1
+  _, resumed, resumed_history = train_small(corpus, tmp_path / 'resumed', epochs=3)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, resumed, straight)
+  assert resumed_history == straight_history
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(corpus, tmp_path):
+  _, a, _ = train_small(corpus, tmp_path / 'a', epochs=1, seed=3)
+  _, b, _ = train_small(corpus, tmp_path / 'b', epochs=1, seed=3)
+  _, c, _ = train_small(corpus, tmp_path / 'c', epochs=1, seed=4)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  assert not np.array_equal(a['output']['kernel'], c['output']['kernel'])
+
+
+def test_synthetic_is_deterministic_and_labels_follow_the_evidence():
+  a, b = synthetic.generate(7), synthetic.generate(7)
+  assert a['train'][0] == b['train'][0] and np.array_equal(a['train'][1], b['train'][1])
+  docs, labels, rationales = a['test']
+  for tokens, label, rationale in zip(docs, labels, rationales):
+    planted = [t for t, r in zip(tokens, rationale) if r]
+    assert planted and all(t.startswith('pos' if label else 'neg') for t in planted)
+    assert not any(t.startswith(('pos', 'neg')) for t, r in zip(tokens, rationale) if not r)
+
+
+def test_buckets_cover_every_example_once():
+  lengths = np.array([3, 9, 17, 8, 40, 1, 16])
+  seen = np.concatenate([idx for idx, width in encode.batches(lengths, 2, np.random.default_rng(0))
+                         if np.all(lengths[idx] <= width)])
+  assert sorted(seen) == list(range(len(lengths)))
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'epochs': 0}, '--epochs must be a positive integer'),
+    ({'learning_rate': -1.0}, '--learning_rate must be > 0'),
+    ({'seed': -2}, '--seed must be >= 0'),
+])
+def test_invalid_config_values_are_refused(overrides, message):
+  with pytest.raises(Exception, match=message):
+    config_lib.make_config('synthetic', **overrides)
+
+
+def run_cli(*args):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.run([sys.executable, os.path.join(REPO, 'run.py'), *args], capture_output=True,
+                        text=True, cwd=REPO, env=env, timeout=300)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--corpus=mnist'], "unknown corpus 'mnist'"),
+    (['--epochs=-1'], '--epochs must be a positive integer'),
+    (['--stages=encode,dance'], 'unknown stage(s) dance'),
+])
+def test_cli_bad_input_is_one_line_and_nonzero(args, message, tmp_path):
+  result = run_cli(*args, f'--workdir={tmp_path}/w')
+  assert result.returncode != 0
+  error_lines = [l for l in result.stderr.splitlines() if l.startswith('faithjax: error:')]
+  assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-2000:]
+
+
+def test_cli_unwritable_workdir(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('x')
+  result = run_cli(f'--workdir={blocker}/sub')
+  assert result.returncode == 2 and 'cannot write to workdir' in result.stderr
+
+
+def test_cli_refuses_a_workdir_from_another_config_and_keeps_it(tmp_path):
+  workdir = tmp_path / 'w'
+  first = run_cli(f'--workdir={workdir}', '--stages=encode')
+  assert first.returncode == 0, first.stderr[-2000:]
+  before = {p: open(os.path.join(workdir, p), 'rb').read() for p in ('config.json', 'corpus.npz')}
+  second = run_cli(f'--workdir={workdir}', '--stages=encode', '--seed=5')
+  assert second.returncode == 2 and 'different config (seed)' in second.stderr
+  assert before == {p: open(os.path.join(workdir, p), 'rb').read() for p in before}
