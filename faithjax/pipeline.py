@@ -54,15 +54,15 @@ def prepare_workdir(root, config):
   except OSError as e:
     raise FaithjaxError(f'cannot write to workdir {root!r} ({e.strerror}); pass a writable --workdir') from e
   saved_path = workdir.path('config.json')
-  if os.path.exists(saved_path):
-    saved = io.read_json(saved_path)
-    if saved != config.fingerprint():
-      changed = sorted(k for k in set(saved) | set(config.fingerprint())
-                       if saved.get(k) != config.fingerprint().get(k))
-      raise FaithjaxError(f'workdir {root!r} holds a run with a different config ({", ".join(changed)}); '
-                          'pass a new --workdir or restore the old flags')
-  else:
-    io.write_json(saved_path, config.fingerprint())
+  current = config.fingerprint()
+  saved = io.read_json(saved_path) if os.path.exists(saved_path) else {}
+  # Fields added to RunConfig since the workdir was made are adopted, not refused.
+  changed = sorted(k for k in saved if k in current and saved[k] != current[k])
+  if changed:
+    raise FaithjaxError(f'workdir {root!r} holds a run with a different config ({", ".join(changed)}); '
+                        'pass a new --workdir or restore the old flags')
+  if saved != current:
+    io.write_json(saved_path, current)
   return workdir
 
 
