@@ -1,0 +1,47 @@
+"""Rank agreement between evaluations."""
+
+import itertools
+
+import numpy as np
+
+from faithjax.faithfulness import agreement
+
+
+def tau_by_counting(a, b):
+  """Kendall tau-a from concordant and discordant pairs (no ties in the inputs)."""
+  pairs = list(itertools.combinations(range(len(a)), 2))
+  sign = lambda i, j: np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])
+  return sum(sign(i, j) for i, j in pairs) / len(pairs)
+
+
+def test_kendall_tau_matches_pair_counting():
+  rng = np.random.default_rng(0)
+  for _ in range(20):
+    a, b = rng.normal(size=6), rng.normal(size=6)
+    np.testing.assert_allclose(agreement.kendall_tau(a, b), tau_by_counting(a, b), atol=1e-12)
+
+
+def test_exact_permutation_p_value_for_four_explainers():
+  tau, p = agreement.kendall_permutation_test([1, 2, 3, 4], [10, 20, 30, 40])
+  assert tau == 1.0 and np.isclose(p, 2 / 24)  # only the identity and the reversal reach |tau| = 1
+  tau, p = agreement.kendall_permutation_test([1, 2, 3, 4], [40, 30, 20, 10])
+  assert tau == -1.0 and np.isclose(p, 2 / 24)
+
+
+def test_orientation_makes_low_deletion_rate_agree_with_high_tvd():
+  scores = {'deletion_rate': {'ig': 0.1, 'ixg': 0.2, 'att': 0.5, 'sal': 0.6},
+            'shuffle_tvd': {'ig': 0.4, 'ixg': 0.3, 'att': 0.2, 'sal': 0.1}}
+  (row,) = agreement.pairwise_agreement(scores)
+  assert row['tau'] == 1.0 and row['explainers'] == ['att', 'ig', 'ixg', 'sal']
+  assert agreement.ranking(scores['deletion_rate'], 'deletion_rate') == ['ig', 'ixg', 'att', 'sal']
+
+
+def test_spearman_ci_brackets_the_estimate_and_detects_dependence():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=300)
+  related = agreement.spearman_with_ci(x, x + 0.5 * rng.normal(size=300))
+  assert related['low'] <= related['rho'] <= related['high'] and related['low'] > 0.5
+  # Independent data: a 95% interval should cover 0 in about 19 of 20 draws.
+  covered = [agreement.spearman_with_ci(rng.normal(size=200), rng.normal(size=200), n_resamples=200)
+             for _ in range(20)]
+  assert sum(c['low'] < 0 < c['high'] for c in covered) >= 16
