@@ -11,7 +11,9 @@ from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
+from faithjax.models import weak_learner as wl
 
 # Compiling is most of this file's time, so every classifier here has the same
 # shapes (the corpus' vocabulary, documents of 9..16 tokens: one bucket width)
@@ -202,3 +204,43 @@ def test_eraser_metrics_on_trained_model(trained_classifier, corpus):
   random = np.random.default_rng(0).standard_normal(len(test.ids)).astype(np.float32)
   baseline = deletion.eraser_metrics(model, params, test, random, batch_size=BATCH)
   assert got['aopc_comprehensiveness'].mean() > baseline['aopc_comprehensiveness'].mean()
+
+
+# Weak learner.
+
+@pytest.mark.parametrize('norm', weak_learner.NORMS)
+def test_normalise(norm):
+  scores = jnp.array([[3., -4., 9., 9.], [0., 0., 5., 5.], [2., -2., 1., 7.]])
+  mask = jnp.array([[True, True, False, False], [True, True, False, False], [True, True, True, True]])
+  weights = np.asarray(weak_learner.normalise(scores, mask, norm))
+  np.testing.assert_array_equal(weights[~np.asarray(mask)], 0.)
+  np.testing.assert_array_equal(weights[1], 0.)  # all-zero map over real tokens
+  order = 1 if norm == 'l1' else 2
+  np.testing.assert_allclose(np.linalg.norm(weights[[0, 2]], ord=order, axis=-1), 1., rtol=1e-6)
+  if norm == 'l1':
+    np.testing.assert_allclose(weights[0, :2], [3 / 7, 4 / 7], rtol=1e-6)
+  else:
+    np.testing.assert_allclose(weights[0, :2], [0.6, -0.8], rtol=1e-6)
+
+
+@pytest.fixture(scope='module')
+def weak_learners(corpus, tmp_path_factory):
+  """A weak learner trained on each of: the planted rationale, uniform, random."""
+  model = wl.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=16, hidden=16)
+  config = train.TrainConfig(epochs=5)
+  rationale = {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS}
+  return model, {name: weak_learner.train_weak_learner(model, corpus, maps, config,
+                                                      str(tmp_path_factory.mktemp(name)))
+                 for name, maps in [('rationale', rationale), ('uniform', 'uniform'), ('random', 'random')]}
+
+
+def test_weak_learner_learns_from_its_map(weak_learners):
+  _, results = weak_learners
+  for result in results.values():
+    assert [h['epoch'] for h in result.history] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(h['valid_loss']) for h in result.history)
+  history = results['rationale'].history
+  assert history[-1]['train_loss'] < 0.5 * history[0]['train_loss']
+  assert history[-1]['valid_loss'] < history[0]['valid_loss']
+  f1 = {name: result.test['f1'] for name, result in results.items()}
+  assert f1['rationale'] >= f1['uniform'] and f1['rationale'] > f1['random'] + 0.3, f1
