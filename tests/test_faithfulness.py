@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from faithjax import metrics
 from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
 from faithjax.models import weak_learner as wl
@@ -106,6 +108,21 @@ def eraser_loop(model, params, tokens, scores, width, mode='pad', absolute=False
     comp.append(probs[label] - _probabilities(model, params, _removed(tokens, top, mode), width)[label])
     suff.append(probs[label] - _probabilities(model, params, _removed(tokens, rest, mode), width)[label])
   return comp, suff
+
+
+def shuffle_loop(params, tokens, scores, key, permutations, norm='l2'):
+  """Median TVD of one example in numpy: its own permutations, the weak learner's maths written out."""
+  scores = np.asarray(scores, np.float64)
+  weights = np.abs(scores) / np.abs(scores).sum() if norm == 'l1' else scores / np.linalg.norm(scores)
+  states = np.tanh(params['embedding']['embedding'][tokens] @ params['token_mlp']['kernel']
+                   + params['token_mlp']['bias'])
+  def probabilities(w):
+    logits = (w @ states) @ params['output']['kernel'] + params['output']['bias']
+    return np.exp(logits) / np.exp(logits).sum()
+  draws = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (len(tokens),), jnp.uint32))(
+      jax.random.split(key, permutations))) >> 1
+  return np.median([metrics.tvd(probabilities(weights), probabilities(weights[np.argsort(d, kind='stable')]))
+                    for d in draws])
 
 
 # Deletion until flip.
@@ -244,3 +261,37 @@ def test_weak_learner_learns_from_its_map(weak_learners):
   assert history[-1]['valid_loss'] < history[0]['valid_loss']
   f1 = {name: result.test['f1'] for name, result in results.items()}
   assert f1['rationale'] >= f1['uniform'] and f1['rationale'] > f1['random'] + 0.3, f1
+
+
+# Shuffle test.
+
+def test_shuffle_matches_loop_and_ignores_batching(weak_learners, corpus):
+  model, results = weak_learners
+  params = results['rationale'].params
+  test = corpus.splits['test'].subset(np.arange(30))
+  scores = np.random.default_rng(3).standard_normal(len(test.ids)).astype(np.float32)
+  scores[::3] = 1.0  # ties
+  run = lambda norm, batch_size: shuffle.shuffle_test(model, params, test, scores, norm=norm, permutations=20,
+                                                      seed=5, batch_size=batch_size)
+  for norm, batch_size in [('l2', 8), ('l1', 64)]:
+    result = run(norm, batch_size)
+    expected = [shuffle_loop(jax.device_get(params), test.ids[a:b], scores[a:b],
+                             jax.random.fold_in(jax.random.key(5), i), 20, norm)
+                for i, (a, b) in enumerate(zip(test.offsets[:-1], test.offsets[1:]))]
+    np.testing.assert_allclose(result['median_tvd'], expected, atol=1e-6)
+    assert np.all(result['median_tvd'] > 0)
+    assert result['ci95'][0] <= result['mean'] <= result['ci95'][1]
+  np.testing.assert_array_equal(run('l2', 64)['median_tvd'], run('l2', 8)['median_tvd'])
+
+
+def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
+  model, results = weak_learners
+  params = results['uniform'].params
+  test = corpus.splits['test']
+  uniform = shuffle.shuffle_test(model, params, test, weak_learner.baseline_map(test, 'uniform'))
+  first_token = np.zeros(len(test.ids), np.float32)
+  first_token[test.offsets[:-1]] = 1.
+  concentrated = shuffle.shuffle_test(model, params, test, first_token)
+  np.testing.assert_array_equal(uniform['median_tvd'], 0.)
+  assert np.all((concentrated['median_tvd'] >= 0) & (concentrated['median_tvd'] <= 1))
+  assert concentrated['mean'] > 0.05
