@@ -1,6 +1,6 @@
 """Faithfulness evaluations: every vectorised path against a per-example loop reference."""
 
-import dataclasses
+import heapq
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +19,10 @@ from faithjax.models import weak_learner as wl
 
 # Compiling is most of this file's time, so every classifier here has the same
 # shapes (the corpus' vocabulary, documents of 9..16 tokens: one bucket width)
-# and every deletion runs at [BATCH, WIDTH] in chunks of CHUNK: one program per mode.
-BATCH, WIDTH, CHUNK = 24, 16, 4
+# and every deletion runs pools of BATCH examples, SLOTS at a time, in chunks of
+# CHUNK: one program per mode.
+BATCH, WIDTH, SLOTS, CHUNK = 24, 16, 5, 4
+DELETION = dict(pool=BATCH, slots=SLOTS, chunk=CHUNK)
 
 
 @pytest.fixture(scope='module')
@@ -119,8 +121,9 @@ def shuffle_loop(params, tokens, scores, key, permutations, norm='l2'):
   def probabilities(w):
     logits = (w @ states) @ params['output']['kernel'] + params['output']['bias']
     return np.exp(logits) / np.exp(logits).sum()
-  draws = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (len(tokens),), jnp.uint32))(
-      jax.random.split(key, permutations))) >> 1
+  # drawn at another width than the bucket's: a position's bits must not depend on it
+  draws = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (4 * WIDTH,), jnp.uint32))(
+      jax.random.split(key, permutations)))[:, :len(tokens)] >> 1
   return np.median([metrics.tvd(probabilities(weights), probabilities(weights[np.argsort(d, kind='stable')]))
                     for d in draws])
 
@@ -132,7 +135,8 @@ def shuffle_loop(params, tokens, scores, key, permutations, norm='l2'):
 def test_first_flips_match_loop(random_classifier, random_batch, mode, absolute):
   model, params = random_classifier
   ids, scores = random_batch
-  counts, flipped, _ = deletion.first_flips(model, params, ids, scores, absolute=absolute, mode=mode, chunk=CHUNK)
+  counts, flipped, _ = deletion.first_flips(model, params, ids, scores, absolute=absolute, mode=mode, chunk=CHUNK,
+                                            slots=SLOTS)
   expected = [deletion_loop(model, params, t, s, WIDTH, mode, absolute) for t, s in zip(*_ragged(ids, scores))]
   np.testing.assert_array_equal(counts, expected)
   assert 0 < np.sum(flipped) < len(ids) - 1  # both outcomes occur (the empty row never flips)
@@ -142,7 +146,7 @@ def test_deletion_rates_on_trained_model_match_loop(trained_classifier, corpus):
   model, params = trained_classifier
   test = corpus.splits['test'].subset(np.arange(40))
   scores = np.random.default_rng(1).standard_normal(len(test.ids)).astype(np.float32)
-  rates = deletion.deletion_rates(model, params, test, scores, batch_size=BATCH, chunk=CHUNK)
+  rates = deletion.deletion_rates(model, params, test, scores, **DELETION)
   expected = []
   for i, n in enumerate(test.lengths):
     span = slice(test.offsets[i], test.offsets[i + 1])
@@ -151,17 +155,24 @@ def test_deletion_rates_on_trained_model_match_loop(trained_classifier, corpus):
   np.testing.assert_allclose(rates, expected, rtol=0, atol=1e-12)
 
 
-def test_loop_stops_once_every_example_flipped(random_classifier, random_batch):
+def schedule_steps(counts, slots=SLOTS, chunk=CHUNK):
+  """Forwards first_flips should run: example i holds a slot for counts[i] // chunk + 1 steps
+  (its chunks start at k = 0), and each freed slot takes the next example, lowest slot first."""
+  free = [(0, slot) for slot in range(slots)]
+  for count in counts:
+    step, slot = heapq.heappop(free)
+    heapq.heappush(free, (step + int(count) // chunk + 1, slot))
+  return max(step for step, _ in free)
+
+
+def test_cost_follows_each_examples_flip_point(random_classifier, random_batch):
   model, params = random_classifier
   ids, scores = random_batch
-  counts, flipped, _ = deletion.first_flips(model, params, ids, scores, chunk=CHUNK)
-  early = np.asarray(flipped & (counts <= 2 * CHUNK))
-  ids = np.where(early[:, None], ids, 0)  # keep only examples that flip early
-  counts, flipped, probed = deletion.first_flips(model, params, ids, scores, chunk=CHUNK)
-  np.testing.assert_array_equal(flipped, early)
-  assert early.sum() >= 2
-  assert probed == CHUNK * int(np.ceil(np.max(counts) / CHUNK))
-  assert probed < (ids != 0).sum(-1).max()  # stopped before the longest document ran out
+  counts, _, steps = deletion.first_flips(model, params, ids, scores, chunk=CHUNK, slots=SLOTS)
+  assert steps == schedule_steps(counts)
+  # fixed batches of SLOTS examples would each run as long as their slowest example
+  batched = sum(max(c // CHUNK + 1 for c in counts[i:i + SLOTS]) for i in range(0, BATCH, SLOTS))
+  assert steps < batched
 
 
 def test_never_flipping_examples_rate_one(random_classifier, random_batch):
@@ -169,19 +180,19 @@ def test_never_flipping_examples_rate_one(random_classifier, random_batch):
   stubborn = jax.tree.map(lambda x: x, params)
   stubborn['output']['bias'] = jnp.array([100., -100.])  # class 0 whatever the input
   ids, scores = random_batch
-  counts, flipped, probed = deletion.first_flips(model, stubborn, ids, scores, chunk=CHUNK)
+  counts, flipped, steps = deletion.first_flips(model, stubborn, ids, scores, chunk=CHUNK, slots=SLOTS)
   assert not np.any(flipped)
   np.testing.assert_array_equal(counts, (ids != 0).sum(-1))
-  assert probed == WIDTH  # ran to the end of the longest document
+  assert steps == schedule_steps(counts)  # every example ran to its end
   split = encode.EncodedSplit.from_lists([list(x[x != 0]) for x in ids], np.zeros(len(ids)))
-  rates = deletion.deletion_rates(model, stubborn, split, scores[ids != 0], batch_size=BATCH, chunk=CHUNK)
+  rates = deletion.deletion_rates(model, stubborn, split, scores[ids != 0], **DELETION)
   np.testing.assert_array_equal(rates, 1.0)
 
 
 def test_faithful_map_deletes_fewer_tokens(trained_classifier, corpus):
   model, params = trained_classifier
   test = corpus.splits['test']
-  rate = lambda scores: deletion.deletion_rates(model, params, test, scores, batch_size=BATCH, chunk=CHUNK)
+  rate = lambda scores: deletion.deletion_rates(model, params, test, scores, **DELETION)
   rationale = rate(test.rationale.astype(np.float32))
   random = rate(np.random.default_rng(0).standard_normal(len(test.ids)).astype(np.float32))
   assert rationale.mean() + 0.1 < random.mean()

@@ -8,8 +8,8 @@ Removing the top k tokens means, per `mode`:
   'unk'    their ids become UNK, an ordinary token;
   'delete' they are cut out and the rest shift left.
 Removal acts on the LSTM input projection (`classifier.project`, linear in the
-embedding): it is computed once per example, and removing a token is a row
-edit, so each probe costs only the recurrence and the attention.
+embedding): it is computed once per chunk of probes, and removing a token is
+a row edit, so each probe costs only the recurrence and the attention.
 
 Deletion rate: the first k whose predicted label differs from the original
 prediction, divided by the number n of real tokens; 1.0 if no k <= n flips it
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from faithjax import faithfulness
+from faithjax.data.text import PAD_ID
 from faithjax.data.text import UNK_ID
 from faithjax.models import classifier
 
@@ -60,10 +61,13 @@ def erase(projected, mask, removed, mode, unk_projection):
   raise ValueError(f'unknown mask mode {mode!r}; choose one of {MODES}')
 
 
-def _projected_input(model, params, ids):
-  """ids <int>[batch, seq] -> (projection [batch, seq, features], mask, UNK's projection [features])."""
-  project = lambda x: classifier.project(model, params, classifier.embed(model, params, x))
-  return project(ids), ids != 0, project(jnp.full((1, 1), UNK_ID))[0, 0]
+def _project(model, params, ids):
+  """<int>[batch, seq] -> the LSTM input projection [batch, seq, features]."""
+  return classifier.project(model, params, classifier.embed(model, params, ids))
+
+
+def _unk_projection(model, params):
+  return _project(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
 
 
 def _probes(model, params, projected, mask, removed, mode, unk_projection):
@@ -78,39 +82,55 @@ def _probes(model, params, projected, mask, removed, mode, unk_projection):
   return logits.reshape(batch, probes, -1)
 
 
-@faithfulness.jit(('model', 'mode', 'chunk'))
-def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk=8):
-  """Deletion until flip for a batch.
+@faithfulness.jit(('model', 'mode', 'chunk', 'slots'))
+def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk=8, slots=None):
+  """Deletion until flip for a pool of examples, in one program.
 
-  ids: <int>[batch, seq]; scores: <float>[batch, seq] (ignored on PAD).
-  Probes k = 1..n in chunks of `chunk` consecutive values, the whole batch
-  in one [batch*chunk, seq] forward per chunk, and stops once every example
-  has flipped or run out of tokens.
-  Returns (counts <int>[batch]: the first flipping k, or n if none flips;
-  flipped <bool>[batch]; probed: the number of k values evaluated, a scalar).
+  ids: <int>[pool, seq]; scores: <float>[pool, seq] (ignored on PAD).
+  `slots` examples (default: the whole pool) are probed at a time, `chunk`
+  consecutive k each, in one [slots*chunk, seq] forward per step. An
+  example's first chunk starts at k = 0, the unedited input, which gives the
+  label to compare with. A slot whose example has flipped or run out of
+  tokens takes the next example of the pool, and the loop ends when the pool
+  is done: the cost follows each example's own flip point, not the slowest
+  example of a batch.
+  Returns (counts <int>[pool]: the first flipping k, or n if none flips;
+  flipped <bool>[pool]; steps: the number of forwards run, a scalar).
   """
-  projected, mask, unk_projection = _projected_input(model, params, ids)
-  label = jnp.argmax(classifier.logits_from_projection(model, params, projected, mask)[0], -1)
-  ranks = token_ranks(scores, mask, absolute)
-  n = mask.sum(-1)
+  pool = ids.shape[0]
+  slots = min(slots or pool, pool)
+  mask = ids != PAD_ID
+  ranks, n = token_ranks(scores, mask, absolute), mask.sum(-1)
+  unk_projection = _unk_projection(model, params)
 
   def unfinished(state):
-    start, _, flipped = state
-    return jnp.any(~flipped & (start < n))
+    return jnp.any(state['example'] < pool)  # index `pool` marks an idle slot
 
-  def probe_chunk(state):
-    start, counts, flipped = state
-    ks = start + 1 + jnp.arange(chunk)
-    removed = ranks[:, None, :] < ks[None, :, None]
-    predicted = jnp.argmax(_probes(model, params, projected, mask, removed, mode, unk_projection), -1)
-    changed = (predicted != label[:, None]) & (ks[None, :] <= n[:, None])
-    newly = ~flipped & changed.any(-1)
-    counts = jnp.where(newly, ks[jnp.argmax(changed, -1)], counts)
-    return start + chunk, counts, flipped | newly
+  def step(state):
+    example, start = state['example'], state['start']
+    slot = lambda x: x.at[example].get(mode='fill', fill_value=0)  # an idle slot reads an empty example
+    slot_ids, slot_n = slot(ids), slot(n)
+    projected, slot_mask = _project(model, params, slot_ids), slot_ids != PAD_ID
+    ks = start[:, None] + jnp.arange(chunk)  # [slots, chunk]
+    removed = slot(ranks)[:, None, :] < ks[:, :, None]
+    predicted = jnp.argmax(_probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
+    label = jnp.where(start == 0, predicted[:, 0], state['label'])
+    changed = (predicted != label[:, None]) & (ks >= 1) & (ks <= slot_n[:, None])
+    hit = changed.any(-1)
+    done = hit | (ks[:, -1] >= slot_n)
+    finished = jnp.where(done, example, pool)  # out of range: dropped by the scatters
+    first = jnp.take_along_axis(ks, jnp.argmax(changed, -1)[:, None], -1)[:, 0]
+    counts = state['counts'].at[finished].set(jnp.where(hit, first, slot_n), mode='drop')
+    refill = jnp.minimum(state['next'] + jnp.cumsum(done) - 1, pool)
+    return {'example': jnp.where(done, refill, example), 'start': jnp.where(done, 0, start + chunk),
+            'label': label, 'counts': counts, 'flipped': state['flipped'].at[finished].set(hit, mode='drop'),
+            'next': jnp.minimum(state['next'] + done.sum(), pool), 'steps': state['steps'] + 1}
 
-  probed, counts, flipped = jax.lax.while_loop(
-      unfinished, probe_chunk, (jnp.int32(0), n.astype(jnp.int32), jnp.zeros_like(n, bool)))
-  return counts, flipped, probed
+  zeros = jnp.zeros(pool, jnp.int32)
+  state = jax.lax.while_loop(unfinished, step, {
+      'example': jnp.arange(slots), 'start': jnp.zeros(slots, jnp.int32), 'label': jnp.zeros(slots, jnp.int32),
+      'counts': zeros, 'flipped': zeros.astype(bool), 'next': jnp.int32(slots), 'steps': jnp.int32(0)})
+  return state['counts'], state['flipped'], state['steps']
 
 
 def removal_counts(n, percents):
@@ -131,7 +151,7 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
   ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
   [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
   """
-  projected, mask, unk_projection = _projected_input(model, params, ids)
+  projected, mask, unk_projection = _project(model, params, ids), ids != PAD_ID, _unk_projection(model, params)
   probs = jax.nn.softmax(classifier.logits_from_projection(model, params, projected, mask)[0], -1)
   label = jnp.argmax(probs, -1)
   top = token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]
@@ -143,16 +163,18 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
           'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
 
 
-def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', batch_size=64, chunk=8):
+def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', pool=512, slots=64, chunk=8):
   """Deletion rate of every example of an EncodedSplit: [len(split)] float64.
 
   scores: ragged float array aligned with split.ids (one feature map).
+  Each program runs `first_flips` over `pool` examples of one length bucket;
+  one forward is [slots*chunk, bucket width].
   """
-  def batch_counts(rows, ids, batch_scores):
+  def pool_counts(rows, ids, pool_scores):
     del rows
-    counts, _, _ = first_flips(model, params, ids, batch_scores, absolute=absolute, mode=mode, chunk=chunk)
+    counts, _, _ = first_flips(model, params, ids, pool_scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)
     return counts
-  counts = faithfulness.map_split(batch_counts, split, [scores], batch_size=batch_size, label=f'deletion ({mode})')
+  counts = faithfulness.map_split(pool_counts, split, [scores], batch_size=pool, label=f'deletion ({mode})')
   lengths = split.lengths
   return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
 
