@@ -129,6 +129,13 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
   return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
 
 
+def validation_metrics(labels, probs, weights):
+  """The class-weighted loss and classification_report of probs [n, classes], keys prefixed 'valid_'."""
+  loss = float(weighted_cross_entropy(jnp.log(jnp.clip(probs, 1e-12)), labels, weights))
+  report = metrics.classification_report(labels, probs)
+  return {'valid_loss': loss, **{f'valid_{k}': v for k, v in report.items()}}
+
+
 # The classifier on an encoded corpus.
 
 def predict_split(model, params, split, batch_size=256):
@@ -157,10 +164,7 @@ def train_classifier(model, corpus, config, ckpt_dir):
             encode.batches(train.lengths, config.batch_size, rng)]
 
   def evaluate(params):
-    probs = predict_split(model, params, valid)
-    loss = float(weighted_cross_entropy(jnp.log(jnp.clip(probs, 1e-12)), valid.labels, weights))
-    report = metrics.classification_report(valid.labels, probs)
-    return {'valid_loss': loss, **{f'valid_{k}': v for k, v in report.items()}}
+    return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
 
   params = classifier.init(model, jax.random.key(config.seed))
   return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,

@@ -1,0 +1,188 @@
+"""Deletion until the prediction flips (Table 3) and ERASER comprehensiveness / sufficiency.
+
+Real tokens (id != PAD) are ranked by their score, descending (signed, or by
+absolute value with `absolute=True`), ties broken by position, earlier first.
+Removing the top k tokens means, per `mode`:
+  'pad'    their ids become PAD: zero embedding, excluded from attention, and
+           skipped by the LSTM when they end the text;
+  'unk'    their ids become UNK, an ordinary token;
+  'delete' they are cut out and the rest shift left.
+Removal acts on the LSTM input projection (`classifier.project`, linear in the
+embedding): it is computed once per chunk of probes, and removing a token is
+a row edit, so each probe costs only the recurrence and the attention.
+
+Deletion rate: the first k whose predicted label differs from the original
+prediction, divided by the number n of real tokens; 1.0 if no k <= n flips it
+(and for empty documents). Lower = more faithful.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from faithjax import faithfulness
+from faithjax.data.text import PAD_ID
+from faithjax.data.text import UNK_ID
+from faithjax.models import classifier
+
+MODES = ('pad', 'unk', 'delete')
+ERASER_PERCENTS = (1, 5, 10, 20, 50)
+
+
+def token_ranks(scores, mask, absolute=False):
+  """Importance rank of every token: <float>[batch, seq] -> <int>[batch, seq].
+
+  Real tokens get 0 (most important) .. n-1; ties go to the earlier position.
+  PAD positions rank after every real token.
+  """
+  key = jnp.where(absolute, jnp.abs(scores), scores)  # traced: both options share one program
+  order = jnp.argsort(jnp.where(mask, -key, jnp.inf), axis=-1, stable=True)
+  return jnp.argsort(order, axis=-1)
+
+
+def erase(projected, mask, removed, mode, unk_projection):
+  """Removes the `removed` tokens from a projected input.
+
+  projected: <float>[batch, seq, features] (classifier.project of the embedding);
+  mask, removed: <bool>[batch, seq]; unk_projection: <float>[features], the
+  projection of UNK's embedding. Returns (projected, mask) of the edited input.
+  """
+  removed = removed & mask
+  if mode == 'pad':
+    return jnp.where(removed[..., None], 0., projected), mask & ~removed
+  if mode == 'unk':
+    return jnp.where(removed[..., None], unk_projection, projected), mask
+  if mode == 'delete':
+    kept = mask & ~removed
+    source = jnp.argsort(~kept, axis=-1, stable=True)  # kept positions first, in order
+    new_mask = jnp.take_along_axis(kept, source, axis=-1)
+    shifted = jnp.take_along_axis(projected, source[..., None], axis=1)
+    return shifted * new_mask[..., None], new_mask
+  raise ValueError(f'unknown mask mode {mode!r}; choose one of {MODES}')
+
+
+def _project(model, params, ids):
+  """<int>[batch, seq] -> the LSTM input projection [batch, seq, features]."""
+  return classifier.project(model, params, classifier.embed(model, params, ids))
+
+
+def _unk_projection(model, params):
+  return _project(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
+
+
+def _probes(model, params, projected, mask, removed, mode, unk_projection):
+  """Logits of many edits of each example in one program.
+
+  removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes].
+  """
+  batch, probes, seq = removed.shape
+  flat = lambda x: jnp.broadcast_to(x[:, None], (batch, probes) + x.shape[1:]).reshape((-1,) + x.shape[1:])
+  edited, edited_mask = erase(flat(projected), flat(mask), removed.reshape(-1, seq), mode, unk_projection)
+  logits, _ = classifier.logits_from_projection(model, params, edited, edited_mask)
+  return logits.reshape(batch, probes, -1)
+
+
+@faithfulness.jit(('model', 'mode', 'chunk', 'slots'))
+def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk=8, slots=None):
+  """Deletion until flip for a pool of examples, in one program.
+
+  ids: <int>[pool, seq]; scores: <float>[pool, seq] (ignored on PAD).
+  `slots` examples (default: the whole pool) are probed at a time, `chunk`
+  consecutive k each, in one [slots*chunk, seq] forward per step. An
+  example's first chunk starts at k = 0, the unedited input, which gives the
+  label to compare with. A slot whose example has flipped or run out of
+  tokens takes the next example of the pool, and the loop ends when the pool
+  is done: the cost follows each example's own flip point, not the slowest
+  example of a batch.
+  Returns (counts <int>[pool]: the first flipping k, or n if none flips;
+  flipped <bool>[pool]; steps: the number of forwards run, a scalar).
+  """
+  pool = ids.shape[0]
+  slots = min(slots or pool, pool)
+  mask = ids != PAD_ID
+  ranks, n = token_ranks(scores, mask, absolute), mask.sum(-1)
+  unk_projection = _unk_projection(model, params)
+
+  def unfinished(state):
+    return jnp.any(state['example'] < pool)  # index `pool` marks an idle slot
+
+  def step(state):
+    example, start = state['example'], state['start']
+    slot = lambda x: x.at[example].get(mode='fill', fill_value=0)  # an idle slot reads an empty example
+    slot_ids, slot_n = slot(ids), slot(n)
+    projected, slot_mask = _project(model, params, slot_ids), slot_ids != PAD_ID
+    ks = start[:, None] + jnp.arange(chunk)  # [slots, chunk]
+    removed = slot(ranks)[:, None, :] < ks[:, :, None]
+    predicted = jnp.argmax(_probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
+    label = jnp.where(start == 0, predicted[:, 0], state['label'])
+    changed = (predicted != label[:, None]) & (ks >= 1) & (ks <= slot_n[:, None])
+    hit = changed.any(-1)
+    done = hit | (ks[:, -1] >= slot_n)
+    finished = jnp.where(done, example, pool)  # out of range: dropped by the scatters
+    first = jnp.take_along_axis(ks, jnp.argmax(changed, -1)[:, None], -1)[:, 0]
+    counts = state['counts'].at[finished].set(jnp.where(hit, first, slot_n), mode='drop')
+    refill = jnp.minimum(state['next'] + jnp.cumsum(done) - 1, pool)
+    return {'example': jnp.where(done, refill, example), 'start': jnp.where(done, 0, start + chunk),
+            'label': label, 'counts': counts, 'flipped': state['flipped'].at[finished].set(hit, mode='drop'),
+            'next': jnp.minimum(state['next'] + done.sum(), pool), 'steps': state['steps'] + 1}
+
+  zeros = jnp.zeros(pool, jnp.int32)
+  state = jax.lax.while_loop(unfinished, step, {
+      'example': jnp.arange(slots), 'start': jnp.zeros(slots, jnp.int32), 'label': jnp.zeros(slots, jnp.int32),
+      'counts': zeros, 'flipped': zeros.astype(bool), 'next': jnp.int32(slots), 'steps': jnp.int32(0)})
+  return state['counts'], state['flipped'], state['steps']
+
+
+def removal_counts(n, percents):
+  """Tokens in the top `percents`% of n real tokens, rounded up: <int>[batch] -> [batch, bins]."""
+  return (n[:, None] * jnp.asarray(percents) + 99) // 100
+
+
+@faithfulness.jit(('model', 'mode', 'percents'))
+def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', percents=ERASER_PERCENTS):
+  """ERASER (DeYoung et al. 2020) faithfulness for a batch, all probes in one forward.
+
+  With p(x) the probability of the class predicted on the full input and r_b
+  the top ceil(b% * n) tokens for each bin b in `percents`:
+    comprehensiveness_b = p(x) - p(x without r_b)   (higher = more faithful)
+    sufficiency_b       = p(x) - p(r_b alone)       (lower = more faithful)
+  AOPC is the mean over the bins. (ERASER's paper also averages in an empty
+  bin, dividing by |bins| + 1; here it is the plain mean over `percents`.)
+  ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
+  [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
+  """
+  projected, mask, unk_projection = _project(model, params, ids), ids != PAD_ID, _unk_projection(model, params)
+  probs = jax.nn.softmax(classifier.logits_from_projection(model, params, projected, mask)[0], -1)
+  label = jnp.argmax(probs, -1)
+  top = token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]
+  removed = jnp.concatenate([top, ~top], axis=1)  # bins without r_b, then r_b alone
+  probe_probs = jax.nn.softmax(_probes(model, params, projected, mask, removed, mode, unk_projection), -1)
+  of_label = lambda p: jnp.take_along_axis(p, label.reshape((-1,) + (1,) * (p.ndim - 1)), -1)[..., 0]
+  comprehensiveness, sufficiency = jnp.split(of_label(probs)[:, None] - of_label(probe_probs), 2, axis=1)
+  return {'comprehensiveness': comprehensiveness, 'sufficiency': sufficiency,
+          'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
+
+
+def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', pool=512, slots=64, chunk=8):
+  """Deletion rate of every example of an EncodedSplit: [len(split)] float64.
+
+  scores: ragged float array aligned with split.ids (one feature map).
+  Each program runs `first_flips` over `pool` examples of one length bucket;
+  one forward is [slots*chunk, bucket width].
+  """
+  def pool_counts(rows, ids, pool_scores):
+    del rows
+    counts, _, _ = first_flips(model, params, ids, pool_scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)
+    return counts
+  counts = faithfulness.map_split(pool_counts, split, [scores], batch_size=pool, label=f'deletion ({mode})')
+  lengths = split.lengths
+  return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
+
+
+def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=ERASER_PERCENTS,
+                   batch_size=64):
+  """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis."""
+  def batch_scores(rows, ids, batch_scores):
+    del rows
+    return eraser_scores(model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents))
+  return faithfulness.map_split(batch_scores, split, [scores], batch_size=batch_size, label=f'eraser ({mode})')

@@ -1,0 +1,68 @@
+"""Shuffle test (Table 5, Jain & Wallace 2019) on a trained weak learner.
+
+Per example: y = the weak learner's class distribution under its (normalised)
+feature map; permute the map over the REAL tokens, keeping every token
+representation h_t, and recompute y_hat; TVD(y, y_hat) = 1/2 sum_i |y_i - y_hat_i|.
+The score of an example is the median TVD over its permutations, and the split's
+the mean over examples. Larger = the output depends more on where the map puts
+its weight. A map that is constant over the real tokens scores exactly 0.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from faithjax import faithfulness
+from faithjax import metrics
+from faithjax.data.text import PAD_ID
+from faithjax.faithfulness.weak_learner import normalise
+from faithjax.models import weak_learner as wl
+
+
+def permute_real(key, weights, mask):
+  """One random permutation of `weights` among the real tokens: [seq], <bool>[seq] -> [seq].
+
+  Real tokens are reordered by a stable sort of 31 random bits drawn per
+  position; PAD entries stay where they are. Under JAX's default
+  partitionable threefry a position's bits do not depend on `seq`, so the
+  bucket width an example is padded to does not change its permutations.
+  """
+  draws = jax.random.bits(key, weights.shape, jnp.uint32) >> 1
+  source = jnp.argsort(jnp.where(mask, draws, jnp.uint32(1 << 31)), stable=True)  # real in random order, then PAD
+  target = jnp.argsort(~mask, stable=True)  # real in order, then PAD
+  return jnp.zeros_like(weights).at[target].set(weights[source])
+
+
+@faithfulness.jit(('model', 'norm', 'permutations'))
+def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutations=100):
+  """Median TVD over `permutations` shuffles of each example's map, all in one program.
+
+  ids: <int>[batch, seq]; scores: the raw map [batch, seq]; rows: <int>[batch],
+  each example's index in its split: its permutation keys are
+  split(fold_in(key, row), permutations), so batching does not change them.
+  Returns <float>[batch].
+  """
+  mask = ids != PAD_ID
+  weights = normalise(scores, mask, norm)
+  keys = jax.vmap(lambda row: jax.random.split(jax.random.fold_in(key, row), permutations))(rows)
+  shuffled = jax.vmap(jax.vmap(permute_real, in_axes=(0, None, None)))(keys, weights, mask)
+  # The unshuffled map rides along as probe 0, so a permutation that changes
+  # nothing reproduces its probabilities bit for bit.
+  probes = jnp.concatenate([weights[:, None], shuffled], axis=1)  # [batch, 1 + permutations, seq]
+  states = wl.token_states(model, params, ids)
+  logits = jax.vmap(lambda w: wl.logits_from_states(model, params, states, w), in_axes=1, out_axes=1)(probes)
+  probs = jax.nn.softmax(logits, -1)
+  tvd = 0.5 * jnp.abs(probs[:, :1] - probs[:, 1:]).sum(-1)
+  return jnp.median(tvd, axis=-1)
+
+
+def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, batch_size=64):
+  """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
+
+  Returns {'median_tvd': [len(split)], 'mean': the mean over examples,
+  'ci95': its percentile-bootstrap 95% interval (metrics.bootstrap_ci)}.
+  """
+  key = jax.random.key(seed)
+  def batch_tvds(rows, ids, batch_scores):
+    return median_tvds(model, params, ids, batch_scores, rows, key, norm=norm, permutations=permutations)
+  tvds = faithfulness.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
+  return {'median_tvd': tvds, 'mean': float(tvds.mean()), 'ci95': metrics.bootstrap_ci(tvds)}

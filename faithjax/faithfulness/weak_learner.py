@@ -1,0 +1,108 @@
+"""Weak-learner evaluation (Table 4, Figure 5): train the Wiegreffe & Pinter MLP on a feature map.
+
+One weak learner is trained per (corpus, feature map): the map of each
+example, normalised over its real tokens, is imposed as the pooling weights
+(faithjax/models/weak_learner.py). Higher test F1 = the map carries more of
+what the label depends on; the validation loss per epoch (Figure 5) shows how
+fast it is learnt. Baselines: 'uniform' (equal weight on every real token) and
+'random' (a fresh N(0, 1) map at every training forward pass; a fixed one,
+drawn from the seed, for validation and test so evaluation is deterministic).
+"""
+
+import dataclasses
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from faithjax import faithfulness
+from faithjax import metrics
+from faithjax import train
+from faithjax.data import encode
+from faithjax.data.text import PAD_ID
+from faithjax.models import weak_learner as wl
+
+NORMS = ('l2', 'l1')
+BASELINES = ('uniform', 'random')
+
+
+def normalise(scores, mask, norm='l2'):
+  """Scales each map to norm 1 over its real tokens: [batch, seq] -> [batch, seq], 0 on PAD.
+
+  'l2': signed scores / ||scores||_2; 'l1': |scores| / sum |scores|.
+  A map that is zero on every real token stays zero.
+  """
+  if norm not in NORMS:
+    raise ValueError(f'unknown norm {norm!r}; choose one of {NORMS}')
+  scores = jnp.where(mask, scores, 0.)
+  if norm == 'l1':
+    scores = jnp.abs(scores)
+    total = scores.sum(-1, keepdims=True)
+  else:
+    total = jnp.sqrt(jnp.square(scores).sum(-1, keepdims=True))
+  return scores / jnp.where(total > 0, total, 1.)
+
+
+def baseline_map(split, baseline, seed=0):
+  """A baseline's (unnormalised) map, ragged like split.ids: float32 [n_tokens]."""
+  if baseline == 'uniform':
+    return np.ones(len(split.ids), np.float32)
+  if baseline == 'random':
+    return np.random.default_rng(seed).standard_normal(len(split.ids)).astype(np.float32)
+  raise ValueError(f'unknown baseline {baseline!r}; choose one of {BASELINES}')
+
+
+@faithfulness.jit(('model', 'norm'))
+def predict_proba(model, params, ids, scores, norm='l2'):
+  """ids: <int>[batch, seq]; scores: the raw map [batch, seq] -> class probabilities [batch, classes]."""
+  weights = normalise(scores, ids != PAD_ID, norm)
+  return jax.nn.softmax(wl.apply(model, params, ids, weights), -1)
+
+
+def predict_split(model, params, split, scores, norm='l2', batch_size=256):
+  """Class probabilities for every example of an EncodedSplit given its ragged map: [n, classes]."""
+  return faithfulness.map_split(lambda rows, ids, s: predict_proba(model, params, ids, s, norm), split, [scores],
+                                batch_size=batch_size, label='weak learner predict')
+
+
+@dataclasses.dataclass
+class WeakLearnerResult:
+  params: dict  # selected on validation
+  history: list  # one dict per epoch: train_loss, valid_loss (Figure 5), valid_roc_auc, ...
+  test: dict  # metrics.classification_report on test: accuracy, f1, macro_f1, roc_auc
+  maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
+
+
+def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
+  """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
+
+  maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
+  ids}, or a baseline name from BASELINES. config: train.TrainConfig
+  (select_metric is read on validation). Returns a WeakLearnerResult.
+  """
+  baseline = maps if isinstance(maps, str) else None
+  if baseline:
+    maps = {s: baseline_map(corpus.splits[s], baseline, config.seed) for s in encode.SPLITS}
+  train_split, valid, test = (corpus.splits[s] for s in encode.SPLITS)
+  weights = jnp.asarray(train.class_weights(train_split.labels, model.num_classes))
+
+  def loss_fn(params, batch, key):
+    ids, scores, labels = batch
+    if baseline == 'random':  # a fresh map at every forward pass
+      scores = jax.random.normal(key, ids.shape)
+    logits = wl.apply(model, params, ids, normalise(scores, ids != PAD_ID, norm))
+    return train.weighted_cross_entropy(logits, labels, weights)
+
+  def train_batches(epoch):
+    rng = np.random.default_rng([config.seed, epoch])
+    return [(train_split.padded(idx, w), train_split.padded(idx, w, maps['train']), train_split.labels[idx])
+            for idx, w in encode.batches(train_split.lengths, config.batch_size, rng)]
+
+  def evaluate(params):
+    return train.validation_metrics(valid.labels, predict_split(model, params, valid, maps['valid'], norm), weights)
+
+  params, history = train.fit(
+      params=wl.init(model, jax.random.key(config.seed)), loss_fn=loss_fn, train_batches=train_batches,
+      evaluate=evaluate, config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
+      ckpt_dir=ckpt_dir, label='weak learner')
+  test_probs = predict_split(model, params, test, maps['test'], norm)
+  return WeakLearnerResult(params, history, metrics.classification_report(test.labels, test_probs), maps)

@@ -1,0 +1,308 @@
+"""Faithfulness evaluations: every vectorised path against a per-example loop reference."""
+
+import heapq
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from faithjax import metrics
+from faithjax import train
+from faithjax.data import encode
+from faithjax.data import synthetic
+from faithjax.faithfulness import deletion
+from faithjax.faithfulness import shuffle
+from faithjax.faithfulness import weak_learner
+from faithjax.models import classifier
+from faithjax.models import weak_learner as wl
+
+# Compiling is most of this file's time, so every classifier here has the same
+# shapes (the corpus' vocabulary, documents of 9..16 tokens: one bucket width)
+# and every deletion runs pools of BATCH examples, SLOTS at a time, in chunks of
+# CHUNK: one program per mode.
+BATCH, WIDTH, SLOTS, CHUNK = 24, 16, 5, 4
+DELETION = dict(pool=BATCH, slots=SLOTS, chunk=CHUNK)
+
+
+@pytest.fixture(scope='module')
+def corpus():
+  raw = synthetic.generate(seed=0, sizes={'train': 600, 'valid': 150, 'test': 200}, min_len=9, max_len=WIDTH)
+  return encode.encode_corpus('synthetic', raw)[0]
+
+
+@pytest.fixture(scope='module')
+def tiny_classifier(corpus):
+  return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
+
+
+@pytest.fixture(scope='module')
+def random_classifier(tiny_classifier):
+  return tiny_classifier, classifier.init(tiny_classifier, jax.random.key(1))
+
+
+@pytest.fixture(scope='module')
+def trained_classifier(tiny_classifier, corpus, tmp_path_factory):
+  config = train.TrainConfig(epochs=3, learning_rate=1e-2)
+  params, history = train.train_classifier(tiny_classifier, corpus, config, str(tmp_path_factory.mktemp('classifier')))
+  assert history[-1]['valid_accuracy'] > 0.9
+  return tiny_classifier, params
+
+
+@pytest.fixture(scope='module')
+def random_batch(corpus):
+  """ids [BATCH, WIDTH] with lengths 0..WIDTH and integer-valued scores: many ties, +0.0 and -0.0 among them."""
+  rng = np.random.default_rng(0)
+  lengths = np.concatenate([[0, 1, 2, WIDTH], rng.integers(3, WIDTH + 1, BATCH - 4)])
+  ids = np.zeros((BATCH, WIDTH), np.int32)
+  for row, n in enumerate(lengths):
+    ids[row, :n] = rng.integers(2, len(corpus.vocab), n)
+  scores = rng.integers(-2, 3, ids.shape).astype(np.float32)
+  scores[rng.random(ids.shape) < 0.2] = -0.0
+  return ids, scores
+
+
+# Per-example references: plain Python over one unpadded example at a time.
+
+def _ragged(ids, values):
+  """Rows of a padded batch -> (token lists, value lists) cut at each row's length."""
+  lengths = (ids != 0).sum(-1)
+  return [list(x[:n]) for x, n in zip(ids, lengths)], [list(v[:n]) for v, n in zip(values, lengths)]
+
+
+def _ranking(scores, absolute):
+  key = [abs(s) if absolute else s for s in scores]
+  return sorted(range(len(scores)), key=lambda t: (-key[t], t))
+
+
+def _removed(tokens, drop, mode):
+  if mode == 'delete':
+    return [x for t, x in enumerate(tokens) if t not in drop]
+  filler = 0 if mode == 'pad' else 1
+  return [filler if t in drop else x for t, x in enumerate(tokens)]
+
+
+def _probabilities(model, params, tokens, width):
+  ids = np.zeros((1, width), np.int32)
+  ids[0, :len(tokens)] = tokens
+  return np.asarray(classifier.predict_proba(model, params, ids, ids != 0))[0]
+
+
+def deletion_loop(model, params, tokens, scores, width, mode='pad', absolute=False):
+  """The first k whose prediction differs from the original, or n: a per-example loop."""
+  order = _ranking(scores, absolute)
+  label = _probabilities(model, params, tokens, width).argmax()
+  for k in range(1, len(tokens) + 1):
+    if _probabilities(model, params, _removed(tokens, set(order[:k]), mode), width).argmax() != label:
+      return k
+  return len(tokens)
+
+
+def eraser_loop(model, params, tokens, scores, width, mode='pad', absolute=False):
+  """(comprehensiveness, sufficiency) per ERASER bin for one example."""
+  order = _ranking(scores, absolute)
+  probs = _probabilities(model, params, tokens, width)
+  label = probs.argmax()
+  comp, suff = [], []
+  for percent in deletion.ERASER_PERCENTS:
+    top = set(order[:int(np.ceil(percent * len(tokens) / 100))])
+    rest = set(range(len(tokens))) - top
+    comp.append(probs[label] - _probabilities(model, params, _removed(tokens, top, mode), width)[label])
+    suff.append(probs[label] - _probabilities(model, params, _removed(tokens, rest, mode), width)[label])
+  return comp, suff
+
+
+def shuffle_loop(params, tokens, scores, key, permutations, norm='l2'):
+  """Median TVD of one example in numpy: its own permutations, the weak learner's maths written out."""
+  scores = np.asarray(scores, np.float64)
+  weights = np.abs(scores) / np.abs(scores).sum() if norm == 'l1' else scores / np.linalg.norm(scores)
+  states = np.tanh(params['embedding']['embedding'][tokens] @ params['token_mlp']['kernel']
+                   + params['token_mlp']['bias'])
+  def probabilities(w):
+    logits = (w @ states) @ params['output']['kernel'] + params['output']['bias']
+    return np.exp(logits) / np.exp(logits).sum()
+  # drawn at another width than the bucket's: a position's bits must not depend on it
+  draws = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (4 * WIDTH,), jnp.uint32))(
+      jax.random.split(key, permutations)))[:, :len(tokens)] >> 1
+  return np.median([metrics.tvd(probabilities(weights), probabilities(weights[np.argsort(d, kind='stable')]))
+                    for d in draws])
+
+
+# Deletion until flip.
+
+@pytest.mark.parametrize('mode', deletion.MODES)
+@pytest.mark.parametrize('absolute', [False, True])
+def test_first_flips_match_loop(random_classifier, random_batch, mode, absolute):
+  model, params = random_classifier
+  ids, scores = random_batch
+  counts, flipped, _ = deletion.first_flips(model, params, ids, scores, absolute=absolute, mode=mode, chunk=CHUNK,
+                                            slots=SLOTS)
+  expected = [deletion_loop(model, params, t, s, WIDTH, mode, absolute) for t, s in zip(*_ragged(ids, scores))]
+  np.testing.assert_array_equal(counts, expected)
+  assert 0 < np.sum(flipped) < len(ids) - 1  # both outcomes occur (the empty row never flips)
+
+
+def test_deletion_rates_on_trained_model_match_loop(trained_classifier, corpus):
+  model, params = trained_classifier
+  test = corpus.splits['test'].subset(np.arange(40))
+  scores = np.random.default_rng(1).standard_normal(len(test.ids)).astype(np.float32)
+  rates = deletion.deletion_rates(model, params, test, scores, **DELETION)
+  expected = []
+  for i, n in enumerate(test.lengths):
+    span = slice(test.offsets[i], test.offsets[i + 1])
+    k = deletion_loop(model, params, list(test.ids[span]), list(scores[span]), encode.bucket_width(n))
+    expected.append(k / n)
+  np.testing.assert_allclose(rates, expected, rtol=0, atol=1e-12)
+
+
+def schedule_steps(counts, slots=SLOTS, chunk=CHUNK):
+  """Forwards first_flips should run: example i holds a slot for counts[i] // chunk + 1 steps
+  (its chunks start at k = 0), and each freed slot takes the next example, lowest slot first."""
+  free = [(0, slot) for slot in range(slots)]
+  for count in counts:
+    step, slot = heapq.heappop(free)
+    heapq.heappush(free, (step + int(count) // chunk + 1, slot))
+  return max(step for step, _ in free)
+
+
+def test_cost_follows_each_examples_flip_point(random_classifier, random_batch):
+  model, params = random_classifier
+  ids, scores = random_batch
+  counts, _, steps = deletion.first_flips(model, params, ids, scores, chunk=CHUNK, slots=SLOTS)
+  assert steps == schedule_steps(counts)
+  # fixed batches of SLOTS examples would each run as long as their slowest example
+  batched = sum(max(c // CHUNK + 1 for c in counts[i:i + SLOTS]) for i in range(0, BATCH, SLOTS))
+  assert steps < batched
+
+
+def test_never_flipping_examples_rate_one(random_classifier, random_batch):
+  model, params = random_classifier
+  stubborn = jax.tree.map(lambda x: x, params)
+  stubborn['output']['bias'] = jnp.array([100., -100.])  # class 0 whatever the input
+  ids, scores = random_batch
+  counts, flipped, steps = deletion.first_flips(model, stubborn, ids, scores, chunk=CHUNK, slots=SLOTS)
+  assert not np.any(flipped)
+  np.testing.assert_array_equal(counts, (ids != 0).sum(-1))
+  assert steps == schedule_steps(counts)  # every example ran to its end
+  split = encode.EncodedSplit.from_lists([list(x[x != 0]) for x in ids], np.zeros(len(ids)))
+  rates = deletion.deletion_rates(model, stubborn, split, scores[ids != 0], **DELETION)
+  np.testing.assert_array_equal(rates, 1.0)
+
+
+def test_faithful_map_deletes_fewer_tokens(trained_classifier, corpus):
+  model, params = trained_classifier
+  test = corpus.splits['test']
+  rate = lambda scores: deletion.deletion_rates(model, params, test, scores, **DELETION)
+  rationale = rate(test.rationale.astype(np.float32))
+  random = rate(np.random.default_rng(0).standard_normal(len(test.ids)).astype(np.float32))
+  assert rationale.mean() + 0.1 < random.mean()
+
+
+# ERASER comprehensiveness and sufficiency.
+
+def test_removal_counts_round_up():
+  counts = deletion.removal_counts(jnp.array([0, 1, 3, 10, 20, 199]), (1, 5, 10, 20, 50))
+  np.testing.assert_array_equal(counts, [[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 2],
+                                         [1, 1, 1, 2, 5], [1, 1, 2, 4, 10], [2, 10, 20, 40, 100]])
+
+
+@pytest.mark.parametrize('mode,absolute', [('pad', False), ('pad', True), ('delete', False)])
+def test_eraser_matches_loop(random_classifier, random_batch, mode, absolute):
+  model, params = random_classifier
+  ids, scores = random_batch
+  got = deletion.eraser_scores(model, params, ids, scores, mode=mode, absolute=absolute)
+  rows = [eraser_loop(model, params, t, s, WIDTH, mode, absolute) for t, s in zip(*_ragged(ids, scores))]
+  comp, suff = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+  np.testing.assert_allclose(got['comprehensiveness'], comp, atol=1e-6)
+  np.testing.assert_allclose(got['sufficiency'], suff, atol=1e-6)
+  np.testing.assert_allclose(got['aopc_comprehensiveness'], comp.mean(-1), atol=1e-6)
+  np.testing.assert_allclose(got['aopc_sufficiency'], suff.mean(-1), atol=1e-6)
+  assert np.abs(comp).max() > 1e-3 and np.abs(suff).max() > 1e-3
+
+
+def test_eraser_metrics_on_trained_model(trained_classifier, corpus):
+  model, params = trained_classifier
+  test = corpus.splits['test'].subset(np.arange(30))
+  rationale = test.rationale.astype(np.float32)
+  got = deletion.eraser_metrics(model, params, test, rationale, batch_size=BATCH)
+  rows = [eraser_loop(model, params, list(test.ids[a:b]), list(rationale[a:b]), WIDTH)
+          for a, b in zip(test.offsets[:-1], test.offsets[1:])]
+  np.testing.assert_allclose(got['comprehensiveness'], [r[0] for r in rows], atol=1e-6)
+  np.testing.assert_allclose(got['sufficiency'], [r[1] for r in rows], atol=1e-6)
+  random = np.random.default_rng(0).standard_normal(len(test.ids)).astype(np.float32)
+  baseline = deletion.eraser_metrics(model, params, test, random, batch_size=BATCH)
+  assert got['aopc_comprehensiveness'].mean() > baseline['aopc_comprehensiveness'].mean()
+
+
+# Weak learner.
+
+@pytest.mark.parametrize('norm', weak_learner.NORMS)
+def test_normalise(norm):
+  scores = jnp.array([[3., -4., 9., 9.], [0., 0., 5., 5.], [2., -2., 1., 7.]])
+  mask = jnp.array([[True, True, False, False], [True, True, False, False], [True, True, True, True]])
+  weights = np.asarray(weak_learner.normalise(scores, mask, norm))
+  np.testing.assert_array_equal(weights[~np.asarray(mask)], 0.)
+  np.testing.assert_array_equal(weights[1], 0.)  # all-zero map over real tokens
+  order = 1 if norm == 'l1' else 2
+  np.testing.assert_allclose(np.linalg.norm(weights[[0, 2]], ord=order, axis=-1), 1., rtol=1e-6)
+  if norm == 'l1':
+    np.testing.assert_allclose(weights[0, :2], [3 / 7, 4 / 7], rtol=1e-6)
+  else:
+    np.testing.assert_allclose(weights[0, :2], [0.6, -0.8], rtol=1e-6)
+
+
+@pytest.fixture(scope='module')
+def weak_learners(corpus, tmp_path_factory):
+  """A weak learner trained on each of: the planted rationale, uniform, random."""
+  model = wl.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=16, hidden=16)
+  config = train.TrainConfig(epochs=5)
+  rationale = {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS}
+  return model, {name: weak_learner.train_weak_learner(model, corpus, maps, config,
+                                                      str(tmp_path_factory.mktemp(name)))
+                 for name, maps in [('rationale', rationale), ('uniform', 'uniform'), ('random', 'random')]}
+
+
+def test_weak_learner_learns_from_its_map(weak_learners):
+  _, results = weak_learners
+  for result in results.values():
+    assert [h['epoch'] for h in result.history] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(h['valid_loss']) for h in result.history)
+  history = results['rationale'].history
+  assert history[-1]['train_loss'] < 0.5 * history[0]['train_loss']
+  assert history[-1]['valid_loss'] < history[0]['valid_loss']
+  f1 = {name: result.test['f1'] for name, result in results.items()}
+  assert f1['rationale'] >= f1['uniform'] and f1['rationale'] > f1['random'] + 0.3, f1
+
+
+# Shuffle test.
+
+def test_shuffle_matches_loop_and_ignores_batching(weak_learners, corpus):
+  model, results = weak_learners
+  params = results['rationale'].params
+  test = corpus.splits['test'].subset(np.arange(30))
+  scores = np.random.default_rng(3).standard_normal(len(test.ids)).astype(np.float32)
+  scores[::3] = 1.0  # ties
+  run = lambda norm, batch_size: shuffle.shuffle_test(model, params, test, scores, norm=norm, permutations=20,
+                                                      seed=5, batch_size=batch_size)
+  for norm, batch_size in [('l2', 8), ('l1', 64)]:
+    result = run(norm, batch_size)
+    expected = [shuffle_loop(jax.device_get(params), test.ids[a:b], scores[a:b],
+                             jax.random.fold_in(jax.random.key(5), i), 20, norm)
+                for i, (a, b) in enumerate(zip(test.offsets[:-1], test.offsets[1:]))]
+    np.testing.assert_allclose(result['median_tvd'], expected, atol=1e-6)
+    assert np.all(result['median_tvd'] > 0)
+    assert result['ci95'][0] <= result['mean'] <= result['ci95'][1]
+  np.testing.assert_array_equal(run('l2', 64)['median_tvd'], run('l2', 8)['median_tvd'])
+
+
+def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
+  model, results = weak_learners
+  params = results['uniform'].params
+  test = corpus.splits['test']
+  uniform = shuffle.shuffle_test(model, params, test, weak_learner.baseline_map(test, 'uniform'))
+  first_token = np.zeros(len(test.ids), np.float32)
+  first_token[test.offsets[:-1]] = 1.
+  concentrated = shuffle.shuffle_test(model, params, test, first_token)
+  np.testing.assert_array_equal(uniform['median_tvd'], 0.)
+  assert np.all((concentrated['median_tvd'] >= 0) & (concentrated['median_tvd'] <= 1))
+  assert concentrated['mean'] > 0.05
