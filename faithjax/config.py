@@ -10,11 +10,13 @@ import dataclasses
 from faithjax import FaithjaxError
 from faithjax.data import corpora
 
-STAGES = ('encode', 'train', 'report')
+STAGES = ('encode', 'train', 'explain', 'evaluate', 'report')
+EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients', 'attention')
+BASELINES = ('uniform', 'random')
 
 # Per-corpus departures from the defaults below; everything else is DESIGN.md's protocol.
 CORPUS_OVERRIDES = {
-    'synthetic': {'epochs': 3},
+    'synthetic': {'epochs': 3, 'weak_epochs': 4},
 }
 
 
@@ -34,10 +36,24 @@ class RunConfig:
   learning_rate: float = 1e-3
   l2: float = 1e-5
   eval_batch_size: int = 256
+  # Explainers (DESIGN.md section 4).
+  explainers: tuple = EXPLAINERS
+  target: str = 'prob'
+  detach_attention: bool = False
+  ig_steps: int = 50
+  quadrature: str = 'midpoint'
+  # Evaluations (DESIGN.md section 5).
+  deletion_mode: str = 'pad'
+  absolute: bool = False
+  norm: str = 'l2'
+  weak_epochs: int = 8
+  permutations: int = 100
+  test_subset: int = 0  # deletion on this many test examples (seeded sample); 0 = all
 
   def fingerprint(self):
     """Fields that change results (not where data lives)."""
-    return {k: v for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
 
 
 def make_config(corpus='synthetic', **overrides):
@@ -45,13 +61,26 @@ def make_config(corpus='synthetic', **overrides):
   corpora.spec(corpus)  # a clear error for an unknown name
   fields = {**CORPUS_OVERRIDES.get(corpus, {}),
             **{k: v for k, v in overrides.items() if v is not None}}
+  if 'explainers' in fields:
+    fields['explainers'] = tuple(fields['explainers'])
   config = RunConfig(corpus=corpus, **fields)
   for name in ('seed',):
     if getattr(config, name) < 0:
       raise FaithjaxError(f'--{name} must be >= 0, got {getattr(config, name)}')
-  for name in ('emb_dim', 'hidden', 'att_hidden', 'epochs', 'batch_size', 'eval_batch_size'):
+  for name in ('emb_dim', 'hidden', 'att_hidden', 'epochs', 'batch_size', 'eval_batch_size', 'ig_steps',
+               'weak_epochs', 'permutations'):
     if getattr(config, name) < 1:
       raise FaithjaxError(f'--{name} must be a positive integer, got {getattr(config, name)}')
+  choices = {'explainers': EXPLAINERS, 'target': ('prob', 'logit', 'log_prob'),
+             'quadrature': ('midpoint', 'trapezoid', 'gauss_legendre'),
+             'deletion_mode': ('pad', 'unk', 'delete'), 'norm': ('l2', 'l1')}
+  for name, allowed in choices.items():
+    values = getattr(config, name)
+    for value in (values if isinstance(values, tuple) else (values,)):
+      if value not in allowed:
+        raise FaithjaxError(f'--{name}={value} is not one of {", ".join(allowed)}')
+  if config.test_subset < 0:
+    raise FaithjaxError(f'--test_subset must be >= 0 (0 = the whole test set), got {config.test_subset}')
   if not config.learning_rate > 0:
     raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
   return config

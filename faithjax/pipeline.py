@@ -8,11 +8,14 @@ killed run resumes where it stopped. run.py only parses flags and calls
 
 import dataclasses
 import os
+import time
 
 import jax
+import numpy as np
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import provenance
@@ -20,7 +23,11 @@ from faithjax import report
 from faithjax import train
 from faithjax.data import encode
 from faithjax.data import corpora
+from faithjax.faithfulness import deletion
+from faithjax.faithfulness import shuffle
+from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
+from faithjax.models import weak_learner as weak_learner_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +44,15 @@ class Workdir:
   @property
   def classifier_ckpt(self):
     return self.path('checkpoints', 'classifier')
+
+  def maps(self, explainer):
+    return self.path('maps', f'{explainer}.npz')
+
+  def evaluation(self, kind, name):
+    return self.path('evaluations', f'{kind}_{name}.npz')
+
+  def weak_ckpt(self, name):
+    return self.path('checkpoints', f'weak_{name}')
 
   def summary(self, stage):
     return self.path('stages', f'{stage}.json')
@@ -104,7 +120,104 @@ def stage_train(config, workdir):
           'history': history}
 
 
-STAGE_FUNCTIONS = {'encode': stage_encode, 'train': stage_train}
+def explainer_options(config, name):
+  options = {'target': config.target, 'detach_attention': config.detach_attention}
+  if name == 'integrated_gradients':
+    options.update(steps=config.ig_steps, quadrature=config.quadrature)
+  return {k: v for k, v in options.items() if k in explain.options_of(name)}
+
+
+def stage_explain(config, workdir):
+  """Feature maps of every explainer on every split, stored as ragged arrays beside the ids."""
+  corpus = encode.EncodedCorpus.load(workdir.corpus)
+  model, params = load_classifier(config, workdir, corpus)
+  summary = {}
+  for name in config.explainers:
+    fn = explain.make_explainer(name, model, **explainer_options(config, name))
+    if not os.path.exists(workdir.maps(name)):
+      start = time.perf_counter()
+      maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, progress=f'{name} ({split})')
+              for split, data in corpus.splits.items()}
+      io.save_npz(workdir.maps(name), **maps)
+      io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
+    summary[name] = map_quality(model, params, corpus.splits['test'], io.load_npz(workdir.maps(name))['test'],
+                                name, config)
+  return summary
+
+
+def map_quality(model, params, split, scores, name, config):
+  """IG's completeness error and, where the rationale is known, precision@k of the top tokens."""
+  quality = {}
+  if name == 'integrated_gradients' and not config.detach_attention:
+    errors = []
+    for indices, width in encode.batches(split.lengths, config.eval_batch_size):
+      ids = split.padded(indices, width)
+      errors.append(np.asarray(explain.completeness_error(
+          model, params, ids, ids != 0, split.padded(indices, width, scores), target=config.target)[1]))
+    errors = np.concatenate(errors)
+    quality['completeness_relative_error'] = {'median': float(np.median(errors)),
+                                              'p90': float(np.quantile(errors, 0.9))}
+  if split.rationale is not None:
+    precisions = []
+    for indices, width in encode.batches(split.lengths, config.eval_batch_size):
+      ids = split.padded(indices, width)
+      precisions.append(explain.precision_at_k(split.padded(indices, width, scores),
+                                               split.padded(indices, width, split.rationale), ids != 0))
+    quality['precision_at_k'] = float(np.nanmean(np.concatenate(precisions)))
+  return quality
+
+
+def test_subset(config, split):
+  """The test examples the deletion evaluation reads: all, or a seeded sample (reduced settings)."""
+  if not config.test_subset or config.test_subset >= len(split):
+    return np.arange(len(split))
+  return np.sort(np.random.default_rng([config.seed, 7]).choice(len(split), config.test_subset, replace=False))
+
+
+def _subset_map(split, scores, indices):
+  """A ragged map restricted to `indices` of its split, aligned with split.subset(indices)."""
+  return np.concatenate([scores[split.offsets[i]:split.offsets[i + 1]] for i in indices] or [scores[:0]])
+
+
+def with_ci(values):
+  low, high = metrics.bootstrap_ci(values)
+  return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
+
+
+def stage_evaluate(config, workdir):
+  """Deletion until flip (Table 3), weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
+  corpus = encode.EncodedCorpus.load(workdir.corpus)
+  model, params = load_classifier(config, workdir, corpus)
+  test = corpus.splits['test']
+  subset = test_subset(config, test)
+  summary = {'deletion': {}, 'weak_learner': {}, 'shuffle': {}, 'test_subset': len(subset)}
+  weak_model = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), num_classes=corpus.num_classes,
+                                              emb_dim=config.emb_dim, hidden=config.hidden)
+  weak_config = dataclasses.replace(train_config(config), epochs=config.weak_epochs)
+  for name in config.explainers + config_lib.BASELINES:
+    maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name
+    if name != 'uniform':  # uniform scores rank tokens by position only: no deletion row
+      path = workdir.evaluation('deletion', name)
+      if not os.path.exists(path):
+        scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
+        rates = deletion.deletion_rates(model, params, test.subset(subset), _subset_map(test, scores, subset),
+                                        absolute=config.absolute, mode=config.deletion_mode)
+        io.save_npz(path, rates=rates, indices=subset)
+      summary['deletion'][name] = with_ci(io.load_npz(path)['rates'])
+    result = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
+                                             norm=config.norm)
+    summary['weak_learner'][name] = {**result.test, 'valid_loss': [h['valid_loss'] for h in result.history]}
+    path = workdir.evaluation('shuffle', name)
+    if not os.path.exists(path):
+      tvds = shuffle.shuffle_test(weak_model, result.params, test, result.maps['test'], norm=config.norm,
+                                  permutations=config.permutations, seed=config.seed)['median_tvd']
+      io.save_npz(path, median_tvd=tvds)
+    summary['shuffle'][name] = with_ci(io.load_npz(path)['median_tvd'])
+  return summary
+
+
+STAGE_FUNCTIONS = {'encode': stage_encode, 'train': stage_train, 'explain': stage_explain,
+                   'evaluate': stage_evaluate}
 
 
 def run_pipeline(config, root, stages=config_lib.STAGES):
