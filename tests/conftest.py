@@ -1,9 +1,33 @@
-"""Shared test set-up: a persistent compile cache so re-traced programs are not recompiled."""
+"""Shared test set-up: a persistent compile cache, and a classifier trained on the synthetic corpus."""
 
+import collections
 import os
 import tempfile
 
-from faithjax import config
+import numpy as np
+import pytest
 
+from faithjax import config
+from faithjax import train
+from faithjax.data import encode
+from faithjax.data import synthetic
+from faithjax.models import classifier
+
+# Re-traced programs (new closures, new test processes) are looked up, not recompiled.
 config.enable_compile_cache(os.environ.get('FAITHJAX_TEST_CACHE',
                                            os.path.join(tempfile.gettempdir(), 'faithjax-test-jax-cache')))
+
+TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
+
+
+@pytest.fixture(scope='session')
+def trained_synthetic(tmp_path_factory):
+  """A small BiLSTM classifier fitted to the synthetic corpus (planted evidence known)."""
+  raw = synthetic.generate(seed=0, sizes={'train': 1600, 'valid': 64, 'test': 128})
+  corpus, _ = encode.encode_corpus('synthetic', raw)
+  model = classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=32, hidden=16, att_hidden=16)
+  params, _ = train.train_classifier(model, corpus, train.TrainConfig(epochs=3, learning_rate=1e-2),
+                                     str(tmp_path_factory.mktemp('trained_synthetic')))
+  test = corpus.splits['test']
+  predicted = train.predict_split(model, params, test).argmax(-1)
+  return TrainedModel(model, params, corpus, float(np.mean(predicted == test.labels)))

@@ -1,0 +1,255 @@
+"""Explainers against slow per-example definitions, finite differences, completeness,
+invariances, and the planted evidence of the synthetic corpus."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from faithjax import FaithjaxError
+from faithjax import explain
+from faithjax.data import encode
+from faithjax.models import classifier
+
+LENGTHS = (12, 9, 5, 1)
+REFERENCE_STEPS = 7
+
+
+@pytest.fixture
+def x64():
+  with jax.enable_x64(True):
+    yield
+
+
+def tiny_model(bidirectional):
+  """Random params; float64 inside the x64 fixture."""
+  model = classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8, bidirectional=bidirectional)
+  params = _float32_params(model)
+  return model, jax.tree.map(lambda p: jnp.asarray(p, jnp.result_type(float)), params)
+
+
+@functools.cache
+def _float32_params(model):
+  with jax.enable_x64(False):  # Flax's zeros initializer would make float64 biases
+    return jax.jit(classifier.init, static_argnums=0)(model, jax.random.key(0))
+
+
+def random_batch(extra_pad=0):
+  """ids, mask [4, 12 + extra_pad] of LENGTHS real tokens; row 1 has a deleted (PAD) token inside."""
+  ids = np.random.default_rng(1).integers(2, 50, (len(LENGTHS), max(LENGTHS)))
+  ids[np.arange(ids.shape[1]) >= np.array(LENGTHS)[:, None]] = 0
+  ids[1, 3] = 0
+  ids = np.pad(ids, ((0, 0), (0, extra_pad)))
+  return ids, ids != 0
+
+
+# --- The slow reference: plain definitions, one example at a time, jax.grad on embeddings.
+
+def reference_value(logits, label, target):
+  """logits [1, classes] -> the scalar explained."""
+  log_prob = logits[0, label] - jax.scipy.special.logsumexp(logits[0])
+  return {'logit': logits[0, label], 'log_prob': log_prob, 'prob': jnp.exp(log_prob)}[target]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def reference_forward(model, params, emb, mask, detach_attention):
+  return classifier.logits_from_embeddings(model, params, emb, mask, detach_attention)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def reference_gradient(model, params, emb, mask, target, detach_attention, label):
+  """d f / d emb for one example: emb [1, seq, emb_dim]."""
+  value = lambda e: reference_value(reference_forward(model, params, e, mask, detach_attention)[0], label, target)
+  return jax.grad(value)(emb)
+
+
+def reference_scores(name, model, params, ids, mask, target='prob', detach_attention=False,
+                     steps=None, quadrature=None, step_chunk=None):
+  """[batch, seq] by the textbook definition of explainer `name`."""
+  rows = []
+  for example_ids, example_mask in zip(ids[:, None], mask[:, None]):
+    emb = classifier.embed(model, params, example_ids)
+    logits, attention = reference_forward(model, params, emb, example_mask, False)
+    label = int(jnp.argmax(logits[0]))
+    grad = lambda e: reference_gradient(model, params, e, example_mask, target, detach_attention, label)
+    if name == 'saliency':
+      scores = jnp.linalg.norm(grad(emb), axis=-1)
+    elif name == 'input_x_gradient':
+      scores = jnp.sum(emb * grad(emb), -1)
+    elif name == 'integrated_gradients':
+      alphas, weights = explain.quadrature_rule(quadrature, steps)
+      scores = jnp.sum(emb * sum(w * grad(a * emb) for a, w in zip(alphas, weights)), -1)
+    elif name == 'attention':
+      scores = attention
+    else:  # uniform
+      scores = example_mask / example_mask.sum()
+    rows.append(np.where(example_mask[0], scores[0], 0.))
+  return np.stack(rows)
+
+
+IG_CHUNKED = ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='gauss_legendre', step_chunk=3))
+CASES = [  # (name, options, bidirectional); all IG quadratures on the default BiLSTM only, to save compiles
+    *[(name, {}, bidirectional) for name in ('saliency', 'input_x_gradient', 'attention', 'uniform')
+      for bidirectional in (True, False)],
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint'), True),
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='trapezoid'), True),
+    (*IG_CHUNKED, True),
+    (*IG_CHUNKED, False),
+]
+
+
+@pytest.mark.parametrize('name, options, bidirectional', CASES)
+def test_matches_per_example_reference_in_float64(x64, name, options, bidirectional):
+  model, params = tiny_model(bidirectional)
+  ids, mask = random_batch()
+  fast = explain.make_explainer(name, model, **options)(params, ids, mask)
+  assert fast.dtype == jnp.float64
+  expected = reference_scores(name, model, params, ids, mask, **options)
+  assert np.abs(expected).max() > 1e-6  # not vacuous
+  np.testing.assert_allclose(fast, expected, rtol=1e-9, atol=1e-15)
+
+
+def test_options_match_reference_in_float64(x64):
+  model, params = tiny_model(bidirectional=False)
+  ids, mask = random_batch()
+  options = dict(target='logit', detach_attention=True)
+  fast = explain.make_explainer('input_x_gradient', model, **options)(params, ids, mask)
+  np.testing.assert_allclose(fast, reference_scores('input_x_gradient', model, params, ids, mask, **options),
+                             rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize('target', explain.TARGETS)
+def test_explained_value(target):
+  logits = jax.random.normal(jax.random.key(0), (3, 4))
+  label = jnp.array([0, 3, 1])
+  expected = [reference_value(logits[i:i + 1], label[i], target) for i in range(3)]
+  np.testing.assert_allclose(explain.explained_value(logits, label, target), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize('bidirectional', [True, False])
+def test_reference_gradient_matches_finite_differences_in_float64(x64, bidirectional):
+  model, params = tiny_model(bidirectional)
+  ids, mask = random_batch()
+  emb = classifier.embed(model, params, ids[:1])
+  label = int(jnp.argmax(reference_forward(model, params, emb, mask[:1], False)[0][0]))
+  direction = jax.random.normal(jax.random.key(3), emb.shape, jnp.float64)
+  value = lambda e: reference_value(reference_forward(model, params, e, mask[:1], False)[0], label, 'prob')
+  h = 1e-5
+  central = (value(emb + h * direction) - value(emb - h * direction)) / (2 * h)
+  analytic = jnp.sum(reference_gradient(model, params, emb, mask[:1], 'prob', False, label) * direction)
+  np.testing.assert_allclose(analytic, central, rtol=1e-6)
+
+
+def test_quadrature_rules():
+  for steps in (1, 4, 9):
+    alphas, weights = explain.quadrature_rule('gauss_legendre', steps)
+    assert np.all((alphas > 0) & (alphas < 1))
+    for degree in range(2 * steps):  # Gauss-Legendre is exact up to degree 2n-1
+      np.testing.assert_allclose(weights @ alphas**degree, 1 / (degree + 1), rtol=1e-12)
+  alphas, weights = explain.quadrature_rule('midpoint', 4)
+  np.testing.assert_allclose(alphas, [.125, .375, .625, .875])
+  np.testing.assert_allclose(weights, .25)
+  alphas, weights = explain.quadrature_rule('trapezoid', 5)
+  np.testing.assert_allclose(alphas, [0, .25, .5, .75, 1])
+  np.testing.assert_allclose(weights, [.125, .25, .25, .25, .125])
+
+
+@pytest.mark.parametrize('name, options', [
+    ('saliency', {}), ('input_x_gradient', {}), IG_CHUNKED, ('attention', {}), ('uniform', {})])
+def test_batched_equals_per_example_and_padding_changes_nothing(name, options):
+  """Float32: each example alone, with 4 extra PAD columns, scores as in the batch; PAD scores 0."""
+  model, params = tiny_model(bidirectional=True)
+  fn = explain.make_explainer(name, model, **options)
+  ids, mask = random_batch()
+  batched = np.asarray(fn(params, ids, mask))
+  padded_ids, padded_mask = random_batch(extra_pad=4)
+  alone = np.concatenate([fn(params, padded_ids[i:i + 1], padded_mask[i:i + 1]) for i in range(len(ids))])
+  assert np.all(batched[~mask] == 0) and np.all(alone[~padded_mask] == 0)
+  np.testing.assert_allclose(alone[:, :ids.shape[1]], batched, rtol=1e-5, atol=1e-7)
+
+
+def test_random_explainer():
+  model, params = tiny_model(bidirectional=False)
+  fn = explain.make_explainer('random', model)
+  ids = np.ones((64, 64), np.int32)
+  ids[:, 48:] = 0
+  scores = np.asarray(fn(params, ids, ids != 0, jax.random.key(0)))
+  assert np.all(scores[:, 48:] == 0)
+  assert abs(scores[:, :48].mean()) < 0.05 and abs(scores[:, :48].std() - 1) < 0.05
+  np.testing.assert_array_equal(fn(params, ids, ids != 0, jax.random.key(0)), scores)
+  assert not np.allclose(fn(params, ids, ids != 0, jax.random.key(1)), scores)
+  with pytest.raises(FaithjaxError, match='PRNG key'):
+    fn(params, ids, ids != 0)
+
+
+@pytest.mark.parametrize('name, options, message', [
+    ('lime', {}, 'unknown explainer'),
+    ('saliency', dict(steps=5), 'takes the options'),
+    ('input_x_gradient', dict(target='proba'), 'target'),
+    ('integrated_gradients', dict(quadrature='simpson'), 'quadrature'),
+    ('integrated_gradients', dict(quadrature='trapezoid', steps=1), 'steps'),
+])
+def test_bad_options_are_refused(name, options, message):
+  with pytest.raises(FaithjaxError, match=message):
+    explain.make_explainer(name, tiny_model(False)[0], **options)
+
+
+def test_precision_at_k():
+  scores = np.array([[0.1, 0.9, 0.5, 0.7], [0.3, 0.3, 0.3, 0.]])
+  rationale = np.array([[False, True, False, False], [False, True, True, False]])
+  mask = np.array([[True, True, True, True], [True, True, True, False]])
+  np.testing.assert_allclose(explain.precision_at_k(scores, rationale, mask), [1., .5])  # ties by position
+
+
+def test_ig_completeness_error_shrinks_with_steps_in_float64(x64):
+  model, params = tiny_model(bidirectional=False)
+  ids, mask = random_batch()
+  errors = []
+  for steps in (10, 50, 200):
+    ig = explain.make_explainer('integrated_gradients', model, steps=steps)(params, ids, mask)
+    errors.append(np.median(explain.completeness_error(model, params, ids, mask, ig)[1]))
+  print('median relative completeness error, midpoint, 10/50/200 steps:', errors)
+  assert errors[0] > 10 * errors[1] > 100 * errors[2]  # about 1/steps^2
+  assert errors[1] < 1e-4
+
+
+# --- On a trained model (tests/conftest.py): completeness and the planted evidence.
+
+@pytest.fixture(scope='module')
+def trained_test_maps(trained_synthetic):
+  """The trained model's test split as one batch, and its IG and Input x Gradient maps (defaults)."""
+  test = trained_synthetic.corpus.splits['test']
+  rows = np.arange(len(test))
+  ids = test.padded(rows, int(test.lengths.max()))
+  maps = {name: explain.make_explainer(name, trained_synthetic.model)(trained_synthetic.params, ids, ids != 0)
+          for name in ('integrated_gradients', 'input_x_gradient')}
+  return ids, test.padded(rows, ids.shape[1], test.rationale), maps
+
+
+def test_ig_is_complete_on_trained_model(trained_synthetic, trained_test_maps):
+  ids, _, maps = trained_test_maps
+  _, relative = explain.completeness_error(trained_synthetic.model, trained_synthetic.params, ids, ids != 0,
+                                           maps['integrated_gradients'])
+  print('trained model, 50 midpoint steps: median relative completeness error', np.median(relative))
+  assert np.median(relative) < 0.01
+
+
+@pytest.mark.parametrize('name', ['integrated_gradients', 'input_x_gradient'])
+def test_planted_evidence_ranks_first(trained_synthetic, trained_test_maps, name):
+  assert trained_synthetic.test_accuracy > 0.95
+  ids, rationale, maps = trained_test_maps
+  precision = np.mean(explain.precision_at_k(maps[name], rationale, ids != 0))
+  print(name, 'precision@k on planted evidence:', precision)
+  assert precision >= 0.8
+
+
+def test_explain_split_aligns_with_ids():
+  """An 'explainer' that scores each token by its id must give back the ids."""
+  lengths = np.random.default_rng(0).integers(1, 40, 50)
+  split = encode.EncodedSplit.from_lists([list(range(2, 2 + n)) for n in lengths], np.zeros(len(lengths)))
+  echo = jax.jit(lambda params, ids, mask, key: jnp.where(mask, ids, 0).astype(jnp.float32))
+  flat = explain.explain_split(echo, None, split, batch_size=16)
+  assert flat.dtype == np.float32
+  np.testing.assert_array_equal(flat, split.ids)
