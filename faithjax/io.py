@@ -8,8 +8,8 @@ torn one.
 import contextlib
 import json
 import os
+import secrets
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -20,8 +20,9 @@ def atomic_path(path):
   """Yields a temp path beside `path`; renames it onto `path` on success."""
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
-  os.close(fd)
+  tmp = os.path.join(folder, f'.{os.path.basename(path)}.{secrets.token_hex(8)}.tmp')
+  # not mkstemp: its mode 0600 would make every artefact unreadable to others; 0666 & ~umask as open() gives
+  os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
   try:
     yield tmp
     os.replace(tmp, path)

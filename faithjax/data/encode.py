@@ -94,15 +94,17 @@ def encode_corpus(name, raw_splits, min_df=1, max_len=None):
   """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from train.
 
   Documents longer than `max_len` tokens are truncated to it (the documented
-  maximum; counted in the returned `truncated`).
+  maximum; counted in the returned `truncated`); None keeps every token.
   """
+  if max_len is not None and max_len < 1:  # 0 would keep everything and a negative one cut from the end
+    raise FaithjaxError(f'max_len must be a positive number of tokens or None, not {max_len!r}')
   vocab = text.Vocabulary.build(raw_splits['train'][0], min_df=min_df)
   splits, truncated = {}, {}
   for split in SPLITS:
     docs, labels, *rest = raw_splits[split]
     rationales = rest[0] if rest else None
-    cut = (lambda x: x[:max_len]) if max_len else (lambda x: x)
-    truncated[split] = sum(1 for d in docs if max_len and len(d) > max_len)
+    cut = (lambda x: x) if max_len is None else (lambda x: x[:max_len])
+    truncated[split] = sum(1 for d in docs if max_len is not None and len(d) > max_len)
     splits[split] = EncodedSplit.from_lists(
         [cut(vocab.encode(d)) for d in docs], labels,
         None if rationales is None else [cut(r) for r in rationales])

@@ -21,7 +21,8 @@ class Vocabulary:
     self.words = list(words)
     if self.words[:2] != [PAD, UNK]:
       raise ValueError(f'a vocabulary starts with {PAD!r}, {UNK!r}; got {self.words[:2]}')
-    self.index = {w: i for i, w in enumerate(self.words)}
+    # PAD is left out: a real token spelt '<pad>' (by another tokenizer) becomes UNK, never padding
+    self.index = {w: i for i, w in enumerate(self.words) if i != PAD_ID}
 
   @classmethod
   def build(cls, documents, min_df=1):
