@@ -31,12 +31,26 @@ flags.DEFINE_float('learning_rate', None, 'AMSGrad learning rate (default 1e-3).
 flags.DEFINE_integer('emb_dim', None, 'Embedding size (default 300).')
 flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction (default 128).')
 flags.DEFINE_bool('bidirectional', None, 'BiLSTM (default) or a one-directional LSTM.')
+flags.DEFINE_list('explainers', None, f'Explainers (default all: {", ".join(config_lib.EXPLAINERS)}).')
+flags.DEFINE_enum('target', None, ['prob', 'logit', 'log_prob'],
+                  'Scalar explained for the predicted class (default prob).')
+flags.DEFINE_bool('detach_attention', None, 'Stop gradients through the attention weights (JW parity).')
+flags.DEFINE_integer('ig_steps', None, 'Integrated Gradients steps (default 50; synthetic 20).')
+flags.DEFINE_enum('quadrature', None, ['midpoint', 'trapezoid', 'gauss_legendre'], 'IG quadrature (default midpoint).')
+flags.DEFINE_enum('deletion_mode', None, ['pad', 'unk', 'delete'], 'How deletion removes a token (default pad).')
+flags.DEFINE_bool('absolute', None, 'Rank tokens by |score| in deletion (default: signed).')
+flags.DEFINE_enum('norm', None, ['l2', 'l1'], 'Weak-learner map normalisation (default l2).')
+flags.DEFINE_integer('weak_epochs', None, 'Weak-learner training epochs (default 8; synthetic 3).')
+flags.DEFINE_integer('permutations', None, 'Shuffle-test permutations per example (default 100).')
+flags.DEFINE_integer('test_subset', None, 'Deletion on a seeded sample of this many test examples (default all).')
 flags.DEFINE_string('compile_cache', os.path.expanduser('~/.cache/faithjax/xla'),
                     'Folder for compiled XLA programs reused across runs ("" disables it).')
 
 
 def config_from_flags():
-  names = ('seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional')
+  names = ('seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional', 'explainers',
+           'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
+           'weak_epochs', 'permutations', 'test_subset')
   return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir,
                                 **{n: getattr(FLAGS, n) for n in names})
 

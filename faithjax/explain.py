@@ -89,6 +89,10 @@ def quadrature_rule(quadrature, steps):
   return (nodes + 1) / 2, weights / 2
 
 
+# Path tokens (rows x width) per IG chunk by default: about 1.5 GB of BiLSTM activations.
+MAX_PATH_TOKENS = 1 << 17
+
+
 def _chunked(values, step_chunk):
   """[steps] -> [chunks, chunk] with chunk <= step_chunk, zero-padded (a zero weight adds nothing)."""
   chunks = -(-len(values) // step_chunk)
@@ -101,12 +105,14 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
   """Zero-embedding baseline, straight path, signed: [batch, seq].
 
   IG_t = sum_k P_tk * sum_j w_j d f / d P_tk (alpha_j P), the class fixed to the
-  one predicted at the input. `step_chunk` steps (default all) are evaluated
-  together as one [chunk*batch, seq, ...] batch; fewer bound the memory.
+  one predicted at the input. `step_chunk` steps are evaluated together as one
+  [chunk*batch, seq, ...] batch; by default as many as keep that batch within
+  MAX_PATH_TOKENS tokens, which bounds the memory of the backward pass.
   """
   projected = _projection(model, params, ids)
   label = jnp.argmax(_logits_of_projection(model, params, mask, detach_attention)(projected), -1)
-  alphas, weights = (jnp.asarray(_chunked(x, step_chunk or steps), projected.dtype)
+  step_chunk = step_chunk or max(1, MAX_PATH_TOKENS // (ids.shape[0] * ids.shape[1]))
+  alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
                      for x in quadrature_rule(quadrature, steps))
   chunk = alphas.shape[1]
   # Row c*batch + b of the stacked batch is example b at the c-th alpha of the chunk.

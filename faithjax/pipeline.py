@@ -115,8 +115,8 @@ def stage_train(config, workdir):
   params, history = train.train_classifier(model, corpus, train_config(config), workdir.classifier_ckpt)
   test = corpus.splits['test']
   probs = train.predict_split(model, params, test, config.eval_batch_size)
-  best = max(history, key=lambda h: h['valid_roc_auc'])
-  return {'test': metrics.classification_report(test.labels, probs), 'selected_epoch': best['epoch'],
+  return {'test': metrics.classification_report(test.labels, probs),
+          'selected_epoch': train.selected_epoch(history, 'valid_roc_auc'),
           'history': history}
 
 

@@ -31,7 +31,39 @@ def _train_section(trained):
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
 
-SECTIONS = {'encode': _corpus_section, 'train': _train_section}
+def _explain_section(explained):
+  rows = []
+  for name, quality in explained.items():
+    completeness = quality.get('completeness_relative_error')
+    rows.append([name, quality.get('precision_at_k', '—'),
+                 f'{completeness["median"]:.2%} / {completeness["p90"]:.2%}' if completeness else '—'])
+  return ['## Explainers', '',
+          'precision@k: share of the k top-scored tokens that are planted evidence (synthetic corpus only); '
+          'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test.', '',
+          markdown_table(['explainer', 'precision@k', 'IG completeness error'], rows), '']
+
+
+def _mean_ci(cell):
+  return f'{cell["mean"]:.3f} [{cell["ci95"][0]:.3f}, {cell["ci95"][1]:.3f}]'
+
+
+def _evaluate_section(evaluated):
+  names = list(evaluated['weak_learner'])
+  rows = [[name,
+           _mean_ci(evaluated['deletion'][name]) if name in evaluated['deletion'] else '—',
+           evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name]['macro_f1'],
+           _mean_ci(evaluated['shuffle'][name])] for name in names]
+  return ['## Faithfulness evaluations (Tables 3–5)', '',
+          f'Deletion until flip on {evaluated["test_subset"]} test examples (lower = more faithful); '
+          'weak-learner test F1 (higher = the map carries more of the label); '
+          'mean of the median TVD over shuffles (higher = the output depends more on the map). '
+          'Brackets: bootstrap 95% CI over examples.', '',
+          markdown_table(['map', 'deletion rate', 'weak learner F1', 'weak learner macro F1', 'shuffle TVD'], rows),
+          '']
+
+
+SECTIONS = {'encode': _corpus_section, 'train': _train_section, 'explain': _explain_section,
+            'evaluate': _evaluate_section}
 
 
 def render(results):

@@ -77,6 +77,16 @@ def restore_best(ckpt_dir, abstract_params):
                         'use a fresh --workdir') from e
 
 
+def _selection_key(row, select_metric):
+  """Higher is better: the selection metric, ties (e.g. a saturated ROC-AUC) broken by lower valid loss."""
+  return row[select_metric], -row.get('valid_loss', 0.0)
+
+
+def selected_epoch(history, select_metric):
+  """The epoch (1-based) `fit` keeps: the first with the highest selection key."""
+  return max(history, key=lambda row: _selection_key(row, select_metric))['epoch']
+
+
 def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train'):
   """Trains `params` and returns (best params, history).
 
@@ -120,7 +130,7 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     # History first: a crash before the 'last' checkpoint re-runs this epoch, and
     # resume truncates the history to the checkpoint.
     io.write_json(history_path, history)
-    if all(row[config.select_metric] > h[config.select_metric] for h in history[:-1]):
+    if selected_epoch(history, config.select_metric) == row['epoch']:
       best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
       best.wait_until_finished()
     last.save(epoch, args=ocp.args.StandardSave(state), force=True)

@@ -10,6 +10,7 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax.data import corpora
+from faithjax.data import synthetic
 from faithjax.data.encode import SPLITS, encode_corpus
 
 DATA = corpora.DEFAULT_DATA_DIR
@@ -18,7 +19,7 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f'real corpora not fou
 # Expected split sizes here: the paper's, except AG News (5k train sample) and
 # 20 News (two punctuation-only posts have no word tokens; the paper has 1236/310/387).
 SIZES = {
-    'synthetic': (3000, 500, 500),
+    'synthetic': tuple(synthetic.SIZES.values()),
     'imdb': (17212, 4304, 4363),
     'sst': (6920, 872, 1821),
     'ag_news': (2159, 381, 3800),

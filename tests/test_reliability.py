@@ -11,7 +11,8 @@ import jax
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ['--emb_dim=16', '--hidden=8', '--epochs=3', '--learning_rate=0.01']
+SMALL = ['--emb_dim=16', '--hidden=8', '--epochs=3', '--learning_rate=0.01', '--ig_steps=8', '--weak_epochs=2',
+         '--permutations=20', '--test_subset=150']
 
 
 def command(workdir, *extra):
@@ -53,3 +54,12 @@ def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_p
 def test_same_config_and_seed_give_identical_results_json(uninterrupted, tmp_path):
   subprocess.run(command(tmp_path), check=True, capture_output=True, cwd=REPO, timeout=600)
   assert results_without_command(tmp_path) == uninterrupted
+
+
+def test_faithful_explainers_beat_random_on_synthetic(uninterrupted):
+  """Planted evidence decides the label: IG and Input x Gradient must beat a random map everywhere."""
+  evaluated = uninterrupted['stages']['evaluate']
+  for name in ('integrated_gradients', 'input_x_gradient'):
+    assert evaluated['deletion'][name]['ci95'][1] < evaluated['deletion']['random']['ci95'][0]
+    assert evaluated['weak_learner'][name]['f1'] > evaluated['weak_learner']['random']['f1'] + 0.1
+    assert evaluated['shuffle'][name]['ci95'][0] > evaluated['shuffle']['random']['ci95'][1]

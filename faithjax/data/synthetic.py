@@ -8,7 +8,7 @@ faithful explainer should rank them first.
 
 import numpy as np
 
-SIZES = {'train': 3000, 'valid': 500, 'test': 500}
+SIZES = {'train': 2000, 'valid': 400, 'test': 400}
 
 
 def vocabulary_words(n_filler=400, n_evidence=8):
