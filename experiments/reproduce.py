@@ -1,0 +1,176 @@
+"""Reproduce the study: every corpus through the pipeline, then Tables 2-5, Figure 5 and the checks.
+
+  python -m experiments.reproduce --preset=cpu   # reduced settings for 2 CPU cores (see PRESETS)
+  python -m experiments.reproduce --preset=full  # the paper's settings, for a GPU
+  python -m experiments.reproduce --tables_only  # rebuild the tables from finished workdirs
+
+Each corpus runs in <runs_dir>/<preset>/<corpus>; finished stages are skipped,
+so an interrupted reproduction resumes. Results go to experiments/results/.
+"""
+
+import csv
+import io as stdio
+import json
+import os
+
+from absl import app
+from absl import flags
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from faithjax import FaithjaxError  # pylint: disable=wrong-import-position
+from faithjax import config as config_lib
+from faithjax import io
+from faithjax import paper
+from faithjax import pipeline
+from faithjax import provenance
+from faithjax import report
+from faithjax import study
+
+# Departures from the full protocol that keep each corpus within reach of 2 CPU cores.
+PRESETS = {
+    'full': {c: {} for c in paper.CORPORA},
+    'cpu': {
+        'sst': {},
+        'ag_news': {},
+        '20news': {'ig_steps': 20},
+        'imdb': {'epochs': 2, 'weak_epochs': 2, 'ig_steps': 10, 'test_subset': 500},
+    },
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('preset', 'cpu', list(PRESETS), 'Settings: cpu (reduced, see PRESETS) or full (the paper\'s).')
+flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
+flags.DEFINE_string('runs_dir', 'runs/reproduce', 'Parent of the per-corpus workdirs.')
+flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures go.')
+flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from workdirs that finished.')
+flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
+
+
+def workdir_of(corpus):
+  return os.path.join(FLAGS.runs_dir, FLAGS.preset, corpus)
+
+
+def run_corpora():
+  for corpus in FLAGS.corpora:
+    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, **PRESETS[FLAGS.preset].get(corpus, {}))
+    io.log(f'== {corpus} ({FLAGS.preset}) -> {workdir_of(corpus)}')
+    pipeline.run_pipeline(config, workdir_of(corpus))
+
+
+def finished_runs():
+  runs = {}
+  for corpus in FLAGS.corpora:
+    path = os.path.join(workdir_of(corpus), 'results.json')
+    if os.path.exists(path):
+      runs[corpus] = io.read_json(path)
+  if not runs:
+    raise FaithjaxError(f'no finished run under {FLAGS.runs_dir}/{FLAGS.preset}; run without --tables_only first')
+  return runs
+
+
+def display(runs, corpus):
+  return runs[corpus]['stages']['encode']['display_name']
+
+
+def fmt_ci(row):
+  return f'{row["ours"]:.3f}' + (f' [{row["low"]:.3f}, {row["high"]:.3f}]' if row.get('low') is not None else '')
+
+
+def comparison_table(runs, rows, key):
+  corpora = [c for c in paper.CORPORA if c in runs]
+  cells = {(r[key], r['corpus']): f'{fmt_ci(r)} \\| {r["paper"]:.3f} \\| {r["diff"]:+.3f}' for r in rows}
+  names = list(dict.fromkeys(r[key] for r in rows))
+  return report.markdown_table([key] + [display(runs, c) for c in corpora],
+                               [[n] + [cells.get((n, c), '—') for c in corpora] for n in names])
+
+
+def figure5(runs, out):
+  """Weak-learner validation loss per epoch, one panel per corpus, one line per map."""
+  corpora = [c for c in paper.CORPORA if c in runs]
+  fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.4), squeeze=False)
+  for ax, corpus in zip(axes[0], corpora):
+    for name, result in runs[corpus]['stages']['evaluate']['weak_learner'].items():
+      losses = result['valid_loss']
+      ax.plot(range(1, len(losses) + 1), losses, marker='o', ms=3, label=name)
+    ax.set_title(display(runs, corpus))
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('validation loss')
+  axes[0][-1].legend(fontsize=7)
+  fig.tight_layout()
+  path = os.path.join(out, f'figure5_{FLAGS.preset}.png')
+  with io.atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png', dpi=110)
+  plt.close(fig)
+  return path
+
+
+def write_csv(path, rows):
+  buffer = stdio.StringIO()
+  writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  io.write_text(path, buffer.getvalue())
+
+
+def settings_section(runs):
+  keys = ('epochs', 'weak_epochs', 'ig_steps', 'test_subset', 'permutations', 'deletion_mode', 'absolute', 'norm',
+          'target', 'seed')
+  rows = [[display(runs, c)] + [runs[c]['config'][k] for k in keys] for c in paper.CORPORA if c in runs]
+  return report.markdown_table(['corpus', *keys], rows)
+
+
+def render(runs, figure_path):
+  prov = next(iter(runs.values()))['provenance']
+  lines = ['# Reproduction of the study', '',
+           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}`; '
+           f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["platform"]}, '
+           f'{prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           'Each cell: ours [bootstrap 95% CI over test examples] | paper | ours − paper.', '',
+           '## Settings that produced these numbers', '', settings_section(runs), '',
+           '## Table 2: classifier on test', '', comparison_table(runs, study.table2_rows(runs), 'metric'), '']
+  for evaluation in study.EVALUATIONS:
+    lines += [f'## {study.TITLE[evaluation]}', '',
+              comparison_table(runs, study.comparison_rows(runs, evaluation), 'map'), '']
+    ranks = study.ranking_agreement_with_paper(runs, evaluation)
+    lines += ['Our ranking of the explainers against the paper\'s (Kendall τ, exact permutation p):', '',
+              report.markdown_table(['corpus', 'τ', 'p', 'ours (best first)', 'paper (best first)'],
+                                    [[display(runs, c), r['tau'], r['p'], ', '.join(r['ours']), ', '.join(r['paper'])]
+                                     for c, r in ranks.items()]), '']
+  lines += ['## Figure 5: weak-learner validation loss per epoch', '', f'![Figure 5]({os.path.basename(figure_path)})', '']
+  ours, theirs = study.conclusions(study.our_scores_by_evaluation(runs)), study.conclusions(study.paper_scores())
+  lines += ['## The paper\'s conclusions, checked', '',
+            report.markdown_table(['claim', 'ours', 'evidence (ours)', 'paper\'s numbers', 'evidence (paper)'],
+                                  [[o['claim'], 'confirmed' if o['holds'] else 'not confirmed', o['evidence'],
+                                    'holds' if t['holds'] else 'does not hold', t['evidence']]
+                                   for o, t in zip(ours, theirs)]), '']
+  lines += ['## Do the evaluations agree? (per corpus, Kendall τ between explainer rankings)', '',
+            report.markdown_table(['corpus', 'evaluation a', 'evaluation b', 'τ', 'p'],
+                                  [[display(runs, c), r['a'], r['b'], r['tau'], r['p']]
+                                   for c in runs for r in study.evaluation_agreement(runs[c])]), '']
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  try:
+    if not FLAGS.tables_only:
+      run_corpora()
+    runs = finished_runs()
+    os.makedirs(FLAGS.out, exist_ok=True)
+    figure_path = figure5(runs, FLAGS.out)
+    io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}.md'), render(runs, figure_path))
+    rows = [dict(table=e, **r) for e in study.EVALUATIONS for r in study.comparison_rows(runs, e)]
+    write_csv(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}.csv'), rows)
+    io.write_json(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}_runs.json'),
+                  {c: {'config': r['config'], 'stages': r['stages'], 'provenance': r['provenance']}
+                   for c, r in runs.items()})
+    print(f'wrote {FLAGS.out}/reproduction_{FLAGS.preset}.md')
+  except FaithjaxError as e:
+    raise SystemExit(f'faithjax: error: {e}') from e
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,140 @@
+"""The study across corpora: Tables 2-5 beside the paper, Figure 5, rankings, agreement.
+
+Input: one results.json content per corpus (what `pipeline.run_pipeline`
+returns). Everything here is a pure function of those and of faithjax.paper.
+"""
+
+import itertools
+
+import numpy as np
+
+from faithjax import paper
+from faithjax.faithfulness import agreement
+
+EVALUATIONS = ('deletion_rate', 'weak_learner_f1', 'shuffle_tvd')
+TABLE_OF = {'deletion_rate': paper.TABLE3, 'weak_learner_f1': paper.TABLE4, 'shuffle_tvd': paper.TABLE5}
+TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faithful)',
+         'weak_learner_f1': 'Table 4: weak-learner test F1',
+         'shuffle_tvd': 'Table 5: mean of median TVD over shuffles'}
+
+
+def our_cell(results, evaluation, name):
+  """{'mean', 'ci95' (or None)} of one explainer under one evaluation; None if not measured."""
+  evaluated = results['stages'].get('evaluate', {})
+  if evaluation == 'deletion_rate':
+    cell = evaluated.get('deletion', {}).get(name)
+  elif evaluation == 'shuffle_tvd':
+    cell = evaluated.get('shuffle', {}).get(name)
+  else:
+    f1 = evaluated.get('weak_learner', {}).get(name, {}).get('f1')
+    cell = None if f1 is None else {'mean': f1, 'ci95': None}
+  return cell and {'mean': cell['mean'], 'ci95': cell.get('ci95')}
+
+
+def our_scores(results, evaluation, names=paper.EXPLAINERS):
+  """{explainer: mean} for the explainers this run measured."""
+  cells = {n: our_cell(results, evaluation, n) for n in names}
+  return {n: c['mean'] for n, c in cells.items() if c}
+
+
+def comparison_rows(runs, evaluation):
+  """Rows (map, corpus, ours, ci low, ci high, paper, ours - paper) of one table."""
+  rows = []
+  for name, by_corpus in TABLE_OF[evaluation].items():
+    for corpus, theirs in by_corpus.items():
+      cell = our_cell(runs[corpus], evaluation, name) if corpus in runs else None
+      if cell:
+        low, high = cell['ci95'] or (None, None)
+        rows.append({'map': name, 'corpus': corpus, 'ours': cell['mean'], 'low': low, 'high': high,
+                     'paper': theirs, 'diff': cell['mean'] - theirs})
+  return rows
+
+
+def table2_rows(runs):
+  rows = []
+  for metric, by_corpus in paper.TABLE2.items():
+    for corpus, theirs in by_corpus.items():
+      if corpus in runs:
+        ours = runs[corpus]['stages']['train']['test'][metric]
+        rows.append({'metric': metric, 'corpus': corpus, 'ours': ours, 'paper': theirs, 'diff': ours - theirs})
+  return rows
+
+
+def ranking_agreement_with_paper(runs, evaluation):
+  """Per corpus: Kendall tau between our and the paper's explainer scores, with exact p."""
+  out = {}
+  for corpus, results in runs.items():
+    ours = our_scores(results, evaluation)
+    names = [n for n in paper.EXPLAINERS if n in ours and corpus in TABLE_OF[evaluation][n]]
+    if len(names) >= 3:
+      tau, p = agreement.kendall_permutation_test([ours[n] for n in names],
+                                                  [TABLE_OF[evaluation][n][corpus] for n in names])
+      out[corpus] = {'tau': tau, 'p': p, 'ours': agreement.ranking({n: ours[n] for n in names}, evaluation),
+                     'paper': agreement.ranking({n: TABLE_OF[evaluation][n][corpus] for n in names}, evaluation)}
+  return out
+
+
+def evaluation_agreement(results):
+  """Within one corpus: Kendall tau between the rankings of each pair of evaluations."""
+  scores = {e: our_scores(results, e) for e in EVALUATIONS}
+  scores = {e: s for e, s in scores.items() if len(s) >= 3}
+  return agreement.pairwise_agreement(scores) if len(scores) >= 2 else []
+
+
+def cross_corpus_stability(scores_by_corpus, evaluation):
+  """Mean pairwise Kendall tau of explainer rankings between corpora (1 = the dataset never matters)."""
+  taus = []
+  for a, b in itertools.combinations(sorted(scores_by_corpus), 2):
+    names = sorted(set(scores_by_corpus[a]) & set(scores_by_corpus[b]))
+    if len(names) >= 3:
+      taus.append(agreement.kendall_tau([scores_by_corpus[a][n] for n in names],
+                                        [scores_by_corpus[b][n] for n in names]))
+  return float(np.mean(taus)) if taus else float('nan')
+
+
+def conclusions(scores):
+  """The paper's qualitative conclusions, checked on `scores`: {evaluation: {corpus: {explainer: value}}}.
+
+  Returns a list of {claim, holds, evidence}. "Most faithful" and "least faithful"
+  hold when true in more than half of the (evaluation, corpus) cases: the paper's
+  own numbers put Saliency last in 7 of 12 and call it "worst almost everywhere".
+  """
+  cases = [(e, c, s) for e, by_corpus in scores.items() for c, s in by_corpus.items() if len(s) == 4]
+  top2 = [(e, c) for e, c, s in cases
+          if set(agreement.ranking(s, e)[:2]) == {'integrated_gradients', 'input_x_gradient'}]
+  worst = [(e, c) for e, c, s in cases if agreement.ranking(s, e)[-1] == 'saliency']
+  stability = {e: cross_corpus_stability(by_corpus, e) for e, by_corpus in scores.items()}
+  spread_across = {e: float(np.mean([np.ptp([s[n] for s in by_corpus.values() if n in s])
+                                     for n in paper.EXPLAINERS]))
+                   for e, by_corpus in scores.items() if len(by_corpus) >= 2}
+  least_stable = min(stability, key=lambda e: stability[e]) if stability else None
+  return [
+      {'claim': 'IG and Input×Gradient are the two most faithful explainers',
+       'holds': len(top2) > len(cases) / 2,
+       'evidence': f'top two in {len(top2)} of {len(cases)} (evaluation, corpus) cases'},
+      {'claim': 'Saliency is the least faithful explainer',
+       'holds': len(worst) > len(cases) / 2,
+       'evidence': f'last in {len(worst)} of {len(cases)} cases'},
+      {'claim': 'absolute values are not comparable across corpora',
+       'holds': bool(spread_across) and max(spread_across.values()) > 0.1,
+       'evidence': 'mean range of one explainer\'s value across corpora: '
+                   + ', '.join(f'{e} {v:.3f}' for e, v in spread_across.items())},
+      {'claim': 'the weak learner is the most dataset-sensitive evaluation',
+       'holds': least_stable == 'weak_learner_f1',
+       'evidence': 'mean Kendall tau of explainer rankings between corpora (lower = more dataset-sensitive): '
+                   + ', '.join(f'{e} {v:.2f}' for e, v in stability.items())},
+  ]
+
+
+def paper_scores():
+  """The paper's own numbers in the shape `conclusions` reads."""
+  return {e: {c: {n: TABLE_OF[e][n][c] for n in paper.EXPLAINERS} for c in paper.CORPORA} for e in EVALUATIONS}
+
+
+def our_scores_by_evaluation(runs):
+  return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in EVALUATIONS}
+
+
+def per_example_agreement(deletion_rates, deletion_indices, median_tvds):
+  """Spearman between deletion rate and shuffle TVD over the test examples both measured."""
+  return agreement.spearman_with_ci(deletion_rates, np.asarray(median_tvds)[deletion_indices])
