@@ -63,7 +63,10 @@ def main(argv):
     config_lib.enable_compile_cache(FLAGS.compile_cache)
   workdir = FLAGS.workdir or f'runs/{config.corpus}'
   pipeline.run_pipeline(config, workdir, FLAGS.stages)
-  print(f'results: {workdir}/report.md and {workdir}/results.json')
+  if 'report' in FLAGS.stages:
+    print(f'results: {workdir}/report.md and {workdir}/results.json')
+  else:
+    print(f'stages {",".join(FLAGS.stages)} done in {workdir}; add report to --stages for report.md')
 
 
 def run_main(argv):

@@ -16,6 +16,7 @@ import numpy as np
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
 from faithjax import explain
+from faithjax import heatmap
 from faithjax import io
 from faithjax import metrics
 from faithjax import provenance
@@ -142,7 +143,23 @@ def stage_explain(config, workdir):
       io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
     summary[name] = map_quality(model, params, corpus.splits['test'], io.load_npz(workdir.maps(name))['test'],
                                 name, config)
-  return summary
+  return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params)}
+
+
+def write_heatmaps(config, workdir, corpus, model, params, count=3):
+  """Token heatmaps (the paper's Figure 1) of every explainer for the first `count` test examples."""
+  test = corpus.splits['test']
+  rows = np.arange(min(count, len(test)))
+  maps = {name: io.load_npz(workdir.maps(name))['test'] for name in config.explainers}
+  predictions = train.predict_split(model, params, test.subset(rows)).argmax(-1)
+  examples = []
+  for row, prediction in zip(rows, predictions):
+    span = slice(test.offsets[row], test.offsets[row + 1])
+    tokens = [corpus.vocab[i] for i in test.ids[span]]
+    examples.append((tokens, {name: m[span] for name, m in maps.items()},
+                     {'title': f'{config.corpus} test example {row}', 'label': int(test.labels[row]),
+                      'prediction': int(prediction)}))
+  return [os.path.relpath(p, workdir.root) for p in heatmap.write_heatmaps(workdir.root, examples, 'test')]
 
 
 def map_quality(model, params, split, scores, name, config):

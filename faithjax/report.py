@@ -33,14 +33,16 @@ def _train_section(trained):
 
 def _explain_section(explained):
   rows = []
-  for name, quality in explained.items():
+  for name, quality in explained['quality'].items():
     completeness = quality.get('completeness_relative_error')
     rows.append([name, quality.get('precision_at_k', '—'),
                  f'{completeness["median"]:.2%} / {completeness["p90"]:.2%}' if completeness else '—'])
   return ['## Explainers', '',
           'precision@k: share of the k top-scored tokens that are planted evidence (synthetic corpus only); '
           'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test.', '',
-          markdown_table(['explainer', 'precision@k', 'IG completeness error'], rows), '']
+          markdown_table(['explainer', 'precision@k', 'IG completeness error'], rows), '',
+          'Token heatmaps (red: pushes towards the predicted class, blue: against; rows scaled to their max |score|):',
+          ''] + [f'![{p}]({p}) ([HTML]({p[:-4]}.html))' for p in explained['heatmaps'] if p.endswith('.png')] + ['']
 
 
 def _mean_ci(cell):

@@ -1,0 +1,206 @@
+"""Beyond the study: do the evaluations agree, across seeds and under the open choices?
+
+  python -m experiments.agreement --corpus=synthetic --seeds=0,1,2,3,4
+
+1. Seeds: one pipeline run per seed (classifier, maps, the three evaluations);
+   every evaluation gets mean ± sd across seeds, and Kendall τ between the
+   evaluations' explainer rankings is computed per seed.
+2. Per example: Spearman between deletion rate and shuffle TVD, per explainer.
+3. Sensitivity (on the seed-0 model): the deletion ranking under every mask
+   mode x signed/absolute x explained scalar, and the weak-learner ranking
+   under L1 vs L2 normalisation.
+4. Ground truth (synthetic only): which evaluation's ranking matches the
+   planted-token precision@k ranking best.
+Writes experiments/results/agreement_<corpus>.md with heatmaps and scatters.
+"""
+
+import dataclasses
+import itertools
+import os
+
+from absl import app
+from absl import flags
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+
+from faithjax import config as config_lib  # pylint: disable=wrong-import-position
+from faithjax import explain
+from faithjax import io
+from faithjax import pipeline
+from faithjax import provenance
+from faithjax import report
+from faithjax import study
+from faithjax.data import encode
+from faithjax.faithfulness import agreement
+from faithjax.faithfulness import deletion
+from faithjax.faithfulness import weak_learner
+from faithjax.models import weak_learner as weak_learner_model
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('corpus', 'synthetic', 'Corpus.')
+flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'One classifier per seed.')
+flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
+flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid.')
+
+EXPLAINERS = config_lib.EXPLAINERS
+
+
+def run_seeds():
+  runs = {}
+  for seed in map(int, FLAGS.seeds):
+    config = config_lib.make_config(FLAGS.corpus, seed=seed)
+    workdir = os.path.join(FLAGS.runs_dir, FLAGS.corpus, f'seed{seed}')
+    io.log(f'== seed {seed} -> {workdir}')
+    runs[seed] = (config, workdir, pipeline.run_pipeline(config, workdir))
+  return runs
+
+
+def seed_table(runs):
+  rows = []
+  for evaluation in study.EVALUATIONS:
+    for name in EXPLAINERS:
+      values = [study.our_scores(r, evaluation).get(name) for _, _, r in runs.values()]
+      values = np.array([v for v in values if v is not None])
+      rows.append([evaluation, name, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                   len(values)])
+  return rows
+
+
+def tau_heatmap(runs, path):
+  """Mean over seeds of Kendall τ between each pair of evaluations' explainer rankings."""
+  names = list(study.EVALUATIONS)
+  matrix = np.eye(len(names))
+  per_seed = [study.evaluation_agreement(r) for _, _, r in runs.values()]
+  for i, j in itertools.combinations(range(len(names)), 2):
+    taus = [row['tau'] for rows in per_seed for row in rows if {row['a'], row['b']} == {names[i], names[j]}]
+    matrix[i, j] = matrix[j, i] = np.mean(taus)
+  fig, ax = plt.subplots(figsize=(4.6, 3.8))
+  image = ax.imshow(matrix, vmin=-1, vmax=1, cmap='RdBu_r')
+  ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
+  ax.set_yticks(range(len(names)), names)
+  for i, j in itertools.product(range(len(names)), repeat=2):
+    ax.text(j, i, f'{matrix[i, j]:.2f}', ha='center', va='center')
+  fig.colorbar(image)
+  ax.set_title(f'Kendall τ between evaluations (mean of {len(per_seed)} seeds)', fontsize=9)
+  fig.tight_layout()
+  with io.atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png', dpi=110)
+  plt.close(fig)
+  return per_seed
+
+
+def per_example(runs, path):
+  """Spearman(deletion rate, shuffle TVD) per explainer on seed 0, and the scatter plot."""
+  _, workdir, _ = next(iter(runs.values()))
+  work = pipeline.Workdir(os.path.abspath(workdir))
+  fig, axes = plt.subplots(1, len(EXPLAINERS), figsize=(3.4 * len(EXPLAINERS), 3.2), squeeze=False)
+  rows = []
+  for ax, name in zip(axes[0], EXPLAINERS):
+    deleted = io.load_npz(work.evaluation('deletion', name))
+    tvds = io.load_npz(work.evaluation('shuffle', name))['median_tvd']
+    result = study.per_example_agreement(deleted['rates'], deleted['indices'], tvds)
+    rows.append([name, result['rho'], result['low'], result['high'], len(deleted['rates'])])
+    ax.scatter(deleted['rates'], tvds[deleted['indices']], s=4, alpha=0.4)
+    ax.set_title(f'{name}\nρ = {result["rho"]:.2f}', fontsize=9)
+    ax.set_xlabel('deletion rate')
+  axes[0][0].set_ylabel('median TVD')
+  fig.tight_layout()
+  with io.atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png', dpi=110)
+  plt.close(fig)
+  return rows
+
+
+def sensitivity(config, workdir):
+  """Explainer rankings under the open choices, on the seed-0 model and maps."""
+  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  model, params = pipeline.load_classifier(config, pipeline.Workdir(os.path.abspath(workdir)), corpus)
+  test = corpus.splits['test']
+  subset = np.arange(min(FLAGS.sensitivity_subset, len(test)))
+  part = test.subset(subset)
+  rows = []
+  for target in ('prob', 'logit'):
+    maps = {}
+    for name in EXPLAINERS:
+      options = pipeline.explainer_options(config_lib.make_config(config.corpus, target=target), name)
+      maps[name] = explain.explain_split(explain.make_explainer(name, model, **options), params, part,
+                                         config.eval_batch_size)
+    for mode, absolute in itertools.product(deletion.MODES, (False, True)):
+      scores = {n: float(np.mean(deletion.deletion_rates(model, params, part, maps[n], absolute=absolute,
+                                                         mode=mode))) for n in EXPLAINERS}
+      rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}',
+                   scores, agreement.ranking(scores, 'deletion_rate')])
+  weak = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=config.emb_dim, hidden=config.hidden)
+  work = pipeline.Workdir(os.path.abspath(workdir))
+  for norm in weak_learner.NORMS:
+    scores = {}
+    for name in EXPLAINERS:
+      result = weak_learner.train_weak_learner(
+          weak, corpus, io.load_npz(work.maps(name)),
+          dataclasses.replace(pipeline.train_config(config), epochs=config.weak_epochs),
+          work.path('checkpoints', f'sensitivity_weak_{norm}_{name}'), norm=norm)
+      scores[name] = result.test['f1']
+    rows.append(['weak_learner_f1', f'norm={norm}', scores, agreement.ranking(scores, 'weak_learner_f1')])
+  return rows
+
+
+def ground_truth(runs):
+  """Kendall τ between each evaluation's ranking and the precision@k ranking, per seed."""
+  rows = []
+  for seed, (_, _, results) in runs.items():
+    truth = {n: results['stages']['explain'][n].get('precision_at_k') for n in EXPLAINERS}
+    if None in truth.values():
+      return []
+    for evaluation in study.EVALUATIONS:
+      ours = study.our_scores(results, evaluation)
+      tau = agreement.kendall_tau([truth[n] for n in EXPLAINERS], agreement.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
+      rows.append([seed, evaluation, tau])
+  return rows
+
+
+def main(argv):
+  del argv
+  runs = run_seeds()
+  os.makedirs(FLAGS.out, exist_ok=True)
+  stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
+  per_seed = tau_heatmap(runs, stem + '_tau.png')
+  example_rows = per_example(runs, stem + '_scatter.png')
+  config, workdir, _ = runs[min(runs)]
+  sensitivity_rows = sensitivity(config, workdir)
+  truth_rows = ground_truth(runs)
+  prov = provenance.record()
+  lines = [f'# Do the evaluations agree? ({FLAGS.corpus})', '',
+           f'Command: `python -m experiments.agreement --corpus={FLAGS.corpus} --seeds={",".join(FLAGS.seeds)}`; '
+           f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
+           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'Settings per seed: the `{FLAGS.corpus}` defaults of faithjax/config.py '
+           f'(config.json in {FLAGS.runs_dir}/{FLAGS.corpus}/seed*/).', '',
+           f'## Every evaluation across {len(runs)} seeds (mean ± sd)', '',
+           report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], seed_table(runs)), '',
+           '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
+           report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
+                                 [[s, r['a'], r['b'], r['tau'], r['p']] for s, rows in zip(runs, per_seed) for r in rows]),
+           '', '![τ heatmap](' + os.path.basename(stem) + '_tau.png)', '',
+           '## Per example: Spearman between deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
+           report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], example_rows), '',
+           '![scatter](' + os.path.basename(stem) + '_scatter.png)', '',
+           f'## Sensitivity to the open choices (seed 0, first {FLAGS.sensitivity_subset} test examples for deletion)', '',
+           report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'scores'],
+                                 [[e, c, ' > '.join(r), ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
+                                  for e, c, s, r in sensitivity_rows]), '']
+  if truth_rows:
+    lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
+              report.markdown_table(['seed', 'evaluation', 'τ'], truth_rows), '']
+    for evaluation in study.EVALUATIONS:
+      taus = [t for _, e, t in truth_rows if e == evaluation]
+      lines.append(f'- {evaluation}: mean τ {np.mean(taus):.2f} over {len(taus)} seeds')
+  io.write_text(stem + '.md', '\n'.join(lines) + '\n')
+  print(f'wrote {stem}.md')
+
+
+if __name__ == '__main__':
+  app.run(main)
