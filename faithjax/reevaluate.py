@@ -9,6 +9,7 @@ the single-model code of the pipeline: the reference for tests and benchmarks.
 Memory grows with N: lower `batch_size` for many or large checkpoints.
 """
 
+import functools
 import glob
 import os
 
@@ -79,9 +80,26 @@ def _explainers(explainers):
 
 def _prepare(checkpoints, corpus, model, split, subset, deletion_options):
   """(checkpoint folders, their params, the evaluated EncodedSplit, deletion options)."""
+  unknown = set(deletion_options or {}) - set(DELETION_DEFAULTS)
+  if unknown:
+    raise FaithjaxError(f'deletion options are {sorted(DELETION_DEFAULTS)}; got {sorted(unknown)}')
   dirs = checkpoint_dirs(checkpoints)
   data = corpus.splits[split] if subset is None else corpus.splits[split].subset(subset)
   return dirs, restore_all(dirs, model), data, {**DELETION_DEFAULTS, **(deletion_options or {})}
+
+
+@functools.cache
+def _stacked_explainer(name, model, options):
+  """The explainer vmapped over stacked params, data shared; cached so repeated calls reuse the program."""
+  return jax.jit(jax.vmap(explain.make_explainer(name, model, **dict(options)), in_axes=(0, None, None, None)))
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'mode', 'chunk', 'slots'))
+def _stacked_counts(model, stacked_params, ids, stacked_scores, *, absolute, mode, chunk, slots):
+  """`deletion.first_flips` counts of N checkpoints on one pool: [N, pool]."""
+  return jax.vmap(lambda params, scores: deletion.first_flips(
+      model, params, ids, scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0])(
+          stacked_params, stacked_scores)
 
 
 def stacked_deletion_rates(model, stacked_params, split, stacked_scores, *, absolute=False, mode='pad', pool=512,
@@ -90,11 +108,12 @@ def stacked_deletion_rates(model, stacked_params, split, stacked_scores, *, abso
 
   stacked_scores: [N, len(split.ids)], checkpoint i's ragged map in row i.
   """
-  flips = jax.jit(jax.vmap(lambda params, ids, scores: deletion.first_flips(
-      model, params, ids, scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0], in_axes=(0, None, 0)))
-  # map_split gathers along a leading example axis: counts come back [pool, N].
-  counts = faithfulness.map_split(lambda rows, ids, *scores: flips(stacked_params, ids, jnp.stack(scores)).T,
-                                  split, list(stacked_scores), batch_size=pool,
+  def pool_counts(rows, ids, *scores):
+    del rows
+    counts = _stacked_counts(model, stacked_params, ids, jnp.stack(scores), absolute=absolute, mode=mode,
+                             chunk=chunk, slots=slots)
+    return counts.T  # map_split gathers along a leading example axis
+  counts = faithfulness.map_split(pool_counts, split, list(stacked_scores), batch_size=pool,
                                   label=f'deletion ({mode}) x{len(stacked_scores)}')
   return deletion.rates_from_counts(counts.T, split.lengths)
 
@@ -122,7 +141,7 @@ def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=N
   stacked = parallel.stack(all_params)
   maps, rates = {}, {}
   for name, explainer_options in _explainers(explainers).items():
-    fn = jax.jit(jax.vmap(explain.make_explainer(name, model, **explainer_options), in_axes=(0, None, None, None)))
+    fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())))
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
     rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
   return _results(dirs, maps, rates)
