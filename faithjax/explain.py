@@ -220,7 +220,9 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
 
   Example i's scores are out[split.offsets[i]:split.offsets[i+1]], so the maps
   store beside the ids as .npz. Batches are length-bucketed; with `key`, batch n
-  gets fold_in(key, n). `progress` labels a progress line on stderr.
+  gets fold_in(key, n). `progress` labels a progress line on stderr. Leading
+  axes of fn's output are kept: scores [N, batch, seq] (N stacked checkpoints,
+  see reevaluate.py) give out [N, len(split.ids)].
   """
   pending = []
   for n, (indices, width) in enumerate(encode.batches(split.lengths, batch_size)):
@@ -229,15 +231,17 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
     batch_key = None if key is None else jax.random.fold_in(key, n)
     pending.append((indices, fn(params, ids, ids != PAD_ID, batch_key)))  # dispatched, not awaited
   meter = io.Progress(progress, len(split)) if progress else None
-  out = np.zeros(len(split.ids), np.float32)
+  out = None
   for indices, scores in pending:
     scores = np.asarray(scores)
+    if out is None:
+      out = np.zeros(scores.shape[:-2] + (len(split.ids),), np.float32)
     for row, i in enumerate(indices):
       start, stop = split.offsets[i], split.offsets[i + 1]
-      out[start:stop] = scores[row, :stop - start]
+      out[..., start:stop] = scores[..., row, :stop - start]
     if meter:
       meter.update(len(indices))
-  return out
+  return np.zeros(0, np.float32) if out is None else out  # None: an empty split
 
 
 def precision_at_k(scores, rationale, mask):

@@ -55,9 +55,32 @@ def replicate(mesh, tree):
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
+def sharded(mesh, fn):
+  """`fn(params, *batch, **options)` run with the batch split over `mesh`; `fn` itself without a mesh.
+
+  Each `batch` array's axis 0 is padded with PAD rows to a multiple of the mesh
+  size and sharded, `params` is replicated, and the padding rows are cut from
+  every output (a pytree of arrays with a leading [batch] axis). Arguments
+  without an axis (None, an explainer's PRNG key) and options pass through.
+  """
+  if mesh is None:
+    return fn
+
+  def call(params, *batch, **options):
+    batched = lambda x: getattr(x, 'ndim', 0) > 0
+    rows = len(next(filter(batched, batch)))
+    batch = [shard_batch(mesh, pad_to_multiple(np.asarray(x), mesh.size)) if batched(x) else x for x in batch]
+    return jax.tree.map(lambda out: out[:rows], fn(replicate(mesh, params), *batch, **options))
+  return call
+
+
+def _signature(tree):
+  return jax.tree_util.tree_structure(tree), tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree))
+
+
 def stack(trees):
-  """Stacks same-structure pytrees (e.g. N checkpoints) on a new leading axis, for vmap."""
-  structures = {jax.tree_util.tree_structure(t) for t in trees}
-  if len(structures) != 1:
-    raise FaithjaxError('the checkpoints have different architectures; stack only checkpoints of one model')
+  """Stacks same-architecture pytrees (e.g. N checkpoints) on a new leading axis, for vmap."""
+  if len({_signature(t) for t in trees}) != 1:
+    raise FaithjaxError('the checkpoints have different architectures or vocabularies (parameter shapes); '
+                        'stack only checkpoints of one model')
   return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from faithjax import faithfulness
+from faithjax import parallel
 from faithjax.data.text import PAD_ID
 from faithjax.data.text import UNK_ID
 from faithjax.models import classifier
@@ -163,20 +164,25 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
           'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
 
 
-def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', pool=512, slots=64, chunk=8):
+def rates_from_counts(counts, lengths):
+  """First flipping k over n real tokens, 1.0 for empty documents: counts [..., n_examples] -> float64."""
+  return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
+
+
+def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', pool=512, slots=64, chunk=8,
+                   mesh=None):
   """Deletion rate of every example of an EncodedSplit: [len(split)] float64.
 
   scores: ragged float array aligned with split.ids (one feature map).
   Each program runs `first_flips` over `pool` examples of one length bucket;
-  one forward is [slots*chunk, bucket width].
+  one forward is [slots*chunk, bucket width]. With a `mesh` (parallel.make_mesh)
+  each pool is split over its devices; the rates are the same.
   """
-  def pool_counts(rows, ids, pool_scores):
-    del rows
-    counts, _, _ = first_flips(model, params, ids, pool_scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)
-    return counts
-  counts = faithfulness.map_split(pool_counts, split, [scores], batch_size=pool, label=f'deletion ({mode})')
-  lengths = split.lengths
-  return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
+  counts_of = parallel.sharded(mesh, lambda params, ids, pool_scores: first_flips(
+      model, params, ids, pool_scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0])
+  counts = faithfulness.map_split(lambda rows, ids, pool_scores: counts_of(params, ids, pool_scores),
+                                  split, [scores], batch_size=pool, label=f'deletion ({mode})')
+  return rates_from_counts(counts, split.lengths)
 
 
 def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=ERASER_PERCENTS,

@@ -1,0 +1,105 @@
+"""Scale: the batch sharded over 8 CPU devices, and N checkpoints stacked and vmapped, against one at a time."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from faithjax import FaithjaxError
+from faithjax import parallel
+from faithjax import reevaluate
+from faithjax.data import encode
+from faithjax.data import synthetic
+from faithjax.models import classifier
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPLAINERS = {'saliency': {}, 'integrated_gradients': {'steps': 4}}
+DELETION = {'pool': 16, 'slots': 4, 'chunk': 4}
+
+
+def test_sharded_over_8_devices_equals_one_device():
+  # This process' jax already has 1 device: the 8-device run needs its own process.
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu',
+         'PYTHONPATH': REPO}
+  done = subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'sharded_equivalence.py'),
+                         jax.config.jax_compilation_cache_dir], env=env, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'sharded == one device on 8 devices' in done.stdout
+
+
+def save_best(ckpt_dir, params):
+  """A checkpoint laid out as train.fit leaves it: <ckpt_dir>/best/<step>."""
+  manager = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(0, args=ocp.args.StandardSave(params), force=True)
+  manager.wait_until_finished()
+
+
+@pytest.fixture(scope='module')
+def corpus():
+  raw = synthetic.generate(seed=0, sizes={'train': 16, 'valid': 8, 'test': 24}, min_len=3, max_len=8)
+  return encode.encode_corpus('synthetic', raw)[0]
+
+
+@pytest.fixture(scope='module')
+def model(corpus):
+  return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
+
+
+@pytest.fixture(scope='module')
+def runs(model, tmp_path_factory):
+  """A folder of 3 workdirs (runs/seed0..2), each with a random-init classifier checkpoint."""
+  root = tmp_path_factory.mktemp('runs')
+  for seed in range(3):
+    save_best(str(root / f'seed{seed}' / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(seed)))
+  return root
+
+
+def test_stacked_equals_loop(runs, corpus, model):
+  subset = np.arange(0, 24, 2)
+  options = dict(explainers=EXPLAINERS, subset=subset, batch_size=8, deletion_options=DELETION)
+  stacked = reevaluate.reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  loop = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  assert [r['checkpoint'] for r in stacked] == [r['checkpoint'] for r in loop]
+  assert len(stacked) == 3 and stacked[0]['checkpoint'].endswith(os.path.join('seed0', 'checkpoints', 'classifier'))
+  for one, other in zip(stacked, loop):
+    for name in EXPLAINERS:
+      assert one['maps'][name].shape == (corpus.splits['test'].subset(subset).ids.size,)
+      np.testing.assert_allclose(one['maps'][name], other['maps'][name], rtol=1e-5, atol=1e-7)
+      np.testing.assert_array_equal(one['deletion'][name]['rates'], other['deletion'][name]['rates'])
+      assert one['deletion'][name]['mean'] == other['deletion'][name]['mean']
+      low, high = one['deletion'][name]['ci95']
+      assert low <= one['deletion'][name]['mean'] <= high and one['deletion'][name]['n'] == len(subset)
+  # Different seeds are different models: the stacked axis is not one checkpoint repeated.
+  assert not np.allclose(stacked[0]['maps']['saliency'], stacked[1]['maps']['saliency'])
+
+
+def test_checkpoint_dirs_accepts_workdirs_checkpoint_folders_and_their_parent(runs):
+  by_glob = reevaluate.checkpoint_dirs(str(runs / 'seed*'))
+  assert reevaluate.checkpoint_dirs(str(runs)) == by_glob
+  assert reevaluate.checkpoint_dirs([str(runs / 'seed1'), by_glob[2]]) == by_glob[1:]
+
+
+def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
+  with pytest.raises(FaithjaxError, match='no file or folder matches'):
+    reevaluate.checkpoint_dirs(str(runs / 'nothing*'))
+  with pytest.raises(FaithjaxError, match='no classifier checkpoint'):
+    reevaluate.checkpoint_dirs(str(tmp_path))
+
+
+def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
+  other = classifier.Classifier(vocab_size=model.vocab_size + 1, emb_dim=16, hidden=8, att_hidden=8)
+  save_best(str(tmp_path / 'other'), classifier.init(other, jax.random.key(0)))
+  with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
+    reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
+
+
+def test_stack_refuses_different_shapes(model):
+  other = classifier.Classifier(vocab_size=model.vocab_size, emb_dim=16, hidden=4, att_hidden=8)
+  trees = [classifier.init(m, jax.random.key(0)) for m in (model, other)]
+  with pytest.raises(FaithjaxError, match='different architectures'):
+    parallel.stack(trees)
+  assert parallel.stack(trees[:1])['input_kernel'].shape == (1,) + trees[0]['input_kernel'].shape
