@@ -12,13 +12,25 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import jax
+
 from faithjax import FaithjaxError
+from faithjax import io
+from faithjax import parallel
+from faithjax import reevaluate
 from faithjax import config as config_lib
 from faithjax import pipeline
 from faithjax.data import corpora
+from faithjax.data import encode
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('mode', 'run', ['run'], 'run: the pipeline stages on --corpus.')
+flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
+                  'run: the pipeline stages on --corpus; reevaluate: maps and deletion rates of every checkpoint '
+                  'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
+flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
+                  'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
+flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device.')
+flags.DEFINE_bool('distributed', False, 'Multi-host launch: call jax.distributed.initialize() first.')
 flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}.')
 flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
@@ -55,14 +67,38 @@ def config_from_flags():
                                 **{n: getattr(FLAGS, n) for n in names})
 
 
+def reevaluate_checkpoints(config, workdir):
+  """Explainers and deletion for every checkpoint of --checkpoints, in one vmapped program per bucket."""
+  if not FLAGS.checkpoints:
+    raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
+  pipeline.run_pipeline(config, workdir, ['encode'])
+  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  results = reevaluate.reevaluate(
+      FLAGS.checkpoints, corpus, pipeline.make_model(config, len(corpus.vocab)),
+      {n: pipeline.explainer_options(config, n) for n in config.explainers},
+      subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
+      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode})
+  summary = [{'checkpoint': r['checkpoint'],
+              'deletion': {n: {k: v for k, v in d.items() if k != 'rates'} for n, d in r['deletion'].items()}}
+             for r in results]
+  io.write_json(os.path.join(workdir, 'reevaluate.json'), summary)
+  print(f'results: {workdir}/reevaluate.json')
+
+
 def main(argv):
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
   config = config_from_flags()
   if FLAGS.compile_cache:
     config_lib.enable_compile_cache(FLAGS.compile_cache)
+  if FLAGS.distributed:
+    parallel.initialize_distributed()
   workdir = FLAGS.workdir or f'runs/{config.corpus}'
-  pipeline.run_pipeline(config, workdir, FLAGS.stages)
+  mesh = None if FLAGS.mesh is None else parallel.make_mesh(FLAGS.mesh)
+  if FLAGS.mode == 'reevaluate':
+    reevaluate_checkpoints(config, workdir)
+    return
+  pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)
   if 'report' in FLAGS.stages:
     print(f'results: {workdir}/report.md and {workdir}/results.json')
   else:

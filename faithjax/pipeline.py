@@ -19,6 +19,7 @@ from faithjax import explain
 from faithjax import heatmap
 from faithjax import io
 from faithjax import metrics
+from faithjax import parallel
 from faithjax import provenance
 from faithjax import report
 from faithjax import train
@@ -88,7 +89,8 @@ def make_model(config, vocab_size):
                                att_hidden=config.att_hidden, bidirectional=config.bidirectional)
 
 
-def stage_encode(config, workdir):
+def stage_encode(config, workdir, mesh=None):
+  del mesh  # host-side work
   about = corpora.describe(config.corpus, config.data_dir, config.seed)
   raw = corpora.load_raw(config.corpus, config.data_dir, seed=config.seed)
   corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'])
@@ -110,7 +112,8 @@ def load_classifier(config, workdir, corpus):
   return model, train.restore_best(workdir.classifier_ckpt, abstract)
 
 
-def stage_train(config, workdir):
+def stage_train(config, workdir, mesh=None):
+  del mesh  # training runs on one device
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model = make_model(config, len(corpus.vocab))
   params, history = train.train_classifier(model, corpus, train_config(config), workdir.classifier_ckpt)
@@ -128,13 +131,13 @@ def explainer_options(config, name):
   return {k: v for k, v in options.items() if k in explain.options_of(name)}
 
 
-def stage_explain(config, workdir):
+def stage_explain(config, workdir, mesh=None):
   """Feature maps of every explainer on every split, stored as ragged arrays beside the ids."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
   summary = {}
   for name in config.explainers:
-    fn = explain.make_explainer(name, model, **explainer_options(config, name))
+    fn = parallel.sharded(mesh, explain.make_explainer(name, model, **explainer_options(config, name)))
     if not os.path.exists(workdir.maps(name)):
       start = time.perf_counter()
       maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, progress=f'{name} ({split})')
@@ -201,7 +204,7 @@ def with_ci(values):
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
 
 
-def stage_evaluate(config, workdir):
+def stage_evaluate(config, workdir, mesh=None):
   """Deletion until flip (Table 3), weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
@@ -218,7 +221,7 @@ def stage_evaluate(config, workdir):
       if not os.path.exists(path):
         scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
         rates = deletion.deletion_rates(model, params, test.subset(subset), _subset_map(test, scores, subset),
-                                        absolute=config.absolute, mode=config.deletion_mode)
+                                        absolute=config.absolute, mode=config.deletion_mode, mesh=mesh)
         io.save_npz(path, rates=rates, indices=subset)
       summary['deletion'][name] = with_ci(io.load_npz(path)['rates'])
     result = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
@@ -237,7 +240,7 @@ STAGE_FUNCTIONS = {'encode': stage_encode, 'train': stage_train, 'explain': stag
                    'evaluate': stage_evaluate}
 
 
-def run_pipeline(config, root, stages=config_lib.STAGES):
+def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
   """Runs `stages` in order, skipping those already done; returns results.json's content."""
   unknown = [s for s in stages if s not in config_lib.STAGES]
   if unknown:
@@ -253,7 +256,7 @@ def run_pipeline(config, root, stages=config_lib.STAGES):
       io.log(f'stage {stage}: done before, skipped ({workdir.summary(stage)})')
     else:
       io.log(f'stage {stage}: running')
-      io.write_json(workdir.summary(stage), STAGE_FUNCTIONS[stage](config, workdir))
+      io.write_json(workdir.summary(stage), STAGE_FUNCTIONS[stage](config, workdir, mesh))
     summaries[stage] = io.read_json(workdir.summary(stage))
   results = {'config': dataclasses.asdict(config), 'stages': summaries, 'provenance': provenance.record()}
   if 'report' in stages:

@@ -57,6 +57,7 @@ def weighted_cross_entropy(logits, labels, weights):
 
 
 def _managers(ckpt_dir):
+  ckpt_dir = os.path.abspath(ckpt_dir)  # orbax refuses relative paths
   options = lambda **kw: ocp.CheckpointManagerOptions(max_to_keep=1, create=True, **kw)
   last = ocp.CheckpointManager(os.path.join(ckpt_dir, 'last'), options=options())
   best = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=options())

@@ -136,6 +136,9 @@ def run_cli(*args):
     (['--corpus=mnist'], "unknown corpus 'mnist'"),
     (['--epochs=-1'], '--epochs must be a positive integer'),
     (['--stages=encode,dance'], 'unknown stage(s) dance'),
+    (['--mode=reevaluate'], '--mode=reevaluate needs --checkpoints'),
+    (['--mesh=64'], 'asks for more devices than the 1 present'),
+    (['--explainers=lime'], '--explainers=lime is not one of'),
 ])
 def test_cli_bad_input_is_one_line_and_nonzero(args, message, tmp_path):
   result = run_cli(*args, f'--workdir={tmp_path}/w')
