@@ -86,10 +86,7 @@ def tau_heatmap(runs, path):
     ax.text(j, i, f'{matrix[i, j]:.2f}', ha='center', va='center')
   fig.colorbar(image)
   ax.set_title(f'Kendall τ between evaluations (mean of {len(per_seed)} seeds)', fontsize=9)
-  fig.tight_layout()
-  with io.atomic_path(path) as tmp:
-    fig.savefig(tmp, format='png', dpi=110)
-  plt.close(fig)
+  io.save_figure(fig, path)
   return per_seed
 
 
@@ -108,10 +105,7 @@ def per_example(runs, path):
     ax.set_title(f'{name}\nρ = {result["rho"]:.2f}', fontsize=9)
     ax.set_xlabel('deletion rate')
   axes[0][0].set_ylabel('median TVD')
-  fig.tight_layout()
-  with io.atomic_path(path) as tmp:
-    fig.savefig(tmp, format='png', dpi=110)
-  plt.close(fig)
+  io.save_figure(fig, path)
   return rows
 
 

@@ -99,11 +99,8 @@ def figure5(runs, out):
     ax.set_xlabel('epoch')
     ax.set_ylabel('validation loss')
   axes[0][-1].legend(fontsize=7)
-  fig.tight_layout()
   path = os.path.join(out, f'figure5_{FLAGS.preset}.png')
-  with io.atomic_path(path) as tmp:
-    fig.savefig(tmp, format='png', dpi=110)
-  plt.close(fig)
+  io.save_figure(fig, path)
   return path
 
 

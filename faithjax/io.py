@@ -65,6 +65,15 @@ def load_npz(path):
     return {k: data[k] for k in data.files}
 
 
+def save_figure(fig, path, dpi=110):
+  """Writes a matplotlib figure as PNG atomically, then closes it."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig.tight_layout()
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, format='png', dpi=dpi)
+  plt.close(fig)
+
+
 def log(message):
   """One status line on stderr (absl's INFO level is left to the libraries, which are verbose)."""
   print(message, file=sys.stderr, flush=True)
