@@ -210,9 +210,17 @@ def completeness_error(model, params, ids, mask, attributions, target='prob', de
   return error, error / jnp.abs(gap)
 
 
-def _row_count(n, batch_size):
-  """Rows a batch of `n` is padded to: a power of two up to batch_size, so few programs compile."""
-  return min(batch_size, encode.bucket_width(n))
+def padded_batches(split, batch_size, *flat_values):
+  """Yields (indices, ids, *values) per length-bucketed batch of an EncodedSplit.
+
+  ids and each of `flat_values` (laid out like split.ids) come as [rows, width],
+  rows padded with PAD to a power of two up to batch_size: few programs compile.
+  """
+  for indices, width in encode.batches(split.lengths, batch_size):
+    rows = min(batch_size, encode.bucket_width(len(indices)))
+    pad = lambda x: np.pad(x, ((0, rows - len(x)), (0, 0)))
+    yield (indices, pad(split.padded(indices, width)),
+           *(pad(split.padded(indices, width, values)) for values in flat_values))
 
 
 def explain_split(fn, params, split, batch_size, key=None, progress=None):
@@ -225,9 +233,7 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   see reevaluate.py) give out [N, len(split.ids)].
   """
   pending = []
-  for n, (indices, width) in enumerate(encode.batches(split.lengths, batch_size)):
-    ids = split.padded(indices, width)
-    ids = np.pad(ids, ((0, _row_count(len(indices), batch_size) - len(indices)), (0, 0)))
+  for n, (indices, ids) in enumerate(padded_batches(split, batch_size)):
     batch_key = None if key is None else jax.random.fold_in(key, n)
     pending.append((indices, fn(params, ids, ids != PAD_ID, batch_key)))  # dispatched, not awaited
   meter = io.Progress(progress, len(split)) if progress else None
@@ -242,6 +248,18 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
     if meter:
       meter.update(len(indices))
   return np.zeros(0, np.float32) if out is None else out  # None: an empty split
+
+
+def split_completeness(model, params, split, attributions, batch_size, target='prob'):
+  """completeness_error over a split whose IG maps are stored as explain_split returns them.
+
+  Returns the absolute and the relative error, both [len(split)].
+  """
+  errors = np.zeros((2, len(split)), np.float32)
+  for indices, ids, scores in padded_batches(split, batch_size, attributions):
+    batch_errors = completeness_error(model, params, ids, ids != PAD_ID, scores, target)
+    errors[:, indices] = np.asarray(batch_errors)[:, :len(indices)]
+  return errors[0], errors[1]
 
 
 def precision_at_k(scores, rationale, mask):

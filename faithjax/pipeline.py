@@ -169,20 +169,13 @@ def map_quality(model, params, split, scores, name, config):
   """IG's completeness error and, where the rationale is known, precision@k of the top tokens."""
   quality = {}
   if name == 'integrated_gradients' and not config.detach_attention:
-    errors = []
-    for indices, width in encode.batches(split.lengths, config.eval_batch_size):
-      ids = split.padded(indices, width)
-      errors.append(np.asarray(explain.completeness_error(
-          model, params, ids, ids != 0, split.padded(indices, width, scores), target=config.target)[1]))
-    errors = np.concatenate(errors)
+    _, errors = explain.split_completeness(model, params, split, scores, config.eval_batch_size, config.target)
     quality['completeness_relative_error'] = {'median': float(np.median(errors)),
                                               'p90': float(np.quantile(errors, 0.9))}
   if split.rationale is not None:
-    precisions = []
-    for indices, width in encode.batches(split.lengths, config.eval_batch_size):
-      ids = split.padded(indices, width)
-      precisions.append(explain.precision_at_k(split.padded(indices, width, scores),
-                                               split.padded(indices, width, split.rationale), ids != 0))
+    precisions = [explain.precision_at_k(batch_scores, rationale, ids != 0)[:len(indices)]
+                  for indices, ids, batch_scores, rationale in
+                  explain.padded_batches(split, config.eval_batch_size, scores, split.rationale)]
     quality['precision_at_k'] = float(np.nanmean(np.concatenate(precisions)))
   return quality
 
