@@ -40,6 +40,8 @@ PRESETS = {
     },
 }
 
+VERDICT = {True: 'confirmed', False: 'not confirmed', None: 'not measurable (one corpus)'}
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('preset', 'cpu', list(PRESETS), 'Settings: cpu (reduced, see PRESETS) or full (the paper\'s).')
 flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
@@ -140,7 +142,7 @@ def render(runs, figure_path):
   ours, theirs = study.conclusions(study.our_scores_by_evaluation(runs)), study.conclusions(study.paper_scores())
   lines += ['## The paper\'s conclusions, checked', '',
             report.markdown_table(['claim', 'ours', 'evidence (ours)', 'paper\'s numbers', 'evidence (paper)'],
-                                  [[o['claim'], 'confirmed' if o['holds'] else 'not confirmed', o['evidence'],
+                                  [[o['claim'], VERDICT[o['holds']], o['evidence'],
                                     'holds' if t['holds'] else 'does not hold', t['evidence']]
                                    for o, t in zip(ours, theirs)]), '']
   lines += ['## Do the evaluations agree? (per corpus, Kendall τ between explainer rankings)', '',

@@ -95,7 +95,7 @@ def cross_corpus_stability(scores_by_corpus, evaluation):
 def conclusions(scores):
   """The paper's qualitative conclusions, checked on `scores`: {evaluation: {corpus: {explainer: value}}}.
 
-  Returns a list of {claim, holds, evidence}. "Most faithful" and "least faithful"
+  Returns a list of {claim, holds (None: not measurable, e.g. one corpus), evidence}. "Most faithful" and "least faithful"
   hold when true in more than half of the (evaluation, corpus) cases: the paper's
   own numbers put Saliency last in 7 of 12 and call it "worst almost everywhere".
   """
@@ -107,7 +107,7 @@ def conclusions(scores):
   spread_across = {e: float(np.mean([np.ptp([s[n] for s in by_corpus.values() if n in s])
                                      for n in paper.EXPLAINERS]))
                    for e, by_corpus in scores.items() if len(by_corpus) >= 2}
-  least_stable = min(stability, key=lambda e: stability[e]) if stability else None
+  least_stable = min(stability, key=lambda e: np.nan_to_num(stability[e], nan=np.inf))
   return [
       {'claim': 'IG and Input×Gradient are the two most faithful explainers',
        'holds': len(top2) > len(cases) / 2,
@@ -116,11 +116,11 @@ def conclusions(scores):
        'holds': len(worst) > len(cases) / 2,
        'evidence': f'last in {len(worst)} of {len(cases)} cases'},
       {'claim': 'absolute values are not comparable across corpora',
-       'holds': bool(spread_across) and max(spread_across.values()) > 0.1,
+       'holds': max(spread_across.values()) > 0.1 if spread_across else None,
        'evidence': 'mean range of one explainer\'s value across corpora: '
                    + ', '.join(f'{e} {v:.3f}' for e, v in spread_across.items())},
       {'claim': 'the weak learner is the most dataset-sensitive evaluation',
-       'holds': least_stable == 'weak_learner_f1',
+       'holds': None if np.isnan(stability[least_stable]) else least_stable == 'weak_learner_f1',
        'evidence': 'mean Kendall tau of explainer rankings between corpora (lower = more dataset-sensitive): '
                    + ', '.join(f'{e} {v:.2f}' for e, v in stability.items())},
   ]
