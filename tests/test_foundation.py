@@ -162,3 +162,13 @@ def test_cli_refuses_a_workdir_from_another_config_and_keeps_it(tmp_path):
   second = run_cli(f'--workdir={workdir}', '--stages=encode', '--seed=5')
   assert second.returncode == 2 and 'different config (seed)' in second.stderr
   assert before == {p: open(os.path.join(workdir, p), 'rb').read() for p in before}
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path):
+  params = {'w': jnp.ones(3)}
+  config = train.TrainConfig(epochs=2)
+  with pytest.raises(Exception, match='training loss became nan in epoch 1'):
+    train.fit(params=params, loss_fn=lambda p, batch, key: jnp.sum(p['w']) * jnp.nan,
+              train_batches=lambda epoch: [jnp.zeros(1)], evaluate=lambda p: {'valid_roc_auc': 0.5},
+              config=config, ckpt_dir=str(tmp_path))
+  assert not (tmp_path / 'last').exists() or not any((tmp_path / 'last').iterdir())
