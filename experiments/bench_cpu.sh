@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # faithjax beside ../shared/bench/peer_torch.py on this machine's CPU, one shape at a time,
-# each side right after the other. Writes JSON lines to experiments/results/bench_cpu/.
+# each side right after the other. Writes JSON lines and table.md to OUTPUT_FOLDER.
 # Needs torch and captum installed (see experiments/results/bench.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 PEER=${PEER:-../shared/bench/peer_torch.py}
-OUT=${OUT:-experiments/results/bench_cpu/run1}
+OUT=${1:?usage: experiments/bench_cpu.sh OUTPUT_FOLDER}
 mkdir -p "$OUT"
 # shape: n seq_len faithjax-batches peer-batch
 for shape in "32 256 16,32 32" "128 32 64,128 128"; do
