@@ -41,8 +41,9 @@ class LSTMRecurrence(nn.Module):
 
     Returns hidden states <float>[batch, seq, hidden], zero where not valid.
     """
-    kernel = self.param('recurrent_kernel', nn.initializers.orthogonal(), (self.hidden, 4 * self.hidden))
-    bias = self.param('bias', nn.initializers.zeros, (4 * self.hidden,))
+    # float32 explicitly, like nn.Dense: under jax_enable_x64 the initialisers would give float64.
+    kernel = self.param('recurrent_kernel', nn.initializers.orthogonal(), (self.hidden, 4 * self.hidden), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (4 * self.hidden,), jnp.float32)
     xs = (jnp.swapaxes(projected, 0, 1), jnp.swapaxes(valid, 0, 1))
 
     def step(carry, x):
@@ -84,7 +85,7 @@ class Classifier(nn.Module):
     self.embedding = nn.Embed(self.vocab_size, self.emb_dim, name='embedding')
     directions = 2 if self.bidirectional else 1
     self.input_kernel = self.param('input_kernel', nn.initializers.lecun_normal(),
-                                   (self.emb_dim, directions * 4 * self.hidden))
+                                   (self.emb_dim, directions * 4 * self.hidden), jnp.float32)
     self.recurrences = [LSTMRecurrence(self.hidden, reverse=bool(d)) for d in range(directions)]
     self.attention = AdditiveAttention(self.att_hidden)
     self.output = nn.Dense(self.num_classes)
