@@ -35,7 +35,7 @@ PRESETS = {
     'cpu': {
         'sst': {},
         'ag_news': {},
-        '20news': {'ig_steps': 20},
+        '20news': {'ig_steps': 10, 'test_subset': 150},
         'imdb': {'epochs': 2, 'weak_epochs': 2, 'ig_steps': 10, 'test_subset': 500},
     },
 }
