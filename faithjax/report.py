@@ -36,7 +36,7 @@ def _explain_section(explained):
   for name, quality in explained['quality'].items():
     completeness = quality.get('completeness_relative_error')
     rows.append([name, quality.get('precision_at_k', '—'),
-                 f'{completeness["median"]:.2%} / {completeness["p90"]:.2%}' if completeness else '—'])
+                 f'{completeness["median"]:.1e} / {completeness["p90"]:.1e}' if completeness else '—'])
   return ['## Explainers', '',
           'precision@k: share of the k top-scored tokens that are planted evidence (synthetic corpus only); '
           'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test.', '',
