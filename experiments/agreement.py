@@ -103,41 +103,47 @@ def per_example(runs, path):
     rows.append([name, result['rho'], result['low'], result['high'], len(deleted['rates'])])
     ax.scatter(deleted['rates'], tvds[deleted['indices']], s=4, alpha=0.4)
     ax.set_title(f'{name}\nρ = {result["rho"]:.2f}', fontsize=9)
-    ax.set_xlabel('deletion rate')
+    ax.set_xlabel('deletion rate (ρ uses −rate)')
   axes[0][0].set_ylabel('median TVD')
   io.save_figure(fig, path)
   return rows
 
 
-def sensitivity(config, workdir):
-  """Explainer rankings under the open choices, on the seed-0 model and maps."""
-  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
-  model, params = pipeline.load_classifier(config, pipeline.Workdir(os.path.abspath(workdir)), corpus)
+def sensitivity(config, workdir, results):
+  """Explainer rankings under the open choices, on one seed's model and maps.
+
+  The run's own target and norm reuse its stored maps and weak learners; the
+  other target's maps and the other norm's weak learners are computed here.
+  """
+  work = pipeline.Workdir(os.path.abspath(workdir))
+  corpus = encode.EncodedCorpus.load(work.corpus)
+  model, params = pipeline.load_classifier(config, work, corpus)
+  stored = {name: io.load_npz(work.maps(name)) for name in EXPLAINERS}
   test = corpus.splits['test']
   subset = np.arange(min(FLAGS.sensitivity_subset, len(test)))
   part = test.subset(subset)
   rows = []
   for target in ('prob', 'logit'):
-    maps = {}
-    for name in EXPLAINERS:
-      options = pipeline.explainer_options(config_lib.make_config(config.corpus, target=target), name)
-      maps[name] = explain.explain_split(explain.make_explainer(name, model, **options), params, part,
-                                         config.eval_batch_size)
+    if target == config.target:
+      maps = {n: test.subset_values(subset, stored[n]['test']) for n in EXPLAINERS}
+    else:
+      other = dataclasses.replace(config, target=target)
+      maps = {n: explain.explain_split(explain.make_explainer(n, model, **pipeline.explainer_options(other, n)),
+                                       params, part, config.eval_batch_size) for n in EXPLAINERS}
     for mode, absolute in itertools.product(deletion.MODES, (False, True)):
       scores = {n: float(np.mean(deletion.deletion_rates(model, params, part, maps[n], absolute=absolute,
                                                          mode=mode))) for n in EXPLAINERS}
       rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}',
                    scores, agreement.ranking(scores, 'deletion_rate')])
   weak = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=config.emb_dim, hidden=config.hidden)
-  work = pipeline.Workdir(os.path.abspath(workdir))
   for norm in weak_learner.NORMS:
-    scores = {}
-    for name in EXPLAINERS:
-      result = weak_learner.train_weak_learner(
-          weak, corpus, io.load_npz(work.maps(name)),
-          dataclasses.replace(pipeline.train_config(config), epochs=config.weak_epochs),
-          work.path('checkpoints', f'sensitivity_weak_{norm}_{name}'), norm=norm)
-      scores[name] = result.test['f1']
+    if norm == config.norm:
+      scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in EXPLAINERS}
+    else:
+      weak_config = dataclasses.replace(pipeline.train_config(config), epochs=config.weak_epochs)
+      scores = {n: weak_learner.train_weak_learner(weak, corpus, stored[n], weak_config,
+                                                   work.path('checkpoints', f'sensitivity_weak_{norm}_{n}'),
+                                                   norm=norm).test['f1'] for n in EXPLAINERS}
     rows.append(['weak_learner_f1', f'norm={norm}', scores, agreement.ranking(scores, 'weak_learner_f1')])
   return rows
 
@@ -146,7 +152,7 @@ def ground_truth(runs):
   """Kendall τ between each evaluation's ranking and the precision@k ranking, per seed."""
   rows = []
   for seed, (_, _, results) in runs.items():
-    truth = {n: results['stages']['explain'][n].get('precision_at_k') for n in EXPLAINERS}
+    truth = {n: results['stages']['explain']['quality'][n].get('precision_at_k') for n in EXPLAINERS}
     if None in truth.values():
       return []
     for evaluation in study.EVALUATIONS:
@@ -163,8 +169,8 @@ def main(argv):
   stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
   per_seed = tau_heatmap(runs, stem + '_tau.png')
   example_rows = per_example(runs, stem + '_scatter.png')
-  config, workdir, _ = runs[min(runs)]
-  sensitivity_rows = sensitivity(config, workdir)
+  config, workdir, results = runs[min(runs)]
+  sensitivity_rows = sensitivity(config, workdir, results)
   truth_rows = ground_truth(runs)
   prov = provenance.record()
   lines = [f'# Do the evaluations agree? ({FLAGS.corpus})', '',
@@ -179,7 +185,9 @@ def main(argv):
            report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
                                  [[s, r['a'], r['b'], r['tau'], r['p']] for s, rows in zip(runs, per_seed) for r in rows]),
            '', '![τ heatmap](' + os.path.basename(stem) + '_tau.png)', '',
-           '## Per example: Spearman between deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
+           '## Per example: Spearman between −deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
+           'Oriented like τ: positive ρ means the examples one evaluation finds faithfully explained, the other '
+           'does too.', '',
            report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], example_rows), '',
            '![scatter](' + os.path.basename(stem) + '_scatter.png)', '',
            f'## Sensitivity to the open choices (seed 0, first {FLAGS.sensitivity_subset} test examples for deletion)', '',

@@ -187,11 +187,6 @@ def test_subset(config, split):
   return np.sort(np.random.default_rng([config.seed, 7]).choice(len(split), config.test_subset, replace=False))
 
 
-def _subset_map(split, scores, indices):
-  """A ragged map restricted to `indices` of its split, aligned with split.subset(indices)."""
-  return np.concatenate([scores[split.offsets[i]:split.offsets[i + 1]] for i in indices] or [scores[:0]])
-
-
 def with_ci(values):
   low, high = metrics.bootstrap_ci(values)
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
@@ -213,7 +208,7 @@ def stage_evaluate(config, workdir, mesh=None):
       path = workdir.evaluation('deletion', name)
       if not os.path.exists(path):
         scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
-        rates = deletion.deletion_rates(model, params, test.subset(subset), _subset_map(test, scores, subset),
+        rates = deletion.deletion_rates(model, params, test.subset(subset), test.subset_values(subset, scores),
                                         absolute=config.absolute, mode=config.deletion_mode, mesh=mesh)
         io.save_npz(path, rates=rates, indices=subset)
       summary['deletion'][name] = with_ci(io.load_npz(path)['rates'])

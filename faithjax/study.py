@@ -136,5 +136,9 @@ def our_scores_by_evaluation(runs):
 
 
 def per_example_agreement(deletion_rates, deletion_indices, median_tvds):
-  """Spearman between deletion rate and shuffle TVD over the test examples both measured."""
-  return agreement.spearman_with_ci(deletion_rates, np.asarray(median_tvds)[deletion_indices])
+  """Spearman between the oriented deletion rate (negated: higher = more faithful) and shuffle TVD.
+
+  Over the test examples both measured; positive rho = the evaluations agree.
+  """
+  return agreement.spearman_with_ci(agreement.oriented('deletion_rate', deletion_rates),
+                                    np.asarray(median_tvds)[deletion_indices])

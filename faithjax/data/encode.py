@@ -50,14 +50,18 @@ class EncodedSplit:
       out[row, :len(x)] = x
     return out
 
+  def subset_values(self, indices, values):
+    """A ragged array aligned with ids (e.g. a feature map), restricted to examples `indices`."""
+    parts = [values[self.offsets[i]:self.offsets[i + 1]] for i in indices]
+    return np.concatenate(parts) if parts else values[:0]
+
   def subset(self, indices):
+    """The examples `indices` as a split of their own."""
     indices = np.asarray(indices)
-    lengths = self.lengths[indices]
-    parts = [slice(self.offsets[i], self.offsets[i + 1]) for i in indices]
-    ids = np.concatenate([self.ids[p] for p in parts]) if len(parts) else self.ids[:0]
-    rat = None if self.rationale is None else np.concatenate([self.rationale[p] for p in parts])
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return EncodedSplit(ids.astype(np.int32), offsets, self.labels[indices], rat)
+    offsets = np.concatenate([[0], np.cumsum(self.lengths[indices])]).astype(np.int64)
+    rationale = None if self.rationale is None else self.subset_values(indices, self.rationale)
+    return EncodedSplit(self.subset_values(indices, self.ids).astype(np.int32), offsets, self.labels[indices],
+                        rationale)
 
 
 @dataclasses.dataclass
