@@ -96,6 +96,8 @@ def main(argv):
   workdir = FLAGS.workdir or f'runs/{config.corpus}'
   mesh = None if FLAGS.mesh is None else parallel.make_mesh(FLAGS.mesh)
   if FLAGS.mode == 'reevaluate':
+    if mesh is not None:
+      raise FaithjaxError('--mesh applies to --mode=run; re-evaluation vmaps over checkpoints on one device')
     reevaluate_checkpoints(config, workdir)
     return
   pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)

@@ -81,6 +81,8 @@ def make_config(corpus='synthetic', **overrides):
     for value in (values if isinstance(values, tuple) else (values,)):
       if value not in allowed:
         raise FaithjaxError(f'--{name}={value} is not one of {", ".join(allowed)}')
+  if config.quadrature == 'trapezoid' and config.ig_steps < 2:
+    raise FaithjaxError('--quadrature=trapezoid needs --ig_steps >= 2 (both ends of the path)')
   if config.test_subset < 0:
     raise FaithjaxError(f'--test_subset must be >= 0 (0 = the whole test set), got {config.test_subset}')
   if not config.learning_rate > 0:

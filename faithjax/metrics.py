@@ -43,8 +43,8 @@ def classification_report(labels, probs):
 
 
 def tvd(p, q, axis=-1):
-  """Total variation distance 1/2 sum |p - q| over the class axis."""
-  return 0.5 * np.sum(np.abs(np.asarray(p) - np.asarray(q)), axis=axis)
+  """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays)."""
+  return 0.5 * abs(p - q).sum(axis=axis)
 
 
 def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0):
@@ -52,6 +52,7 @@ def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0
   values = np.asarray(values)
   rng = np.random.default_rng(seed)
   draws = rng.integers(0, len(values), size=(n_resamples, len(values)))
-  boot = np.array([statistic(values[d]) for d in draws])
+  # The mean vectorises over resamples; other statistics go one resample at a time.
+  boot = values[draws].mean(1) if statistic is np.mean else np.array([statistic(values[d]) for d in draws])
   tail = (1 - level) / 2
   return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))

@@ -23,6 +23,7 @@ from faithjax import faithfulness
 from faithjax import parallel
 from faithjax import pipeline
 from faithjax import train
+from faithjax.data import encode
 from faithjax.faithfulness import deletion
 from faithjax.models import classifier
 
@@ -78,12 +79,26 @@ def _explainers(explainers):
   return dict(explainers) if isinstance(explainers, dict) else {name: {} for name in explainers}
 
 
+def check_vocabulary(checkpoint_dir, corpus):
+  """Refuses a checkpoint whose workdir encoded its corpus with other ids (another seed or corpus).
+
+  Equal shapes are not enough: two seeds' vocabularies can have one size and
+  different orders, and the ids would then be silently scrambled.
+  """
+  encoded = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))), 'corpus.npz')
+  if os.path.exists(encoded) and encode.EncodedCorpus.load(encoded).vocab != corpus.vocab:
+    raise FaithjaxError(f'checkpoint {checkpoint_dir} was trained on another vocabulary ({encoded}); '
+                        're-evaluate it with the --corpus and --seed it was trained with')
+
+
 def _prepare(checkpoints, corpus, model, split, subset, deletion_options):
   """(checkpoint folders, their params, the evaluated EncodedSplit, deletion options)."""
   unknown = set(deletion_options or {}) - set(DELETION_DEFAULTS)
   if unknown:
     raise FaithjaxError(f'deletion options are {sorted(DELETION_DEFAULTS)}; got {sorted(unknown)}')
   dirs = checkpoint_dirs(checkpoints)
+  for folder in dirs:
+    check_vocabulary(folder, corpus)
   data = corpus.splits[split] if subset is None else corpus.splits[split].subset(subset)
   return dirs, restore_all(dirs, model), data, {**DELETION_DEFAULTS, **(deletion_options or {})}
 

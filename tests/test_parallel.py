@@ -103,3 +103,15 @@ def test_stack_refuses_different_shapes(model):
   with pytest.raises(FaithjaxError, match='different architectures'):
     parallel.stack(trees)
   assert parallel.stack(trees[:1])['input_kernel'].shape == (1,) + trees[0]['input_kernel'].shape
+
+
+def test_a_workdir_encoded_with_another_vocabulary_is_refused(corpus, model, tmp_path):
+  """Same shapes, other id order (another seed's vocabulary): refused, not silently scrambled."""
+  workdir = tmp_path / 'other_seed'
+  save_best(str(workdir / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(0)))
+  shuffled = encode.EncodedCorpus(corpus.name, corpus.vocab[:2] + corpus.vocab[2:][::-1], corpus.splits)
+  shuffled.save(str(workdir / 'corpus.npz'))
+  with pytest.raises(FaithjaxError, match='trained on another vocabulary'):
+    reevaluate.reevaluate([str(workdir)], corpus, model, ['saliency'])
+  corpus.save(str(workdir / 'corpus.npz'))
+  assert len(reevaluate.reevaluate([str(workdir)], corpus, model, ['saliency'])) == 1

@@ -51,8 +51,7 @@ def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutation
   states = wl.token_states(model, params, ids)
   logits = jax.vmap(lambda w: wl.logits_from_states(model, params, states, w), in_axes=1, out_axes=1)(probes)
   probs = jax.nn.softmax(logits, -1)
-  tvd = 0.5 * jnp.abs(probs[:, :1] - probs[:, 1:]).sum(-1)
-  return jnp.median(tvd, axis=-1)
+  return jnp.median(metrics.tvd(probs[:, :1], probs[:, 1:]), axis=-1)
 
 
 def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, batch_size=64):
