@@ -20,6 +20,7 @@ import os
 
 from absl import app
 from absl import flags
+from absl import logging
 import matplotlib
 
 matplotlib.use('Agg')
@@ -205,4 +206,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
   app.run(main)

@@ -15,6 +15,7 @@ import os
 
 from absl import app
 from absl import flags
+from absl import logging
 import matplotlib
 
 matplotlib.use('Agg')
@@ -172,4 +173,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
   app.run(main)
