@@ -132,6 +132,8 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     # resume truncates the history to the checkpoint.
     io.write_json(history_path, history)
     if selected_epoch(history, config.select_metric) == row['epoch']:
+      if epoch in best.all_steps():  # saved by a run killed before its 'last' checkpoint: same epoch, redone
+        best.delete(epoch)
       best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
       best.wait_until_finished()
     last.save(epoch, args=ocp.args.StandardSave(state), force=True)

@@ -1,6 +1,7 @@
 """The classifier, training, checkpoints, determinism and the command line."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -172,3 +173,11 @@ def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path):
               train_batches=lambda epoch: [jnp.zeros(1)], evaluate=lambda p: {'valid_roc_auc': 0.5},
               config=config, ckpt_dir=str(tmp_path))
   assert not (tmp_path / 'last').exists() or not any((tmp_path / 'last').iterdir())
+
+
+def test_a_run_killed_between_its_best_and_last_checkpoints_resumes(corpus, tmp_path):
+  _, straight, _ = train_small(corpus, tmp_path / 'straight', epochs=2)
+  train_small(corpus, tmp_path / 'killed', epochs=1)
+  shutil.rmtree(tmp_path / 'killed' / 'last' / '0')  # as if killed after epoch 1's 'best' save, before 'last'
+  _, resumed, _ = train_small(corpus, tmp_path / 'killed', epochs=2)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, resumed, straight)
