@@ -173,6 +173,11 @@ def test_cost_follows_each_examples_flip_point(random_classifier, random_batch):
   # fixed batches of SLOTS examples would each run as long as their slowest example
   batched = sum(max(c // CHUNK + 1 for c in counts[i:i + SLOTS]) for i in range(0, BATCH, SLOTS))
   assert steps < batched
+  # A pool padded with empty rows (as map_split pads the last pool) costs no extra step.
+  padded = [np.pad(x, ((0, 3 * BATCH), (0, 0))) for x in (ids, scores)]
+  padded_counts, _, padded_steps = deletion.first_flips(model, params, *padded, chunk=CHUNK, slots=SLOTS)
+  np.testing.assert_array_equal(padded_counts[:BATCH], counts)
+  assert padded_steps == steps
 
 
 def test_never_flipping_examples_rate_one(random_classifier, random_batch):

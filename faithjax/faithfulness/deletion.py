@@ -103,6 +103,9 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   mask = ids != PAD_ID
   ranks, n = token_ranks(scores, mask, absolute), mask.sum(-1)
   unk_projection = _unk_projection(model, params)
+  # Rows after the last non-empty one (a pool's padding) need no probe: an empty row's count is 0 anyway.
+  size = jnp.max(jnp.where(n > 0, jnp.arange(pool) + 1, 0))
+  queued = lambda i: jnp.where(i < size, i, pool)
 
   def unfinished(state):
     return jnp.any(state['example'] < pool)  # index `pool` marks an idle slot
@@ -122,15 +125,16 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
     finished = jnp.where(done, example, pool)  # out of range: dropped by the scatters
     first = jnp.take_along_axis(ks, jnp.argmax(changed, -1)[:, None], -1)[:, 0]
     counts = state['counts'].at[finished].set(jnp.where(hit, first, slot_n), mode='drop')
-    refill = jnp.minimum(state['next'] + jnp.cumsum(done) - 1, pool)
+    refill = queued(state['next'] + jnp.cumsum(done) - 1)
     return {'example': jnp.where(done, refill, example), 'start': jnp.where(done, 0, start + chunk),
             'label': label, 'counts': counts, 'flipped': state['flipped'].at[finished].set(hit, mode='drop'),
-            'next': jnp.minimum(state['next'] + done.sum(), pool), 'steps': state['steps'] + 1}
+            'next': jnp.minimum(state['next'] + done.sum(), size), 'steps': state['steps'] + 1}
 
   zeros = jnp.zeros(pool, jnp.int32)
   state = jax.lax.while_loop(unfinished, step, {
-      'example': jnp.arange(slots), 'start': jnp.zeros(slots, jnp.int32), 'label': jnp.zeros(slots, jnp.int32),
-      'counts': zeros, 'flipped': zeros.astype(bool), 'next': jnp.int32(slots), 'steps': jnp.int32(0)})
+      'example': queued(jnp.arange(slots)), 'start': jnp.zeros(slots, jnp.int32),
+      'label': jnp.zeros(slots, jnp.int32), 'counts': zeros, 'flipped': zeros.astype(bool),
+      'next': jnp.minimum(slots, size).astype(jnp.int32), 'steps': jnp.int32(0)})
   return state['counts'], state['flipped'], state['steps']
 
 
