@@ -198,20 +198,26 @@ def stage_evaluate(config, workdir, mesh=None):
   model, params = load_classifier(config, workdir, corpus)
   test = corpus.splits['test']
   subset = test_subset(config, test)
-  summary = {'deletion': {}, 'weak_learner': {}, 'shuffle': {}, 'test_subset': len(subset)}
+  summary = {'deletion': {}, 'eraser': {}, 'weak_learner': {}, 'shuffle': {}, 'test_subset': len(subset)}
   weak_model = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), num_classes=corpus.num_classes,
                                               emb_dim=config.emb_dim, hidden=config.hidden)
   weak_config = dataclasses.replace(train_config(config), epochs=config.weak_epochs)
   for name in config.explainers + config_lib.BASELINES:
     maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name
     if name != 'uniform':  # uniform scores rank tokens by position only: no deletion row
-      path = workdir.evaluation('deletion', name)
+      path, eraser_path = workdir.evaluation('deletion', name), workdir.evaluation('eraser', name)
+      scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
+      part, part_scores = test.subset(subset), test.subset_values(subset, scores)
       if not os.path.exists(path):
-        scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
-        rates = deletion.deletion_rates(model, params, test.subset(subset), test.subset_values(subset, scores),
-                                        absolute=config.absolute, mode=config.deletion_mode, mesh=mesh)
+        rates = deletion.deletion_rates(model, params, part, part_scores, absolute=config.absolute,
+                                        mode=config.deletion_mode, mesh=mesh)
         io.save_npz(path, rates=rates, indices=subset)
+      if not os.path.exists(eraser_path):
+        io.save_npz(eraser_path, indices=subset, **deletion.eraser_metrics(
+            model, params, part, part_scores, absolute=config.absolute, mode=config.deletion_mode))
       summary['deletion'][name] = with_ci(io.load_npz(path)['rates'])
+      eraser = io.load_npz(eraser_path)
+      summary['eraser'][name] = {k: with_ci(eraser[k]) for k in ('aopc_comprehensiveness', 'aopc_sufficiency')}
     result = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
                                              norm=config.norm)
     summary['weak_learner'][name] = {**result.test, 'valid_loss': [h['valid_loss'] for h in result.history]}

@@ -51,16 +51,22 @@ def _mean_ci(cell):
 
 def _evaluate_section(evaluated):
   names = list(evaluated['weak_learner'])
+  eraser = evaluated.get('eraser', {})
+  aopc = lambda name, key: _mean_ci(eraser[name][key]) if name in eraser else '—'
   rows = [[name,
            _mean_ci(evaluated['deletion'][name]) if name in evaluated['deletion'] else '—',
+           aopc(name, 'aopc_comprehensiveness'), aopc(name, 'aopc_sufficiency'),
            evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name]['macro_f1'],
            _mean_ci(evaluated['shuffle'][name])] for name in names]
   return ['## Faithfulness evaluations (Tables 3–5)', '',
           f'Deletion until flip on {evaluated["test_subset"]} test examples (lower = more faithful); '
           'weak-learner test F1 (higher = the map carries more of the label); '
-          'mean of the median TVD over shuffles (higher = the output depends more on the map). '
+          'mean of the median TVD over shuffles (higher = the output depends more on the map); '
+          'ERASER AOPC over removing (comprehensiveness, higher = more faithful) or keeping only '
+          '(sufficiency, lower = more faithful) the top 1/5/10/20/50% of tokens. '
           'Brackets: bootstrap 95% CI over examples.', '',
-          markdown_table(['map', 'deletion rate', 'weak learner F1', 'weak learner macro F1', 'shuffle TVD'], rows),
+          markdown_table(['map', 'deletion rate', 'AOPC comprehensiveness', 'AOPC sufficiency', 'weak learner F1',
+                          'weak learner macro F1', 'shuffle TVD'], rows),
           '']
 
 
