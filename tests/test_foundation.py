@@ -121,6 +121,9 @@ def test_buckets_cover_every_example_once():
     ({'epochs': 0}, '--epochs must be a positive integer'),
     ({'learning_rate': -1.0}, '--learning_rate must be > 0'),
     ({'seed': -2}, '--seed must be >= 0'),
+    ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
+    ({'explainers': ['saliency', 'lime']}, '--explainers=lime is not one of'),
+    ({'test_subset': -1}, '--test_subset must be >= 0'),
 ])
 def test_invalid_config_values_are_refused(overrides, message):
   with pytest.raises(Exception, match=message):
