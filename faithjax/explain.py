@@ -53,11 +53,6 @@ def _gradient(forward, inputs, label, target):
   return pullback(df_dlogits)[0]
 
 
-def _projection(model, params, ids):
-  """P = embed(ids) W: [batch, seq] -> [batch, seq, dirs*4*hidden]."""
-  return classifier.project(model, params, classifier.embed(model, params, ids))
-
-
 def _logits_of_projection(model, params, mask, detach_attention):
   return lambda projected: classifier.logits_from_projection(
       model, params, projected, mask, detach_attention)[0]
@@ -72,7 +67,7 @@ def saliency(model, params, ids, mask, key=None, *, target='prob', detach_attent
 
 def input_x_gradient(model, params, ids, mask, key=None, *, target='prob', detach_attention=False):
   """sum_d e_td d f / d e_td, signed, as sum_k P_tk d f / d P_tk: [batch, seq]."""
-  projected = _projection(model, params, ids)
+  projected = classifier.project_ids(model, params, ids)
   grad = _gradient(_logits_of_projection(model, params, mask, detach_attention), projected, None, target)
   return jnp.sum(projected * grad, -1) * mask
 
@@ -109,7 +104,7 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
   [chunk*batch, seq, ...] batch; by default as many as keep that batch within
   MAX_PATH_TOKENS tokens, which bounds the memory of the backward pass.
   """
-  projected = _projection(model, params, ids)
+  projected = classifier.project_ids(model, params, ids)
   label = jnp.argmax(_logits_of_projection(model, params, mask, detach_attention)(projected), -1)
   step_chunk = step_chunk or max(1, MAX_PATH_TOKENS // (ids.shape[0] * ids.shape[1]))
   alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
@@ -201,7 +196,7 @@ def completeness_error(model, params, ids, mask, attributions, target='prob', de
   absolute error and the error relative to |f(x) - f(baseline)|, both [batch].
   Completeness holds for the true gradient only, so not with detach_attention.
   """
-  projected = _projection(model, params, ids)
+  projected = classifier.project_ids(model, params, ids)
   forward = _logits_of_projection(model, params, mask, detach_attention)
   logits = forward(projected)
   label = jnp.argmax(logits, -1)

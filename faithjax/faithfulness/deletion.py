@@ -62,13 +62,8 @@ def erase(projected, mask, removed, mode, unk_projection):
   raise ValueError(f'unknown mask mode {mode!r}; choose one of {MODES}')
 
 
-def _project(model, params, ids):
-  """<int>[batch, seq] -> the LSTM input projection [batch, seq, features]."""
-  return classifier.project(model, params, classifier.embed(model, params, ids))
-
-
 def _unk_projection(model, params):
-  return _project(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
+  return classifier.project_ids(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
 
 
 def _probes(model, params, projected, mask, removed, mode, unk_projection):
@@ -114,7 +109,7 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
     example, start = state['example'], state['start']
     slot = lambda x: x.at[example].get(mode='fill', fill_value=0)  # an idle slot reads an empty example
     slot_ids, slot_n = slot(ids), slot(n)
-    projected, slot_mask = _project(model, params, slot_ids), slot_ids != PAD_ID
+    projected, slot_mask = classifier.project_ids(model, params, slot_ids), slot_ids != PAD_ID
     ks = start[:, None] + jnp.arange(chunk)  # [slots, chunk]
     removed = slot(ranks)[:, None, :] < ks[:, :, None]
     predicted = jnp.argmax(_probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
@@ -156,7 +151,8 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
   ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
   [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
   """
-  projected, mask, unk_projection = _project(model, params, ids), ids != PAD_ID, _unk_projection(model, params)
+  projected, mask = classifier.project_ids(model, params, ids), ids != PAD_ID
+  unk_projection = _unk_projection(model, params)
   probs = jax.nn.softmax(classifier.logits_from_projection(model, params, projected, mask)[0], -1)
   label = jnp.argmax(probs, -1)
   top = token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]

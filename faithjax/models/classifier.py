@@ -134,6 +134,11 @@ def project(model, params, emb):
   return model.apply({'params': params}, emb, method=Classifier.project)
 
 
+def project_ids(model, params, ids):
+  """P = embed(ids) W, the LSTM's linear input projection: [batch, seq] -> [batch, seq, dirs*4*hidden]."""
+  return project(model, params, embed(model, params, ids))
+
+
 def logits_from_projection(model, params, projected, mask, detach_attention=False):
   return model.apply({'params': params}, projected, mask, detach_attention,
                      method=Classifier.logits_from_projection)
