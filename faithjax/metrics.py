@@ -56,3 +56,9 @@ def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0
   boot = values[draws].mean(1) if statistic is np.mean else np.array([statistic(values[d]) for d in draws])
   tail = (1 - level) / 2
   return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
+
+
+def mean_with_ci(values):
+  """The summary every per-example evaluation reports: mean, bootstrap 95% CI, count."""
+  low, high = bootstrap_ci(values)
+  return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}

@@ -135,7 +135,7 @@ def stage_explain(config, workdir, mesh=None):
   """Feature maps of every explainer on every split, stored as ragged arrays beside the ids."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
-  summary = {}
+  summary, test_maps = {}, {}
   for name in config.explainers:
     fn = parallel.sharded(mesh, explain.make_explainer(name, model, **explainer_options(config, name)))
     if not os.path.exists(workdir.maps(name)):
@@ -144,16 +144,15 @@ def stage_explain(config, workdir, mesh=None):
               for split, data in corpus.splits.items()}
       io.save_npz(workdir.maps(name), **maps)
       io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
-    summary[name] = map_quality(model, params, corpus.splits['test'], io.load_npz(workdir.maps(name))['test'],
-                                name, config)
-  return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params)}
+    test_maps[name] = io.load_npz(workdir.maps(name))['test']
+    summary[name] = map_quality(model, params, corpus.splits['test'], test_maps[name], name, config)
+  return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
 
 
-def write_heatmaps(config, workdir, corpus, model, params, count=3):
-  """Token heatmaps (the paper's Figure 1) of every explainer for the first `count` test examples."""
+def write_heatmaps(config, workdir, corpus, model, params, maps, count=3):
+  """Token heatmaps (the paper's Figure 1) of `maps` ({explainer: test map}) for the first `count` test examples."""
   test = corpus.splits['test']
   rows = np.arange(min(count, len(test)))
-  maps = {name: io.load_npz(workdir.maps(name))['test'] for name in config.explainers}
   predictions = train.predict_split(model, params, test.subset(rows)).argmax(-1)
   examples = []
   for row, prediction in zip(rows, predictions):
@@ -187,11 +186,6 @@ def test_subset(config, split):
   return np.sort(np.random.default_rng([config.seed, 7]).choice(len(split), config.test_subset, replace=False))
 
 
-def with_ci(values):
-  low, high = metrics.bootstrap_ci(values)
-  return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
-
-
 def stage_evaluate(config, workdir, mesh=None):
   """Deletion until flip (Table 3), weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
@@ -215,9 +209,10 @@ def stage_evaluate(config, workdir, mesh=None):
       if not os.path.exists(eraser_path):
         io.save_npz(eraser_path, indices=subset, **deletion.eraser_metrics(
             model, params, part, part_scores, absolute=config.absolute, mode=config.deletion_mode))
-      summary['deletion'][name] = with_ci(io.load_npz(path)['rates'])
+      summary['deletion'][name] = metrics.mean_with_ci(io.load_npz(path)['rates'])
       eraser = io.load_npz(eraser_path)
-      summary['eraser'][name] = {k: with_ci(eraser[k]) for k in ('aopc_comprehensiveness', 'aopc_sufficiency')}
+      summary['eraser'][name] = {k: metrics.mean_with_ci(eraser[k])
+                                 for k in ('aopc_comprehensiveness', 'aopc_sufficiency')}
     result = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
                                              norm=config.norm)
     summary['weak_learner'][name] = {**result.test, 'valid_loss': [h['valid_loss'] for h in result.history]}
@@ -226,7 +221,7 @@ def stage_evaluate(config, workdir, mesh=None):
       tvds = shuffle.shuffle_test(weak_model, result.params, test, result.maps['test'], norm=config.norm,
                                   permutations=config.permutations, seed=config.seed)['median_tvd']
       io.save_npz(path, median_tvd=tvds)
-    summary['shuffle'][name] = with_ci(io.load_npz(path)['median_tvd'])
+    summary['shuffle'][name] = metrics.mean_with_ci(io.load_npz(path)['median_tvd'])
   return summary
 
 

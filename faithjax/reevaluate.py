@@ -20,6 +20,7 @@ import numpy as np
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax import faithfulness
+from faithjax import metrics
 from faithjax import parallel
 from faithjax import pipeline
 from faithjax import train
@@ -137,7 +138,7 @@ def _results(dirs, maps, rates):
   """Per checkpoint: its folder, maps {name: ragged scores} and deletion {name: rates, mean, ci95, n}."""
   return [{'checkpoint': path,
            'maps': {name: m[i] for name, m in maps.items()},
-           'deletion': {name: {'rates': r[i], **pipeline.with_ci(r[i])} for name, r in rates.items()}}
+           'deletion': {name: {'rates': r[i], **metrics.mean_with_ci(r[i])} for name, r in rates.items()}}
           for i, path in enumerate(dirs)]
 
 

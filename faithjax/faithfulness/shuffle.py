@@ -57,11 +57,11 @@ def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutation
 def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, batch_size=64):
   """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
 
-  Returns {'median_tvd': [len(split)], 'mean': the mean over examples,
-  'ci95': its percentile-bootstrap 95% interval (metrics.bootstrap_ci)}.
+  Returns {'median_tvd': [len(split)]} and, over examples, metrics.mean_with_ci's
+  'mean', 'ci95' (percentile bootstrap) and 'n'.
   """
   key = jax.random.key(seed)
   def batch_tvds(rows, ids, batch_scores):
     return median_tvds(model, params, ids, batch_scores, rows, key, norm=norm, permutations=permutations)
   tvds = faithfulness.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
-  return {'median_tvd': tvds, 'mean': float(tvds.mean()), 'ci95': metrics.bootstrap_ci(tvds)}
+  return {'median_tvd': tvds, **metrics.mean_with_ci(tvds)}
