@@ -36,7 +36,9 @@ flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>)
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
 flags.DEFINE_list('stages', list(config_lib.STAGES),
                   f'Stages to reach, in order ({", ".join(config_lib.STAGES)}); earlier ones run if not done.')
-flags.DEFINE_integer('seed', None, 'Seed for splits, initialisation and batch order (default 0).')
+flags.DEFINE_integer('seed', None, 'Seed for initialisation, batch order and explainer randomness (default 0).')
+flags.DEFINE_integer('split_seed', None, 'Seed for the train/valid split and the synthetic corpus (default 0); '
+                     'runs that differ only in --seed share a vocabulary, so their checkpoints stack.')
 flags.DEFINE_integer('epochs', None, 'Training epochs (default 8; synthetic 3).')
 flags.DEFINE_integer('batch_size', None, 'Training batch size (default 32).')
 flags.DEFINE_float('learning_rate', None, 'AMSGrad learning rate (default 1e-3).')
@@ -60,8 +62,8 @@ flags.DEFINE_string('compile_cache', os.path.expanduser('~/.cache/faithjax/xla')
 
 
 def config_from_flags():
-  names = ('seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional', 'explainers',
-           'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
+  names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional',
+           'explainers', 'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
            'weak_epochs', 'permutations', 'test_subset')
   return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir,
                                 **{n: getattr(FLAGS, n) for n in names})

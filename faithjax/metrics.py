@@ -8,12 +8,16 @@ def accuracy(labels, predictions):
   return float(np.mean(np.asarray(labels) == np.asarray(predictions)))
 
 
+def _f1(labels, predictions, positive):
+  """F1 of the positive class along the last axis: [..., n] -> [...] (0 where it has no support)."""
+  is_label, is_predicted = labels == positive, predictions == positive
+  tp = np.sum(is_predicted & is_label, -1)
+  wrong = np.sum(is_predicted != is_label, -1)  # fp + fn
+  return 2 * tp / np.maximum(2 * tp + wrong, 1)
+
+
 def f1(labels, predictions, positive=1):
-  labels, predictions = np.asarray(labels), np.asarray(predictions)
-  tp = np.sum((predictions == positive) & (labels == positive))
-  fp = np.sum((predictions == positive) & (labels != positive))
-  fn = np.sum((predictions != positive) & (labels == positive))
-  return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
+  return float(_f1(np.asarray(labels), np.asarray(predictions), positive))
 
 
 def macro_f1(labels, predictions, num_classes=2):
@@ -42,20 +46,42 @@ def classification_report(labels, probs):
   }
 
 
+def test_report(labels, probs):
+  """classification_report plus bootstrap 95% CIs of accuracy and F1: what Tables 2 and 4 publish."""
+  labels, predictions = np.asarray(labels), np.asarray(probs).argmax(-1)
+  return {**classification_report(labels, probs), 'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
+          'f1_ci95': list(f1_ci(labels, predictions))}
+
+
 def tvd(p, q, axis=-1):
   """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays)."""
   return 0.5 * abs(p - q).sum(axis=axis)
 
 
+def _resamples(n, n_resamples, seed):
+  """Bootstrap draws of example indices: [n_resamples, n]."""
+  return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def _percentiles(boot, level):
+  tail = (1 - level) / 2
+  return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
+
+
 def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0):
   """Percentile bootstrap CI of `statistic` over examples: (low, high)."""
   values = np.asarray(values)
-  rng = np.random.default_rng(seed)
-  draws = rng.integers(0, len(values), size=(n_resamples, len(values)))
+  draws = _resamples(len(values), n_resamples, seed)
   # The mean vectorises over resamples; other statistics go one resample at a time.
   boot = values[draws].mean(1) if statistic is np.mean else np.array([statistic(values[d]) for d in draws])
-  tail = (1 - level) / 2
-  return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
+  return _percentiles(boot, level)
+
+
+def f1_ci(labels, predictions, positive=1, n_resamples=1000, level=0.95, seed=0):
+  """Percentile bootstrap CI of the positive-class F1, resampling (label, prediction) pairs: (low, high)."""
+  labels, predictions = np.asarray(labels), np.asarray(predictions)
+  draws = _resamples(len(labels), n_resamples, seed)
+  return _percentiles(_f1(labels[draws], predictions[draws], positive), level)
 
 
 def mean_with_ci(values):

@@ -91,8 +91,8 @@ def make_model(config, vocab_size):
 
 def stage_encode(config, workdir, mesh=None):
   del mesh  # host-side work
-  about = corpora.describe(config.corpus, config.data_dir, config.seed)
-  raw = corpora.load_raw(config.corpus, config.data_dir, seed=config.seed)
+  about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
+  raw = corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed)
   corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'])
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
@@ -119,7 +119,7 @@ def stage_train(config, workdir, mesh=None):
   params, history = train.train_classifier(model, corpus, train_config(config), workdir.classifier_ckpt)
   test = corpus.splits['test']
   probs = train.predict_split(model, params, test, config.eval_batch_size)
-  return {'test': metrics.classification_report(test.labels, probs),
+  return {'test': metrics.test_report(test.labels, probs),
           'selected_epoch': train.selected_epoch(history, 'valid_roc_auc'),
           'history': history}
 
@@ -180,10 +180,10 @@ def map_quality(model, params, split, scores, name, config):
 
 
 def test_subset(config, split):
-  """The test examples the deletion evaluation reads: all, or a seeded sample (reduced settings)."""
+  """The test examples the deletion evaluation reads: all, or a sample shared by every --seed (reduced settings)."""
   if not config.test_subset or config.test_subset >= len(split):
     return np.arange(len(split))
-  return np.sort(np.random.default_rng([config.seed, 7]).choice(len(split), config.test_subset, replace=False))
+  return np.sort(np.random.default_rng([config.split_seed, 7]).choice(len(split), config.test_subset, replace=False))
 
 
 def stage_evaluate(config, workdir, mesh=None):

@@ -12,6 +12,10 @@ def markdown_table(header, rows):
   return '\n'.join(lines)
 
 
+def _with_ci(value, ci95=None):
+  return f'{value:.3f}' + (f' [{ci95[0]:.3f}, {ci95[1]:.3f}]' if ci95 else '')
+
+
 def _corpus_section(encode):
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0)] for s in SPLITS]
   return [f'## Corpus: {encode["display_name"]}', '',
@@ -26,7 +30,8 @@ def _train_section(trained):
              for h in trained['history']]
   return ['## Classifier (Table 2)', '',
           markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
-                         [[test['accuracy'], test['f1'], test['macro_f1'], test['roc_auc']]]), '',
+                         [[_with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                           _with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]]), '',
           f'Selected epoch {trained["selected_epoch"]} by validation ROC-AUC.', '',
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
@@ -46,7 +51,7 @@ def _explain_section(explained):
 
 
 def _mean_ci(cell):
-  return f'{cell["mean"]:.3f} [{cell["ci95"][0]:.3f}, {cell["ci95"][1]:.3f}]'
+  return _with_ci(cell['mean'], cell['ci95'])
 
 
 def _evaluate_section(evaluated):
@@ -56,7 +61,8 @@ def _evaluate_section(evaluated):
   rows = [[name,
            _mean_ci(evaluated['deletion'][name]) if name in evaluated['deletion'] else '—',
            aopc(name, 'aopc_comprehensiveness'), aopc(name, 'aopc_sufficiency'),
-           evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name]['macro_f1'],
+           _with_ci(evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name].get('f1_ci95')),
+           evaluated['weak_learner'][name]['macro_f1'],
            _mean_ci(evaluated['shuffle'][name])] for name in names]
   return ['## Faithfulness evaluations (Tables 3–5)', '',
           f'Deletion until flip on {evaluated["test_subset"]} test examples (lower = more faithful); '

@@ -26,8 +26,8 @@ def our_cell(results, evaluation, name):
   elif evaluation == 'shuffle_tvd':
     cell = evaluated.get('shuffle', {}).get(name)
   else:
-    f1 = evaluated.get('weak_learner', {}).get(name, {}).get('f1')
-    cell = None if f1 is None else {'mean': f1, 'ci95': None}
+    learnt = evaluated.get('weak_learner', {}).get(name, {})
+    cell = {'mean': learnt['f1'], 'ci95': learnt.get('f1_ci95')} if 'f1' in learnt else None
   return cell and {'mean': cell['mean'], 'ci95': cell.get('ci95')}
 
 
@@ -55,8 +55,10 @@ def table2_rows(runs):
   for metric, by_corpus in paper.TABLE2.items():
     for corpus, theirs in by_corpus.items():
       if corpus in runs:
-        ours = runs[corpus]['stages']['train']['test'][metric]
-        rows.append({'metric': metric, 'corpus': corpus, 'ours': ours, 'paper': theirs, 'diff': ours - theirs})
+        test = runs[corpus]['stages']['train']['test']
+        low, high = test.get(f'{metric}_ci95') or (None, None)
+        rows.append({'metric': metric, 'corpus': corpus, 'ours': test[metric], 'low': low, 'high': high,
+                     'paper': theirs, 'diff': test[metric] - theirs})
   return rows
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from faithjax import config as config_lib
+from faithjax import pipeline
 from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
@@ -117,10 +118,23 @@ def test_buckets_cover_every_example_once():
   assert sorted(seen) == list(range(len(lengths)))
 
 
+def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
+  def encoded(**seeds):
+    config = config_lib.make_config('synthetic', **seeds)
+    pipeline.run_pipeline(config, tmp_path / str(seeds), stages=('encode',))
+    return encode.EncodedCorpus.load(tmp_path / str(seeds) / 'corpus.npz')
+
+  base, other_seed, other_split = encoded(seed=0), encoded(seed=3), encoded(split_seed=3)
+  assert base.vocab == other_seed.vocab  # so their checkpoints stack in --mode=reevaluate
+  assert all(np.array_equal(base.splits[s].ids, other_seed.splits[s].ids) for s in encode.SPLITS)
+  assert not np.array_equal(base.splits['train'].ids, other_split.splits['train'].ids)
+
+
 @pytest.mark.parametrize('overrides, message', [
     ({'epochs': 0}, '--epochs must be a positive integer'),
     ({'learning_rate': -1.0}, '--learning_rate must be > 0'),
     ({'seed': -2}, '--seed must be >= 0'),
+    ({'split_seed': -1}, '--split_seed must be >= 0'),
     ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
     ({'explainers': ['saliency', 'lime']}, '--explainers=lime is not one of'),
     ({'test_subset': -1}, '--test_subset must be >= 0'),

@@ -68,7 +68,7 @@ def predict_split(model, params, split, scores, norm='l2', batch_size=256):
 class WeakLearnerResult:
   params: dict  # selected on validation
   history: list  # one dict per epoch: train_loss, valid_loss (Figure 5), valid_roc_auc, ...
-  test: dict  # metrics.classification_report on test: accuracy, f1, macro_f1, roc_auc
+  test: dict  # metrics.test_report on test: accuracy, f1, macro_f1, roc_auc, CIs
   maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
 
 
@@ -105,4 +105,4 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
       evaluate=evaluate, config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
       ckpt_dir=ckpt_dir, label='weak learner')
   test_probs = predict_split(model, params, test, maps['test'], norm)
-  return WeakLearnerResult(params, history, metrics.classification_report(test.labels, test_probs), maps)
+  return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), maps)

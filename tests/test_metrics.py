@@ -1,0 +1,61 @@
+"""Classification metrics and bootstrap CIs against plain-loop references."""
+
+import numpy as np
+import pytest
+
+from faithjax import metrics
+
+
+def loop_f1(labels, predictions, positive=1):
+  tp = fp = fn = 0
+  for label, prediction in zip(labels, predictions):
+    tp += prediction == positive and label == positive
+    fp += prediction == positive and label != positive
+    fn += prediction != positive and label == positive
+  return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def loop_roc_auc(labels, scores):
+  """The probability that a random positive outscores a random negative, ties half."""
+  pairs = [(p, n) for p, lp in zip(scores, labels) if lp == 1 for n, ln in zip(scores, labels) if ln != 1]
+  return np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_f1_accuracy_and_roc_auc_match_loops(seed):
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 2, 60)
+  predictions = np.where(rng.random(60) < 0.7, labels, 1 - labels)
+  scores = np.round(rng.random(60), 1)  # coarse, so ties occur
+  assert metrics.f1(labels, predictions) == pytest.approx(loop_f1(labels, predictions))
+  assert metrics.f1(labels, predictions, positive=0) == pytest.approx(loop_f1(labels, predictions, 0))
+  assert metrics.accuracy(labels, predictions) == pytest.approx(np.mean(labels == predictions))
+  assert metrics.roc_auc(labels, scores) == pytest.approx(loop_roc_auc(labels, scores))
+
+
+def test_f1_without_positive_support_is_zero():
+  assert metrics.f1([0, 0, 0], [0, 0, 0]) == 0.0
+
+
+def test_f1_ci_equals_a_loop_over_the_same_resamples():
+  rng = np.random.default_rng(3)
+  labels = rng.integers(0, 2, 200)
+  predictions = np.where(rng.random(200) < 0.8, labels, 1 - labels)
+  pairs = np.stack([labels, predictions], 1)
+  expected = metrics.bootstrap_ci(pairs, statistic=lambda p: loop_f1(p[:, 0], p[:, 1]), n_resamples=300, seed=5)
+  assert metrics.f1_ci(labels, predictions, n_resamples=300, seed=5) == pytest.approx(expected)
+
+
+def test_cis_bracket_the_estimate_and_shrink_with_more_examples():
+  rng = np.random.default_rng(0)
+
+  def width(n):
+    labels = rng.integers(0, 2, n)
+    predictions = np.where(rng.random(n) < 0.8, labels, 1 - labels)
+    report = metrics.test_report(labels, np.eye(2)[predictions])
+    for key in ('accuracy', 'f1'):
+      low, high = report[f'{key}_ci95']
+      assert low <= report[key] <= high
+    return report['f1_ci95'][1] - report['f1_ci95'][0]
+
+  assert width(4000) < width(100) / 3
