@@ -32,6 +32,8 @@ flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpo
 flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device.')
 flags.DEFINE_bool('distributed', False, 'Multi-host launch: call jax.distributed.initialize() first.')
 flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}.')
+flags.DEFINE_string('preset', 'full', 'Settings: full (the paper\'s) or cpu (reduced for 2 CPU cores, config.PRESETS); '
+                    'explicit flags override it.')
 flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
 flags.DEFINE_list('stages', list(config_lib.STAGES),
@@ -65,7 +67,7 @@ def config_from_flags():
   names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional',
            'explainers', 'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
            'weak_epochs', 'permutations', 'test_subset')
-  return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir,
+  return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset,
                                 **{n: getattr(FLAGS, n) for n in names})
 
 

@@ -1,14 +1,19 @@
 """Beyond the study: do the evaluations agree, across seeds and under the open choices?
 
   python -m experiments.agreement --corpus=synthetic --seeds=0,1,2,3,4
+  python -m experiments.agreement --corpus=sst --preset=cpu
 
-1. Seeds: one pipeline run per seed (classifier, maps, the three evaluations);
-   every evaluation gets mean ± sd across seeds, and Kendall τ between the
-   evaluations' explainer rankings is computed per seed.
+1. Seeds: one pipeline run per seed (classifier, maps, the three evaluations),
+   all on the same data split (--split_seed); every evaluation gets mean ± sd
+   across seeds, and Kendall τ between the evaluations' explainer rankings is
+   computed per seed. The seeds' classifiers are then re-evaluated stacked
+   (explainers + deletion for all of them in one vmapped program per bucket),
+   which must give the per-seed deletion rates again.
 2. Per example: Spearman between deletion rate and shuffle TVD, per explainer.
 3. Sensitivity (on the seed-0 model): the deletion ranking under every mask
-   mode x signed/absolute x explained scalar, and the weak-learner ranking
-   under L1 vs L2 normalisation.
+   mode x signed/absolute x explained scalar and under other IG step counts,
+   and the weak-learner ranking under L1 vs L2 normalisation; each row says
+   whether the run's own ranking survives.
 4. Ground truth (synthetic only): which evaluation's ranking matches the
    planted-token precision@k ranking best.
 Writes experiments/results/agreement_<corpus>.md with heatmaps and scatters.
@@ -17,6 +22,7 @@ Writes experiments/results/agreement_<corpus>.md with heatmaps and scatters.
 import dataclasses
 import itertools
 import os
+import time
 
 from absl import app
 from absl import flags
@@ -32,6 +38,7 @@ from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
 from faithjax import provenance
+from faithjax import reevaluate
 from faithjax import report
 from faithjax import study
 from faithjax.data import encode
@@ -45,7 +52,10 @@ flags.DEFINE_string('corpus', 'synthetic', 'Corpus.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'One classifier per seed.')
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
 flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid.')
+flags.DEFINE_list('sensitivity_ig_steps', ['5', '20', '100'], 'IG step counts tried besides the run\'s own.')
+flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
 
 EXPLAINERS = config_lib.EXPLAINERS
 
@@ -53,7 +63,7 @@ EXPLAINERS = config_lib.EXPLAINERS
 def run_seeds():
   runs = {}
   for seed in map(int, FLAGS.seeds):
-    config = config_lib.make_config(FLAGS.corpus, seed=seed)
+    config = config_lib.make_config(FLAGS.corpus, preset=FLAGS.preset, seed=seed, data_dir=FLAGS.data_dir)
     workdir = os.path.join(FLAGS.runs_dir, FLAGS.corpus, f'seed{seed}')
     io.log(f'== seed {seed} -> {workdir}')
     runs[seed] = (config, workdir, pipeline.run_pipeline(config, workdir))
@@ -114,7 +124,10 @@ def sensitivity(config, workdir, results):
   """Explainer rankings under the open choices, on one seed's model and maps.
 
   The run's own target and norm reuse its stored maps and weak learners; the
-  other target's maps and the other norm's weak learners are computed here.
+  other target's maps, other IG step counts and the other norm's weak learners
+  are computed here. Rows: [evaluation, choice, scores, ranking, survives]
+  where `survives` says whether the ranking under the run's own choices (on
+  the same examples) holds.
   """
   work = pipeline.Workdir(os.path.abspath(workdir))
   corpus = encode.EncodedCorpus.load(work.corpus)
@@ -123,30 +136,66 @@ def sensitivity(config, workdir, results):
   test = corpus.splits['test']
   subset = np.arange(min(FLAGS.sensitivity_subset, len(test)))
   part = test.subset(subset)
+
+  def explained(name, run_config):
+    return explain.explain_split(explain.make_explainer(name, model, **pipeline.explainer_options(run_config, name)),
+                                 params, part, config.eval_batch_size)
+
+  def deletion_scores(maps, mode=config.deletion_mode, absolute=config.absolute):
+    return {n: float(np.mean(deletion.deletion_rates(model, params, part, m, absolute=absolute, mode=mode)))
+            for n, m in maps.items()}
+
   rows = []
+  own_maps = {n: test.subset_values(subset, stored[n]['test']) for n in EXPLAINERS}
+  own = {}
   for target in ('prob', 'logit'):
-    if target == config.target:
-      maps = {n: test.subset_values(subset, stored[n]['test']) for n in EXPLAINERS}
-    else:
-      other = dataclasses.replace(config, target=target)
-      maps = {n: explain.explain_split(explain.make_explainer(n, model, **pipeline.explainer_options(other, n)),
-                                       params, part, config.eval_batch_size) for n in EXPLAINERS}
+    other = dataclasses.replace(config, target=target)
+    maps = own_maps if target == config.target else {n: explained(n, other) for n in EXPLAINERS}
     for mode, absolute in itertools.product(deletion.MODES, (False, True)):
-      scores = {n: float(np.mean(deletion.deletion_rates(model, params, part, maps[n], absolute=absolute,
-                                                         mode=mode))) for n in EXPLAINERS}
-      rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}',
-                   scores, agreement.ranking(scores, 'deletion_rate')])
+      scores = deletion_scores(maps, mode, absolute)
+      if (target, mode, absolute) == (config.target, config.deletion_mode, config.absolute):
+        own['deletion_rate'] = agreement.ranking(scores, 'deletion_rate')
+      rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}', scores])
+  for steps in sorted({int(s) for s in FLAGS.sensitivity_ig_steps} - {config.ig_steps}):
+    ig = 'integrated_gradients'
+    maps = {**own_maps, ig: explained(ig, dataclasses.replace(config, ig_steps=steps))}
+    rows.append(['deletion_rate', f'ig_steps={steps} (run: {config.ig_steps}), mode={config.deletion_mode}',
+                 deletion_scores(maps)])
   weak = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=config.emb_dim, hidden=config.hidden)
   for norm in weak_learner.NORMS:
     if norm == config.norm:
       scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in EXPLAINERS}
+      own['weak_learner_f1'] = agreement.ranking(scores, 'weak_learner_f1')
     else:
       weak_config = dataclasses.replace(pipeline.train_config(config), epochs=config.weak_epochs)
       scores = {n: weak_learner.train_weak_learner(weak, corpus, stored[n], weak_config,
                                                    work.path('checkpoints', f'sensitivity_weak_{norm}_{n}'),
                                                    norm=norm).test['f1'] for n in EXPLAINERS}
-    rows.append(['weak_learner_f1', f'norm={norm}', scores, agreement.ranking(scores, 'weak_learner_f1')])
-  return rows
+    rows.append(['weak_learner_f1', f'norm={norm}', scores])
+  return [[e, choice, scores, agreement.ranking(scores, e), agreement.ranking(scores, e) == own[e]]
+          for e, choice, scores in rows]
+
+
+def stacked_seeds(runs):
+  """Every seed's classifier re-evaluated in one stacked program (maps + deletion), beside its own run.
+
+  Returns (rows [seed, explainer, pipeline mean, stacked mean, |difference|], seconds of the stacked call).
+  """
+  config, workdir, _ = runs[min(runs)]
+  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  start = time.perf_counter()
+  stacked = reevaluate.reevaluate(
+      [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
+      {n: pipeline.explainer_options(config, n) for n in EXPLAINERS},
+      subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
+      deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode})
+  seconds = time.perf_counter() - start
+  rows = []
+  for (seed, (_, _, results)), checkpoint in zip(runs.items(), stacked):
+    for name in EXPLAINERS:
+      own, again = results['stages']['evaluate']['deletion'][name]['mean'], checkpoint['deletion'][name]['mean']
+      rows.append([seed, name, own, again, abs(own - again)])
+  return rows, seconds
 
 
 def ground_truth(runs):
@@ -172,14 +221,16 @@ def main(argv):
   example_rows = per_example(runs, stem + '_scatter.png')
   config, workdir, results = runs[min(runs)]
   sensitivity_rows = sensitivity(config, workdir, results)
+  stacked_rows, stacked_seconds = stacked_seeds(runs)
   truth_rows = ground_truth(runs)
   prov = provenance.record()
   lines = [f'# Do the evaluations agree? ({FLAGS.corpus})', '',
-           f'Command: `python -m experiments.agreement --corpus={FLAGS.corpus} --seeds={",".join(FLAGS.seeds)}`; '
+           f'Command: `python -m experiments.agreement --corpus={FLAGS.corpus} --preset={FLAGS.preset} '
+           f'--seeds={",".join(FLAGS.seeds)}`; '
            f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
-           f'Settings per seed: the `{FLAGS.corpus}` defaults of faithjax/config.py '
-           f'(config.json in {FLAGS.runs_dir}/{FLAGS.corpus}/seed*/).', '',
+           f'Settings per seed: the `{FLAGS.corpus}` defaults of faithjax/config.py with preset `{FLAGS.preset}` '
+           f'(config.json in {FLAGS.runs_dir}/{FLAGS.corpus}/seed*/); every seed uses the same data split.', '',
            f'## Every evaluation across {len(runs)} seeds (mean ± sd)', '',
            report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], seed_table(runs)), '',
            '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
@@ -191,10 +242,18 @@ def main(argv):
            'does too.', '',
            report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], example_rows), '',
            '![scatter](' + os.path.basename(stem) + '_scatter.png)', '',
+           f'## All {len(runs)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
+           f'`reevaluate.reevaluate` restored the {len(runs)} classifiers, stacked their parameters and computed '
+           f'the four explainers\' test maps and deletion rates for all of them together in {stacked_seconds:.1f} s '
+           f'({prov["device"]["kind"]}). Beside each seed\'s own pipeline run:', '',
+           report.markdown_table(['seed', 'explainer', 'deletion (pipeline)', 'deletion (stacked)', '|difference|'],
+                                 stacked_rows), '',
            f'## Sensitivity to the open choices (seed 0, first {FLAGS.sensitivity_subset} test examples for deletion)', '',
-           report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'scores'],
-                                 [[e, c, ' > '.join(r), ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
-                                  for e, c, s, r in sensitivity_rows]), '']
+           'survives: the row ranks the explainers as the run\'s own setting does.', '',
+           report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
+                                 [[e, c, ' > '.join(r), 'yes' if same else 'no',
+                                   ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
+                                  for e, c, s, r, same in sensitivity_rows]), '']
   if truth_rows:
     lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
               report.markdown_table(['seed', 'evaluation', 'τ'], truth_rows), '']

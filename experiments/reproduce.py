@@ -1,6 +1,6 @@
 """Reproduce the study: every corpus through the pipeline, then Tables 2-5, Figure 5 and the checks.
 
-  python -m experiments.reproduce --preset=cpu   # reduced settings for 2 CPU cores (see PRESETS)
+  python -m experiments.reproduce --preset=cpu   # reduced settings for 2 CPU cores (config.PRESETS)
   python -m experiments.reproduce --preset=full  # the paper's settings, for a GPU
   python -m experiments.reproduce --tables_only  # rebuild the tables from finished workdirs
 
@@ -30,21 +30,11 @@ from faithjax import provenance
 from faithjax import report
 from faithjax import study
 
-# Departures from the full protocol that keep each corpus within reach of 2 CPU cores.
-PRESETS = {
-    'full': {c: {} for c in paper.CORPORA},
-    'cpu': {
-        'sst': {},
-        'ag_news': {},
-        '20news': {'ig_steps': 10, 'test_subset': 150},
-        'imdb': {'epochs': 2, 'weak_epochs': 2, 'ig_steps': 10, 'test_subset': 500},
-    },
-}
-
 VERDICT = {True: 'confirmed', False: 'not confirmed', None: 'not measurable (one corpus)'}
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('preset', 'cpu', list(PRESETS), 'Settings: cpu (reduced, see PRESETS) or full (the paper\'s).')
+flags.DEFINE_enum('preset', 'cpu', list(config_lib.PRESETS),
+                  'Settings: cpu (reduced, see config.PRESETS) or full (the paper\'s).')
 flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
 flags.DEFINE_string('runs_dir', 'runs/reproduce', 'Parent of the per-corpus workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures go.')
@@ -58,7 +48,7 @@ def workdir_of(corpus):
 
 def run_corpora():
   for corpus in FLAGS.corpora:
-    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, **PRESETS[FLAGS.preset].get(corpus, {}))
+    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset)
     io.log(f'== {corpus} ({FLAGS.preset}) -> {workdir_of(corpus)}')
     pipeline.run_pipeline(config, workdir_of(corpus))
 

@@ -21,6 +21,15 @@ CORPUS_OVERRIDES = {
                   'ig_steps': 20},
 }
 
+# Departures from the full protocol that keep each corpus within reach of 2 CPU cores (`preset='cpu'`).
+PRESETS = {
+    'full': {},
+    'cpu': {
+        '20news': {'ig_steps': 10, 'test_subset': 150},
+        'imdb': {'epochs': 2, 'weak_epochs': 2, 'ig_steps': 10, 'test_subset': 500},
+    },
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
@@ -61,10 +70,12 @@ class RunConfig:
             for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
 
 
-def make_config(corpus='synthetic', **overrides):
-  """Defaults, then the corpus's overrides, then explicit ones; validated."""
+def make_config(corpus='synthetic', preset='full', **overrides):
+  """Defaults, then the corpus's overrides, then the preset's (PRESETS), then explicit ones; validated."""
   corpora.spec(corpus)  # a clear error for an unknown name
-  fields = {**CORPUS_OVERRIDES.get(corpus, {}),
+  if preset not in PRESETS:
+    raise FaithjaxError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
+  fields = {**CORPUS_OVERRIDES.get(corpus, {}), **PRESETS[preset].get(corpus, {}),
             **{k: v for k, v in overrides.items() if v is not None}}
   if 'explainers' in fields:
     fields['explainers'] = tuple(fields['explainers'])

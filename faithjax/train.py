@@ -17,9 +17,11 @@ import optax
 import orbax.checkpoint as ocp
 
 from faithjax import FaithjaxError
+from faithjax import faithfulness
 from faithjax import io
 from faithjax import metrics
 from faithjax.data import encode
+from faithjax.data.text import PAD_ID
 from faithjax.models import classifier
 
 
@@ -152,12 +154,13 @@ def validation_metrics(labels, probs, weights):
 # The classifier on an encoded corpus.
 
 def predict_split(model, params, split, batch_size=256):
-  """Class probabilities for every example of an EncodedSplit: [n, classes]."""
-  probs = np.zeros((len(split), model.num_classes), np.float32)
-  for indices, width in encode.batches(split.lengths, batch_size):
-    ids = split.padded(indices, width)
-    probs[indices] = np.asarray(classifier.predict_proba(model, params, ids, ids != 0))
-  return probs
+  """Class probabilities for every example of an EncodedSplit: [n, classes].
+
+  Batches are padded to `batch_size` rows (faithfulness.map_split), so a split
+  compiles one program per bucket width, not one more per tail-batch size.
+  """
+  return faithfulness.map_split(lambda rows, ids: classifier.predict_proba(model, params, ids, ids != PAD_ID),
+                                split, batch_size=batch_size, label='classifier predict')
 
 
 def train_classifier(model, corpus, config, ckpt_dir):

@@ -76,6 +76,19 @@ def test_training_lowers_loss_and_learns(corpus, tmp_path):
   assert np.mean(probs.argmax(-1) == corpus.splits['test'].labels) > 0.8
 
 
+def test_predict_split_matches_one_example_at_a_time_and_compiles_once_per_width(corpus):
+  model = classifier.Classifier(vocab_size=len(corpus.vocab), **SMALL)
+  params = classifier.init(model, jax.random.key(1))
+  test = corpus.splits['test']
+  expected = np.stack([np.asarray(classifier.predict_proba(model, params, ids[None], ids[None] != 0))[0]
+                       for ids in (test.padded([i], test.lengths[i])[0] for i in range(len(test)))])
+  classifier.predict_proba.clear_cache()
+  # Batch size 5 leaves tails of several sizes; each bucket width still compiles once.
+  np.testing.assert_allclose(train.predict_split(model, params, test, batch_size=5), expected, rtol=1e-5, atol=1e-6)
+  widths = {w for _, w in encode.batches(test.lengths, 5)}
+  assert classifier.predict_proba._cache_size() == len(widths)
+
+
 def test_checkpoint_restore_gives_identical_predictions(corpus, tmp_path):
   model, params, _ = train_small(corpus, tmp_path, epochs=2)
   abstract = jax.eval_shape(lambda: classifier.init(model, jax.random.key(0)))
@@ -135,6 +148,7 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
     ({'learning_rate': -1.0}, '--learning_rate must be > 0'),
     ({'seed': -2}, '--seed must be >= 0'),
     ({'split_seed': -1}, '--split_seed must be >= 0'),
+    ({'preset': 'gpu'}, 'unknown preset'),
     ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
     ({'explainers': ['saliency', 'lime']}, '--explainers=lime is not one of'),
     ({'test_subset': -1}, '--test_subset must be >= 0'),
@@ -142,6 +156,13 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
 def test_invalid_config_values_are_refused(overrides, message):
   with pytest.raises(Exception, match=message):
     config_lib.make_config('synthetic', **overrides)
+
+
+def test_a_preset_sits_between_the_defaults_and_explicit_flags():
+  reduced = config_lib.PRESETS['cpu']['imdb']
+  assert config_lib.make_config('imdb', preset='cpu').ig_steps == reduced['ig_steps']
+  assert config_lib.make_config('imdb', preset='cpu', ig_steps=7).ig_steps == 7
+  assert config_lib.make_config('imdb').ig_steps == config_lib.RunConfig.ig_steps != reduced['ig_steps']
 
 
 def run_cli(*args):
