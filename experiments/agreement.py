@@ -36,6 +36,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 from faithjax import config as config_lib  # pylint: disable=wrong-import-position
 from faithjax import explain
 from faithjax import io
+from faithjax import paper
 from faithjax import pipeline
 from faithjax import provenance
 from faithjax import reevaluate
@@ -56,6 +57,7 @@ flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed
 flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid.')
 flags.DEFINE_list('sensitivity_ig_steps', ['5', '20', '100'], 'IG step counts tried besides the run\'s own.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
+flags.DEFINE_bool('summary_only', False, 'Only rebuild agreement.md from the agreement_<corpus>.json already in --out.')
 
 EXPLAINERS = config_lib.EXPLAINERS
 
@@ -198,6 +200,12 @@ def stacked_seeds(runs):
   return rows, seconds
 
 
+def seed_stability(runs):
+  """{evaluation: mean pairwise Kendall τ between the seeds' explainer rankings} (1 = the seed never matters)."""
+  return {e: study.cross_corpus_stability({seed: study.our_scores(r, e) for seed, (_, _, r) in runs.items()}, e)
+          for e in study.EVALUATIONS}
+
+
 def ground_truth(runs):
   """Kendall τ between each evaluation's ranking and the precision@k ranking, per seed."""
   rows = []
@@ -212,56 +220,142 @@ def ground_truth(runs):
   return rows
 
 
-def main(argv):
-  del argv
+def write_summary(out):
+  """agreement_<corpus>.md for every agreement_<corpus>.json in `out`, and agreement.md: all side by side."""
+  records = {}
+  for corpus in ('synthetic', *paper.CORPORA):
+    path = os.path.join(out, f'agreement_{corpus}.json')
+    if os.path.exists(path):
+      records[corpus] = io.read_json(path)
+  if not records:
+    raise SystemExit(f'faithjax: error: no agreement_<corpus>.json in {out}; run without --summary_only first')
+  for corpus, record in records.items():
+    io.write_text(os.path.join(out, f'agreement_{corpus}.md'), render_corpus(record))
+  names = list(records)
+  pairs = [(a, b) for a, b in itertools.combinations(sorted(study.EVALUATIONS), 2)]
+
+  def seed_cell(record, evaluation, name):
+    row = next(r for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
+    return f'{row[2]:.3f} ± {row[3]:.3f}'
+
+  def tau_cell(record, a, b):
+    taus = [r['tau'] for rows in record['per_seed_tau'] for r in rows if (r['a'], r['b']) == (a, b)]
+    return f'{np.mean(taus):.2f} [{min(taus):.2f}, {max(taus):.2f}]'
+
+  def survival(record, evaluation):
+    rows = [r for r in record['sensitivity'] if r[0] == evaluation]
+    broken = [r[1] for r in rows if not r[4]]
+    return f'{len(rows) - len(broken)}/{len(rows)}' + (f' (not: {"; ".join(broken)})' if broken else '')
+
+  lines = ['# Do the evaluations agree? All corpora', '',
+           'Built by `python -m experiments.agreement --summary_only` from the per-corpus reports '
+           + ', '.join(f'[{c}](agreement_{c}.md)' for c in names) + '; each names its command, settings, seeds, '
+           'versions and hardware. Real corpora ran at the `cpu` preset (config.PRESETS).', '',
+           '## Every evaluation across seeds (mean ± sd over seeds)', '',
+           report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
+                                                                for c in names],
+                                 [[e, n] + [seed_cell(records[c], e, n) for c in names]
+                                  for e in study.EVALUATIONS for n in EXPLAINERS]), '',
+           '## Does the seed change the verdict? (mean pairwise τ between the seeds\' explainer rankings)', '',
+           '1 = every seed ranks the explainers alike. Compare with the cross-corpus stability in '
+           'reproduction_cpu.md (how much the dataset changes it).', '',
+           report.markdown_table(['evaluation'] + names,
+                                 [[e] + [records[c]['seed_stability'][e] for c in names]
+                                  for e in study.EVALUATIONS]), '',
+           '## Do the evaluations agree? (Kendall τ between their explainer rankings: mean [min, max] over seeds)',
+           '',
+           report.markdown_table(['evaluations'] + names,
+                                 [[f'{a} vs {b}'] + [tau_cell(records[c], a, b) for c in names] for a, b in pairs]),
+           '',
+           '## Per example: Spearman ρ between −deletion rate and shuffle TVD (seed 0, [95% CI])', '',
+           report.markdown_table(['explainer'] + names,
+                                 [[n] + [next(f'{r[1]:.2f} [{r[2]:.2f}, {r[3]:.2f}]' for r in records[c]['per_example']
+                                              if r[0] == n) for c in names] for n in EXPLAINERS]), '',
+           '## Which rankings survive the open choices (seed 0; rows that keep the run\'s own ranking)', '',
+           report.markdown_table(['evaluation'] + names,
+                                 [[e] + [survival(records[c], e) for c in names]
+                                  for e in ('deletion_rate', 'weak_learner_f1')]), '',
+           '## Stacked re-evaluation of all seeds (explainers + deletion in one program per bucket)', '',
+           report.markdown_table(['corpus', 'seeds', 'seconds', 'largest difference from the per-seed rates'],
+                                 [[c, len(records[c]['seeds']),
+                                   f'{records[c]["stacked_seconds"]:.0f} ({records[c]["provenance"]["device"]["kind"]})',
+                                   f'{max(r[4] for r in records[c]["stacked"]):.1e}'] for c in names]), '']
+  truth = {c: r['ground_truth'] for c, r in records.items() if r['ground_truth']}
+  for corpus, rows in truth.items():
+    lines += [f'## Ground truth ({corpus}): mean τ between each evaluation and the planted-token ranking', '',
+              report.markdown_table(['evaluation', 'mean τ over seeds'],
+                                    [[e, float(np.mean([t for _, ev, t in rows if ev == e]))]
+                                     for e in study.EVALUATIONS]), '']
+  io.write_text(os.path.join(out, 'agreement.md'), '\n'.join(lines) + '\n')
+  print(f'wrote {out}/agreement.md')
+
+
+def measure():
+  """Runs every seed and every analysis of FLAGS.corpus; writes the figures; returns the JSON-ready record."""
   runs = run_seeds()
-  os.makedirs(FLAGS.out, exist_ok=True)
   stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
-  per_seed = tau_heatmap(runs, stem + '_tau.png')
-  example_rows = per_example(runs, stem + '_scatter.png')
   config, workdir, results = runs[min(runs)]
-  sensitivity_rows = sensitivity(config, workdir, results)
   stacked_rows, stacked_seconds = stacked_seeds(runs)
-  truth_rows = ground_truth(runs)
-  prov = provenance.record()
-  lines = [f'# Do the evaluations agree? ({FLAGS.corpus})', '',
-           f'Command: `python -m experiments.agreement --corpus={FLAGS.corpus} --preset={FLAGS.preset} '
-           f'--seeds={",".join(FLAGS.seeds)}`; '
-           f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
+  return {
+      'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'runs_dir': FLAGS.runs_dir,
+      'sensitivity_subset': FLAGS.sensitivity_subset, 'measured': provenance.now(), 'provenance': provenance.record(),
+      'seed_table': seed_table(runs), 'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
+      'seed_stability': seed_stability(runs), 'per_example': per_example(runs, stem + '_scatter.png'),
+      'sensitivity': sensitivity(config, workdir, results), 'stacked': stacked_rows,
+      'stacked_seconds': stacked_seconds, 'ground_truth': ground_truth(runs)}
+
+
+def render_corpus(record):
+  """agreement_<corpus>.md from one corpus's record."""
+  corpus, seeds, prov = record['corpus'], record['seeds'], record['provenance']
+  stem = f'agreement_{corpus}'
+  lines = [f'# Do the evaluations agree? ({corpus})', '',
+           f'Command: `python -m experiments.agreement --corpus={corpus} --preset={record["preset"]} '
+           f'--seeds={",".join(map(str, seeds))}`; '
+           f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
-           f'Settings per seed: the `{FLAGS.corpus}` defaults of faithjax/config.py with preset `{FLAGS.preset}` '
-           f'(config.json in {FLAGS.runs_dir}/{FLAGS.corpus}/seed*/); every seed uses the same data split.', '',
-           f'## Every evaluation across {len(runs)} seeds (mean ± sd)', '',
-           report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], seed_table(runs)), '',
+           f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
+           f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '',
+           f'## Every evaluation across {len(seeds)} seeds (mean ± sd)', '',
+           report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], record['seed_table']), '',
            '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
            report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
-                                 [[s, r['a'], r['b'], r['tau'], r['p']] for s, rows in zip(runs, per_seed) for r in rows]),
-           '', '![τ heatmap](' + os.path.basename(stem) + '_tau.png)', '',
+                                 [[s, r['a'], r['b'], r['tau'], r['p']]
+                                  for s, rows in zip(seeds, record['per_seed_tau']) for r in rows]),
+           '', f'![τ heatmap]({stem}_tau.png)', '',
            '## Per example: Spearman between −deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
            'Oriented like τ: positive ρ means the examples one evaluation finds faithfully explained, the other '
            'does too.', '',
-           report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], example_rows), '',
-           '![scatter](' + os.path.basename(stem) + '_scatter.png)', '',
-           f'## All {len(runs)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
-           f'`reevaluate.reevaluate` restored the {len(runs)} classifiers, stacked their parameters and computed '
-           f'the four explainers\' test maps and deletion rates for all of them together in {stacked_seconds:.1f} s '
-           f'({prov["device"]["kind"]}). Beside each seed\'s own pipeline run:', '',
-           report.markdown_table(['seed', 'explainer', 'deletion (pipeline)', 'deletion (stacked)', '|difference|'],
-                                 stacked_rows), '',
-           f'## Sensitivity to the open choices (seed 0, first {FLAGS.sensitivity_subset} test examples for deletion)', '',
+           report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], record['per_example']), '',
+           f'![scatter]({stem}_scatter.png)', '',
+           f'## All {len(seeds)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
+           f'`reevaluate.reevaluate` restored the {len(seeds)} classifiers, stacked their parameters and computed '
+           f'the four explainers\' test maps and deletion rates for all of them together in '
+           f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}). Beside each seed\'s own pipeline run:', '',
+           report.markdown_table(['seed', 'explainer', 'deletion (pipeline)', 'deletion (stacked)', 'difference'],
+                                 [[*row[:4], f'{row[4]:.1e}'] for row in record['stacked']]), '',
+           f'## Sensitivity to the open choices (seed 0, first {record["sensitivity_subset"]} test examples for '
+           'deletion)', '',
            'survives: the row ranks the explainers as the run\'s own setting does.', '',
            report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
                                  [[e, c, ' > '.join(r), 'yes' if same else 'no',
                                    ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
-                                  for e, c, s, r, same in sensitivity_rows]), '']
-  if truth_rows:
+                                  for e, c, s, r, same in record['sensitivity']]), '']
+  if record['ground_truth']:
     lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
-              report.markdown_table(['seed', 'evaluation', 'τ'], truth_rows), '']
+              report.markdown_table(['seed', 'evaluation', 'τ'], record['ground_truth']), '']
     for evaluation in study.EVALUATIONS:
-      taus = [t for _, e, t in truth_rows if e == evaluation]
+      taus = [t for _, e, t in record['ground_truth'] if e == evaluation]
       lines.append(f'- {evaluation}: mean τ {np.mean(taus):.2f} over {len(taus)} seeds')
-  io.write_text(stem + '.md', '\n'.join(lines) + '\n')
-  print(f'wrote {stem}.md')
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  del argv
+  if not FLAGS.summary_only:
+    os.makedirs(FLAGS.out, exist_ok=True)
+    io.write_json(os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}.json'), measure())
+  write_summary(FLAGS.out)
 
 
 if __name__ == '__main__':
