@@ -4,12 +4,14 @@ import csv
 import gzip
 import json
 import logging
+import sys
 
 import numpy as np
 import pytest
 
 from faithjax import FaithjaxError
 from faithjax.data import corpora
+from faithjax.data import fetch
 from faithjax.data import synthetic
 from faithjax.data.encode import SPLITS, encode_corpus
 
@@ -346,3 +348,46 @@ def test_describe_records_the_protocol(tmp_path):
   assert (d['display'], d['seed'], d['min_df'], d['max_len']) == ('20 News', 7, 2, 512)
   assert 'stratified 80/20 -> test' in d['protocol']
   assert corpora.describe('ag_news', tmp_path)['reduced_train']  # no train.csv in tmp_path
+
+
+# ----------------------------------------------------------------------------- the tfds path (faithjax.data.fetch)
+
+def fake_tfds(monkeypatch, splits):
+  """Serves `splits` ({(tfds name, split): [example dicts]}) in place of tensorflow-datasets."""
+  monkeypatch.setattr(fetch, 'examples', lambda name, split: iter(splits[name, split]))
+
+
+def test_fetch_without_tensorflow_datasets_says_how_to_get_it(monkeypatch):
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)  # import fails
+  one_line_error(lambda: next(fetch.examples('imdb_reviews', 'train')), r"pip install 'faithjax\[tfds\]'")
+
+
+@needs_data
+def test_fetched_imdb_is_the_same_corpus_as_the_shared_files(real, monkeypatch, tmp_path):
+  shared = {split: [{'text': r['text'], 'label': r['label']}
+                    for r in corpora._read_jsonl(DATA / 'imdb' / f'imdb_{split}.jsonl.gz', ('text', 'label'))]
+            for split in ('train', 'test')}
+  fake_tfds(monkeypatch, {('imdb_reviews', s): rows for s, rows in shared.items()})
+  fetch.fetch('imdb', tmp_path)
+  fetched = corpora.load_raw('imdb', tmp_path)
+  for split in SPLITS:
+    assert fetched[split][0] == real['imdb'][split][0]
+    np.testing.assert_array_equal(fetched[split][1], real['imdb'][split][1])
+
+
+@needs_data
+def test_fetched_ag_news_runs_the_full_protocol(monkeypatch, tmp_path):
+  def rows(n):
+    return [{'label': i % 4, 'title': f'Title {i}', 'description': f'Row {i} of {CLASS_WORD[i % 4 + 1]}\nnext'}
+            for i in range(n)]
+  fake_tfds(monkeypatch, {('ag_news_subset', 'train'): rows(120000), ('ag_news_subset', 'test'): rows(7600)})
+  fetch.fetch('ag_news', tmp_path)
+  assert corpora.describe('ag_news', tmp_path)['display'] == 'AG News'  # not "(reduced train)"
+  raw = corpora.load_raw('ag_news', tmp_path)
+  assert tuple(len(raw[s][0]) for s in SPLITS) == (51000, 9000, 3800)
+  docs, labels = raw['test'][:2]
+  assert all(d == ['row', d[1], 'of', 'business' if l else 'world', 'next'] for d, l in zip(docs, labels))
+
+
+def test_fetch_refuses_a_corpus_tfds_does_not_serve(tmp_path):
+  one_line_error(lambda: fetch.fetch('sst', tmp_path), r"tfds fetch covers imdb, ag_news; 'sst'")
