@@ -16,6 +16,7 @@ compiled program: a chunk of steps is stacked onto the batch axis (big matmuls
 in the LSTM) and the chunks are scanned.
 """
 
+import collections
 import functools
 import inspect
 
@@ -218,6 +219,9 @@ def padded_batches(split, batch_size, *flat_values):
            *(pad(split.padded(indices, width, values)) for values in flat_values))
 
 
+IN_FLIGHT = 4  # batches dispatched ahead of the one being gathered
+
+
 def explain_split(fn, params, split, batch_size, key=None, progress=None):
   """Scores for every token of an EncodedSplit: flat float32, aligned with split.ids.
 
@@ -227,13 +231,11 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   axes of fn's output are kept: scores [N, batch, seq] (N stacked checkpoints,
   see reevaluate.py) give out [N, len(split.ids)].
   """
-  pending = []
-  for n, (indices, ids) in enumerate(padded_batches(split, batch_size)):
-    batch_key = None if key is None else jax.random.fold_in(key, n)
-    pending.append((indices, fn(params, ids, ids != PAD_ID, batch_key)))  # dispatched, not awaited
   meter = io.Progress(progress, len(split)) if progress else None
   out = None
-  for indices, scores in pending:
+
+  def gather(indices, scores):
+    nonlocal out
     scores = np.asarray(scores)
     if out is None:
       out = np.zeros(scores.shape[:-2] + (len(split.ids),), np.float32)
@@ -242,6 +244,17 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
       out[..., start:stop] = scores[..., row, :stop - start]
     if meter:
       meter.update(len(indices))
+
+  # A few batches stay in flight, so the host pads and copies while the device computes, and progress
+  # shows from the first batch on (a new bucket width compiles at dispatch, which can take a while).
+  pending = collections.deque()
+  for n, (indices, ids) in enumerate(padded_batches(split, batch_size)):
+    batch_key = None if key is None else jax.random.fold_in(key, n)
+    pending.append((indices, fn(params, ids, ids != PAD_ID, batch_key)))  # dispatched, not awaited
+    if len(pending) > IN_FLIGHT:
+      gather(*pending.popleft())
+  while pending:
+    gather(*pending.popleft())
   return np.zeros(0, np.float32) if out is None else out  # None: an empty split
 
 
