@@ -200,6 +200,15 @@ def stacked_seeds(runs):
   return rows, seconds
 
 
+def classifier_table(runs):
+  """Table 2 across seeds: rows [metric, mean, sd, seeds] of the classifiers' test accuracy and F1."""
+  rows = []
+  for metric in ('accuracy', 'f1'):
+    values = np.array([r['stages']['train']['test'][metric] for _, _, r in runs.values()])
+    rows.append([metric, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)])
+  return rows
+
+
 def seed_stability(runs):
   """{evaluation: mean pairwise Kendall τ between the seeds' explainer rankings} (1 = the seed never matters)."""
   return {e: study.cross_corpus_stability({seed: study.our_scores(r, e) for seed, (_, _, r) in runs.items()}, e)
@@ -251,6 +260,10 @@ def write_summary(out):
            'Built by `python -m experiments.agreement --summary_only` from the per-corpus reports '
            + ', '.join(f'[{c}](agreement_{c}.md)' for c in names) + '; each names its command, settings, seeds, '
            'versions and hardware. Real corpora ran at the `cpu` preset (config.PRESETS).', '',
+           '## The classifier across seeds (Table 2: test metrics, mean ± sd over seeds)', '',
+           report.markdown_table(['metric'] + names,
+                                 [[m] + [next(f'{r[1]:.3f} ± {r[2]:.3f}' for r in records[c]['classifier'] if r[0] == m)
+                                         for c in names] for m in ('accuracy', 'f1')]), '',
            '## Every evaluation across seeds (mean ± sd over seeds)', '',
            report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
                                                                 for c in names],
@@ -299,7 +312,7 @@ def measure():
   return {
       'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'runs_dir': FLAGS.runs_dir,
       'sensitivity_subset': FLAGS.sensitivity_subset, 'measured': provenance.now(), 'provenance': provenance.record(),
-      'seed_table': seed_table(runs), 'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
+      'classifier': classifier_table(runs), 'seed_table': seed_table(runs), 'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
       'seed_stability': seed_stability(runs), 'per_example': per_example(runs, stem + '_scatter.png'),
       'sensitivity': sensitivity(config, workdir, results), 'stacked': stacked_rows,
       'stacked_seconds': stacked_seconds, 'ground_truth': ground_truth(runs)}
@@ -316,6 +329,8 @@ def render_corpus(record):
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
            f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '',
+           f'## The classifier across {len(seeds)} seeds (Table 2: test metrics, mean ± sd)', '',
+           report.markdown_table(['metric', 'mean', 'sd', 'seeds'], record['classifier']), '',
            f'## Every evaluation across {len(seeds)} seeds (mean ± sd)', '',
            report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], record['seed_table']), '',
            '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
