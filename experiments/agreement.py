@@ -229,6 +229,11 @@ def ground_truth(runs):
   return rows
 
 
+def seed_means(record, evaluation):
+  """{explainer: mean over seeds} of one evaluation in a corpus record."""
+  return {r[1]: r[2] for r in record['seed_table'] if r[0] == evaluation}
+
+
 def write_summary(out):
   """agreement_<corpus>.md for every agreement_<corpus>.json in `out`, and agreement.md: all side by side."""
   records = {}
@@ -241,6 +246,7 @@ def write_summary(out):
   for corpus, record in records.items():
     io.write_text(os.path.join(out, f'agreement_{corpus}.md'), render_corpus(record))
   names = list(records)
+  real = [c for c in names if c in paper.CORPORA]
   pairs = [(a, b) for a, b in itertools.combinations(sorted(study.EVALUATIONS), 2)]
 
   def seed_cell(record, evaluation, name):
@@ -259,7 +265,8 @@ def write_summary(out):
   lines = ['# Do the evaluations agree? All corpora', '',
            'Built by `python -m experiments.agreement --summary_only` from the per-corpus reports '
            + ', '.join(f'[{c}](agreement_{c}.md)' for c in names) + '; each names its command, settings, seeds, '
-           'versions and hardware. Real corpora ran at the `cpu` preset (config.PRESETS).', '',
+           'versions and hardware. Presets (config.PRESETS): '
+           + ', '.join(f'{c} `{records[c]["preset"]}`' for c in names) + '.', '',
            '## The classifier across seeds (Table 2: test metrics, mean ± sd over seeds)', '',
            report.markdown_table(['metric'] + names,
                                  [[m] + [next(f'{r[1]:.3f} ± {r[2]:.3f}' for r in records[c]['classifier'] if r[0] == m)
@@ -269,11 +276,12 @@ def write_summary(out):
                                                                 for c in names],
                                  [[e, n] + [seed_cell(records[c], e, n) for c in names]
                                   for e in study.EVALUATIONS for n in EXPLAINERS]), '',
-           '## Does the seed change the verdict? (mean pairwise τ between the seeds\' explainer rankings)', '',
-           '1 = every seed ranks the explainers alike. Compare with the cross-corpus stability in '
-           'reproduction_cpu.md (how much the dataset changes it).', '',
-           report.markdown_table(['evaluation'] + names,
+           '## Does the seed or the dataset change the verdict? (mean pairwise Kendall τ between rankings)', '',
+           'Per corpus: between the seeds\' explainer rankings. Last column: between the real corpora\'s '
+           'rankings of the seed means. 1 = the ranking never changes.', '',
+           report.markdown_table(['evaluation'] + names + ['across real corpora'],
                                  [[e] + [records[c]['seed_stability'][e] for c in names]
+                                  + [study.cross_corpus_stability({c: seed_means(records[c], e) for c in real}, e)]
                                   for e in study.EVALUATIONS]), '',
            '## Do the evaluations agree? (Kendall τ between their explainer rankings: mean [min, max] over seeds)',
            '',
