@@ -224,9 +224,14 @@ def ground_truth(runs):
       return []
     for evaluation in study.EVALUATIONS:
       ours = study.our_scores(results, evaluation)
-      tau = agreement.kendall_tau([truth[n] for n in EXPLAINERS], agreement.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
+      tau = agreement.kendall_tau([truth[n] for n in EXPLAINERS],
+                                  agreement.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
       rows.append([seed, evaluation, tau])
   return rows
+
+
+def mean_sd(mean, sd):
+  return f'{mean:.3f} ± {sd:.3f}'
 
 
 def seed_means(record, evaluation):
@@ -250,8 +255,7 @@ def write_summary(out):
   pairs = [(a, b) for a, b in itertools.combinations(sorted(study.EVALUATIONS), 2)]
 
   def seed_cell(record, evaluation, name):
-    row = next(r for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
-    return f'{row[2]:.3f} ± {row[3]:.3f}'
+    return next(mean_sd(*r[2:4]) for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
 
   def tau_cell(record, a, b):
     taus = [r['tau'] for rows in record['per_seed_tau'] for r in rows if (r['a'], r['b']) == (a, b)]
@@ -269,7 +273,7 @@ def write_summary(out):
            + ', '.join(f'{c} `{records[c]["preset"]}`' for c in names) + '.', '',
            '## The classifier across seeds (Table 2: test metrics, mean ± sd over seeds)', '',
            report.markdown_table(['metric'] + names,
-                                 [[m] + [next(f'{r[1]:.3f} ± {r[2]:.3f}' for r in records[c]['classifier'] if r[0] == m)
+                                 [[m] + [next(mean_sd(*r[1:3]) for r in records[c]['classifier'] if r[0] == m)
                                          for c in names] for m in ('accuracy', 'f1')]), '',
            '## Every evaluation across seeds (mean ± sd over seeds)', '',
            report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
@@ -299,7 +303,8 @@ def write_summary(out):
            '## Stacked re-evaluation of all seeds (explainers + deletion in one program per bucket)', '',
            report.markdown_table(['corpus', 'seeds', 'seconds', 'largest difference from the per-seed rates'],
                                  [[c, len(records[c]['seeds']),
-                                   f'{records[c]["stacked_seconds"]:.0f} ({records[c]["provenance"]["device"]["kind"]})',
+                                   f'{records[c]["stacked_seconds"]:.0f} '
+                                   f'({records[c]["provenance"]["device"]["kind"]})',
                                    f'{max(r[4] for r in records[c]["stacked"]):.1e}'] for c in names]), '']
   truth = {c: r['ground_truth'] for c, r in records.items() if r['ground_truth']}
   for corpus, rows in truth.items():
@@ -320,7 +325,8 @@ def measure():
   return {
       'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'runs_dir': FLAGS.runs_dir,
       'sensitivity_subset': FLAGS.sensitivity_subset, 'measured': provenance.now(), 'provenance': provenance.record(),
-      'classifier': classifier_table(runs), 'seed_table': seed_table(runs), 'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
+      'classifier': classifier_table(runs), 'seed_table': seed_table(runs),
+      'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
       'seed_stability': seed_stability(runs), 'per_example': per_example(runs, stem + '_scatter.png'),
       'sensitivity': sensitivity(config, workdir, results), 'stacked': stacked_rows,
       'stacked_seconds': stacked_seconds, 'ground_truth': ground_truth(runs)}

@@ -68,13 +68,15 @@ def display(runs, corpus):
   return runs[corpus]['stages']['encode']['display_name']
 
 
-def fmt_ci(row):
-  return f'{row["ours"]:.3f}' + (f' [{row["low"]:.3f}, {row["high"]:.3f}]' if row.get('low') is not None else '')
+def comparison_cell(row):
+  """'ours [CI] | paper | difference', the pipes escaped for a markdown table."""
+  ci = None if row['low'] is None else (row['low'], row['high'])
+  return f'{report.with_ci(row["ours"], ci)} \\| {row["paper"]:.3f} \\| {row["diff"]:+.3f}'
 
 
 def comparison_table(runs, rows, key):
   corpora = [c for c in paper.CORPORA if c in runs]
-  cells = {(r[key], r['corpus']): f'{fmt_ci(r)} \\| {r["paper"]:.3f} \\| {r["diff"]:+.3f}' for r in rows}
+  cells = {(r[key], r['corpus']): comparison_cell(r) for r in rows}
   names = list(dict.fromkeys(r[key] for r in rows))
   return report.markdown_table([key] + [display(runs, c) for c in corpora],
                                [[n] + [cells.get((n, c), '—') for c in corpora] for n in names])

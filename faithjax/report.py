@@ -12,7 +12,8 @@ def markdown_table(header, rows):
   return '\n'.join(lines)
 
 
-def _with_ci(value, ci95=None):
+def with_ci(value, ci95=None):
+  """'0.123 [0.100, 0.150]', or the value alone without a CI."""
   return f'{value:.3f}' + (f' [{ci95[0]:.3f}, {ci95[1]:.3f}]' if ci95 else '')
 
 
@@ -30,8 +31,8 @@ def _train_section(trained):
              for h in trained['history']]
   return ['## Classifier (Table 2)', '',
           markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
-                         [[_with_ci(test['accuracy'], test.get('accuracy_ci95')),
-                           _with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]]), '',
+                         [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                           with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]]), '',
           f'Selected epoch {trained["selected_epoch"]} by validation ROC-AUC.', '',
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
@@ -51,7 +52,7 @@ def _explain_section(explained):
 
 
 def _mean_ci(cell):
-  return _with_ci(cell['mean'], cell['ci95'])
+  return with_ci(cell['mean'], cell['ci95'])
 
 
 def _evaluate_section(evaluated):
@@ -61,7 +62,7 @@ def _evaluate_section(evaluated):
   rows = [[name,
            _mean_ci(evaluated['deletion'][name]) if name in evaluated['deletion'] else '—',
            aopc(name, 'aopc_comprehensiveness'), aopc(name, 'aopc_sufficiency'),
-           _with_ci(evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name].get('f1_ci95')),
+           with_ci(evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name].get('f1_ci95')),
            evaluated['weak_learner'][name]['macro_f1'],
            _mean_ci(evaluated['shuffle'][name])] for name in names]
   return ['## Faithfulness evaluations (Tables 3–5)', '',
