@@ -72,14 +72,18 @@ def run_seeds():
   return runs
 
 
+def over_seeds(values):
+  """[mean, sd (0 for one seed), count] of one number measured on each seed."""
+  values = np.asarray(values, np.float64)
+  return [float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)]
+
+
 def seed_table(runs):
   rows = []
   for evaluation in study.EVALUATIONS:
     for name in EXPLAINERS:
       values = [study.our_scores(r, evaluation).get(name) for _, _, r in runs.values()]
-      values = np.array([v for v in values if v is not None])
-      rows.append([evaluation, name, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                   len(values)])
+      rows.append([evaluation, name, *over_seeds([v for v in values if v is not None])])
   return rows
 
 
@@ -202,11 +206,8 @@ def stacked_seeds(runs):
 
 def classifier_table(runs):
   """Table 2 across seeds: rows [metric, mean, sd, seeds] of the classifiers' test accuracy and F1."""
-  rows = []
-  for metric in ('accuracy', 'f1'):
-    values = np.array([r['stages']['train']['test'][metric] for _, _, r in runs.values()])
-    rows.append([metric, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)])
-  return rows
+  return [[metric, *over_seeds([r['stages']['train']['test'][metric] for _, _, r in runs.values()])]
+          for metric in ('accuracy', 'f1')]
 
 
 def seed_stability(runs):

@@ -84,7 +84,10 @@ def evaluation_agreement(results):
 
 
 def cross_corpus_stability(scores_by_corpus, evaluation):
-  """Mean pairwise Kendall tau of explainer rankings between corpora (1 = the dataset never matters)."""
+  """Mean pairwise Kendall tau of explainer rankings between corpora (1 = the dataset never matters).
+
+  Any grouping works: keyed by seed, it measures how much the seed changes the ranking.
+  """
   taus = []
   for a, b in itertools.combinations(sorted(scores_by_corpus), 2):
     names = sorted(set(scores_by_corpus[a]) & set(scores_by_corpus[b]))
