@@ -25,7 +25,8 @@ from faithjax.data import encode
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
-                  'run: the pipeline stages on --corpus; reevaluate: maps and deletion rates of every checkpoint '
+                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates and (where the workdirs have '
+                  'weak learners) weak-learner F1 and shuffle TVDs of every checkpoint '
                   'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
 flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
                   'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
@@ -59,8 +60,7 @@ flags.DEFINE_enum('norm', None, ['l2', 'l1'], 'Weak-learner map normalisation (d
 flags.DEFINE_integer('weak_epochs', None, 'Weak-learner training epochs (default 8; synthetic 3).')
 flags.DEFINE_integer('permutations', None, 'Shuffle-test permutations per example (default 100).')
 flags.DEFINE_integer('test_subset', None, 'Deletion on a seeded sample of this many test examples (default all).')
-flags.DEFINE_string('compile_cache', os.path.expanduser('~/.cache/faithjax/xla'),
-                    'Folder for compiled XLA programs reused across runs ("" disables it).')
+config_lib.define_compile_cache_flag()
 
 
 def config_from_flags():
@@ -72,18 +72,31 @@ def config_from_flags():
 
 
 def reevaluate_checkpoints(config, workdir):
-  """Explainers and deletion for every checkpoint of --checkpoints, in one vmapped program per bucket."""
+  """Every checkpoint of --checkpoints re-evaluated in one vmapped program per bucket.
+
+  Explainers and deletion always; the weak-learner F1 and shuffle test too when
+  every checkpoint's workdir has its weak learners (its evaluate stage ran).
+  """
   if not FLAGS.checkpoints:
     raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
   pipeline.run_pipeline(config, workdir, ['encode'])
   corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  missing = [reevaluate.weak_dir(d, n) for d in reevaluate.checkpoint_dirs(FLAGS.checkpoints)
+             for n in config.explainers if not os.path.isdir(reevaluate.weak_dir(d, n))]
+  weak = None if missing else {'model': pipeline.make_weak_learner(config, corpus), 'norm': config.norm,
+                               'permutations': config.permutations}
+  io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
+                                              'more)' if missing else 'every workdir has its weak learners'))
   results = reevaluate.reevaluate(
       FLAGS.checkpoints, corpus, pipeline.make_model(config, len(corpus.vocab)),
       {n: pipeline.explainer_options(config, n) for n in config.explainers},
       subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
-      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode})
+      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      weak=weak)
+  per_example = ('rates', 'median_tvd')
   summary = [{'checkpoint': r['checkpoint'],
-              'deletion': {n: {k: v for k, v in d.items() if k != 'rates'} for n, d in r['deletion'].items()}}
+              **{evaluation: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[evaluation].items()}
+                 for evaluation in ('deletion', 'weak_learner', 'shuffle') if evaluation in r}}
              for r in results]
   io.write_json(os.path.join(workdir, 'reevaluate.json'), summary)
   print(f'results: {workdir}/reevaluate.json')
@@ -93,8 +106,7 @@ def main(argv):
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
   config = config_from_flags()
-  if FLAGS.compile_cache:
-    config_lib.enable_compile_cache(FLAGS.compile_cache)
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
   if FLAGS.distributed:
     parallel.initialize_distributed()
   workdir = FLAGS.workdir or f'runs/{config.corpus}'

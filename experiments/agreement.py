@@ -6,9 +6,10 @@
 1. Seeds: one pipeline run per seed (classifier, maps, the three evaluations),
    all on the same data split (--split_seed); every evaluation gets mean ± sd
    across seeds, and Kendall τ between the evaluations' explainer rankings is
-   computed per seed. The seeds' classifiers are then re-evaluated stacked
-   (explainers + deletion for all of them in one vmapped program per bucket),
-   which must give the per-seed deletion rates again.
+   computed per seed. The seeds' classifiers and weak learners are then
+   re-evaluated stacked (explainers, deletion, weak-learner F1 and shuffle test
+   for all of them in one vmapped program per bucket), which must give the
+   per-seed results again.
 2. Per example: Spearman between deletion rate and shuffle TVD, per explainer.
 3. Sensitivity (on the seed-0 model): the deletion ranking under every mask
    mode x signed/absolute x explained scalar and under other IG step counts,
@@ -36,6 +37,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 from faithjax import config as config_lib  # pylint: disable=wrong-import-position
 from faithjax import explain
 from faithjax import io
+from faithjax import metrics
 from faithjax import paper
 from faithjax import pipeline
 from faithjax import provenance
@@ -46,30 +48,64 @@ from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import weak_learner
-from faithjax.models import weak_learner as weak_learner_model
 
 FLAGS = flags.FLAGS
+config_lib.define_compile_cache_flag()
 flags.DEFINE_string('corpus', 'synthetic', 'Corpus.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'One classifier per seed.')
+flags.DEFINE_list('full_seeds', None, 'Seeds that run the whole pipeline (default every seed; the first seed must '
+                  'be one). The others only train: their maps and deletion rates come from the stacked '
+                  're-evaluation, for corpora where every seed\'s training-split maps (the weak learner\'s input) '
+                  'cost too much.')
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
 flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid.')
 flags.DEFINE_list('sensitivity_ig_steps', ['5', '20', '100'], 'IG step counts tried besides the run\'s own.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
+flags.DEFINE_multi_enum('recompute', ['sensitivity', 'stacked'], ['sensitivity', 'stacked'],
+                        'The slow analyses to compute; one left out is kept from the agreement_<corpus>.json '
+                        'already in --out (--recompute=stacked refreshes only the stacked re-evaluation).')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild agreement.md from the agreement_<corpus>.json already in --out.')
 
 EXPLAINERS = config_lib.EXPLAINERS
+SLOW = {'sensitivity': ('sensitivity', 'sensitivity_subset'), 'stacked': ('stacked', 'stacked_seconds')}
+
+
+def full_seeds():
+  """The seeds that run the whole pipeline (--full_seeds), checked against --seeds."""
+  seeds = list(map(int, FLAGS.seeds))
+  full = list(map(int, FLAGS.full_seeds)) if FLAGS.full_seeds else seeds
+  if not set(full) <= set(seeds) or min(seeds) not in full:
+    raise SystemExit(f'faithjax: error: --full_seeds={FLAGS.full_seeds} must be among --seeds={FLAGS.seeds} and '
+                     f'include the first seed ({min(seeds)}), on which the per-example and sensitivity analyses run')
+  return full
 
 
 def run_seeds():
-  runs = {}
+  """{seed: (config, workdir, results)}; a seed outside --full_seeds runs up to its train stage only."""
+  runs, full = {}, full_seeds()
   for seed in map(int, FLAGS.seeds):
     config = config_lib.make_config(FLAGS.corpus, preset=FLAGS.preset, seed=seed, data_dir=FLAGS.data_dir)
     workdir = os.path.join(FLAGS.runs_dir, FLAGS.corpus, f'seed{seed}')
-    io.log(f'== seed {seed} -> {workdir}')
-    runs[seed] = (config, workdir, pipeline.run_pipeline(config, workdir))
+    io.log(f'== seed {seed} -> {workdir}' + ('' if seed in full else ' (train only)'))
+    stages = config_lib.STAGES if seed in full else ('encode', 'train')
+    runs[seed] = (config, workdir, pipeline.run_pipeline(config, workdir, stages))
   return runs
+
+
+def ran_whole_pipeline(results):
+  """False for a train-only seed (--full_seeds), also after it adopted its stacked deletion rates."""
+  return 'explain' in results['stages']
+
+
+def adopt_stacked_deletion(runs, stacked_rows):
+  """Gives each train-only seed the deletion means its stacked re-evaluation measured."""
+  for seed, (_, _, results) in runs.items():
+    if not ran_whole_pipeline(results):
+      results['stages']['evaluate'] = {'deletion': {name: {'mean': stacked, 'ci95': None}
+                                                    for s, e, name, _, stacked, _ in stacked_rows
+                                                    if s == seed and e == 'deletion_rate'}}
 
 
 def over_seeds(values):
@@ -167,7 +203,7 @@ def sensitivity(config, workdir, results):
     maps = {**own_maps, ig: explained(ig, dataclasses.replace(config, ig_steps=steps))}
     rows.append(['deletion_rate', f'ig_steps={steps} (run: {config.ig_steps}), mode={config.deletion_mode}',
                  deletion_scores(maps)])
-  weak = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=config.emb_dim, hidden=config.hidden)
+  weak = pipeline.make_weak_learner(config, corpus)
   for norm in weak_learner.NORMS:
     if norm == config.norm:
       scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in EXPLAINERS}
@@ -183,24 +219,50 @@ def sensitivity(config, workdir, results):
 
 
 def stacked_seeds(runs):
-  """Every seed's classifier re-evaluated in one stacked program (maps + deletion), beside its own run.
+  """Every seed re-evaluated in one stacked program per bucket (maps, deletion, weak learner, shuffle test).
 
-  Returns (rows [seed, explainer, pipeline mean, stacked mean, |difference|], seconds of the stacked call).
+  Beside each seed's own run on the same test examples: its stored deletion
+  rates and shuffle TVDs, and its weak learner's F1 with its stored maps. With
+  train-only seeds (--full_seeds) only maps and deletion are stacked, and those
+  seeds have no run of their own to compare with (None). Returns (rows [seed,
+  evaluation, explainer, per-seed run, stacked, largest difference (per
+  example; of F1 for the weak learner)], seconds of the stacked call).
   """
   config, workdir, _ = runs[min(runs)]
   corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  test = corpus.splits['test']
+  subset = pipeline.test_subset(config, test)
+  part = test.subset(subset)
+  weak = pipeline.make_weak_learner(config, corpus)
+  all_evaluated = all(ran_whole_pipeline(r) for _, _, r in runs.values())
   start = time.perf_counter()
   stacked = reevaluate.reevaluate(
       [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
-      {n: pipeline.explainer_options(config, n) for n in EXPLAINERS},
-      subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
-      deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode})
+      {n: pipeline.explainer_options(config, n) for n in EXPLAINERS}, subset=subset,
+      batch_size=config.eval_batch_size, deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      weak={'model': weak, 'norm': config.norm, 'permutations': config.permutations} if all_evaluated else None)
   seconds = time.perf_counter() - start
   rows = []
-  for (seed, (_, _, results)), checkpoint in zip(runs.items(), stacked):
+  for (seed, (_, seed_workdir, results)), again in zip(runs.items(), stacked):
+    work = pipeline.Workdir(os.path.abspath(seed_workdir))
     for name in EXPLAINERS:
-      own, again = results['stages']['evaluate']['deletion'][name]['mean'], checkpoint['deletion'][name]['mean']
-      rows.append([seed, name, own, again, abs(own - again)])
+      stacked_rates = again['deletion'][name]['rates']
+      if not ran_whole_pipeline(results):
+        rows.append([seed, 'deletion_rate', name, None, float(stacked_rates.mean()), None])
+        continue
+      rates = io.load_npz(work.evaluation('deletion', name))['rates']
+      rows.append([seed, 'deletion_rate', name, float(rates.mean()), float(stacked_rates.mean()),
+                   float(np.abs(rates - stacked_rates).max())])
+      if all_evaluated:
+        tvds = io.load_npz(work.evaluation('shuffle', name))['median_tvd'][subset]
+        weak_params = reevaluate.restore_weak([work.classifier_ckpt], name, weak)[0]
+        stored_map = test.subset_values(subset, io.load_npz(work.maps(name))['test'])
+        f1 = metrics.test_report(part.labels, weak_learner.predict_split(weak, weak_params, part, stored_map,
+                                                                         config.norm))['f1']
+        stacked_tvds, stacked_f1 = again['shuffle'][name]['median_tvd'], again['weak_learner'][name]['f1']
+        rows += [[seed, 'weak_learner_f1', name, f1, stacked_f1, abs(f1 - stacked_f1)],
+                 [seed, 'shuffle_tvd', name, float(tvds.mean()), float(stacked_tvds.mean()),
+                  float(np.abs(tvds - stacked_tvds).max())]]
   return rows, seconds
 
 
@@ -211,15 +273,19 @@ def classifier_table(runs):
 
 
 def seed_stability(runs):
-  """{evaluation: mean pairwise Kendall τ between the seeds' explainer rankings} (1 = the seed never matters)."""
-  return {e: study.cross_corpus_stability({seed: study.our_scores(r, e) for seed, (_, _, r) in runs.items()}, e)
-          for e in study.EVALUATIONS}
+  """{evaluation: mean pairwise Kendall τ between the seeds' explainer rankings} (1 = the seed never matters;
+  None where fewer than two seeds measured it)."""
+  stability = {e: study.cross_corpus_stability({seed: study.our_scores(r, e) for seed, (_, _, r) in runs.items()}, e)
+               for e in study.EVALUATIONS}
+  return {e: tau if np.isfinite(tau) else None for e, tau in stability.items()}
 
 
 def ground_truth(runs):
   """Kendall τ between each evaluation's ranking and the precision@k ranking, per seed."""
   rows = []
   for seed, (_, _, results) in runs.items():
+    if not ran_whole_pipeline(results):
+      continue
     truth = {n: results['stages']['explain']['quality'][n].get('precision_at_k') for n in EXPLAINERS}
     if None in truth.values():
       return []
@@ -233,6 +299,12 @@ def ground_truth(runs):
 
 def mean_sd(mean, sd):
   return f'{mean:.3f} ± {sd:.3f}'
+
+
+def largest_difference(stacked_rows, evaluation):
+  """The largest stacked-vs-own difference of one evaluation, '—' where no seed has a run of its own to compare."""
+  differences = [r[5] for r in stacked_rows if r[1] == evaluation and r[5] is not None]
+  return f'{max(differences):.1e}' if differences else '—'
 
 
 def seed_means(record, evaluation):
@@ -301,12 +373,15 @@ def write_summary(out):
            report.markdown_table(['evaluation'] + names,
                                  [[e] + [survival(records[c], e) for c in names]
                                   for e in ('deletion_rate', 'weak_learner_f1')]), '',
-           '## Stacked re-evaluation of all seeds (explainers + deletion in one program per bucket)', '',
-           report.markdown_table(['corpus', 'seeds', 'seconds', 'largest difference from the per-seed rates'],
+           '## Stacked re-evaluation of all seeds (the three evaluations in one program per bucket)', '',
+           'Largest difference from the per-seed runs, per example for deletion and shuffle, of F1 for the '
+           'weak learner.', '',
+           report.markdown_table(['corpus', 'seeds', 'seconds'] + list(study.EVALUATIONS),
                                  [[c, len(records[c]['seeds']),
                                    f'{records[c]["stacked_seconds"]:.0f} '
-                                   f'({records[c]["provenance"]["device"]["kind"]})',
-                                   f'{max(r[4] for r in records[c]["stacked"]):.1e}'] for c in names]), '']
+                                   f'({records[c]["provenance"]["device"]["kind"]})']
+                                  + [largest_difference(records[c]['stacked'], e) for e in study.EVALUATIONS]
+                                  for c in names]), '']
   truth = {c: r['ground_truth'] for c, r in records.items() if r['ground_truth']}
   for corpus, rows in truth.items():
     lines += [f'## Ground truth ({corpus}): mean τ between each evaluation and the planted-token ranking', '',
@@ -318,59 +393,92 @@ def write_summary(out):
 
 
 def measure():
-  """Runs every seed and every analysis of FLAGS.corpus; writes the figures; returns the JSON-ready record."""
-  runs = run_seeds()
+  """Runs every seed and every analysis of FLAGS.corpus; writes the figures; returns the JSON-ready record.
+
+  The slow analyses left out of --recompute are copied from the record already
+  in --out, which must come from the same preset, seeds and full seeds.
+  """
   stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
+  kept = set(SLOW) - set(FLAGS.recompute)
+  previous = io.read_json(stem + '.json') if kept and os.path.exists(stem + '.json') else {}
+  wanted = (FLAGS.preset, list(map(int, FLAGS.seeds)), full_seeds())
+  found = (previous.get('preset'), previous.get('seeds'), previous.get('full_seeds', previous.get('seeds')))
+  if kept and found != wanted:
+    raise SystemExit(f'faithjax: error: keeping {", ".join(sorted(kept))} needs {stem}.json from (preset, seeds, '
+                     f'full seeds) {wanted}; it has {found}: recompute everything (drop --recompute)')
+  runs = run_seeds()
   config, workdir, results = runs[min(runs)]
-  stacked_rows, stacked_seconds = stacked_seeds(runs)
+  slow = {}
+  if 'sensitivity' in kept:
+    slow.update({k: previous[k] for k in SLOW['sensitivity']})
+  else:
+    slow.update(sensitivity=sensitivity(config, workdir, results), sensitivity_subset=FLAGS.sensitivity_subset)
+  if 'stacked' in kept:
+    slow.update({k: previous[k] for k in SLOW['stacked']})
+  else:
+    slow.update(zip(SLOW['stacked'], stacked_seeds(runs)))
+  adopt_stacked_deletion(runs, slow['stacked'])
   return {
-      'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'runs_dir': FLAGS.runs_dir,
-      'sensitivity_subset': FLAGS.sensitivity_subset, 'measured': provenance.now(), 'provenance': provenance.record(),
+      'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'full_seeds': full_seeds(),
+      'runs_dir': FLAGS.runs_dir,
+      'measured': provenance.now(), 'provenance': provenance.record(),
       'classifier': classifier_table(runs), 'seed_table': seed_table(runs),
       'per_seed_tau': tau_heatmap(runs, stem + '_tau.png'),
       'seed_stability': seed_stability(runs), 'per_example': per_example(runs, stem + '_scatter.png'),
-      'sensitivity': sensitivity(config, workdir, results), 'stacked': stacked_rows,
-      'stacked_seconds': stacked_seconds, 'ground_truth': ground_truth(runs)}
+      'ground_truth': ground_truth(runs), **slow}
 
 
 def render_corpus(record):
   """agreement_<corpus>.md from one corpus's record."""
   corpus, seeds, prov = record['corpus'], record['seeds'], record['provenance']
+  full = record.get('full_seeds', seeds)
+  train_only = [s for s in seeds if s not in full]
   stem = f'agreement_{corpus}'
   lines = [f'# Do the evaluations agree? ({corpus})', '',
            f'Command: `python -m experiments.agreement --corpus={corpus} --preset={record["preset"]} '
-           f'--seeds={",".join(map(str, seeds))}`; '
+           f'--seeds={",".join(map(str, seeds))}'
+           + (f' --full_seeds={",".join(map(str, full))}' if train_only else '') + '`; '
            f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
-           f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '',
-           f'## The classifier across {len(seeds)} seeds (Table 2: test metrics, mean ± sd)', '',
-           report.markdown_table(['metric', 'mean', 'sd', 'seeds'], record['classifier']), '',
-           f'## Every evaluation across {len(seeds)} seeds (mean ± sd)', '',
-           report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], record['seed_table']), '',
-           '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
-           report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
-                                 [[s, r['a'], r['b'], r['tau'], r['p']]
-                                  for s, rows in zip(seeds, record['per_seed_tau']) for r in rows]),
-           '', f'![τ heatmap]({stem}_tau.png)', '',
-           '## Per example: Spearman between −deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
-           'Oriented like τ: positive ρ means the examples one evaluation finds faithfully explained, the other '
-           'does too.', '',
-           report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], record['per_example']), '',
-           f'![scatter]({stem}_scatter.png)', '',
-           f'## All {len(seeds)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
-           f'`reevaluate.reevaluate` restored the {len(seeds)} classifiers, stacked their parameters and computed '
-           f'the four explainers\' test maps and deletion rates for all of them together in '
-           f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}). Beside each seed\'s own pipeline run:', '',
-           report.markdown_table(['seed', 'explainer', 'deletion (pipeline)', 'deletion (stacked)', 'difference'],
-                                 [[*row[:4], f'{row[4]:.1e}'] for row in record['stacked']]), '',
-           f'## Sensitivity to the open choices (seed 0, first {record["sensitivity_subset"]} test examples for '
-           'deletion)', '',
-           'survives: the row ranks the explainers as the run\'s own setting does.', '',
-           report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
-                                 [[e, c, ' > '.join(r), 'yes' if same else 'no',
-                                   ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
-                                  for e, c, s, r, same in record['sensitivity']]), '']
+           f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '']
+  if train_only:
+    lines += [f'Seeds {", ".join(map(str, train_only))} only trained their classifier: their maps and deletion '
+              'rates come from the stacked re-evaluation below, and the weak learner and the shuffle test (which '
+              f'need every training example\'s map) were run on seeds {", ".join(map(str, full))} only.', '']
+  lines += [f'## The classifier across {len(seeds)} seeds (Table 2: test metrics, mean ± sd)', '',
+            report.markdown_table(['metric', 'mean', 'sd', 'seeds'], record['classifier']), '',
+            f'## Every evaluation across {len(seeds)} seeds (mean ± sd)', '',
+            report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], record['seed_table']), '',
+            '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
+            report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
+                                  [[s, r['a'], r['b'], r['tau'], r['p']]
+                                   for s, rows in zip(seeds, record['per_seed_tau']) for r in rows]),
+            '', f'![τ heatmap]({stem}_tau.png)', '',
+            '## Per example: Spearman between −deletion rate and shuffle TVD (seed 0, bootstrap 95% CI)', '',
+            'Oriented like τ: positive ρ means the examples one evaluation finds faithfully explained, the other '
+            'does too.', '',
+            report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], record['per_example']), '',
+            f'![scatter]({stem}_scatter.png)', '',
+            f'## All {len(seeds)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
+            f'`reevaluate.reevaluate` restored the {len(seeds)} classifiers'
+            + ('' if train_only else ' and each seed\'s weak learners') + ', stacked their parameters and computed '
+            'the four explainers\' test maps, deletion rates'
+            + ('' if train_only else ', weak-learner F1 and shuffle TVDs') + ' for all of them together in '
+            f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}), on the test examples of the deletion '
+            'evaluation. Beside each seed\'s own run on the same examples (its stored deletion rates and TVDs; its '
+            'weak learner on its stored maps; — where the seed only trained):', '',
+            report.markdown_table(['seed', 'evaluation', 'explainer', 'per-seed run', 'stacked',
+                                   'largest difference (per example; F1)'],
+                                  [[*row[:5], None if row[5] is None else f'{row[5]:.1e}']
+                                   for row in record['stacked']]), '',
+            f'## Sensitivity to the open choices (seed 0, first {record["sensitivity_subset"]} test examples for '
+            'deletion)', '',
+            'survives: the row ranks the explainers as the run\'s own setting does.', '',
+            report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
+                                  [[e, c, ' > '.join(r), 'yes' if same else 'no',
+                                    ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
+                                   for e, c, s, r, same in record['sensitivity']]), '']
   if record['ground_truth']:
     lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
               report.markdown_table(['seed', 'evaluation', 'τ'], record['ground_truth']), '']
@@ -382,6 +490,7 @@ def render_corpus(record):
 
 def main(argv):
   del argv
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
   if not FLAGS.summary_only:
     os.makedirs(FLAGS.out, exist_ok=True)
     io.write_json(os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}.json'), measure())

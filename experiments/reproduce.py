@@ -33,6 +33,7 @@ from faithjax import study
 VERDICT = {True: 'confirmed', False: 'not confirmed', None: 'not measurable (one corpus)'}
 
 FLAGS = flags.FLAGS
+config_lib.define_compile_cache_flag()
 flags.DEFINE_enum('preset', 'cpu', list(config_lib.PRESETS),
                   'Settings: cpu (reduced, see config.PRESETS) or full (the paper\'s).')
 flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
@@ -147,6 +148,7 @@ def render(runs, figure_path):
 
 def main(argv):
   del argv
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
   try:
     if not FLAGS.tables_only:
       run_corpora()

@@ -6,6 +6,7 @@ with a different fingerprint is refused rather than silently mixing results.
 """
 
 import dataclasses
+import os
 
 from faithjax import FaithjaxError
 from faithjax.data import corpora
@@ -29,7 +30,13 @@ PRESETS = {
         # Five weak-learner epochs (cheap next to the LSTM) keep Figure 5's IMDB curves readable.
         'imdb': {'epochs': 2, 'weak_epochs': 5, 'ig_steps': 10, 'test_subset': 500},
     },
+    # Every stage in seconds on a tiny model: checking an installation, and the tests' end-to-end runs.
+    'smoke': {
+        'synthetic': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, 'ig_steps': 8,
+                      'weak_epochs': 2, 'permutations': 20, 'test_subset': 150},
+    },
 }
+DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,12 +112,22 @@ def make_config(corpus='synthetic', preset='full', **overrides):
   return config
 
 
+def define_compile_cache_flag():
+  """--compile_cache, for every entry point (run.py and the experiments)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string('compile_cache', DEFAULT_COMPILE_CACHE,
+                      'Folder for compiled XLA programs reused across runs ("" disables it).')
+
+
 def enable_compile_cache(path):
   """Persists XLA executables in `path`, so re-runs and re-traced closures skip compilation.
 
   Every bucket width is its own program (about 3 s each for the LSTM on a CPU):
-  the cache turns that into a lookup across runs, tests and checkpoints.
+  the cache turns that into a lookup across runs, tests and checkpoints. An
+  empty path leaves the cache off.
   """
+  if not path:
+    return
   import jax  # pylint: disable=g-import-not-at-top
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)

@@ -101,6 +101,11 @@ def stage_encode(config, workdir, mesh=None):
           'max_len': about['max_len'], 'truncated': truncated}
 
 
+def make_weak_learner(config, corpus):
+  return weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), num_classes=corpus.num_classes,
+                                        emb_dim=config.emb_dim, hidden=config.hidden)
+
+
 def train_config(config):
   return train.TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
                            learning_rate=config.learning_rate, l2=config.l2, seed=config.seed)
@@ -193,8 +198,7 @@ def stage_evaluate(config, workdir, mesh=None):
   test = corpus.splits['test']
   subset = test_subset(config, test)
   summary = {'deletion': {}, 'eraser': {}, 'weak_learner': {}, 'shuffle': {}, 'test_subset': len(subset)}
-  weak_model = weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), num_classes=corpus.num_classes,
-                                              emb_dim=config.emb_dim, hidden=config.hidden)
+  weak_model = make_weak_learner(config, corpus)
   weak_config = dataclasses.replace(train_config(config), epochs=config.weak_epochs)
   for name in config.explainers + config_lib.BASELINES:
     maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name

@@ -4,8 +4,13 @@
 parameters on a leading [N] axis (parallel.stack) and vmaps every explainer and
 deletion-until-flip over that axis: the data is shared, so each length bucket
 is one compiled program for all N models instead of N dispatches of a small
-one. `loop_reevaluate` is the same computation one checkpoint at a time, with
-the single-model code of the pipeline: the reference for tests and benchmarks.
+one. With `weak` options, the weak learners each workdir trained on each explainer's
+maps (checkpoints/weak_<explainer>) are stacked too: their test F1 and the
+shuffle test then run for all N in one program per bucket as well, so all three
+evaluations of N runs are re-evaluated together (the weak learners' training,
+like the classifiers', stays one run at a time). `loop_reevaluate` is the same
+computation one checkpoint at a time, with the single-model code of the
+pipeline: the reference for tests and benchmarks.
 Memory grows with N: lower `batch_size` for many or large checkpoints.
 """
 
@@ -20,15 +25,20 @@ import numpy as np
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax import faithfulness
+from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
 from faithjax import pipeline
 from faithjax import train
 from faithjax.data import encode
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import shuffle
+from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
+from faithjax.models import weak_learner as weak_learner_model
 
 DELETION_DEFAULTS = {'absolute': False, 'mode': 'pad', 'pool': 512, 'slots': 64, 'chunk': 8}
+WEAK_DEFAULTS = {'norm': 'l2', 'permutations': 100}
 
 
 def _classifier_dir(path):
@@ -80,28 +90,49 @@ def _explainers(explainers):
   return dict(explainers) if isinstance(explainers, dict) else {name: {} for name in explainers}
 
 
+def _workdir_file(checkpoint_dir, name):
+  """A file of the workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
+  return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))), name)
+
+
+def run_seed(checkpoint_dir):
+  """The --seed of the run that made a checkpoint (its workdir's config.json; 0 if there is none).
+
+  The shuffle test drew its permutations from this seed, so re-evaluating it
+  with the same seed must give the run's own TVDs.
+  """
+  path = _workdir_file(checkpoint_dir, 'config.json')
+  return int(io.read_json(path).get('seed', 0)) if os.path.exists(path) else 0
+
+
 def check_vocabulary(checkpoint_dir, corpus):
   """Refuses a checkpoint whose workdir encoded its corpus with other ids (another seed or corpus).
 
   Equal shapes are not enough: two seeds' vocabularies can have one size and
   different orders, and the ids would then be silently scrambled.
   """
-  encoded = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))), 'corpus.npz')
+  encoded = _workdir_file(checkpoint_dir, 'corpus.npz')
   if os.path.exists(encoded) and encode.EncodedCorpus.load(encoded).vocab != corpus.vocab:
     raise FaithjaxError(f'checkpoint {checkpoint_dir} was trained on another vocabulary ({encoded}); '
                         're-evaluate it with the --corpus and --seed it was trained with')
 
 
-def _prepare(checkpoints, corpus, model, split, subset, deletion_options):
-  """(checkpoint folders, their params, the evaluated EncodedSplit, deletion options)."""
+def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
+  """(checkpoint folders, their params, the evaluated EncodedSplit, its rows in the split, deletion options,
+  weak options)."""
   unknown = set(deletion_options or {}) - set(DELETION_DEFAULTS)
   if unknown:
     raise FaithjaxError(f'deletion options are {sorted(DELETION_DEFAULTS)}; got {sorted(unknown)}')
+  unknown = set(weak or {}) - set(WEAK_DEFAULTS) - {'model'}
+  if weak is not None and (unknown or not isinstance(weak.get('model'), weak_learner_model.WeakLearner)):
+    raise FaithjaxError(f'weak options are a WeakLearner "model" and {sorted(WEAK_DEFAULTS)}; got {sorted(weak)}')
   dirs = checkpoint_dirs(checkpoints)
   for folder in dirs:
     check_vocabulary(folder, corpus)
-  data = corpus.splits[split] if subset is None else corpus.splits[split].subset(subset)
-  return dirs, restore_all(dirs, model), data, {**DELETION_DEFAULTS, **(deletion_options or {})}
+  rows = np.arange(len(corpus.splits[split])) if subset is None else np.asarray(subset)
+  weak = None if weak is None else {**WEAK_DEFAULTS, **weak}
+  return (dirs, restore_all(dirs, model), corpus.splits[split].subset(rows), rows,
+          {**DELETION_DEFAULTS, **(deletion_options or {})}, weak)
 
 
 @functools.cache
@@ -134,43 +165,111 @@ def stacked_deletion_rates(model, stacked_params, split, stacked_scores, *, abso
   return deletion.rates_from_counts(counts.T, split.lengths)
 
 
-def _results(dirs, maps, rates):
-  """Per checkpoint: its folder, maps {name: ragged scores} and deletion {name: rates, mean, ci95, n}."""
-  return [{'checkpoint': path,
-           'maps': {name: m[i] for name, m in maps.items()},
-           'deletion': {name: {'rates': r[i], **metrics.mean_with_ci(r[i])} for name, r in rates.items()}}
-          for i, path in enumerate(dirs)]
+@functools.partial(jax.jit, static_argnames=('model', 'norm', 'permutations'))
+def _stacked_weak(model, stacked_params, ids, stacked_scores, rows, keys, *, norm, permutations):
+  """Class probabilities [N, batch, classes] and median TVDs [N, batch] of N stacked weak learners."""
+  def one(params, scores, key):
+    return (weak_learner.predict_proba(model, params, ids, scores, norm),
+            shuffle.median_tvds(model, params, ids, scores, rows, key, norm=norm, permutations=permutations))
+  return jax.vmap(one)(stacked_params, stacked_scores, keys)
+
+
+def stacked_weak_evaluation(model, stacked_params, split, stacked_scores, keys, *, rows=None, norm='l2',
+                            permutations=100, batch_size=64):
+  """Weak-learner test probabilities and shuffle-test median TVDs of N stacked weak learners.
+
+  stacked_scores: [N, len(split.ids)], weak learner i's ragged map in row i;
+  keys: [N] shuffle keys (run i's jax.random.key(seed)); rows: each example's
+  index for its permutation keys (`shuffle.shuffle_test`'s `rows`; default its
+  position in split). Returns (probs [N, len(split), classes], tvds [N, len(split)]).
+  """
+  rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+  def batch(indices, ids, *scores):
+    probs, tvds = _stacked_weak(model, stacked_params, ids, jnp.stack(scores), rows[indices], keys, norm=norm,
+                                permutations=permutations)
+    return probs.swapaxes(0, 1), tvds.T  # map_split gathers along a leading example axis
+  probs, tvds = faithfulness.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
+                                       label=f'weak learner + shuffle x{len(stacked_scores)}')
+  return probs.swapaxes(0, 1), tvds.T
+
+
+def weak_dir(checkpoint_dir, explainer):
+  """The weak learner a workdir trained on `explainer`'s maps (pipeline.Workdir.weak_ckpt), beside its classifier."""
+  return os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), f'weak_{explainer}')
+
+
+def restore_weak(dirs, explainer, model):
+  """The selected weak-learner params of every checkpoint's workdir for one explainer."""
+  abstract = jax.eval_shape(lambda: weak_learner_model.init(model, jax.random.key(0)))
+  missing = [weak_dir(d, explainer) for d in dirs if not os.path.isdir(os.path.join(weak_dir(d, explainer), 'best'))]
+  if missing:
+    raise FaithjaxError(f'no {explainer} weak learner in {", ".join(missing)}; run the evaluate stage there '
+                        'first, or re-evaluate without the weak learner')
+  return [train.restore_best(weak_dir(d, explainer), abstract) for d in dirs]
+
+
+def _results(dirs, data, maps, rates, weak):
+  """Per checkpoint: its folder, maps {name: ragged scores}, deletion {name: rates, mean, ci95, n} and, with
+  weak learners, weak_learner {name: metrics.test_report} and shuffle {name: median_tvd, mean, ci95, n}."""
+  results = []
+  for i, path in enumerate(dirs):
+    result = {'checkpoint': path, 'maps': {name: m[i] for name, m in maps.items()},
+              'deletion': {name: {'rates': r[i], **metrics.mean_with_ci(r[i])} for name, r in rates.items()}}
+    if weak:
+      result['weak_learner'] = {name: metrics.test_report(data.labels, probs[i]) for name, (probs, _) in weak.items()}
+      result['shuffle'] = {name: {'median_tvd': tvds[i], **metrics.mean_with_ci(tvds[i])}
+                           for name, (_, tvds) in weak.items()}
+    results.append(result)
+  return results
 
 
 def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=None, batch_size=64, key=None,
-               deletion_options=None):
-  """Feature maps and deletion rates of every checkpoint, all checkpoints vmapped together.
+               deletion_options=None, weak=None):
+  """Feature maps and evaluations of every checkpoint, all checkpoints vmapped together.
 
   checkpoints: see `checkpoint_dirs`; corpus: an EncodedCorpus; model: the
   Classifier all checkpoints were trained as; explainers: names, or {name:
   explainer options}; subset: indices into the split (default all); key: the
   PRNG key of the 'random' explainer; deletion_options: DELETION_DEFAULTS'
-  keys. Returns one dict per checkpoint (see `_results`); maps are aligned
-  with corpus.splits[split].subset(subset).ids.
+  keys; weak: None (deletion only), or {'model': the WeakLearner, and
+  WEAK_DEFAULTS' keys} to also run each workdir's weak learners and the
+  shuffle test (with each run's own seed, `run_seed`). Returns one dict per
+  checkpoint (see `_results`); maps are aligned with
+  corpus.splits[split].subset(subset).ids.
   """
-  dirs, all_params, data, options = _prepare(checkpoints, corpus, model, split, subset, deletion_options)
+  dirs, all_params, data, rows, options, weak = _prepare(checkpoints, corpus, model, split, subset,
+                                                         deletion_options, weak)
   stacked = parallel.stack(all_params)
-  maps, rates = {}, {}
+  maps, rates, weak_results = {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
     fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())))
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
     rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
-  return _results(dirs, maps, rates)
+    if weak:
+      keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
+      weak_results[name] = stacked_weak_evaluation(
+          weak['model'], parallel.stack(restore_weak(dirs, name, weak['model'])), data, maps[name], keys,
+          rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size)
+  return _results(dirs, data, maps, rates, weak_results)
 
 
 def loop_reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=None, batch_size=64, key=None,
-                    deletion_options=None):
+                    deletion_options=None, weak=None):
   """`reevaluate`, one checkpoint at a time with the single-model code: same arguments, same results."""
-  dirs, all_params, data, options = _prepare(checkpoints, corpus, model, split, subset, deletion_options)
-  maps, rates = {}, {}
+  dirs, all_params, data, rows, options, weak = _prepare(checkpoints, corpus, model, split, subset,
+                                                         deletion_options, weak)
+  maps, rates, weak_results = {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
     fn = explain.make_explainer(name, model, **explainer_options)
     maps[name] = np.stack([explain.explain_split(fn, p, data, batch_size, key) for p in all_params])
     rates[name] = np.stack([deletion.deletion_rates(model, p, data, m, **options)
                             for p, m in zip(all_params, maps[name])])
-  return _results(dirs, maps, rates)
+    if weak:
+      runs = list(zip(dirs, restore_weak(dirs, name, weak['model']), maps[name]))
+      weak_results[name] = (
+          np.stack([weak_learner.predict_split(weak['model'], p, data, m, weak['norm'], batch_size)
+                    for _, p, m in runs]),
+          np.stack([shuffle.shuffle_test(weak['model'], p, data, m, norm=weak['norm'],
+                                         permutations=weak['permutations'], seed=run_seed(d), rows=rows,
+                                         batch_size=batch_size)['median_tvd'] for d, p, m in runs]))
+  return _results(dirs, data, maps, rates, weak_results)

@@ -5,8 +5,8 @@ from faithjax.data.encode import SPLITS
 
 
 def markdown_table(header, rows):
-  """header: column names; rows: lists of cells (floats shown with 3 decimals)."""
-  cell = lambda v: f'{v:.3f}' if isinstance(v, float) else str(v)
+  """header: column names; rows: lists of cells (floats shown with 3 decimals, None as —)."""
+  cell = lambda v: f'{v:.3f}' if isinstance(v, float) else '—' if v is None else str(v)
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   lines += ['| ' + ' | '.join(cell(v) for v in row) + ' |' for row in rows]
   return '\n'.join(lines)

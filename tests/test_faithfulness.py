@@ -300,6 +300,21 @@ def test_shuffle_matches_loop_and_ignores_batching(weak_learners, corpus):
   np.testing.assert_array_equal(run('l2', 64)['median_tvd'], run('l2', 8)['median_tvd'])
 
 
+def test_shuffle_on_a_subset_keeps_each_examples_permutations(weak_learners, corpus):
+  """With rows = the subset's indices, a subset's TVDs are the whole split's at those indices."""
+  model, results = weak_learners
+  params = results['rationale'].params
+  test = corpus.splits['test'].subset(np.arange(30))
+  scores = np.random.default_rng(4).standard_normal(len(test.ids)).astype(np.float32)
+  run = lambda split, values, **kw: shuffle.shuffle_test(model, params, split, values, permutations=20, seed=2,
+                                                         batch_size=8, **kw)['median_tvd']
+  subset = np.arange(1, 30, 3)
+  whole, part = run(test, scores), test.subset(subset)
+  np.testing.assert_array_equal(run(part, test.subset_values(subset, scores), rows=subset), whole[subset])
+  # Without rows the subset's examples draw the keys of rows 0..9: other permutations.
+  assert not np.array_equal(run(part, test.subset_values(subset, scores)), whole[subset])
+
+
 def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
   model, results = weak_learners
   params = results['uniform'].params

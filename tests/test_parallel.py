@@ -14,7 +14,9 @@ from faithjax import parallel
 from faithjax import reevaluate
 from faithjax.data import encode
 from faithjax.data import synthetic
+from faithjax import io
 from faithjax.models import classifier
+from faithjax.models import weak_learner as weak_learner_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPLAINERS = {'saliency': {}, 'integrated_gradients': {'steps': 4}}
@@ -50,11 +52,21 @@ def model(corpus):
 
 
 @pytest.fixture(scope='module')
-def runs(model, tmp_path_factory):
-  """A folder of 3 workdirs (runs/seed0..2), each with a random-init classifier checkpoint."""
+def weak_model(corpus):
+  return weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=8, hidden=6)
+
+
+@pytest.fixture(scope='module')
+def runs(model, weak_model, tmp_path_factory):
+  """A folder of 3 workdirs (runs/seed0..2), as the pipeline leaves them: a random-init classifier checkpoint,
+  a weak learner per explainer of EXPLAINERS and config.json with the run's seed (10 + i)."""
   root = tmp_path_factory.mktemp('runs')
   for seed in range(3):
-    save_best(str(root / f'seed{seed}' / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(seed)))
+    checkpoints = root / f'seed{seed}' / 'checkpoints'
+    save_best(str(checkpoints / 'classifier'), classifier.init(model, jax.random.key(seed)))
+    for i, name in enumerate(EXPLAINERS):
+      save_best(str(checkpoints / f'weak_{name}'), weak_learner_model.init(weak_model, jax.random.key(10 * seed + i)))
+    io.write_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
   return root
 
 
@@ -75,6 +87,33 @@ def test_stacked_equals_loop(runs, corpus, model):
       assert low <= one['deletion'][name]['mean'] <= high and one['deletion'][name]['n'] == len(subset)
   # Different seeds are different models: the stacked axis is not one checkpoint repeated.
   assert not np.allclose(stacked[0]['maps']['saliency'], stacked[1]['maps']['saliency'])
+
+
+def test_stacked_weak_learners_and_shuffle_equal_loop(runs, corpus, model, weak_model):
+  subset = np.arange(1, 24, 3)
+  options = dict(explainers=EXPLAINERS, subset=subset, batch_size=8, deletion_options=DELETION,
+                 weak={'model': weak_model, 'permutations': 12})
+  stacked = reevaluate.reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  loop = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  for one, other in zip(stacked, loop):
+    for name in EXPLAINERS:
+      np.testing.assert_allclose(one['shuffle'][name]['median_tvd'], other['shuffle'][name]['median_tvd'],
+                                 atol=1e-6)
+      assert one['shuffle'][name]['n'] == len(subset)
+      for metric in ('accuracy', 'f1', 'roc_auc'):
+        assert one['weak_learner'][name][metric] == pytest.approx(other['weak_learner'][name][metric], abs=1e-9)
+  # Each run's shuffle keys come from its own config.json seed, and its weak learners are its own.
+  tvds = [r['shuffle']['saliency']['median_tvd'] for r in stacked]
+  assert not np.allclose(tvds[0], tvds[1])
+  assert [reevaluate.run_seed(r['checkpoint']) for r in stacked] == [10, 11, 12]
+
+
+def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
+  save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(0)))
+  with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
+    reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'model': weak_model})
+  with pytest.raises(FaithjaxError, match='weak options are'):
+    reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'norm': 'l2'})
 
 
 def test_checkpoint_dirs_accepts_workdirs_checkpoint_folders_and_their_parent(runs):

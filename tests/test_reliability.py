@@ -8,11 +8,19 @@ import sys
 import time
 
 import jax
+import numpy as np
 import pytest
 
+from faithjax import config as config_lib
+from faithjax import io
+from faithjax import metrics
+from faithjax import pipeline
+from faithjax import reevaluate
+from faithjax.data import encode
+from faithjax.faithfulness import weak_learner
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ['--emb_dim=16', '--hidden=8', '--epochs=3', '--learning_rate=0.01', '--ig_steps=8', '--weak_epochs=2',
-         '--permutations=20', '--test_subset=150']
+SMALL = ['--preset=smoke']
 
 
 def command(workdir, *extra):
@@ -28,10 +36,16 @@ def results_without_command(workdir):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
+def straight(tmp_path_factory):
+  """The workdir of one uninterrupted run."""
   workdir = tmp_path_factory.mktemp('straight')
   subprocess.run(command(workdir), check=True, capture_output=True, cwd=REPO, timeout=600)
-  return results_without_command(workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(straight):
+  return results_without_command(straight)
 
 
 def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_path):
@@ -63,3 +77,27 @@ def test_faithful_explainers_beat_random_on_synthetic(uninterrupted):
     assert evaluated['deletion'][name]['ci95'][1] < evaluated['deletion']['random']['ci95'][0]
     assert evaluated['weak_learner'][name]['f1'] > evaluated['weak_learner']['random']['f1'] + 0.1
     assert evaluated['shuffle'][name]['ci95'][0] > evaluated['shuffle']['random']['ci95'][1]
+
+
+def test_reevaluate_cli_gives_back_the_runs_three_evaluations(straight, uninterrupted, tmp_path):
+  """run.py --mode=reevaluate on a finished workdir: its deletion rates, its shuffle TVDs and its weak learners'
+  F1 on the same test examples."""
+  done = subprocess.run(command(tmp_path, '--mode=reevaluate', f'--checkpoints={straight}'), capture_output=True,
+                        text=True, cwd=REPO, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'every workdir has its weak learners' in done.stderr
+  (again,) = io.read_json(str(tmp_path / 'reevaluate.json'))
+  work = pipeline.Workdir(str(straight))
+  corpus = encode.EncodedCorpus.load(work.corpus)
+  config = config_lib.make_config('synthetic', preset='smoke')
+  weak = pipeline.make_weak_learner(config, corpus)
+  for name in config.explainers:
+    subset = io.load_npz(work.evaluation('deletion', name))['indices']
+    part = corpus.splits['test'].subset(subset)
+    assert again['deletion'][name]['mean'] == uninterrupted['stages']['evaluate']['deletion'][name]['mean']
+    tvds = io.load_npz(work.evaluation('shuffle', name))['median_tvd'][subset]
+    assert again['shuffle'][name]['mean'] == pytest.approx(float(np.mean(tvds)), abs=1e-6)
+    params = reevaluate.restore_weak([work.classifier_ckpt], name, weak)[0]
+    stored = corpus.splits['test'].subset_values(subset, io.load_npz(work.maps(name))['test'])
+    probs = weak_learner.predict_split(weak, params, part, stored, config.norm)
+    assert again['weak_learner'][name]['f1'] == pytest.approx(metrics.test_report(part.labels, probs)['f1'])

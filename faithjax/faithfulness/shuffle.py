@@ -10,6 +10,7 @@ its weight. A map that is constant over the real tokens scores exactly 0.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from faithjax import faithfulness
 from faithjax import metrics
@@ -54,14 +55,19 @@ def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutation
   return jnp.median(metrics.tvd(probs[:, :1], probs[:, 1:]), axis=-1)
 
 
-def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, batch_size=64):
+def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, rows=None, batch_size=64):
   """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
+
+  rows: each example's index for its permutation keys (default its position in
+  split); pass the indices into the full split when `split` is a subset of it,
+  so each example keeps the permutations it has in the whole split.
 
   Returns {'median_tvd': [len(split)]} and, over examples, metrics.mean_with_ci's
   'mean', 'ci95' (percentile bootstrap) and 'n'.
   """
   key = jax.random.key(seed)
-  def batch_tvds(rows, ids, batch_scores):
-    return median_tvds(model, params, ids, batch_scores, rows, key, norm=norm, permutations=permutations)
+  rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+  def batch_tvds(indices, ids, batch_scores):
+    return median_tvds(model, params, ids, batch_scores, rows[indices], key, norm=norm, permutations=permutations)
   tvds = faithfulness.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
   return {'median_tvd': tvds, **metrics.mean_with_ci(tvds)}

@@ -1,0 +1,80 @@
+"""experiments/agreement.py end to end on the smoke preset: seeds, train-only seeds, the stacked check, reuse."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from faithjax import io
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def agreement(tmp_path, *extra):
+  command = [sys.executable, '-m', 'experiments.agreement', '--corpus=synthetic', '--preset=smoke',
+             f'--runs_dir={tmp_path / "runs"}', f'--out={tmp_path / "out"}', '--sensitivity_subset=30',
+             '--sensitivity_ig_steps=4', f'--compile_cache={jax.config.jax_compilation_cache_dir}', *extra]
+  return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+
+
+@pytest.fixture(scope='module')
+def measured(tmp_path_factory):
+  """Seed 0 runs the whole pipeline; seed 1 only trains."""
+  tmp_path = tmp_path_factory.mktemp('agreement')
+  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0')
+  assert done.returncode == 0, done.stderr[-3000:]
+  return tmp_path, io.read_json(str(tmp_path / 'out' / 'agreement_synthetic.json'))
+
+
+def test_stacked_reevaluation_gives_back_the_full_seeds_deletion_rates(measured):
+  _, record = measured
+  deletion = [r for r in record['stacked'] if r[1] == 'deletion_rate']
+  assert sorted({r[0] for r in deletion}) == [0, 1] and len(deletion) == 8
+  for seed, _, _, own, stacked, difference in deletion:
+    if seed == 1:  # trained only: the stacked program is its only measurement
+      assert own is None and difference is None and 0 <= stacked <= 1
+    else:
+      assert difference == 0 and own == stacked
+  # With a train-only seed there are no weak learners to stack for it.
+  assert {r[1] for r in record['stacked']} == {'deletion_rate'}
+
+
+def test_train_only_seeds_count_for_deletion_and_the_classifier_only(measured):
+  _, record = measured
+  seeds_measured = {(r[0], r[1]): r[4] for r in record['seed_table']}
+  assert seeds_measured[('deletion_rate', 'integrated_gradients')] == 2
+  assert seeds_measured[('weak_learner_f1', 'integrated_gradients')] == 1
+  assert seeds_measured[('shuffle_tvd', 'integrated_gradients')] == 1
+  assert [r[3] for r in record['classifier']] == [2, 2]
+  stacked_ig = [r[4] for r in record['stacked'] if r[1] == 'deletion_rate' and r[2] == 'integrated_gradients']
+  mean = next(r[2] for r in record['seed_table'] if r[:2] == ['deletion_rate', 'integrated_gradients'])
+  assert mean == pytest.approx(np.mean(stacked_ig))
+  assert [len(taus) > 0 for taus in record['per_seed_tau']] == [True, False]
+  # One seed cannot disagree with itself: no stability for the evaluations only seed 0 ran.
+  assert record['seed_stability']['weak_learner_f1'] is None
+  assert -1 <= record['seed_stability']['deletion_rate'] <= 1
+
+
+def test_reports_and_figures_are_written(measured):
+  tmp_path, record = measured
+  out = tmp_path / 'out'
+  for name in ('agreement_synthetic.md', 'agreement.md', 'agreement_synthetic_tau.png',
+               'agreement_synthetic_scatter.png'):
+    assert (out / name).stat().st_size > 0, name
+  text = (out / 'agreement_synthetic.md').read_text()
+  assert '--full_seeds=0' in text and 'Seeds 1 only trained their classifier' in text
+  assert len(record['sensitivity']) == 2 * 3 * 2 + 1 + 2  # target x mode x sign, one other IG count, two norms
+  assert record['ground_truth'] and {r[0] for r in record['ground_truth']} == {0}
+
+
+def test_recompute_stacked_keeps_the_sensitivity_and_refuses_other_seeds(measured):
+  tmp_path, record = measured
+  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--recompute=stacked')
+  assert done.returncode == 0, done.stderr[-3000:]
+  again = io.read_json(str(tmp_path / 'out' / 'agreement_synthetic.json'))
+  assert again['sensitivity'] == record['sensitivity'] and again['stacked'] == record['stacked']
+  refused = agreement(tmp_path, '--seeds=0,1', '--recompute=stacked')
+  assert refused.returncode != 0 and 'recompute everything' in refused.stderr
