@@ -81,14 +81,14 @@ def reevaluate_checkpoints(config, workdir):
     raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
   pipeline.run_pipeline(config, workdir, ['encode'])
   corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
-  missing = [reevaluate.weak_dir(d, n) for d in reevaluate.checkpoint_dirs(FLAGS.checkpoints)
-             for n in config.explainers if not os.path.isdir(reevaluate.weak_dir(d, n))]
+  dirs = reevaluate.checkpoint_dirs(FLAGS.checkpoints)
+  missing = reevaluate.missing_weak_learners(dirs, config.explainers)
   weak = None if missing else {'model': pipeline.make_weak_learner(config, corpus), 'norm': config.norm,
                                'permutations': config.permutations}
   io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
                                               'more)' if missing else 'every workdir has its weak learners'))
   results = reevaluate.reevaluate(
-      FLAGS.checkpoints, corpus, pipeline.make_model(config, len(corpus.vocab)),
+      dirs, corpus, pipeline.make_model(config, len(corpus.vocab)),
       {n: pipeline.explainer_options(config, n) for n in config.explainers},
       subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},

@@ -90,9 +90,9 @@ def _explainers(explainers):
   return dict(explainers) if isinstance(explainers, dict) else {name: {} for name in explainers}
 
 
-def _workdir_file(checkpoint_dir, name):
-  """A file of the workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
-  return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))), name)
+def _workdir(checkpoint_dir):
+  """The pipeline.Workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
+  return pipeline.Workdir(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))))
 
 
 def run_seed(checkpoint_dir):
@@ -101,7 +101,7 @@ def run_seed(checkpoint_dir):
   The shuffle test drew its permutations from this seed, so re-evaluating it
   with the same seed must give the run's own TVDs.
   """
-  path = _workdir_file(checkpoint_dir, 'config.json')
+  path = _workdir(checkpoint_dir).path('config.json')
   return int(io.read_json(path).get('seed', 0)) if os.path.exists(path) else 0
 
 
@@ -111,7 +111,7 @@ def check_vocabulary(checkpoint_dir, corpus):
   Equal shapes are not enough: two seeds' vocabularies can have one size and
   different orders, and the ids would then be silently scrambled.
   """
-  encoded = _workdir_file(checkpoint_dir, 'corpus.npz')
+  encoded = _workdir(checkpoint_dir).corpus
   if os.path.exists(encoded) and encode.EncodedCorpus.load(encoded).vocab != corpus.vocab:
     raise FaithjaxError(f'checkpoint {checkpoint_dir} was trained on another vocabulary ({encoded}); '
                         're-evaluate it with the --corpus and --seed it was trained with')
@@ -193,19 +193,20 @@ def stacked_weak_evaluation(model, stacked_params, split, stacked_scores, keys, 
   return probs.swapaxes(0, 1), tvds.T
 
 
-def weak_dir(checkpoint_dir, explainer):
-  """The weak learner a workdir trained on `explainer`'s maps (pipeline.Workdir.weak_ckpt), beside its classifier."""
-  return os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir)), f'weak_{explainer}')
+def missing_weak_learners(dirs, explainers):
+  """The weak-learner folders that checkpoint folders' workdirs lack for `explainers` (no evaluate stage)."""
+  return [_workdir(d).weak_ckpt(n) for d in dirs for n in explainers
+          if not os.path.isdir(os.path.join(_workdir(d).weak_ckpt(n), 'best'))]
 
 
 def restore_weak(dirs, explainer, model):
   """The selected weak-learner params of every checkpoint's workdir for one explainer."""
-  abstract = jax.eval_shape(lambda: weak_learner_model.init(model, jax.random.key(0)))
-  missing = [weak_dir(d, explainer) for d in dirs if not os.path.isdir(os.path.join(weak_dir(d, explainer), 'best'))]
+  missing = missing_weak_learners(dirs, [explainer])
   if missing:
     raise FaithjaxError(f'no {explainer} weak learner in {", ".join(missing)}; run the evaluate stage there '
                         'first, or re-evaluate without the weak learner')
-  return [train.restore_best(weak_dir(d, explainer), abstract) for d in dirs]
+  abstract = jax.eval_shape(lambda: weak_learner_model.init(model, jax.random.key(0)))
+  return [train.restore_best(_workdir(d).weak_ckpt(explainer), abstract) for d in dirs]
 
 
 def _results(dirs, data, maps, rates, weak):
@@ -240,16 +241,16 @@ def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=N
   dirs, all_params, data, rows, options, weak = _prepare(checkpoints, corpus, model, split, subset,
                                                          deletion_options, weak)
   stacked = parallel.stack(all_params)
+  shuffle_keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
   maps, rates, weak_results = {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
     fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())))
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
     rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
     if weak:
-      keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
       weak_results[name] = stacked_weak_evaluation(
-          weak['model'], parallel.stack(restore_weak(dirs, name, weak['model'])), data, maps[name], keys,
-          rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size)
+          weak['model'], parallel.stack(restore_weak(dirs, name, weak['model'])), data, maps[name],
+          shuffle_keys, rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size)
   return _results(dirs, data, maps, rates, weak_results)
 
 
