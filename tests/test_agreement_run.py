@@ -66,6 +66,7 @@ def test_reports_and_figures_are_written(measured):
     assert (out / name).stat().st_size > 0, name
   text = (out / 'agreement_synthetic.md').read_text()
   assert '--full_seeds=0' in text and 'Seeds 1 only trained their classifier' in text
+  assert '| 1 | deletion_rate | saliency | — |' in text  # a train-only seed has no run of its own to compare
   assert len(record['sensitivity']) == 2 * 3 * 2 + 1 + 2  # target x mode x sign, one other IG count, two norms
   assert record['ground_truth'] and {r[0] for r in record['ground_truth']} == {0}
 
