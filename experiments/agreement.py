@@ -57,6 +57,8 @@ flags.DEFINE_list('full_seeds', None, 'Seeds that run the whole pipeline (defaul
                   'be one). The others only train: their maps and deletion rates come from the stacked '
                   're-evaluation, for corpora where every seed\'s training-split maps (the weak learner\'s input) '
                   'cost too much.')
+flags.DEFINE_integer('stacked_subset', 0, 'The stacked re-evaluation reads the first N test examples of the deletion '
+                     'evaluation (0: all of them); with train-only seeds every seed\'s deletion cell comes from it.')
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
@@ -69,7 +71,8 @@ flags.DEFINE_multi_enum('recompute', ['sensitivity', 'stacked'], ['sensitivity',
 flags.DEFINE_bool('summary_only', False, 'Only rebuild agreement.md from the agreement_<corpus>.json already in --out.')
 
 EXPLAINERS = config_lib.EXPLAINERS
-SLOW = {'sensitivity': ('sensitivity', 'sensitivity_subset'), 'stacked': ('stacked', 'stacked_seconds')}
+SLOW = {'sensitivity': ('sensitivity', 'sensitivity_subset'),
+        'stacked': ('stacked', 'stacked_seconds', 'stacked_subset')}
 
 
 def full_seeds():
@@ -100,12 +103,17 @@ def ran_whole_pipeline(results):
 
 
 def adopt_stacked_deletion(runs, stacked_rows):
-  """Gives each train-only seed the deletion means its stacked re-evaluation measured."""
+  """With train-only seeds, every seed's deletion means become the stacked program's.
+
+  A train-only seed has no other; the full seeds follow so that all seeds are
+  scored on the same examples (--stacked_subset may be fewer than a run's own).
+  """
+  if all(ran_whole_pipeline(r) for _, _, r in runs.values()):
+    return
   for seed, (_, _, results) in runs.items():
-    if not ran_whole_pipeline(results):
-      results['stages']['evaluate'] = {'deletion': {name: {'mean': stacked, 'ci95': None}
-                                                    for s, e, name, _, stacked, _ in stacked_rows
-                                                    if s == seed and e == 'deletion_rate'}}
+    deletion = {name: {'mean': stacked, 'ci95': None}
+                for s, e, name, _, stacked, _ in stacked_rows if s == seed and e == 'deletion_rate'}
+    results['stages']['evaluate'] = {**results['stages'].get('evaluate', {}), 'deletion': deletion}
 
 
 def over_seeds(values):
@@ -231,7 +239,7 @@ def stacked_seeds(runs):
   config, workdir, _ = runs[min(runs)]
   corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
   test = corpus.splits['test']
-  subset = pipeline.test_subset(config, test)
+  subset = pipeline.test_subset(config, test)[:FLAGS.stacked_subset or None]
   part = test.subset(subset)
   weak = pipeline.make_weak_learner(config, corpus)
   all_evaluated = all(ran_whole_pipeline(r) for _, _, r in runs.values())
@@ -250,7 +258,7 @@ def stacked_seeds(runs):
       if not ran_whole_pipeline(results):
         rows.append([seed, 'deletion_rate', name, None, float(stacked_rates.mean()), None])
         continue
-      rates = io.load_npz(work.evaluation('deletion', name))['rates']
+      rates = io.load_npz(work.evaluation('deletion', name))['rates'][:len(subset)]  # stored in `subset` order
       rows.append([seed, 'deletion_rate', name, float(rates.mean()), float(stacked_rates.mean()),
                    float(np.abs(rates - stacked_rates).max())])
       if all_evaluated:
@@ -414,9 +422,9 @@ def measure():
   else:
     slow.update(sensitivity=sensitivity(config, workdir, results), sensitivity_subset=FLAGS.sensitivity_subset)
   if 'stacked' in kept:
-    slow.update({k: previous[k] for k in SLOW['stacked']})
+    slow.update({k: previous.get(k) for k in SLOW['stacked']})  # records before --stacked_subset: None = all
   else:
-    slow.update(zip(SLOW['stacked'], stacked_seeds(runs)))
+    slow.update(zip(SLOW['stacked'], (*stacked_seeds(runs), FLAGS.stacked_subset or None)))
   adopt_stacked_deletion(runs, slow['stacked'])
   return {
       'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'full_seeds': full_seeds(),
@@ -437,14 +445,16 @@ def render_corpus(record):
   lines = [f'# Do the evaluations agree? ({corpus})', '',
            f'Command: `python -m experiments.agreement --corpus={corpus} --preset={record["preset"]} '
            f'--seeds={",".join(map(str, seeds))}'
-           + (f' --full_seeds={",".join(map(str, full))}' if train_only else '') + '`; '
+           + (f' --full_seeds={",".join(map(str, full))}' if train_only else '')
+           + (f' --stacked_subset={record["stacked_subset"]}' if record.get('stacked_subset') else '') + '`; '
            f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
            f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '']
   if train_only:
     lines += [f'Seeds {", ".join(map(str, train_only))} only trained their classifier: their maps and deletion '
-              'rates come from the stacked re-evaluation below, and the weak learner and the shuffle test (which '
+              'rates come from the stacked re-evaluation below (and so do every seed\'s deletion cells, so that '
+              'all seeds are scored on the same examples), and the weak learner and the shuffle test (which '
               f'need every training example\'s map) were run on seeds {", ".join(map(str, full))} only.', '']
   lines += [f'## The classifier across {len(seeds)} seeds (Table 2: test metrics, mean ± sd)', '',
             report.markdown_table(['metric', 'mean', 'sd', 'seeds'], record['classifier']), '',
@@ -465,8 +475,10 @@ def render_corpus(record):
             + ('' if train_only else ' and each seed\'s weak learners') + ', stacked their parameters and computed '
             'the four explainers\' test maps, deletion rates'
             + ('' if train_only else ', weak-learner F1 and shuffle TVDs') + ' for all of them together in '
-            f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}), on the test examples of the deletion '
-            'evaluation. Beside each seed\'s own run on the same examples (its stored deletion rates and TVDs; its '
+            f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}), on '
+            + (f'the first {record["stacked_subset"]} ' if record.get('stacked_subset') else 'the ')
+            + 'test examples of the deletion evaluation. Beside each seed\'s own run on the same examples (its '
+            'stored deletion rates and TVDs; its '
             'weak learner on its stored maps; — where the seed only trained):', '',
             report.markdown_table(['seed', 'evaluation', 'explainer', 'per-seed run', 'stacked',
                                    'largest difference (per example; F1)'],

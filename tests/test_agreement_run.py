@@ -22,9 +22,9 @@ def agreement(tmp_path, *extra):
 
 @pytest.fixture(scope='module')
 def measured(tmp_path_factory):
-  """Seed 0 runs the whole pipeline; seed 1 only trains."""
+  """Seed 0 runs the whole pipeline (deletion on 150 test examples); seed 1 only trains; both are stacked on 100."""
   tmp_path = tmp_path_factory.mktemp('agreement')
-  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0')
+  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--stacked_subset=100')
   assert done.returncode == 0, done.stderr[-3000:]
   return tmp_path, io.read_json(str(tmp_path / 'out' / 'agreement_synthetic.json'))
 
@@ -38,6 +38,7 @@ def test_stacked_reevaluation_gives_back_the_full_seeds_deletion_rates(measured)
       assert own is None and difference is None and 0 <= stacked <= 1
     else:
       assert difference == 0 and own == stacked
+  assert record['stacked_subset'] == 100
   # With a train-only seed there are no weak learners to stack for it.
   assert {r[1] for r in record['stacked']} == {'deletion_rate'}
 
@@ -51,7 +52,7 @@ def test_train_only_seeds_count_for_deletion_and_the_classifier_only(measured):
   assert [r[3] for r in record['classifier']] == [2, 2]
   stacked_ig = [r[4] for r in record['stacked'] if r[1] == 'deletion_rate' and r[2] == 'integrated_gradients']
   mean = next(r[2] for r in record['seed_table'] if r[:2] == ['deletion_rate', 'integrated_gradients'])
-  assert mean == pytest.approx(np.mean(stacked_ig))
+  assert mean == pytest.approx(np.mean(stacked_ig))  # seed 0's cell too: both seeds on the same 100 examples
   assert [len(taus) > 0 for taus in record['per_seed_tau']] == [True, False]
   # One seed cannot disagree with itself: no stability for the evaluations only seed 0 ran.
   assert record['seed_stability']['weak_learner_f1'] is None
@@ -66,14 +67,15 @@ def test_reports_and_figures_are_written(measured):
     assert (out / name).stat().st_size > 0, name
   text = (out / 'agreement_synthetic.md').read_text()
   assert '--full_seeds=0' in text and 'Seeds 1 only trained their classifier' in text
-  assert '| 1 | deletion_rate | saliency | — |' in text  # a train-only seed has no run of its own to compare
+  assert '| 1 | deletion_rate | saliency | — |' in text
+  assert 'on the first 100 test examples of the deletion evaluation' in text  # a train-only seed has no run of its own to compare
   assert len(record['sensitivity']) == 2 * 3 * 2 + 1 + 2  # target x mode x sign, one other IG count, two norms
   assert record['ground_truth'] and {r[0] for r in record['ground_truth']} == {0}
 
 
 def test_recompute_stacked_keeps_the_sensitivity_and_refuses_other_seeds(measured):
   tmp_path, record = measured
-  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--recompute=stacked')
+  done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--stacked_subset=100', '--recompute=stacked')
   assert done.returncode == 0, done.stderr[-3000:]
   again = io.read_json(str(tmp_path / 'out' / 'agreement_synthetic.json'))
   assert again['sensitivity'] == record['sensitivity'] and again['stacked'] == record['stacked']
