@@ -62,7 +62,8 @@ flags.DEFINE_integer('stacked_subset', 0, 'The stacked re-evaluation reads the f
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
-flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid.')
+flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid (0: skip the grid, e.g. '
+                     'where its 12 x 4 deletion runs over long documents cost too much).')
 flags.DEFINE_list('sensitivity_ig_steps', ['5', '20', '100'], 'IG step counts tried besides the run\'s own.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
 flags.DEFINE_multi_enum('recompute', ['sensitivity', 'stacked'], ['sensitivity', 'stacked'],
@@ -345,6 +346,8 @@ def write_summary(out):
   def survival(record, evaluation):
     rows = [r for r in record['sensitivity'] if r[0] == evaluation]
     broken = [r[1] for r in rows if not r[4]]
+    if not rows:
+      return 'not measured'
     return f'{len(rows) - len(broken)}/{len(rows)}' + (f' (not: {"; ".join(broken)})' if broken else '')
 
   lines = ['# Do the evaluations agree? All corpora', '',
@@ -420,7 +423,8 @@ def measure():
   if 'sensitivity' in kept:
     slow.update({k: previous[k] for k in SLOW['sensitivity']})
   else:
-    slow.update(sensitivity=sensitivity(config, workdir, results), sensitivity_subset=FLAGS.sensitivity_subset)
+    slow.update(sensitivity=sensitivity(config, workdir, results) if FLAGS.sensitivity_subset else [],
+                sensitivity_subset=FLAGS.sensitivity_subset)
   if 'stacked' in kept:
     slow.update({k: previous.get(k) for k in SLOW['stacked']})  # records before --stacked_subset: None = all
   else:
@@ -484,13 +488,16 @@ def render_corpus(record):
                                    'largest difference (per example; F1)'],
                                   [[*row[:5], None if row[5] is None else f'{row[5]:.1e}']
                                    for row in record['stacked']]), '',
-            f'## Sensitivity to the open choices (seed 0, first {record["sensitivity_subset"]} test examples for '
-            'deletion)', '',
-            'survives: the row ranks the explainers as the run\'s own setting does.', '',
-            report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
-                                  [[e, c, ' > '.join(r), 'yes' if same else 'no',
-                                    ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
-                                   for e, c, s, r, same in record['sensitivity']]), '']
+            '## Sensitivity to the open choices (seed 0)', '']
+  if record['sensitivity']:
+    lines += [f'Deletion on the first {record["sensitivity_subset"]} test examples. survives: the row ranks the '
+              'explainers as the run\'s own setting does.', '',
+              report.markdown_table(['evaluation', 'choice', 'ranking (most faithful first)', 'survives', 'scores'],
+                                    [[e, c, ' > '.join(r), 'yes' if same else 'no',
+                                      ', '.join(f'{n} {v:.3f}' for n, v in s.items())]
+                                     for e, c, s, r, same in record['sensitivity']]), '']
+  else:
+    lines += ['Not measured (`--sensitivity_subset=0`).', '']
   if record['ground_truth']:
     lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
               report.markdown_table(['seed', 'evaluation', 'τ'], record['ground_truth']), '']

@@ -73,6 +73,14 @@ def test_reports_and_figures_are_written(measured):
   assert record['ground_truth'] and {r[0] for r in record['ground_truth']} == {0}
 
 
+def test_a_skipped_sensitivity_grid_is_reported_as_not_measured(measured):
+  from experiments import agreement as experiment  # pylint: disable=g-import-not-at-top
+  _, record = measured
+  text = experiment.render_corpus({**record, 'sensitivity': [], 'sensitivity_subset': 0})
+  assert 'Not measured (`--sensitivity_subset=0`)' in text and '| deletion_rate | target=' not in text
+  assert '| deletion_rate | target=' in experiment.render_corpus(record)
+
+
 def test_recompute_stacked_keeps_the_sensitivity_and_refuses_other_seeds(measured):
   tmp_path, record = measured
   done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--stacked_subset=100', '--recompute=stacked')
