@@ -97,17 +97,17 @@ def _chunked(values, step_chunk):
 
 
 def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
-                         steps=50, quadrature='midpoint', step_chunk=None):
+                         steps=50, quadrature='midpoint', step_chunk=None, path_tokens=MAX_PATH_TOKENS):
   """Zero-embedding baseline, straight path, signed: [batch, seq].
 
   IG_t = sum_k P_tk * sum_j w_j d f / d P_tk (alpha_j P), the class fixed to the
   one predicted at the input. `step_chunk` steps are evaluated together as one
   [chunk*batch, seq, ...] batch; by default as many as keep that batch within
-  MAX_PATH_TOKENS tokens, which bounds the memory of the backward pass.
+  `path_tokens` tokens, which bounds the memory of the backward pass.
   """
   projected = classifier.project_ids(model, params, ids)
   label = jnp.argmax(_logits_of_projection(model, params, mask, detach_attention)(projected), -1)
-  step_chunk = step_chunk or max(1, MAX_PATH_TOKENS // (ids.shape[0] * ids.shape[1]))
+  step_chunk = step_chunk or max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
   alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
                      for x in quadrature_rule(quadrature, steps))
   chunk = alphas.shape[1]

@@ -136,9 +136,16 @@ def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
 
 
 @functools.cache
-def _stacked_explainer(name, model, options):
-  """The explainer vmapped over stacked params, data shared; cached so repeated calls reuse the program."""
-  return jax.jit(jax.vmap(explain.make_explainer(name, model, **dict(options)), in_axes=(0, None, None, None)))
+def _stacked_explainer(name, model, options, count):
+  """The explainer vmapped over `count` stacked params, data shared; cached so repeated calls reuse the program.
+
+  IG's path batch is `count` times larger under vmap: its token budget per
+  model is divided by `count`, so N checkpoints need the memory of one.
+  """
+  options = dict(options)
+  if 'path_tokens' in explain.options_of(name):
+    options.setdefault('path_tokens', max(1, explain.MAX_PATH_TOKENS // count))
+  return jax.jit(jax.vmap(explain.make_explainer(name, model, **options), in_axes=(0, None, None, None)))
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'mode', 'chunk', 'slots'))
@@ -244,7 +251,7 @@ def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=N
   shuffle_keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
   maps, rates, weak_results = {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
-    fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())))
+    fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())), len(dirs))
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
     rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
     if weak:

@@ -66,8 +66,8 @@ def reference_gradient(model, params, emb, mask, target, detach_attention, label
 
 
 def reference_scores(name, model, params, ids, mask, target='prob', detach_attention=False,
-                     steps=None, quadrature=None, step_chunk=None):
-  """[batch, seq] by the textbook definition of explainer `name` (step_chunk changes nothing there)."""
+                     steps=None, quadrature=None, step_chunk=None, path_tokens=None):
+  """[batch, seq] by the textbook definition of explainer `name` (chunking steps changes nothing there)."""
   rows = []
   for example_ids, example_mask in zip(ids[:, None], mask[:, None]):
     emb = classifier.embed(model, params, example_ids)
@@ -97,6 +97,8 @@ CASES = [  # (name, options, bidirectional); all IG quadratures on the default B
     ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='trapezoid'), True),
     (*IG_CHUNKED, True),
     (*IG_CHUNKED, False),
+    # A token budget smaller than one step's batch: one step per chunk (the stacked re-evaluation's budget).
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint', path_tokens=1), True),
 ]
 
 
