@@ -59,6 +59,8 @@ flags.DEFINE_list('full_seeds', None, 'Seeds that run the whole pipeline (defaul
                   'cost too much.')
 flags.DEFINE_integer('stacked_subset', 0, 'The stacked re-evaluation reads the first N test examples of the deletion '
                      'evaluation (0: all of them); with train-only seeds every seed\'s deletion cell comes from it.')
+flags.DEFINE_bool('stacked', True, 'Re-evaluate all seeds stacked and compare with each seed\'s run (--nostacked '
+                  'skips it where its deletion runs cost too much; train-only seeds need it).')
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
@@ -389,8 +391,8 @@ def write_summary(out):
            'weak learner.', '',
            report.markdown_table(['corpus', 'seeds', 'seconds'] + list(study.EVALUATIONS),
                                  [[c, len(records[c]['seeds']),
-                                   f'{records[c]["stacked_seconds"]:.0f} '
-                                   f'({records[c]["provenance"]["device"]["kind"]})']
+                                   f'{records[c]["stacked_seconds"]:.0f} ({records[c]["provenance"]["device"]["kind"]})'
+                                   if records[c]['stacked'] else 'not measured']
                                   + [largest_difference(records[c]['stacked'], e) for e in study.EVALUATIONS]
                                   for c in names]), '']
   truth = {c: r['ground_truth'] for c, r in records.items() if r['ground_truth']}
@@ -414,6 +416,9 @@ def measure():
   previous = io.read_json(stem + '.json') if kept and os.path.exists(stem + '.json') else {}
   wanted = (FLAGS.preset, list(map(int, FLAGS.seeds)), full_seeds())
   found = (previous.get('preset'), previous.get('seeds'), previous.get('full_seeds', previous.get('seeds')))
+  if not FLAGS.stacked and full_seeds() != wanted[1]:
+    raise SystemExit('faithjax: error: --nostacked leaves the train-only seeds (outside --full_seeds) without any '
+                     'deletion rates; drop one of the two')
   if kept and found != wanted:
     raise SystemExit(f'faithjax: error: keeping {", ".join(sorted(kept))} needs {stem}.json from (preset, seeds, '
                      f'full seeds) {wanted}; it has {found}: recompute everything (drop --recompute)')
@@ -427,8 +432,10 @@ def measure():
                 sensitivity_subset=FLAGS.sensitivity_subset)
   if 'stacked' in kept:
     slow.update({k: previous.get(k) for k in SLOW['stacked']})  # records before --stacked_subset: None = all
-  else:
+  elif FLAGS.stacked:
     slow.update(zip(SLOW['stacked'], (*stacked_seeds(runs), FLAGS.stacked_subset or None)))
+  else:
+    slow.update(stacked=[], stacked_seconds=None, stacked_subset=None)
   adopt_stacked_deletion(runs, slow['stacked'])
   return {
       'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'full_seeds': full_seeds(),
@@ -474,21 +481,24 @@ def render_corpus(record):
             'does too.', '',
             report.markdown_table(['explainer', 'ρ', 'low', 'high', 'examples'], record['per_example']), '',
             f'![scatter]({stem}_scatter.png)', '',
-            f'## All {len(seeds)} seeds re-evaluated stacked (one vmapped program per bucket)', '',
-            f'`reevaluate.reevaluate` restored the {len(seeds)} classifiers'
-            + ('' if train_only else ' and each seed\'s weak learners') + ', stacked their parameters and computed '
-            'the four explainers\' test maps, deletion rates'
-            + ('' if train_only else ', weak-learner F1 and shuffle TVDs') + ' for all of them together in '
-            f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}), on '
-            + (f'the first {record["stacked_subset"]} ' if record.get('stacked_subset') else 'the ')
-            + 'test examples of the deletion evaluation. Beside each seed\'s own run on the same examples (its '
-            'stored deletion rates and TVDs; its '
-            'weak learner on its stored maps; — where the seed only trained):', '',
-            report.markdown_table(['seed', 'evaluation', 'explainer', 'per-seed run', 'stacked',
-                                   'largest difference (per example; F1)'],
-                                  [[*row[:5], None if row[5] is None else f'{row[5]:.1e}']
-                                   for row in record['stacked']]), '',
-            '## Sensitivity to the open choices (seed 0)', '']
+            f'## All {len(seeds)} seeds re-evaluated stacked (one vmapped program per bucket)', '']
+  if record['stacked']:
+    lines += [f'`reevaluate.reevaluate` restored the {len(seeds)} classifiers'
+              + ('' if train_only else ' and each seed\'s weak learners') + ', stacked their parameters and computed '
+              'the four explainers\' test maps, deletion rates'
+              + ('' if train_only else ', weak-learner F1 and shuffle TVDs') + ' for all of them together in '
+              f'{record["stacked_seconds"]:.1f} s ({prov["device"]["kind"]}), on '
+              + (f'the first {record["stacked_subset"]} ' if record.get('stacked_subset') else 'the ')
+              + 'test examples of the deletion evaluation. Beside each seed\'s own run on the same examples (its '
+              'stored deletion rates and TVDs; its '
+              'weak learner on its stored maps; — where the seed only trained):', '',
+              report.markdown_table(['seed', 'evaluation', 'explainer', 'per-seed run', 'stacked',
+                                     'largest difference (per example; F1)'],
+                                    [[*row[:5], None if row[5] is None else f'{row[5]:.1e}']
+                                     for row in record['stacked']]), '']
+  else:
+    lines += ['Not measured (`--nostacked`).', '']
+  lines += ['## Sensitivity to the open choices (seed 0)', '']
   if record['sensitivity']:
     lines += [f'Deletion on the first {record["sensitivity_subset"]} test examples. survives: the row ranks the '
               'explainers as the run\'s own setting does.', '',

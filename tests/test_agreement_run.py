@@ -81,6 +81,15 @@ def test_a_skipped_sensitivity_grid_is_reported_as_not_measured(measured):
   assert '| deletion_rate | target=' in experiment.render_corpus(record)
 
 
+def test_nostacked_is_reported_as_not_measured_and_refused_with_train_only_seeds(measured, tmp_path):
+  from experiments import agreement as experiment  # pylint: disable=g-import-not-at-top
+  _, record = measured
+  text = experiment.render_corpus({**record, 'stacked': [], 'stacked_seconds': None, 'stacked_subset': None})
+  assert 'Not measured (`--nostacked`).' in text and '| 1 | deletion_rate | saliency |' not in text
+  refused = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--nostacked')
+  assert refused.returncode != 0 and '--nostacked leaves the train-only seeds' in refused.stderr
+
+
 def test_recompute_stacked_keeps_the_sensitivity_and_refuses_other_seeds(measured):
   tmp_path, record = measured
   done = agreement(tmp_path, '--seeds=0,1', '--full_seeds=0', '--stacked_subset=100', '--recompute=stacked')
