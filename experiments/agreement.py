@@ -457,7 +457,8 @@ def render_corpus(record):
            f'Command: `python -m experiments.agreement --corpus={corpus} --preset={record["preset"]} '
            f'--seeds={",".join(map(str, seeds))}'
            + (f' --full_seeds={",".join(map(str, full))}' if train_only else '')
-           + (f' --stacked_subset={record["stacked_subset"]}' if record.get('stacked_subset') else '') + '`; '
+           + (f' --stacked_subset={record["stacked_subset"]}' if record.get('stacked_subset') else '')
+           + ('' if record['stacked'] else ' --nostacked') + f' --sensitivity_subset={record["sensitivity_subset"]}`; '
            f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
