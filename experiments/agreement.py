@@ -308,8 +308,13 @@ def ground_truth(runs):
   return rows
 
 
-def mean_sd(mean, sd):
-  return f'{mean:.3f} ± {sd:.3f}'
+def mean_sd(mean, sd, seeds):
+  return f'{mean:.3f} ± {sd:.3f}' if seeds > 1 else f'{mean:.3f} (one seed)'
+
+
+def without_single_seed_sd(rows):
+  """Table rows ending [..., mean, sd, seeds] with the sd of a one-seed row shown as — (it is not 0)."""
+  return [[*r[:-2], r[-2] if r[-1] > 1 else None, r[-1]] for r in rows]
 
 
 def largest_difference(stacked_rows, evaluation):
@@ -339,7 +344,7 @@ def write_summary(out):
   pairs = [(a, b) for a, b in itertools.combinations(sorted(study.EVALUATIONS), 2)]
 
   def seed_cell(record, evaluation, name):
-    return next(mean_sd(*r[2:4]) for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
+    return next(mean_sd(*r[2:5]) for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
 
   def tau_cell(record, a, b):
     taus = [r['tau'] for rows in record['per_seed_tau'] for r in rows if (r['a'], r['b']) == (a, b)]
@@ -359,7 +364,7 @@ def write_summary(out):
            + ', '.join(f'{c} `{records[c]["preset"]}`' for c in names) + '.', '',
            '## The classifier across seeds (Table 2: test metrics, mean ± sd over seeds)', '',
            report.markdown_table(['metric'] + names,
-                                 [[m] + [next(mean_sd(*r[1:3]) for r in records[c]['classifier'] if r[0] == m)
+                                 [[m] + [next(mean_sd(*r[1:4]) for r in records[c]['classifier'] if r[0] == m)
                                          for c in names] for m in ('accuracy', 'f1')]), '',
            '## Every evaluation across seeds (mean ± sd over seeds)', '',
            report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
@@ -469,9 +474,10 @@ def render_corpus(record):
               'all seeds are scored on the same examples), and the weak learner and the shuffle test (which '
               f'need every training example\'s map) were run on seeds {", ".join(map(str, full))} only.', '']
   lines += [f'## The classifier across {len(seeds)} seeds (Table 2: test metrics, mean ± sd)', '',
-            report.markdown_table(['metric', 'mean', 'sd', 'seeds'], record['classifier']), '',
+            report.markdown_table(['metric', 'mean', 'sd', 'seeds'], without_single_seed_sd(record['classifier'])), '',
             f'## Every evaluation across {len(seeds)} seeds (mean ± sd)', '',
-            report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'], record['seed_table']), '',
+            report.markdown_table(['evaluation', 'explainer', 'mean', 'sd', 'seeds'],
+                                  without_single_seed_sd(record['seed_table'])), '',
             '## Agreement between evaluations (Kendall τ of the explainer rankings; exact p over 4! orders)', '',
             report.markdown_table(['seed', 'a', 'b', 'τ', 'p'],
                                   [[s, r['a'], r['b'], r['tau'], r['p']]
