@@ -419,9 +419,10 @@ def measure():
   stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
   kept = set(SLOW) - set(FLAGS.recompute)
   previous = io.read_json(stem + '.json') if kept and os.path.exists(stem + '.json') else {}
-  wanted = (FLAGS.preset, list(map(int, FLAGS.seeds)), full_seeds())
+  seeds, full = list(map(int, FLAGS.seeds)), full_seeds()
+  wanted = (FLAGS.preset, seeds, full)
   found = (previous.get('preset'), previous.get('seeds'), previous.get('full_seeds', previous.get('seeds')))
-  if not FLAGS.stacked and full_seeds() != wanted[1]:
+  if not FLAGS.stacked and full != seeds:
     raise SystemExit('faithjax: error: --nostacked leaves the train-only seeds (outside --full_seeds) without any '
                      'deletion rates; drop one of the two')
   if kept and found != wanted:
@@ -443,7 +444,7 @@ def measure():
     slow.update(stacked=[], stacked_seconds=None, stacked_subset=None)
   adopt_stacked_deletion(runs, slow['stacked'])
   return {
-      'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': list(runs), 'full_seeds': full_seeds(),
+      'corpus': FLAGS.corpus, 'preset': FLAGS.preset, 'seeds': seeds, 'full_seeds': full,
       'runs_dir': FLAGS.runs_dir,
       'measured': provenance.now(), 'provenance': provenance.record(),
       'classifier': classifier_table(runs), 'seed_table': seed_table(runs),
