@@ -88,10 +88,10 @@ def full_seeds():
   return full
 
 
-def run_seeds():
-  """{seed: (config, workdir, results)}; a seed outside --full_seeds runs up to its train stage only."""
-  runs, full = {}, full_seeds()
-  for seed in map(int, FLAGS.seeds):
+def run_seeds(seeds, full):
+  """{seed: (config, workdir, results)}; a seed outside `full` runs up to its train stage only."""
+  runs = {}
+  for seed in seeds:
     config = config_lib.make_config(FLAGS.corpus, preset=FLAGS.preset, seed=seed, data_dir=FLAGS.data_dir)
     workdir = os.path.join(FLAGS.runs_dir, FLAGS.corpus, f'seed{seed}')
     io.log(f'== seed {seed} -> {workdir}' + ('' if seed in full else ' (train only)'))
@@ -428,7 +428,7 @@ def measure():
   if kept and found != wanted:
     raise SystemExit(f'faithjax: error: keeping {", ".join(sorted(kept))} needs {stem}.json from (preset, seeds, '
                      f'full seeds) {wanted}; it has {found}: recompute everything (drop --recompute)')
-  runs = run_seeds()
+  runs = run_seeds(seeds, full)
   config, workdir, results = runs[min(runs)]
   slow = {}
   if 'sensitivity' in kept:
