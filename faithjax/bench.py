@@ -6,6 +6,13 @@ batch size in --batches is timed and the best is reported, the others under
 `tried`. Run it beside the peer, on the same machine, in the same session:
 
     python -m faithjax.bench --n 512 --seq_len 256 --batches 64,256 --steps 50 [--bidirectional]
+
+`eraser_deletion` is the peer's `eraser_loop`: a random ranking, PAD masking,
+until the predicted label flips, on the first --eraser_n examples; here all of
+them in one vectorised program (deletion.first_flips, batch = its slots).
+`--dtype=bfloat16` casts the parameters (so the activations) to bf16 and adds
+the maps' agreement with float32 on the same inputs. `--memory` reports bytes
+instead of throughput (see `memory`).
 """
 
 import argparse
@@ -13,13 +20,17 @@ import json
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 from faithjax import explain
 from faithjax.data.text import PAD_ID
+from faithjax.faithfulness import deletion
 from faithjax.models import classifier
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
+DELETION = 'eraser_deletion'  # the peer's name for deletion until flip
 
 
 def best_seconds(run, repeats):
@@ -66,29 +77,144 @@ def measure(fn, params, ids, batch, repeats):
   return len(ids) / seconds, seconds
 
 
+def random_ranking(n, seq_len):
+  """Scores whose ranking is a random order of the tokens, as the peer's torch.randperm: [n, seq_len]."""
+  return jax.random.uniform(jax.random.key(2), (n, seq_len))
+
+
+def deletion_counts(model, params, ids, scores, batch, chunk):
+  """Deletion until flip (PAD masking) of every row of ids: (first flipping k <int>[n], forwards run)."""
+  counts, _, steps = deletion.first_flips(model, params, ids, scores, mode='pad', chunk=chunk, slots=batch)
+  return counts, steps
+
+
+def measure_deletion(model, params, ids, batch, args):
+  """(examples/s, seconds, mean first flipping k) of deletion until flip over all of ids."""
+  ids = jax.device_put(ids)
+  scores = random_ranking(*ids.shape)
+  seconds = best_seconds(lambda: deletion_counts(model, params, ids, scores, batch, args.deletion_chunk)[0],
+                         args.repeats)
+  counts, _ = deletion_counts(model, params, ids, scores, batch, args.deletion_chunk)
+  return len(ids) / seconds, seconds, float(np.mean(counts))
+
+
+def cast(params, dtype):
+  """Floating-point leaves of params in dtype (bf16 params make bf16 activations)."""
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
+
+
+def map_agreement(reference, other, top=10):
+  """How far other's maps are from reference's, per example, over [n, seq] maps.
+
+  Returns the median Spearman correlation, the median relative L2 error
+  |other - reference| / |reference| and the mean overlap of the top-`top` tokens.
+  """
+  reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
+  spearman = [scipy.stats.spearmanr(r, o).statistic for r, o in zip(reference, other)]
+  relative = np.linalg.norm(other - reference, axis=-1) / np.linalg.norm(reference, axis=-1)
+  top_of = lambda m: np.argsort(-m, axis=-1, kind='stable')[:, :top]
+  overlap = [len(set(a) & set(b)) / top for a, b in zip(top_of(reference), top_of(other))]
+  return dict(spearman_median=round(float(np.nanmedian(spearman)), 4),
+              relative_l2_median=round(float(np.median(relative)), 4),
+              top10_overlap_mean=round(float(np.mean(overlap)), 4))
+
+
+def agreement(fn, params, ids, dtype, n):
+  """map_agreement of fn's maps with dtype params against float32 ones on the first n rows of ids."""
+  ids = jax.device_put(ids[:n])
+  maps = [fn(p, ids, ids != PAD_ID) for p in (params, cast(params, dtype))]
+  return map_agreement(*maps)
+
+
 def device_meta():
   device = jax.devices()[0]
   return dict(device=device.platform, gpu=device.device_kind if device.platform == 'gpu' else None,
               jax=jax.__version__)
 
 
-def bench(args):
-  """Yields one result dict per explainer, at its best batch size."""
+def setup(args, n):
+  """(model, float32 params, random ids <int>[n, seq_len]) of the benchmark's shapes."""
   model = classifier.Classifier(vocab_size=args.vocab, emb_dim=args.emb, hidden=args.hidden,
                                 att_hidden=args.att_hidden, bidirectional=args.bidirectional)
   params = jax.jit(classifier.init, static_argnums=0)(model, jax.random.key(0))
-  ids = np.asarray(jax.random.randint(jax.random.key(1), (args.n, args.seq_len), 1, args.vocab))
-  meta = dict(**device_meta(), bidirectional=args.bidirectional, n=args.n, seq_len=args.seq_len, steps=args.steps)
-  batches = [b for b in args.batches if b <= args.n] or [args.n]
+  ids = np.asarray(jax.random.randint(jax.random.key(1), (n, args.seq_len), 1, args.vocab))
+  return model, params, ids
+
+
+def bench(args):
+  """Yields one result dict per explainer (and deletion), at its best batch size."""
+  model, params, ids = setup(args, max(args.n, args.eraser_n))
+  dtype = jnp.dtype(args.dtype)
+  run_params = cast(params, dtype)
+  meta = dict(**device_meta(), bidirectional=args.bidirectional, seq_len=args.seq_len, steps=args.steps,
+              dtype=dtype.name)
   for name in args.explainers:
-    tried = {b: measure(explain.make_explainer(name, model, **explainer_options(name, b, args)),
-                        params, ids, b, args.repeats)
-             for b in batches}
+    n = args.eraser_n if name == DELETION else args.n
+    batches = [b for b in args.batches if b <= n] or [n]
+    if name == DELETION:
+      tried = {b: measure_deletion(model, run_params, ids[:n], b, args) for b in batches}
+    else:
+      tried = {b: measure(explain.make_explainer(name, model, **explainer_options(name, b, args)),
+                          run_params, ids[:n], b, args.repeats)
+               for b in batches}
     best = max(tried, key=lambda b: tried[b][0])
-    eps, seconds = tried[best]
-    yield dict(impl='faithjax', explainer=name, examples_per_s=round(eps, 2), seconds=round(seconds, 4),
-               **meta, batch=best, step_chunk=explainer_options(name, best, args).get('step_chunk'),
-               tried={b: round(r[0], 2) for b, r in tried.items()})
+    eps, seconds = tried[best][:2]
+    result = dict(impl='faithjax', explainer=name, examples_per_s=round(eps, 2), seconds=round(seconds, 4),
+                  **meta, n=n, batch=best, tried={b: round(r[0], 2) for b, r in tried.items()})
+    if name == DELETION:
+      result.update(chunk=args.deletion_chunk, mean_flip_k=round(tried[best][2], 2))
+    else:
+      options = explainer_options(name, best, args)
+      result.update(step_chunk=options.get('step_chunk'))
+      if dtype != jnp.float32:
+        result.update(agreement(explain.make_explainer(name, model, **options), params, ids,
+                                dtype, min(n, args.agreement_n)))
+    yield result
+
+
+def memory_bytes(fn, *inputs):
+  """Peak device bytes of one call of fn(*inputs), and where the figure comes from.
+
+  From the backend's allocator statistics where it keeps them (GPU, TPU: the
+  process's peak, so measure one program per process), else from the compiled
+  program's memory analysis (CPU: arguments + outputs + temporaries, not run).
+  """
+  stats = jax.devices()[0].memory_stats()
+  if stats and 'peak_bytes_in_use' in stats:
+    jax.block_until_ready(fn(*inputs))
+    return jax.devices()[0].memory_stats()['peak_bytes_in_use'], 'memory_stats.peak_bytes_in_use'
+  analysis = jax.jit(fn).lower(*inputs).compile().memory_analysis()
+  total = analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes
+  return total, 'compiled.memory_analysis'
+
+
+def memory(args):
+  """Yields the peak bytes of each of --explainers at --memory_batch x --seq_len, one batch each.
+
+  The largest batch fitting in --memory_budget bytes is an estimate: the bytes
+  above the parameters' scaled linearly from the measured batch.
+  """
+  model, params, ids = setup(args, args.memory_batch)
+  params = cast(params, jnp.dtype(args.dtype))
+  ids = jax.device_put(ids)
+  param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
+  for name in args.explainers:
+    if name == DELETION:
+      fn = lambda p, i, s: deletion_counts(model, p, i, s, args.memory_batch, args.deletion_chunk)[0]
+      inputs = (params, ids, random_ranking(*ids.shape))
+    else:
+      explainer = explain.make_explainer(name, model, **explainer_options(name, args.memory_batch, args))
+      fn = lambda p, i, e=explainer: e(p, i, i != PAD_ID)
+      inputs = (params, ids)
+    peak, source = memory_bytes(fn, *inputs)
+    per_example = max(peak - param_bytes, 1) / args.memory_batch
+    yield dict(impl='faithjax', explainer=name, peak_bytes=int(peak), source=source, **device_meta(),
+               bidirectional=args.bidirectional, seq_len=args.seq_len, batch=args.memory_batch,
+               dtype=jnp.dtype(args.dtype).name, steps=args.steps,
+               step_chunk=explainer_options(name, args.memory_batch, args).get('step_chunk'),
+               chunk=args.deletion_chunk if name == DELETION else None, param_bytes=param_bytes,
+               bytes_per_example=int(per_example), budget_bytes=args.memory_budget,
+               max_batch_in_budget_estimate=int((args.memory_budget - param_bytes) // per_example))
 
 
 PEERS = ('captum', 'torch_batched', 'torch_loop')
@@ -97,10 +223,13 @@ PEERS = ('captum', 'torch_batched', 'torch_loop')
 def compare(results):
   """Markdown table of faithjax beside its peers, each at its best batch size, with the ratios.
 
-  results: dicts as printed by this module and by peer_torch.py, from one machine.
+  results: dicts as printed by this module and by peer_torch.py, from one machine;
+  only float32 measurements count (peer lines carry no dtype).
   """
   best = {}
   for r in results:
+    if r.get('dtype', 'float32') != 'float32':
+      continue
     key = (r.get('bidirectional'), r.get('seq_len'), r.get('explainer'), r['impl'])
     if 'examples_per_s' in r and r['examples_per_s'] > best.get(key, {}).get('examples_per_s', 0):
       best[key] = r
@@ -132,8 +261,18 @@ def parse_args(argv=None):
   p.add_argument('--hidden', type=int, default=128)
   p.add_argument('--att_hidden', type=int, default=128)
   p.add_argument('--bidirectional', action='store_true', help='BiLSTM, as the default faithjax model')
-  p.add_argument('--explainers', type=lambda s: s.split(','), default=list(EXPLAINERS))
+  p.add_argument('--explainers', type=lambda s: s.split(','), default=[*EXPLAINERS, DELETION],
+                 help=f'comma-separated; {DELETION} is deletion until flip')
+  p.add_argument('--eraser_n', type=int, default=32, help=f'{DELETION}: examples (the peer\'s --eraser_n)')
+  p.add_argument('--deletion_chunk', type=int, default=8, help=f'{DELETION}: removal counts k probed per step')
   p.add_argument('--repeats', type=int, default=3)
+  p.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
+                 help='parameter and activation dtype; bfloat16 adds the maps\' agreement with float32')
+  p.add_argument('--agreement_n', type=int, default=256, help='--dtype: examples compared with float32')
+  p.add_argument('--memory', action='store_true', help='peak bytes per explainer instead of throughput')
+  p.add_argument('--memory_batch', type=int, default=256, help='--memory: the batch measured')
+  p.add_argument('--memory_budget', type=float, default=16 * 2**30,
+                 help='--memory: bytes (default 16 GiB) for the largest-batch estimate')
   p.add_argument('--compare', nargs='+', metavar='JSONL',
                  help='instead of measuring: print a markdown table from saved JSON lines of both sides')
   return p.parse_args(argv)
@@ -152,7 +291,7 @@ def main(argv=None):
   if args.compare:
     print(compare(read_json_lines(args.compare)))
     return
-  for result in bench(args):
+  for result in (memory if args.memory else bench)(args):
     print(json.dumps(result), flush=True)
 
 
