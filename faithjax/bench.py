@@ -220,12 +220,8 @@ def memory(args):
 PEERS = ('captum', 'torch_batched', 'torch_loop')
 
 
-def compare(results):
-  """Markdown table of faithjax beside its peers, each at its best batch size, with the ratios.
-
-  results: dicts as printed by this module and by peer_torch.py, from one machine;
-  only float32 measurements count (peer lines carry no dtype).
-  """
+def best_results(results):
+  """{(bidirectional, seq_len, explainer, impl): the fastest float32 result} (peer lines carry no dtype)."""
   best = {}
   for r in results:
     if r.get('dtype', 'float32') != 'float32':
@@ -233,6 +229,15 @@ def compare(results):
     key = (r.get('bidirectional'), r.get('seq_len'), r.get('explainer'), r['impl'])
     if 'examples_per_s' in r and r['examples_per_s'] > best.get(key, {}).get('examples_per_s', 0):
       best[key] = r
+  return best
+
+
+def compare(results):
+  """Markdown table of faithjax beside its peers, each at its best batch size, with the ratios.
+
+  results: dicts as printed by this module and by peer_torch.py, from one machine.
+  """
+  best = best_results(results)
   cell = lambda r: f"{r['examples_per_s']:,.1f} (b{r['batch']})" if r else '-'
   lines = ['| model | seq | explainer | faithjax | ' + ' | '.join(PEERS) + ' | '
            + ' | '.join(f'faithjax / {p}' for p in PEERS) + ' |',
