@@ -22,6 +22,7 @@ SMOKE=${GPU_SESSION_SMOKE:-0}
 OUT=${OUT:-/tmp/gpu_session_out}
 PY=${PYTHON:-python3}
 BUDGET=${GPU_SESSION_BUDGET_S:-$([ "$SMOKE" = 1 ] && echo 1800 || echo 440)}  # seconds, for all steps
+SLOW=${GPU_SESSION_SLOW:-$([ "$SMOKE" = 1 ] && echo 5 || echo 1)}  # step limits x this (a loaded CPU)
 CARRY=${GPU_SESSION_CARRY:-$PWD/.carry}
 WORK=$(mktemp -d /tmp/gpu_session.XXXXXX)
 mkdir -p "$OUT" "$WORK/study"
@@ -34,7 +35,7 @@ log() { echo "[gpu_session $((SECONDS - START))s] $*" | tee -a "$WORK/log.txt" >
 # `timeout` of LIMIT seconds, cut to the budget left; skipped when less than MIN seconds are left.
 # Logs NAME, status, seconds and limit to steps.tsv; fails unless CMD ran and succeeded.
 step() {
-  local name=$1 limit=$2 min=$3 outfile=$4; shift 4
+  local name=$1 limit=$(($2 * SLOW)) min=$3 outfile=$4; shift 4
   local left=$((BUDGET - (SECONDS - START)))
   if (( left < min )); then
     printf '%s\tskipped\t0\t%s\n' "$name" "budget: ${left}s left" >> "$WORK/steps.tsv"; log "skip $name"; return 1
@@ -80,9 +81,9 @@ if [ "$SMOKE" = 1 ]; then
   STUDY=(--epochs=1 --emb_dim=8 --hidden=8 --ig_steps=4 --weak_epochs=1 --permutations=5 --test_subset=20)
 else
   SHAPES=("1024 256 256,1024 256 8" "4096 32 1024,4096 1024 32")
-  TINY=(--steps 50); PEER_TINY=(--steps 50)
+  TINY=(--steps 50 --max_rows 16384); PEER_TINY=(--steps 50)  # IG chunks of <= 16k rows: well inside 139 GiB
   DEL_N=(1024 4096); MEM=(--memory_batch 256 --seq_len 512); BF16=(--n 1024 --seq_len 256 --batches 1024)
-  CKPT=(--checkpoints 8 --examples 1024 --emb_dim 300 --hidden 128 --ig_steps 50 --batch_size 256 --pool 1024)
+  CKPT=(--checkpoints 8 --examples 512 --emb_dim 300 --hidden 128 --ig_steps 50 --batch_size 256 --pool 512)
   CORPORA=${GPU_SESSION_CORPORA:-sst ag_news 20news imdb}
   STUDY=()
 fi
@@ -93,7 +94,7 @@ for model in "" "--bidirectional"; do
   for shape in "${SHAPES[@]}"; do
     read -r n seq batches peer_batch peer_eraser <<< "$shape"; del_n=${DEL_N[$((i % 2))]}; i=$((i + 1))
     name="seq${seq}${model:+_bi}"
-    step "bench/$name/faithjax" 90 30 "$WORK/bench.jsonl" "$PY" -m faithjax.bench --n "$n" --seq_len "$seq" \
+    step "bench/$name/faithjax" 120 30 "$WORK/bench.jsonl" "$PY" -m faithjax.bench --n "$n" --seq_len "$seq" \
       --batches "$batches" --eraser_n "$del_n" "${TINY[@]}" $model
     [ "$PEER" = 1 ] && step "bench/$name/peer_b$peer_batch" 75 30 "$WORK/bench.jsonl" "$PY" "$CARRY/bench/peer_torch.py" \
       --device "$DEVICE" --n "$n" --seq_len "$seq" --batch "$peer_batch" --eraser_n "$peer_eraser" "${PEER_TINY[@]}" $model
@@ -112,7 +113,7 @@ for dtype in float32 bfloat16; do
 done
 
 # c. Stacked checkpoints vs the loop.
-step "checkpoints" 90 45 "$WORK/extra.jsonl" "$PY" -m experiments.bench_checkpoints "${CKPT[@]}" \
+step "checkpoints" 120 60 "$WORK/extra.jsonl" "$PY" -m experiments.bench_checkpoints "${CKPT[@]}" \
   --markdown "$WORK/study/checkpoints.md"
 
 # The peer at its other batch size, LSTM only, if there is time.
