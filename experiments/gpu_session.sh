@@ -16,6 +16,7 @@
 # Call: run(command="bash experiments/gpu_session.sh", carry=[".carry"], timeout_s=560)
 # CPU smoke test of every step and of the packaging (tiny shapes; the peer only if torch imports):
 #   GPU_SESSION_SMOKE=1 OUT=/tmp/gpu_smoke bash experiments/gpu_session.sh
+{  # the whole script is one block: bash parses it before running, so editing the file meanwhile is safe
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=${GPU_SESSION_SMOKE:-0}
@@ -135,3 +136,5 @@ for corpus in $CORPORA; do
   find "$WORK/study/$corpus" -mindepth 1 -maxdepth 1 ! -name report.md ! -name results.json ! -name stages \
     -exec rm -rf {} + 2>/dev/null
 done
+exit
+}
