@@ -16,6 +16,7 @@
 # Call: run(command="bash experiments/gpu_session.sh", carry=[".carry"], timeout_s=560)
 # CPU smoke test of every step and of the packaging (tiny shapes; the peer only if torch imports):
 #   GPU_SESSION_SMOKE=1 OUT=/tmp/gpu_smoke bash experiments/gpu_session.sh
+# GPU_SESSION_FROM=b|c|d starts at that part; GPU_SESSION_CORPORA="sst imdb" picks the study's corpora.
 {  # the whole script is one block: bash parses it before running, so editing the file meanwhile is safe
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,13 @@ PY=${PYTHON:-python3}
 BUDGET=${GPU_SESSION_BUDGET_S:-$([ "$SMOKE" = 1 ] && echo 1800 || echo 440)}  # seconds, for all steps
 SLOW=${GPU_SESSION_SLOW:-$([ "$SMOKE" = 1 ] && echo 5 || echo 1)}  # step limits x this (a loaded CPU)
 CARRY=${GPU_SESSION_CARRY:-$PWD/.carry}
+FROM=${GPU_SESSION_FROM:-a}  # start at this part (a, b, c or d): a rerun of the later ones
 WORK=$(mktemp -d /tmp/gpu_session.XXXXXX)
 mkdir -p "$OUT" "$WORK/study"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 START=$SECONDS
 
+part() { [[ ! "$1" < "$FROM" ]]; }
 log() { echo "[gpu_session $((SECONDS - START))s] $*" | tee -a "$WORK/log.txt" >&2; }
 
 # step NAME LIMIT MIN OUTFILE CMD...: runs CMD (stdout appended to OUTFILE, stderr to log.txt) under
@@ -91,7 +94,7 @@ fi
 
 # a. The benchmark beside the peer: each side at its best batch; the peer's second batch size last.
 i=0
-for model in "" "--bidirectional"; do
+part a && for model in "" "--bidirectional"; do
   for shape in "${SHAPES[@]}"; do
     read -r n seq batches peer_batch peer_eraser <<< "$shape"; del_n=${DEL_N[$((i % 2))]}; i=$((i + 1))
     name="seq${seq}${model:+_bi}"
@@ -105,19 +108,19 @@ done
 
 # b. bf16 against f32 (f32 figures: the bench lines above); peak memory, one program per process
 #    (the backend's peak is the process's).
-step "bf16/seq256" 75 30 "$WORK/extra.jsonl" "$PY" -m faithjax.bench --dtype bfloat16 "${BF16[@]}" "${TINY[@]}" \
+part b && step "bf16/seq256" 75 30 "$WORK/extra.jsonl" "$PY" -m faithjax.bench --dtype bfloat16 "${BF16[@]}" "${TINY[@]}" \
   --explainers saliency,integrated_gradients,eraser_deletion --eraser_n "${DEL_N[0]}"
-for explainer in integrated_gradients eraser_deletion; do
+part b && for explainer in integrated_gradients eraser_deletion; do
   step "memory/$explainer" 45 20 "$WORK/extra.jsonl" "$PY" -m faithjax.bench --memory "${MEM[@]}" "${TINY[@]}" \
     --explainers "$explainer"
 done
 
 # c. Stacked checkpoints vs the loop.
-step "checkpoints" 120 60 "$WORK/extra.jsonl" "$PY" -m experiments.bench_checkpoints "${CKPT[@]}" \
+part c && step "checkpoints" 120 60 "$WORK/extra.jsonl" "$PY" -m experiments.bench_checkpoints "${CKPT[@]}" \
   --markdown "$WORK/study/checkpoints.md"
 
 # The peer at its other batch size, LSTM only, if there is time.
-if [ "$PEER" = 1 ] && [ "$SMOKE" != 1 ]; then
+if part c && [ "$PEER" = 1 ] && [ "$SMOKE" != 1 ]; then
   step "bench/seq256/peer_b64" 45 40 "$WORK/bench.jsonl" "$PY" "$CARRY/bench/peer_torch.py" --device "$DEVICE" \
     --n 1024 --seq_len 256 --batch 64 --eraser_n 8 --steps 50
   step "bench/seq32/peer_b256" 45 40 "$WORK/bench.jsonl" "$PY" "$CARRY/bench/peer_torch.py" --device "$DEVICE" \
