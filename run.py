@@ -15,11 +15,14 @@ from absl import logging
 import jax
 
 from faithjax import FaithjaxError
+from faithjax import explain
 from faithjax import io
+from faithjax import models
 from faithjax import parallel
 from faithjax import reevaluate
 from faithjax import config as config_lib
 from faithjax import pipeline
+from faithjax import workdir as workdir_lib
 from faithjax.data import corpora
 from faithjax.data import encode
 
@@ -45,10 +48,14 @@ flags.DEFINE_integer('split_seed', None, 'Seed for the train/valid split and the
 flags.DEFINE_integer('epochs', None, 'Training epochs (default 8; synthetic 3).')
 flags.DEFINE_integer('batch_size', None, 'Training batch size (default 32).')
 flags.DEFINE_float('learning_rate', None, 'AMSGrad learning rate (default 1e-3).')
+flags.DEFINE_string('model', None, f'Classifier: one of {", ".join(models.MODELS)} (default lstm).')
 flags.DEFINE_integer('emb_dim', None, 'Embedding size (default 300).')
-flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction (default 128).')
+flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction; the Transformer\'s MLP width (default 128).')
 flags.DEFINE_bool('bidirectional', None, 'BiLSTM (default) or a one-directional LSTM.')
-flags.DEFINE_list('explainers', None, f'Explainers (default all: {", ".join(config_lib.EXPLAINERS)}).')
+flags.DEFINE_integer('layers', None, 'Transformer encoder blocks (default 2).')
+flags.DEFINE_integer('heads', None, 'Transformer attention heads (default 4).')
+flags.DEFINE_list('explainers', None, 'Explainers (default: ' + ', '.join(explain.DEFAULT) + '). ' + '; '.join(
+    f'{n}: {explain.describe(n)}' for n in explain.explainer_names()))
 flags.DEFINE_enum('target', None, ['prob', 'logit', 'log_prob'],
                   'Scalar explained for the predicted class (default prob).')
 flags.DEFINE_bool('detach_attention', None, 'Stop gradients through the attention weights (JW parity).')
@@ -64,7 +71,7 @@ config_lib.define_compile_cache_flag()
 
 
 def config_from_flags():
-  names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional',
+  names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'model', 'emb_dim', 'hidden', 'bidirectional', 'layers', 'heads',
            'explainers', 'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
            'weak_epochs', 'permutations', 'test_subset')
   return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset,
@@ -80,7 +87,7 @@ def reevaluate_checkpoints(config, workdir):
   if not FLAGS.checkpoints:
     raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
   pipeline.run_pipeline(config, workdir, ['encode'])
-  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(workdir)).corpus)
   dirs = reevaluate.checkpoint_dirs(FLAGS.checkpoints)
   missing = reevaluate.missing_weak_learners(dirs, config.explainers)
   weak = None if missing else {'model': pipeline.make_weak_learner(config, corpus), 'norm': config.norm,
@@ -93,12 +100,7 @@ def reevaluate_checkpoints(config, workdir):
       subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
       weak=weak)
-  per_example = ('rates', 'median_tvd')
-  summary = [{'checkpoint': r['checkpoint'],
-              **{evaluation: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[evaluation].items()}
-                 for evaluation in ('deletion', 'weak_learner', 'shuffle') if evaluation in r}}
-             for r in results]
-  io.write_json(os.path.join(workdir, 'reevaluate.json'), summary)
+  io.write_json(os.path.join(workdir, 'reevaluate.json'), reevaluate.summary(results))
   print(f'results: {workdir}/reevaluate.json')
 
 

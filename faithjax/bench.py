@@ -18,6 +18,7 @@ import numpy as np
 from faithjax import explain
 from faithjax.data.text import PAD_ID
 from faithjax.models import classifier
+from faithjax.models import contract
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
 
@@ -76,7 +77,7 @@ def bench(args):
   """Yields one result dict per explainer, at its best batch size."""
   model = classifier.Classifier(vocab_size=args.vocab, emb_dim=args.emb, hidden=args.hidden,
                                 att_hidden=args.att_hidden, bidirectional=args.bidirectional)
-  params = jax.jit(classifier.init, static_argnums=0)(model, jax.random.key(0))
+  params = jax.jit(contract.init, static_argnums=0)(model, jax.random.key(0))
   ids = np.asarray(jax.random.randint(jax.random.key(1), (args.n, args.seq_len), 1, args.vocab))
   meta = dict(**device_meta(), bidirectional=args.bidirectional, n=args.n, seq_len=args.seq_len, steps=args.steps)
   batches = [b for b in args.batches if b <= args.n] or [args.n]
