@@ -5,30 +5,23 @@
   python run.py --helpfull                       # every flag
 """
 
-import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
-import jax
-
 from faithjax import FaithjaxError
 from faithjax import explain
-from faithjax import io
 from faithjax import models
 from faithjax import parallel
-from faithjax import reevaluate
 from faithjax import config as config_lib
 from faithjax import pipeline
-from faithjax import workdir as workdir_lib
 from faithjax.data import corpora
-from faithjax.data import encode
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
-                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates and (where the workdirs have '
+                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates, ERASER and (where the workdirs have '
                   'weak learners) weak-learner F1 and shuffle TVDs of every checkpoint '
                   'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
 flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
@@ -78,32 +71,6 @@ def config_from_flags():
                                 **{n: getattr(FLAGS, n) for n in names})
 
 
-def reevaluate_checkpoints(config, workdir):
-  """Every checkpoint of --checkpoints re-evaluated in one vmapped program per bucket.
-
-  Explainers and deletion always; the weak-learner F1 and shuffle test too when
-  every checkpoint's workdir has its weak learners (its evaluate stage ran).
-  """
-  if not FLAGS.checkpoints:
-    raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
-  pipeline.run_pipeline(config, workdir, ['encode'])
-  corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(workdir)).corpus)
-  dirs = reevaluate.checkpoint_dirs(FLAGS.checkpoints)
-  missing = reevaluate.missing_weak_learners(dirs, config.explainers)
-  weak = None if missing else {'model': pipeline.make_weak_learner(config, corpus), 'norm': config.norm,
-                               'permutations': config.permutations}
-  io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
-                                              'more)' if missing else 'every workdir has its weak learners'))
-  results = reevaluate.reevaluate(
-      dirs, corpus, pipeline.make_model(config, len(corpus.vocab)),
-      {n: pipeline.explainer_options(config, n) for n in config.explainers},
-      subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
-      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
-      weak=weak)
-  io.write_json(os.path.join(workdir, 'reevaluate.json'), reevaluate.summary(results))
-  print(f'results: {workdir}/reevaluate.json')
-
-
 def main(argv):
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
@@ -116,7 +83,8 @@ def main(argv):
   if FLAGS.mode == 'reevaluate':
     if mesh is not None:
       raise FaithjaxError('--mesh applies to --mode=run; re-evaluation vmaps over checkpoints on one device')
-    reevaluate_checkpoints(config, workdir)
+    pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints)
+    print(f'results: {workdir}/reevaluate.json')
     return
   pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)
   if 'report' in FLAGS.stages:

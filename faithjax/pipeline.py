@@ -3,7 +3,7 @@
 Each stage reads its inputs from the workdir and writes one artefact plus a
 `stages/<name>.json` summary; a stage whose summary exists is skipped, so a
 killed run resumes where it stopped. run.py only parses flags and calls
-`run_pipeline`.
+`run_pipeline` or `reevaluate_checkpoints`.
 """
 
 import dataclasses
@@ -23,6 +23,7 @@ from faithjax import metrics
 from faithjax import models
 from faithjax import parallel
 from faithjax import provenance
+from faithjax import reevaluate
 from faithjax import report
 from faithjax import train
 from faithjax import workdir as workdir_lib
@@ -197,3 +198,29 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
     io.write_json(workdir.path('results.json'), results)
     io.write_text(workdir.path('report.md'), report.render(results))
   return results
+
+
+def reevaluate_checkpoints(config, root, checkpoints):
+  """Every checkpoint of `checkpoints` (reevaluate.checkpoint_dirs) re-evaluated in one vmapped program per
+  bucket, on the corpus `config` names; writes <root>/reevaluate.json.
+
+  Explainers, deletion and ERASER always; the weak-learner F1 and shuffle test too when
+  every checkpoint's workdir has its weak learners (its evaluate stage ran).
+  """
+  if not checkpoints:
+    raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
+  run_pipeline(config, root, ['encode'])
+  corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(root)).corpus)
+  dirs = reevaluate.checkpoint_dirs(checkpoints)
+  missing = reevaluate.missing_weak_learners(dirs, config.explainers)
+  weak = None if missing else {'model': make_weak_learner(config, corpus), 'norm': config.norm,
+                               'permutations': config.permutations}
+  io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
+                                              'more)' if missing else 'every workdir has its weak learners'))
+  results = reevaluate.reevaluate(
+      dirs, corpus, make_model(config, len(corpus.vocab)),
+      {n: explainer_options(config, n) for n in config.explainers},
+      subset=test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
+      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      weak=weak)
+  io.write_json(os.path.join(root, 'reevaluate.json'), reevaluate.summary(results))
