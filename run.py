@@ -5,6 +5,7 @@
   python run.py --helpfull                       # every flag
 """
 
+import re
 import sys
 
 from absl import app
@@ -28,7 +29,8 @@ flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpo
                   'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
 flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device.')
 flags.DEFINE_bool('distributed', False, 'Multi-host launch: call jax.distributed.initialize() first.')
-flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}.')
+flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}, jsonl:PATH (text, 0/1 label '
+                    'and optionally split per line) or tfds:NAME.')
 flags.DEFINE_string('preset', 'full', 'Settings: full (the paper\'s) or cpu (reduced for 2 CPU cores, config.PRESETS); '
                     'explicit flags override it.')
 flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
@@ -78,7 +80,7 @@ def main(argv):
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   if FLAGS.distributed:
     parallel.initialize_distributed()
-  workdir = FLAGS.workdir or f'runs/{config.corpus}'
+  workdir = FLAGS.workdir or 'runs/' + re.sub(r'[^\w.-]', '_', config.corpus)  # jsonl:PATH -> jsonl__PATH
   mesh = None if FLAGS.mesh is None else parallel.make_mesh(FLAGS.mesh)
   if FLAGS.mode == 'reevaluate':
     if mesh is not None:

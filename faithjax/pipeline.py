@@ -180,6 +180,7 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
   unknown = [s for s in stages if s not in config_lib.STAGES]
   if unknown:
     raise FaithjaxError(f'unknown stage(s) {", ".join(unknown)}; choose from {", ".join(config_lib.STAGES)}')
+  corpora.spec(config.corpus)  # an unknown corpus is refused before the workdir is made
   workdir = workdir_lib.prepare_workdir(root, config)
   # A requested stage brings the stages before it (each skipped if already done).
   last = max(config_lib.STAGES.index(s) for s in stages)
