@@ -5,34 +5,32 @@
   python run.py --helpfull                       # every flag
 """
 
-import os
+import re
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
-import jax
-
 from faithjax import FaithjaxError
-from faithjax import io
+from faithjax import explain
+from faithjax import models
 from faithjax import parallel
-from faithjax import reevaluate
 from faithjax import config as config_lib
 from faithjax import pipeline
 from faithjax.data import corpora
-from faithjax.data import encode
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
-                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates and (where the workdirs have '
+                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates, ERASER and (where the workdirs have '
                   'weak learners) weak-learner F1 and shuffle TVDs of every checkpoint '
                   'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
 flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
                   'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
 flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device.')
 flags.DEFINE_bool('distributed', False, 'Multi-host launch: call jax.distributed.initialize() first.')
-flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}.')
+flags.DEFINE_string('corpus', 'synthetic', f'Corpus: one of {", ".join(corpora.CORPORA)}, jsonl:PATH (text, 0/1 label '
+                    'and optionally split per line) or tfds:NAME.')
 flags.DEFINE_string('preset', 'full', 'Settings: full (the paper\'s) or cpu (reduced for 2 CPU cores, config.PRESETS); '
                     'explicit flags override it.')
 flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
@@ -45,10 +43,14 @@ flags.DEFINE_integer('split_seed', None, 'Seed for the train/valid split and the
 flags.DEFINE_integer('epochs', None, 'Training epochs (default 8; synthetic 3).')
 flags.DEFINE_integer('batch_size', None, 'Training batch size (default 32).')
 flags.DEFINE_float('learning_rate', None, 'AMSGrad learning rate (default 1e-3).')
+flags.DEFINE_string('model', None, f'Classifier: one of {", ".join(models.MODELS)} (default lstm).')
 flags.DEFINE_integer('emb_dim', None, 'Embedding size (default 300).')
-flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction (default 128).')
+flags.DEFINE_integer('hidden', None, 'LSTM hidden size per direction; the Transformer\'s MLP width (default 128).')
 flags.DEFINE_bool('bidirectional', None, 'BiLSTM (default) or a one-directional LSTM.')
-flags.DEFINE_list('explainers', None, f'Explainers (default all: {", ".join(config_lib.EXPLAINERS)}).')
+flags.DEFINE_integer('layers', None, 'Transformer encoder blocks (default 2).')
+flags.DEFINE_integer('heads', None, 'Transformer attention heads (default 4).')
+flags.DEFINE_list('explainers', None, 'Explainers (default: ' + ', '.join(explain.DEFAULT) + '). ' + '; '.join(
+    f'{n}: {explain.describe(n)}' for n in explain.explainer_names()))
 flags.DEFINE_enum('target', None, ['prob', 'logit', 'log_prob'],
                   'Scalar explained for the predicted class (default prob).')
 flags.DEFINE_bool('detach_attention', None, 'Stop gradients through the attention weights (JW parity).')
@@ -64,42 +66,11 @@ config_lib.define_compile_cache_flag()
 
 
 def config_from_flags():
-  names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'emb_dim', 'hidden', 'bidirectional',
+  names = ('seed', 'split_seed', 'epochs', 'batch_size', 'learning_rate', 'model', 'emb_dim', 'hidden', 'bidirectional', 'layers', 'heads',
            'explainers', 'target', 'detach_attention', 'ig_steps', 'quadrature', 'deletion_mode', 'absolute', 'norm',
            'weak_epochs', 'permutations', 'test_subset')
   return config_lib.make_config(FLAGS.corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset,
                                 **{n: getattr(FLAGS, n) for n in names})
-
-
-def reevaluate_checkpoints(config, workdir):
-  """Every checkpoint of --checkpoints re-evaluated in one vmapped program per bucket.
-
-  Explainers and deletion always; the weak-learner F1 and shuffle test too when
-  every checkpoint's workdir has its weak learners (its evaluate stage ran).
-  """
-  if not FLAGS.checkpoints:
-    raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
-  pipeline.run_pipeline(config, workdir, ['encode'])
-  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
-  dirs = reevaluate.checkpoint_dirs(FLAGS.checkpoints)
-  missing = reevaluate.missing_weak_learners(dirs, config.explainers)
-  weak = None if missing else {'model': pipeline.make_weak_learner(config, corpus), 'norm': config.norm,
-                               'permutations': config.permutations}
-  io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
-                                              'more)' if missing else 'every workdir has its weak learners'))
-  results = reevaluate.reevaluate(
-      dirs, corpus, pipeline.make_model(config, len(corpus.vocab)),
-      {n: pipeline.explainer_options(config, n) for n in config.explainers},
-      subset=pipeline.test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
-      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
-      weak=weak)
-  per_example = ('rates', 'median_tvd')
-  summary = [{'checkpoint': r['checkpoint'],
-              **{evaluation: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[evaluation].items()}
-                 for evaluation in ('deletion', 'weak_learner', 'shuffle') if evaluation in r}}
-             for r in results]
-  io.write_json(os.path.join(workdir, 'reevaluate.json'), summary)
-  print(f'results: {workdir}/reevaluate.json')
 
 
 def main(argv):
@@ -109,12 +80,13 @@ def main(argv):
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   if FLAGS.distributed:
     parallel.initialize_distributed()
-  workdir = FLAGS.workdir or f'runs/{config.corpus}'
+  workdir = FLAGS.workdir or 'runs/' + re.sub(r'[^\w.-]', '_', config.corpus)  # jsonl:PATH -> jsonl__PATH
   mesh = None if FLAGS.mesh is None else parallel.make_mesh(FLAGS.mesh)
   if FLAGS.mode == 'reevaluate':
     if mesh is not None:
       raise FaithjaxError('--mesh applies to --mode=run; re-evaluation vmaps over checkpoints on one device')
-    reevaluate_checkpoints(config, workdir)
+    pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints)
+    print(f'results: {workdir}/reevaluate.json')
     return
   pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)
   if 'report' in FLAGS.stages:

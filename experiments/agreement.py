@@ -44,9 +44,11 @@ from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import report
 from faithjax import study
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
 
 FLAGS = flags.FLAGS
@@ -73,7 +75,7 @@ flags.DEFINE_multi_enum('recompute', ['sensitivity', 'stacked'], ['sensitivity',
                         'already in --out (--recompute=stacked refreshes only the stacked re-evaluation).')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild agreement.md from the agreement_<corpus>.json already in --out.')
 
-EXPLAINERS = config_lib.EXPLAINERS
+EXPLAINERS = explain.DEFAULT
 SLOW = {'sensitivity': ('sensitivity', 'sensitivity_subset'),
         'stacked': ('stacked', 'stacked_seconds', 'stacked_subset')}
 
@@ -127,7 +129,7 @@ def over_seeds(values):
 
 def seed_table(runs):
   rows = []
-  for evaluation in study.EVALUATIONS:
+  for evaluation in study.evaluation_names():
     for name in EXPLAINERS:
       values = [study.our_scores(r, evaluation).get(name) for _, _, r in runs.values()]
       rows.append([evaluation, name, *over_seeds([v for v in values if v is not None])])
@@ -136,7 +138,7 @@ def seed_table(runs):
 
 def tau_heatmap(runs, path):
   """Mean over seeds of Kendall τ between each pair of evaluations' explainer rankings."""
-  names = list(study.EVALUATIONS)
+  names = list(study.evaluation_names())
   matrix = np.eye(len(names))
   per_seed = [study.evaluation_agreement(r) for _, _, r in runs.values()]
   for i, j in itertools.combinations(range(len(names)), 2):
@@ -157,7 +159,7 @@ def tau_heatmap(runs, path):
 def per_example(runs, path):
   """Spearman(deletion rate, shuffle TVD) per explainer on seed 0, and the scatter plot."""
   _, workdir, _ = next(iter(runs.values()))
-  work = pipeline.Workdir(os.path.abspath(workdir))
+  work = workdir_lib.Workdir(os.path.abspath(workdir))
   fig, axes = plt.subplots(1, len(EXPLAINERS), figsize=(3.4 * len(EXPLAINERS), 3.2), squeeze=False)
   rows = []
   for ax, name in zip(axes[0], EXPLAINERS):
@@ -182,7 +184,7 @@ def sensitivity(config, workdir, results):
   where `survives` says whether the ranking under the run's own choices (on
   the same examples) holds.
   """
-  work = pipeline.Workdir(os.path.abspath(workdir))
+  work = workdir_lib.Workdir(os.path.abspath(workdir))
   corpus = encode.EncodedCorpus.load(work.corpus)
   model, params = pipeline.load_classifier(config, work, corpus)
   stored = {name: io.load_npz(work.maps(name)) for name in EXPLAINERS}
@@ -240,7 +242,7 @@ def stacked_seeds(runs):
   example; of F1 for the weak learner)], seconds of the stacked call).
   """
   config, workdir, _ = runs[min(runs)]
-  corpus = encode.EncodedCorpus.load(pipeline.Workdir(os.path.abspath(workdir)).corpus)
+  corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(workdir)).corpus)
   test = corpus.splits['test']
   subset = pipeline.test_subset(config, test)[:FLAGS.stacked_subset or None]
   part = test.subset(subset)
@@ -255,7 +257,7 @@ def stacked_seeds(runs):
   seconds = time.perf_counter() - start
   rows = []
   for (seed, (_, seed_workdir, results)), again in zip(runs.items(), stacked):
-    work = pipeline.Workdir(os.path.abspath(seed_workdir))
+    work = workdir_lib.Workdir(os.path.abspath(seed_workdir))
     for name in EXPLAINERS:
       stacked_rates = again['deletion'][name]['rates']
       if not ran_whole_pipeline(results):
@@ -287,7 +289,7 @@ def seed_stability(runs):
   """{evaluation: mean pairwise Kendall τ between the seeds' explainer rankings} (1 = the seed never matters;
   None where fewer than two seeds measured it)."""
   stability = {e: study.cross_corpus_stability({seed: study.our_scores(r, e) for seed, (_, _, r) in runs.items()}, e)
-               for e in study.EVALUATIONS}
+               for e in study.evaluation_names()}
   return {e: tau if np.isfinite(tau) else None for e, tau in stability.items()}
 
 
@@ -300,10 +302,10 @@ def ground_truth(runs):
     truth = {n: results['stages']['explain']['quality'][n].get('precision_at_k') for n in EXPLAINERS}
     if None in truth.values():
       return []
-    for evaluation in study.EVALUATIONS:
+    for evaluation in study.evaluation_names():
       ours = study.our_scores(results, evaluation)
       tau = agreement.kendall_tau([truth[n] for n in EXPLAINERS],
-                                  agreement.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
+                                  evaluations.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
       rows.append([seed, evaluation, tau])
   return rows
 
@@ -328,6 +330,11 @@ def seed_means(record, evaluation):
   return {r[1]: r[2] for r in record['seed_table'] if r[0] == evaluation}
 
 
+def recorded_evaluations(*records):
+  """The registered evaluations every record measured (records made before an evaluation was added lack it)."""
+  return [e for e in study.evaluation_names() if all(any(r[0] == e for r in rec['seed_table']) for rec in records)]
+
+
 def write_summary(out):
   """agreement_<corpus>.md for every agreement_<corpus>.json in `out`, and agreement.md: all side by side."""
   records = {}
@@ -340,8 +347,9 @@ def write_summary(out):
   for corpus, record in records.items():
     io.write_text(os.path.join(out, f'agreement_{corpus}.md'), render_corpus(record))
   names = list(records)
+  evaluations_measured = recorded_evaluations(*records.values())
   real = [c for c in names if c in paper.CORPORA]
-  pairs = [(a, b) for a, b in itertools.combinations(sorted(study.EVALUATIONS), 2)]
+  pairs = [(a, b) for a, b in itertools.combinations(sorted(evaluations_measured), 2)]
 
   def seed_cell(record, evaluation, name):
     return next(mean_sd(*r[2:5]) for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
@@ -370,14 +378,14 @@ def write_summary(out):
            report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
                                                                 for c in names],
                                  [[e, n] + [seed_cell(records[c], e, n) for c in names]
-                                  for e in study.EVALUATIONS for n in EXPLAINERS]), '',
+                                  for e in evaluations_measured for n in EXPLAINERS]), '',
            '## Does the seed or the dataset change the verdict? (mean pairwise Kendall τ between rankings)', '',
            'Per corpus: between the seeds\' explainer rankings. Last column: between the real corpora\'s '
            'rankings of the seed means. 1 = the ranking never changes.', '',
            report.markdown_table(['evaluation'] + names + ['across real corpora'],
                                  [[e] + [records[c]['seed_stability'][e] for c in names]
                                   + [study.cross_corpus_stability({c: seed_means(records[c], e) for c in real}, e)]
-                                  for e in study.EVALUATIONS]), '',
+                                  for e in evaluations_measured]), '',
            '## Do the evaluations agree? (Kendall τ between their explainer rankings: mean [min, max] over seeds)',
            '',
            report.markdown_table(['evaluations'] + names,
@@ -394,18 +402,18 @@ def write_summary(out):
            '## Stacked re-evaluation of all seeds (the three evaluations in one program per bucket)', '',
            'Largest difference from the per-seed runs, per example for deletion and shuffle, of F1 for the '
            'weak learner.', '',
-           report.markdown_table(['corpus', 'seeds', 'seconds'] + list(study.EVALUATIONS),
+           report.markdown_table(['corpus', 'seeds', 'seconds'] + list(evaluations_measured),
                                  [[c, len(records[c]['seeds']),
                                    f'{records[c]["stacked_seconds"]:.0f} ({records[c]["provenance"]["device"]["kind"]})'
                                    if records[c]['stacked'] else 'not measured']
-                                  + [largest_difference(records[c]['stacked'], e) for e in study.EVALUATIONS]
+                                  + [largest_difference(records[c]['stacked'], e) for e in evaluations_measured]
                                   for c in names]), '']
   truth = {c: r['ground_truth'] for c, r in records.items() if r['ground_truth']}
   for corpus, rows in truth.items():
     lines += [f'## Ground truth ({corpus}): mean τ between each evaluation and the planted-token ranking', '',
               report.markdown_table(['evaluation', 'mean τ over seeds'],
                                     [[e, float(np.mean([t for _, ev, t in rows if ev == e]))]
-                                     for e in study.EVALUATIONS]), '']
+                                     for e in evaluations_measured]), '']
   io.write_text(os.path.join(out, 'agreement.md'), '\n'.join(lines) + '\n')
   print(f'wrote {out}/agreement.md')
 
@@ -519,7 +527,7 @@ def render_corpus(record):
   if record['ground_truth']:
     lines += ['## Ground truth: τ between each evaluation and the planted-token precision@k ranking', '',
               report.markdown_table(['seed', 'evaluation', 'τ'], record['ground_truth']), '']
-    for evaluation in study.EVALUATIONS:
+    for evaluation in recorded_evaluations(record):
       taus = [t for _, e, t in record['ground_truth'] if e == evaluation]
       lines.append(f'- {evaluation}: mean τ {np.mean(taus):.2f} over {len(taus)} seeds')
   return '\n'.join(lines) + '\n'

@@ -25,6 +25,7 @@ from faithjax import reevaluate
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
+from faithjax.models import contract
 
 MODES = {'stacked': reevaluate.reevaluate, 'loop': reevaluate.loop_reevaluate}
 
@@ -47,7 +48,7 @@ def save_checkpoints(model, count, root):
   for seed in range(count):
     manager = ocp.CheckpointManager(os.path.join(root, str(seed), 'best'),
                                     options=ocp.CheckpointManagerOptions(create=True))
-    manager.save(0, args=ocp.args.StandardSave(classifier.init(model, jax.random.key(seed))), force=True)
+    manager.save(0, args=ocp.args.StandardSave(contract.init(model, jax.random.key(seed))), force=True)
     manager.wait_until_finished()
 
 

@@ -41,15 +41,21 @@ flags.DEFINE_string('runs_dir', 'runs/reproduce', 'Parent of the per-corpus work
 flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures go.')
 flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from workdirs that finished.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
+flags.DEFINE_string('model', 'lstm', 'Classifier (faithjax.models.MODELS); its runs and tables get its name unless lstm.')
+
+
+def suffix():
+  """'' for the LSTM (the study's model), '_<model>' otherwise: in workdir and result names."""
+  return '' if FLAGS.model == 'lstm' else f'_{FLAGS.model}'
 
 
 def workdir_of(corpus):
-  return os.path.join(FLAGS.runs_dir, FLAGS.preset, corpus)
+  return os.path.join(FLAGS.runs_dir, FLAGS.preset + suffix(), corpus)
 
 
 def run_corpora():
   for corpus in FLAGS.corpora:
-    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset)
+    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model)
     io.log(f'== {corpus} ({FLAGS.preset}) -> {workdir_of(corpus)}')
     pipeline.run_pipeline(config, workdir_of(corpus))
 
@@ -72,6 +78,8 @@ def display(runs, corpus):
 def comparison_cell(row):
   """'ours [CI] | paper | difference', the pipes escaped for a markdown table."""
   ci = None if row['low'] is None else (row['low'], row['high'])
+  if row['paper'] is None:  # an evaluation the paper does not report
+    return report.with_ci(row['ours'], ci)
   return f'{report.with_ci(row["ours"], ci)} \\| {row["paper"]:.3f} \\| {row["diff"]:+.3f}'
 
 
@@ -95,7 +103,7 @@ def figure5(runs, out):
     ax.set_xlabel('epoch')
     ax.set_ylabel('validation loss')
   axes[0][-1].legend(fontsize=7)
-  path = os.path.join(out, f'figure5_{FLAGS.preset}.png')
+  path = os.path.join(out, f'figure5_{FLAGS.preset}{suffix()}.png')
   io.save_figure(fig, path)
   return path
 
@@ -117,15 +125,16 @@ def settings_section(runs):
 
 def render(runs, figure_path):
   prov = next(iter(runs.values()))['provenance']
-  lines = ['# Reproduction of the study', '',
-           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}`; '
+  model = f' --model={FLAGS.model}' if suffix() else ''
+  lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if model else ''), '',
+           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{model}`; '
            f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["platform"]}, '
            f'{prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            'Each cell: ours [bootstrap 95% CI over test examples] | paper | ours − paper.', '',
            '## Settings that produced these numbers', '', settings_section(runs), '',
            '## Table 2: classifier on test', '', comparison_table(runs, study.table2_rows(runs), 'metric'), '']
-  for evaluation in study.EVALUATIONS:
-    lines += [f'## {study.TITLE[evaluation]}', '',
+  for evaluation in study.evaluation_names():
+    lines += [f'## {study.title(evaluation)}', '',
               comparison_table(runs, study.comparison_rows(runs, evaluation), 'map'), '']
     ranks = study.ranking_agreement_with_paper(runs, evaluation)
     lines += ['Our ranking of the explainers against the paper\'s (Kendall τ, exact permutation p):', '',
@@ -155,13 +164,13 @@ def main(argv):
     runs = finished_runs()
     os.makedirs(FLAGS.out, exist_ok=True)
     figure_path = figure5(runs, FLAGS.out)
-    io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}.md'), render(runs, figure_path))
-    rows = [dict(table=e, **r) for e in study.EVALUATIONS for r in study.comparison_rows(runs, e)]
-    write_csv(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}.csv'), rows)
-    io.write_json(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}_runs.json'),
+    io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.md'), render(runs, figure_path))
+    rows = [dict(table=e, **r) for e in study.evaluation_names() for r in study.comparison_rows(runs, e)]
+    write_csv(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.csv'), rows)
+    io.write_json(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}_runs.json'),
                   {c: {'config': r['config'], 'stages': r['stages'], 'provenance': r['provenance']}
                    for c, r in runs.items()})
-    print(f'wrote {FLAGS.out}/reproduction_{FLAGS.preset}.md')
+    print(f'wrote {FLAGS.out}/reproduction_{FLAGS.preset}{suffix()}.md')
   except FaithjaxError as e:
     raise SystemExit(f'faithjax: error: {e}') from e
 

@@ -28,6 +28,7 @@ from faithjax import explain
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness import deletion
 from faithjax.models import classifier
+from faithjax.models import contract
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
 DELETION = 'eraser_deletion'  # the peer's name for deletion until flip
@@ -136,7 +137,7 @@ def setup(args, n):
   """(model, float32 params, random ids <int>[n, seq_len]) of the benchmark's shapes."""
   model = classifier.Classifier(vocab_size=args.vocab, emb_dim=args.emb, hidden=args.hidden,
                                 att_hidden=args.att_hidden, bidirectional=args.bidirectional)
-  params = jax.jit(classifier.init, static_argnums=0)(model, jax.random.key(0))
+  params = jax.jit(contract.init, static_argnums=0)(model, jax.random.key(0))
   ids = np.asarray(jax.random.randint(jax.random.key(1), (n, args.seq_len), 1, args.vocab))
   return model, params, ids
 

@@ -7,8 +7,10 @@ across methods: `target` ('prob', 'logit' or 'log_prob' of the predicted class),
 `detach_attention`, and for Integrated Gradients `steps`, `quadrature`,
 `step_chunk`.
 
-Input x Gradient and Integrated Gradients run through the classifier's linear
-input projection P = e W (DESIGN.md section 4). Because sum_d e_d df/de_d =
+Explainers reach the model only through faithjax/models/contract.py. Input x
+Gradient and Integrated Gradients run through its `inputs`: the model's linear
+input projection P = e W where it has one (the LSTM, DESIGN.md section 4),
+else the embedding itself (P = e). Because sum_d e_d df/de_d =
 sum_k P_k df/dP_k, both are computed from df/dP alone; and with a zero baseline
 the straight path of the embeddings is the path alpha P of the projection, so IG
 needs P once and no per-step embedding work. All IG steps of a batch run in one
@@ -25,10 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from faithjax import FaithjaxError
+from faithjax import batching
 from faithjax import io
-from faithjax.data import encode
 from faithjax.data.text import PAD_ID
-from faithjax.models import classifier
+from faithjax.models import contract
 
 TARGETS = ('prob', 'logit', 'log_prob')
 QUADRATURES = ('midpoint', 'trapezoid', 'gauss_legendre')
@@ -54,22 +56,21 @@ def _gradient(forward, inputs, label, target):
   return pullback(df_dlogits)[0]
 
 
-def _logits_of_projection(model, params, mask, detach_attention):
-  return lambda projected: classifier.logits_from_projection(
-      model, params, projected, mask, detach_attention)[0]
+def _logits_of_inputs(model, params, mask, detach_attention):
+  return lambda inputs: contract.logits_from_inputs(model, params, inputs, mask, detach_attention)[0]
 
 
 def saliency(model, params, ids, mask, key=None, *, target='prob', detach_attention=False):
   """||d f / d e_t||_2 over embedding dims: [batch, seq]."""
-  forward = lambda emb: classifier.logits_from_embeddings(model, params, emb, mask, detach_attention)[0]
-  grad = _gradient(forward, classifier.embed(model, params, ids), None, target)
+  forward = lambda emb: contract.logits_from_embeddings(model, params, emb, mask, detach_attention)[0]
+  grad = _gradient(forward, contract.embed(model, params, ids), None, target)
   return jnp.linalg.norm(grad, axis=-1) * mask
 
 
 def input_x_gradient(model, params, ids, mask, key=None, *, target='prob', detach_attention=False):
   """sum_d e_td d f / d e_td, signed, as sum_k P_tk d f / d P_tk: [batch, seq]."""
-  projected = classifier.project_ids(model, params, ids)
-  grad = _gradient(_logits_of_projection(model, params, mask, detach_attention), projected, None, target)
+  projected = contract.inputs(model, params, ids)
+  grad = _gradient(_logits_of_inputs(model, params, mask, detach_attention), projected, None, target)
   return jnp.sum(projected * grad, -1) * mask
 
 
@@ -105,14 +106,14 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
   [chunk*batch, seq, ...] batch; by default as many as keep that batch within
   `path_tokens` tokens, which bounds the memory of the backward pass.
   """
-  projected = classifier.project_ids(model, params, ids)
-  label = jnp.argmax(_logits_of_projection(model, params, mask, detach_attention)(projected), -1)
+  projected = contract.inputs(model, params, ids)
+  label = jnp.argmax(_logits_of_inputs(model, params, mask, detach_attention)(projected), -1)
   step_chunk = step_chunk or max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
   alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
                      for x in quadrature_rule(quadrature, steps))
   chunk = alphas.shape[1]
   # Row c*batch + b of the stacked batch is example b at the c-th alpha of the chunk.
-  stacked_forward = _logits_of_projection(model, params, jnp.tile(mask, (chunk, 1)), detach_attention)
+  stacked_forward = _logits_of_inputs(model, params, jnp.tile(mask, (chunk, 1)), detach_attention)
   stacked_label = jnp.tile(label, chunk)
 
   def add_chunk(mean_grad, chunk_rule):
@@ -127,7 +128,11 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
 
 def attention(model, params, ids, mask, key=None):
   """The model's attention weights: [batch, seq]."""
-  return classifier.apply(model, params, ids, mask)[1] * mask
+  weights = contract.apply(model, params, ids, mask)[1]
+  if weights is None:
+    raise FaithjaxError(f'the attention explainer needs a model that pools with attention; '
+                        f'{type(model).__name__} returns none')
+  return weights * mask
 
 
 def uniform(model, params, ids, mask, key=None):
@@ -142,6 +147,8 @@ def random_normal(model, params, ids, mask, key=None):
   return jax.random.normal(key, ids.shape) * mask
 
 
+# The registry: one line per explainer. Its docstring's first line is its help text; its keyword-only
+# arguments are its options. Add one from anywhere with `EXPLAINERS['name'] = fn` (README "Add your own").
 EXPLAINERS = {
     'saliency': saliency,
     'input_x_gradient': input_x_gradient,
@@ -150,6 +157,18 @@ EXPLAINERS = {
     'uniform': uniform,
     'random': random_normal,
 }
+BASELINES = ('uniform', 'random')  # reference maps that read nothing of the model: every evaluation's floor
+DEFAULT = ('saliency', 'input_x_gradient', 'integrated_gradients', 'attention')  # the study's four
+
+
+def explainer_names():
+  """Every registered explainer except the baselines: the --explainers choices."""
+  return tuple(n for n in EXPLAINERS if n not in BASELINES)
+
+
+def describe(name):
+  """One line of help for explainer `name`: its docstring's first line."""
+  return (inspect.getdoc(EXPLAINERS[name]) or name).splitlines()[0].rstrip('.')
 
 
 def options_of(name):
@@ -197,26 +216,13 @@ def completeness_error(model, params, ids, mask, attributions, target='prob', de
   absolute error and the error relative to |f(x) - f(baseline)|, both [batch].
   Completeness holds for the true gradient only, so not with detach_attention.
   """
-  projected = classifier.project_ids(model, params, ids)
-  forward = _logits_of_projection(model, params, mask, detach_attention)
+  projected = contract.inputs(model, params, ids)
+  forward = _logits_of_inputs(model, params, mask, detach_attention)
   logits = forward(projected)
   label = jnp.argmax(logits, -1)
   gap = explained_value(logits, label, target) - explained_value(forward(jnp.zeros_like(projected)), label, target)
   error = jnp.abs(attributions.sum(-1) - gap)
   return error, error / jnp.abs(gap)
-
-
-def padded_batches(split, batch_size, *flat_values):
-  """Yields (indices, ids, *values) per length-bucketed batch of an EncodedSplit.
-
-  ids and each of `flat_values` (laid out like split.ids) come as [rows, width],
-  rows padded with PAD to a power of two up to batch_size: few programs compile.
-  """
-  for indices, width in encode.batches(split.lengths, batch_size):
-    rows = min(batch_size, encode.bucket_width(len(indices)))
-    pad = lambda x: np.pad(x, ((0, rows - len(x)), (0, 0)))
-    yield (indices, pad(split.padded(indices, width)),
-           *(pad(split.padded(indices, width, values)) for values in flat_values))
 
 
 IN_FLIGHT = 4  # batches dispatched ahead of the one being gathered
@@ -248,7 +254,7 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   # A few batches stay in flight, so the host pads and copies while the device computes, and progress
   # shows from the first batch on (a new bucket width compiles at dispatch, which can take a while).
   pending = collections.deque()
-  for n, (indices, ids) in enumerate(padded_batches(split, batch_size)):
+  for n, (indices, ids) in enumerate(batching.padded_batches(split, batch_size)):
     batch_key = None if key is None else jax.random.fold_in(key, n)
     pending.append((indices, fn(params, ids, ids != PAD_ID, batch_key)))  # dispatched, not awaited
     if len(pending) > IN_FLIGHT:
@@ -264,7 +270,7 @@ def split_completeness(model, params, split, attributions, batch_size, target='p
   Returns the absolute and the relative error, both [len(split)].
   """
   errors = np.zeros((2, len(split)), np.float32)
-  for indices, ids, scores in padded_batches(split, batch_size, attributions):
+  for indices, ids, scores in batching.padded_batches(split, batch_size, attributions):
     batch_errors = completeness_error(model, params, ids, ids != PAD_ID, scores, target)
     errors[:, indices] = np.asarray(batch_errors)[:, :len(indices)]
   return errors[0], errors[1]

@@ -3,7 +3,7 @@
 Each stage reads its inputs from the workdir and writes one artefact plus a
 `stages/<name>.json` summary; a stage whose summary exists is skipped, so a
 killed run resumes where it stopped. run.py only parses flags and calls
-`run_pipeline`.
+`run_pipeline` or `reevaluate_checkpoints`.
 """
 
 import dataclasses
@@ -13,80 +13,30 @@ import time
 import jax
 import numpy as np
 
+from faithjax import batching
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import heatmap
 from faithjax import io
 from faithjax import metrics
+from faithjax import models
 from faithjax import parallel
 from faithjax import provenance
+from faithjax import reevaluate
 from faithjax import report
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import corpora
-from faithjax.faithfulness import deletion
-from faithjax.faithfulness import shuffle
+from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
-from faithjax.models import classifier
+from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
 
-@dataclasses.dataclass(frozen=True)
-class Workdir:
-  root: str
-
-  def path(self, *parts):
-    return os.path.join(self.root, *parts)
-
-  @property
-  def corpus(self):
-    return self.path('corpus.npz')
-
-  @property
-  def classifier_ckpt(self):
-    return self.path('checkpoints', 'classifier')
-
-  def maps(self, explainer):
-    return self.path('maps', f'{explainer}.npz')
-
-  def evaluation(self, kind, name):
-    return self.path('evaluations', f'{kind}_{name}.npz')
-
-  def weak_ckpt(self, name):
-    return self.path('checkpoints', f'weak_{name}')
-
-  def summary(self, stage):
-    return self.path('stages', f'{stage}.json')
-
-
-def prepare_workdir(root, config):
-  """Creates the workdir, or checks that an existing one was made with the same config."""
-  workdir = Workdir(os.path.abspath(root))
-  try:
-    os.makedirs(workdir.root, exist_ok=True)
-    probe = workdir.path('.write-probe')
-    with open(probe, 'w'):
-      pass
-    os.remove(probe)
-  except OSError as e:
-    raise FaithjaxError(f'cannot write to workdir {root!r} ({e.strerror}); pass a writable --workdir') from e
-  saved_path = workdir.path('config.json')
-  current = config.fingerprint()
-  saved = io.read_json(saved_path) if os.path.exists(saved_path) else {}
-  # Fields added to RunConfig since the workdir was made are adopted, not refused.
-  changed = sorted(k for k in saved if k in current and saved[k] != current[k])
-  if changed:
-    raise FaithjaxError(f'workdir {root!r} holds a run with a different config ({", ".join(changed)}); '
-                        'pass a new --workdir or restore the old flags')
-  if saved != current:
-    io.write_json(saved_path, current)
-  return workdir
-
-
 def make_model(config, vocab_size):
-  return classifier.Classifier(vocab_size=vocab_size, emb_dim=config.emb_dim, hidden=config.hidden,
-                               att_hidden=config.att_hidden, bidirectional=config.bidirectional)
+  return models.build(config, vocab_size)
 
 
 def stage_encode(config, workdir, mesh=None):
@@ -113,7 +63,7 @@ def train_config(config):
 
 def load_classifier(config, workdir, corpus):
   model = make_model(config, len(corpus.vocab))
-  abstract = jax.eval_shape(lambda: classifier.init(model, jax.random.key(0)))
+  abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   return model, train.restore_best(workdir.classifier_ckpt, abstract)
 
 
@@ -179,7 +129,7 @@ def map_quality(model, params, split, scores, name, config):
   if split.rationale is not None:
     precisions = [explain.precision_at_k(batch_scores, rationale, ids != 0)[:len(indices)]
                   for indices, ids, batch_scores, rationale in
-                  explain.padded_batches(split, config.eval_batch_size, scores, split.rationale)]
+                  batching.padded_batches(split, config.eval_batch_size, scores, split.rationale)]
     quality['precision_at_k'] = float(np.nanmean(np.concatenate(precisions)))
   return quality
 
@@ -192,40 +142,32 @@ def test_subset(config, split):
 
 
 def stage_evaluate(config, workdir, mesh=None):
-  """Deletion until flip (Table 3), weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
+  """Every evaluation of faithfulness.evaluations.MODULES on every map: deletion until flip (Table 3),
+  ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
-  test = corpus.splits['test']
-  subset = test_subset(config, test)
-  summary = {'deletion': {}, 'eraser': {}, 'weak_learner': {}, 'shuffle': {}, 'test_subset': len(subset)}
   weak_model = make_weak_learner(config, corpus)
   weak_config = dataclasses.replace(train_config(config), epochs=config.weak_epochs)
-  for name in config.explainers + config_lib.BASELINES:
+  learnt = {}
+
+  def weak_learner_of(name, maps):
+    if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
+      learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
+                                                     norm=config.norm)
+    return learnt[name]
+
+  subset = test_subset(config, corpus.splits['test'])
+  context = evaluations.Context(config=config, corpus=corpus, model=model, params=params, subset=subset,
+                                weak_model=weak_model, weak_learner=weak_learner_of, mesh=mesh)
+  summary = {**{section: {} for section in evaluations.MODULES}, 'test_subset': len(subset)}
+  for name in config.explainers + explain.BASELINES:
     maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name
-    if name != 'uniform':  # uniform scores rank tokens by position only: no deletion row
-      path, eraser_path = workdir.evaluation('deletion', name), workdir.evaluation('eraser', name)
-      scores = maps['test'] if name in config.explainers else weak_learner.baseline_map(test, name, config.seed)
-      part, part_scores = test.subset(subset), test.subset_values(subset, scores)
-      if not os.path.exists(path):
-        rates = deletion.deletion_rates(model, params, part, part_scores, absolute=config.absolute,
-                                        mode=config.deletion_mode, mesh=mesh)
-        io.save_npz(path, rates=rates, indices=subset)
-      if not os.path.exists(eraser_path):
-        io.save_npz(eraser_path, indices=subset, **deletion.eraser_metrics(
-            model, params, part, part_scores, absolute=config.absolute, mode=config.deletion_mode))
-      summary['deletion'][name] = metrics.mean_with_ci(io.load_npz(path)['rates'])
-      eraser = io.load_npz(eraser_path)
-      summary['eraser'][name] = {k: metrics.mean_with_ci(eraser[k])
-                                 for k in ('aopc_comprehensiveness', 'aopc_sufficiency')}
-    result = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
-                                             norm=config.norm)
-    summary['weak_learner'][name] = {**result.test, 'valid_loss': [h['valid_loss'] for h in result.history]}
-    path = workdir.evaluation('shuffle', name)
-    if not os.path.exists(path):
-      tvds = shuffle.shuffle_test(weak_model, result.params, test, result.maps['test'], norm=config.norm,
-                                  permutations=config.permutations, seed=config.seed)['median_tvd']
-      io.save_npz(path, median_tvd=tvds)
-    summary['shuffle'][name] = metrics.mean_with_ci(io.load_npz(path)['median_tvd'])
+    for section, module in evaluations.MODULES.items():
+      if module.applies(name):
+        path = workdir.evaluation(section, name)
+        if not os.path.exists(path):
+          io.save_npz(path, **module.evaluate(context, name, maps))
+        summary[section][name] = module.summarise(io.load_npz(path))
   return summary
 
 
@@ -238,7 +180,8 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
   unknown = [s for s in stages if s not in config_lib.STAGES]
   if unknown:
     raise FaithjaxError(f'unknown stage(s) {", ".join(unknown)}; choose from {", ".join(config_lib.STAGES)}')
-  workdir = prepare_workdir(root, config)
+  corpora.spec(config.corpus)  # an unknown corpus is refused before the workdir is made
+  workdir = workdir_lib.prepare_workdir(root, config)
   # A requested stage brings the stages before it (each skipped if already done).
   last = max(config_lib.STAGES.index(s) for s in stages)
   summaries = {}
@@ -256,3 +199,29 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
     io.write_json(workdir.path('results.json'), results)
     io.write_text(workdir.path('report.md'), report.render(results))
   return results
+
+
+def reevaluate_checkpoints(config, root, checkpoints):
+  """Every checkpoint of `checkpoints` (reevaluate.checkpoint_dirs) re-evaluated in one vmapped program per
+  bucket, on the corpus `config` names; writes <root>/reevaluate.json.
+
+  Explainers, deletion and ERASER always; the weak-learner F1 and shuffle test too when
+  every checkpoint's workdir has its weak learners (its evaluate stage ran).
+  """
+  if not checkpoints:
+    raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
+  run_pipeline(config, root, ['encode'])
+  corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(root)).corpus)
+  dirs = reevaluate.checkpoint_dirs(checkpoints)
+  missing = reevaluate.missing_weak_learners(dirs, config.explainers)
+  weak = None if missing else {'model': make_weak_learner(config, corpus), 'norm': config.norm,
+                               'permutations': config.permutations}
+  io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
+                                              'more)' if missing else 'every workdir has its weak learners'))
+  results = reevaluate.reevaluate(
+      dirs, corpus, make_model(config, len(corpus.vocab)),
+      {n: explainer_options(config, n) for n in config.explainers},
+      subset=test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
+      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      weak=weak)
+  io.write_json(os.path.join(root, 'reevaluate.json'), reevaluate.summary(results))

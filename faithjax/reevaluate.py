@@ -6,8 +6,8 @@ deletion-until-flip over that axis: the data is shared, so each length bucket
 is one compiled program for all N models instead of N dispatches of a small
 one. With `weak` options, the weak learners each workdir trained on each explainer's
 maps (checkpoints/weak_<explainer>) are stacked too: their test F1 and the
-shuffle test then run for all N in one program per bucket as well, so all three
-evaluations of N runs are re-evaluated together (the weak learners' training,
+shuffle test then run for all N in one program per bucket as well (ERASER
+always does), so every evaluation of N runs is re-evaluated together (the weak learners' training,
 like the classifiers', stays one run at a time). `loop_reevaluate` is the same
 computation one checkpoint at a time, with the single-model code of the
 pipeline: the reference for tests and benchmarks.
@@ -22,19 +22,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faithjax import batching
 from faithjax import FaithjaxError
 from faithjax import explain
-from faithjax import faithfulness
 from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
-from faithjax import pipeline
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import eraser
+from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
-from faithjax.models import classifier
+from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
 DELETION_DEFAULTS = {'absolute': False, 'mode': 'pad', 'pool': 512, 'slots': 64, 'chunk': 8}
@@ -43,7 +45,7 @@ WEAK_DEFAULTS = {'norm': 'l2', 'permutations': 100}
 
 def _classifier_dir(path):
   """The classifier checkpoint folder of a workdir, or `path` itself if it is one; else None."""
-  for candidate in (pipeline.Workdir(path).classifier_ckpt, path):
+  for candidate in (workdir_lib.Workdir(path).classifier_ckpt, path):
     if os.path.isdir(os.path.join(candidate, 'best')):
       return candidate
   return None
@@ -72,15 +74,14 @@ def checkpoint_dirs(specs):
 
 def restore_all(dirs, model):
   """The selected parameters of every checkpoint folder, checked against `model`'s shapes."""
-  abstract = jax.eval_shape(lambda: classifier.init(model, jax.random.key(0)))
+  abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   restored = []
   for path in dirs:
     try:
       restored.append(train.restore_best(path, abstract))
     except FaithjaxError as e:
       raise FaithjaxError(f'checkpoint {path} has another architecture or vocabulary than the model it is '
-                          f'evaluated with (vocab_size={model.vocab_size}, emb_dim={model.emb_dim}, '
-                          f'hidden={model.hidden}); re-evaluate only checkpoints trained on this corpus '
+                          f'evaluated with ({model}); re-evaluate only checkpoints trained on this corpus '
                           f'with these flags. ({e})') from e
   return restored
 
@@ -91,8 +92,8 @@ def _explainers(explainers):
 
 
 def _workdir(checkpoint_dir):
-  """The pipeline.Workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
-  return pipeline.Workdir(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))))
+  """The workdir.Workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
+  return workdir_lib.Workdir(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))))
 
 
 def run_seed(checkpoint_dir):
@@ -167,9 +168,28 @@ def stacked_deletion_rates(model, stacked_params, split, stacked_scores, *, abso
     counts = _stacked_counts(model, stacked_params, ids, jnp.stack(scores), absolute=absolute, mode=mode,
                              chunk=chunk, slots=slots)
     return counts.T  # map_split gathers along a leading example axis
-  counts = faithfulness.map_split(pool_counts, split, list(stacked_scores), batch_size=pool,
+  counts = batching.map_split(pool_counts, split, list(stacked_scores), batch_size=pool,
                                   label=f'deletion ({mode}) x{len(stacked_scores)}')
   return deletion.rates_from_counts(counts.T, split.lengths)
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'mode'))
+def _stacked_eraser(model, stacked_params, ids, stacked_scores, *, absolute, mode):
+  """`eraser.eraser_scores` of N checkpoints on one batch: arrays with leading [N, batch] axes."""
+  return jax.vmap(lambda params, scores: eraser.eraser_scores(model, params, ids, scores, absolute=absolute,
+                                                              mode=mode))(stacked_params, stacked_scores)
+
+
+def stacked_eraser_metrics(model, stacked_params, split, stacked_scores, *, absolute=False, mode='pad',
+                           batch_size=64):
+  """`eraser.eraser_metrics` of N stacked checkpoints, one program per bucket: arrays [N, len(split), ...]."""
+  def batch(rows, ids, *scores):
+    del rows
+    out = _stacked_eraser(model, stacked_params, ids, jnp.stack(scores), absolute=absolute, mode=mode)
+    return jax.tree.map(lambda x: x.swapaxes(0, 1), out)  # map_split gathers along a leading example axis
+  out = batching.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
+                               label=f'eraser ({mode}) x{len(stacked_scores)}')
+  return jax.tree.map(lambda x: x.swapaxes(0, 1), out)
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'norm', 'permutations'))
@@ -195,7 +215,7 @@ def stacked_weak_evaluation(model, stacked_params, split, stacked_scores, keys, 
     probs, tvds = _stacked_weak(model, stacked_params, ids, jnp.stack(scores), rows[indices], keys, norm=norm,
                                 permutations=permutations)
     return probs.swapaxes(0, 1), tvds.T  # map_split gathers along a leading example axis
-  probs, tvds = faithfulness.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
+  probs, tvds = batching.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
                                        label=f'weak learner + shuffle x{len(stacked_scores)}')
   return probs.swapaxes(0, 1), tvds.T
 
@@ -216,13 +236,17 @@ def restore_weak(dirs, explainer, model):
   return [train.restore_best(_workdir(d).weak_ckpt(explainer), abstract) for d in dirs]
 
 
-def _results(dirs, data, maps, rates, weak):
-  """Per checkpoint: its folder, maps {name: ragged scores}, deletion {name: rates, mean, ci95, n} and, with
-  weak learners, weak_learner {name: metrics.test_report} and shuffle {name: median_tvd, mean, ci95, n}."""
+def _results(dirs, data, maps, rates, erased, weak):
+  """Per checkpoint: its folder, maps {name: ragged scores}, deletion {name: rates, mean, ci95, n}, eraser
+  {name: eraser.summarise's AOPCs and 'per_example': eraser_metrics' arrays} and, with weak learners,
+  weak_learner {name: metrics.test_report} and shuffle {name: median_tvd, mean, ci95, n}. Each section reads
+  like the evaluate stage's summary (evaluations.Evaluation.cell)."""
   results = []
   for i, path in enumerate(dirs):
+    per_example = {name: {k: v[i] for k, v in e.items()} for name, e in erased.items()}
     result = {'checkpoint': path, 'maps': {name: m[i] for name, m in maps.items()},
-              'deletion': {name: {'rates': r[i], **metrics.mean_with_ci(r[i])} for name, r in rates.items()}}
+              'deletion': {name: {'rates': r[i], **metrics.mean_with_ci(r[i])} for name, r in rates.items()},
+              'eraser': {name: {**eraser.summarise(e), 'per_example': e} for name, e in per_example.items()}}
     if weak:
       result['weak_learner'] = {name: metrics.test_report(data.labels, probs[i]) for name, (probs, _) in weak.items()}
       result['shuffle'] = {name: {'median_tvd': tvds[i], **metrics.mean_with_ci(tvds[i])}
@@ -249,16 +273,18 @@ def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=N
                                                          deletion_options, weak)
   stacked = parallel.stack(all_params)
   shuffle_keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
-  maps, rates, weak_results = {}, {}, {}
+  maps, rates, erased, weak_results = {}, {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
     fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())), len(dirs))
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
     rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
+    erased[name] = stacked_eraser_metrics(model, stacked, data, maps[name], absolute=options['absolute'],
+                                          mode=options['mode'], batch_size=batch_size)
     if weak:
       weak_results[name] = stacked_weak_evaluation(
           weak['model'], parallel.stack(restore_weak(dirs, name, weak['model'])), data, maps[name],
           shuffle_keys, rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size)
-  return _results(dirs, data, maps, rates, weak_results)
+  return _results(dirs, data, maps, rates, erased, weak_results)
 
 
 def loop_reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=None, batch_size=64, key=None,
@@ -266,12 +292,15 @@ def loop_reevaluate(checkpoints, corpus, model, explainers, *, split='test', sub
   """`reevaluate`, one checkpoint at a time with the single-model code: same arguments, same results."""
   dirs, all_params, data, rows, options, weak = _prepare(checkpoints, corpus, model, split, subset,
                                                          deletion_options, weak)
-  maps, rates, weak_results = {}, {}, {}
+  maps, rates, erased, weak_results = {}, {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
     fn = explain.make_explainer(name, model, **explainer_options)
     maps[name] = np.stack([explain.explain_split(fn, p, data, batch_size, key) for p in all_params])
     rates[name] = np.stack([deletion.deletion_rates(model, p, data, m, **options)
                             for p, m in zip(all_params, maps[name])])
+    erased[name] = jax.tree.map(lambda *runs: np.stack(runs), *[
+        eraser.eraser_metrics(model, p, data, m, absolute=options['absolute'], mode=options['mode'],
+                              batch_size=batch_size) for p, m in zip(all_params, maps[name])])
     if weak:
       runs = list(zip(dirs, restore_weak(dirs, name, weak['model']), maps[name]))
       weak_results[name] = (
@@ -280,4 +309,13 @@ def loop_reevaluate(checkpoints, corpus, model, explainers, *, split='test', sub
           np.stack([shuffle.shuffle_test(weak['model'], p, data, m, norm=weak['norm'],
                                          permutations=weak['permutations'], seed=run_seed(d), rows=rows,
                                          batch_size=batch_size)['median_tvd'] for d, p, m in runs]))
-  return _results(dirs, data, maps, rates, weak_results)
+  return _results(dirs, data, maps, rates, erased, weak_results)
+
+
+def summary(results):
+  """`reevaluate`'s results without the per-example arrays: per checkpoint, every evaluation's summary (JSON)."""
+  per_example = ('rates', 'median_tvd', 'per_example')
+  return [{'checkpoint': r['checkpoint'],
+           **{section: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[section].items()}
+              for section in evaluations.MODULES if section in r}}
+          for r in results]

@@ -1,6 +1,7 @@
 """report.md: the run's tables in markdown, rendered from results.json's content."""
 
 from faithjax import provenance
+from faithjax.faithfulness import evaluations
 from faithjax.data.encode import SPLITS
 
 
@@ -51,30 +52,20 @@ def _explain_section(explained):
           ''] + [f'![{p}]({p}) ([HTML]({p[:-4]}.html))' for p in explained['heatmaps'] if p.endswith('.png')] + ['']
 
 
-def _mean_ci(cell):
-  return with_ci(cell['mean'], cell['ci95'])
-
-
 def _evaluate_section(evaluated):
-  names = list(evaluated['weak_learner'])
-  eraser = evaluated.get('eraser', {})
-  aopc = lambda name, key: _mean_ci(eraser[name][key]) if name in eraser else '—'
-  rows = [[name,
-           _mean_ci(evaluated['deletion'][name]) if name in evaluated['deletion'] else '—',
-           aopc(name, 'aopc_comprehensiveness'), aopc(name, 'aopc_sufficiency'),
-           with_ci(evaluated['weak_learner'][name]['f1'], evaluated['weak_learner'][name].get('f1_ci95')),
-           evaluated['weak_learner'][name]['macro_f1'],
-           _mean_ci(evaluated['shuffle'][name])] for name in names]
-  return ['## Faithfulness evaluations (Tables 3–5)', '',
-          f'Deletion until flip on {evaluated["test_subset"]} test examples (lower = more faithful); '
-          'weak-learner test F1 (higher = the map carries more of the label); '
-          'mean of the median TVD over shuffles (higher = the output depends more on the map); '
-          'ERASER AOPC over removing (comprehensiveness, higher = more faithful) or keeping only '
-          '(sufficiency, lower = more faithful) the top 1/5/10/20/50% of tokens. '
-          'Brackets: bootstrap 95% CI over examples.', '',
-          markdown_table(['map', 'deletion rate', 'AOPC comprehensiveness', 'AOPC sufficiency', 'weak learner F1',
-                          'weak learner macro F1', 'shuffle TVD'], rows),
-          '']
+  """One column per registered evaluation (faithfulness.evaluations.EVALUATIONS), one row per map."""
+  registry = evaluations.EVALUATIONS
+  names = list(dict.fromkeys(n for section in evaluations.MODULES for n in evaluated.get(section, {})))
+  cell = lambda c: None if c is None else with_ci(c['mean'], c['ci95'])
+  rows = [[name] + [cell(e.cell(evaluated, name)) for e in registry.values()] for name in names]
+  direction = lambda e: 'higher' if e.orientation > 0 else 'lower'
+  return ['## Faithfulness evaluations (Tables 3–5 and ERASER)', '',
+          f'Deletion until flip and ERASER on {evaluated["test_subset"]} test examples; the weak learner and the '
+          'shuffle test on the whole test set. ' + '; '.join(f'{e.label}: {direction(e)} = more faithful'
+                                                              for e in registry.values())
+          + '. ERASER AOPC averages removing (comprehensiveness) or keeping only (sufficiency) the top '
+          '1/5/10/20/50% of tokens. Brackets: bootstrap 95% CI over examples.', '',
+          markdown_table(['map'] + [e.label for e in registry.values()], rows), '']
 
 
 SECTIONS = {'encode': _corpus_section, 'train': _train_section, 'explain': _explain_section,

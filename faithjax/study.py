@@ -10,25 +10,32 @@ import numpy as np
 
 from faithjax import paper
 from faithjax.faithfulness import agreement
+from faithjax.faithfulness import evaluations
 
-EVALUATIONS = ('deletion_rate', 'weak_learner_f1', 'shuffle_tvd')
 TABLE_OF = {'deletion_rate': paper.TABLE3, 'weak_learner_f1': paper.TABLE4, 'shuffle_tvd': paper.TABLE5}
-TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faithful)',
-         'weak_learner_f1': 'Table 4: weak-learner test F1',
-         'shuffle_tvd': 'Table 5: mean of median TVD over shuffles'}
+PAPER_EVALUATIONS = tuple(TABLE_OF)  # the paper's conclusions are about these
+
+
+def evaluation_names():
+  """Every registered evaluation (evaluations.EVALUATIONS), the paper's first."""
+  return tuple(evaluations.EVALUATIONS)
+
+
+PAPER_TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faithful)',
+               'weak_learner_f1': 'Table 4: weak-learner test F1',
+               'shuffle_tvd': 'Table 5: mean of median TVD over shuffles'}
+
+
+def title(evaluation):
+  """A table's heading: the paper's, or the evaluation's label and direction."""
+  described = evaluations.EVALUATIONS[evaluation]
+  direction = 'higher' if described.orientation > 0 else 'lower'
+  return PAPER_TITLE.get(evaluation, f'{described.label} ({direction} = more faithful; ours only, not in the paper)')
 
 
 def our_cell(results, evaluation, name):
   """{'mean', 'ci95' (or None)} of one explainer under one evaluation; None if not measured."""
-  evaluated = results['stages'].get('evaluate', {})
-  if evaluation == 'deletion_rate':
-    cell = evaluated.get('deletion', {}).get(name)
-  elif evaluation == 'shuffle_tvd':
-    cell = evaluated.get('shuffle', {}).get(name)
-  else:
-    learnt = evaluated.get('weak_learner', {}).get(name, {})
-    cell = {'mean': learnt['f1'], 'ci95': learnt.get('f1_ci95')} if 'f1' in learnt else None
-  return cell and {'mean': cell['mean'], 'ci95': cell.get('ci95')}
+  return evaluations.EVALUATIONS[evaluation].cell(results['stages'].get('evaluate', {}), name)
 
 
 def our_scores(results, evaluation, names=paper.EXPLAINERS):
@@ -38,15 +45,17 @@ def our_scores(results, evaluation, names=paper.EXPLAINERS):
 
 
 def comparison_rows(runs, evaluation):
-  """Rows (map, corpus, ours, ci low, ci high, paper, ours - paper) of one table."""
+  """Rows (map, corpus, ours, ci low, ci high, paper, ours - paper) of one table; paper and diff are None
+  for an evaluation the paper does not report."""
+  theirs = TABLE_OF.get(evaluation, {n: {c: None for c in paper.CORPORA} for n in paper.EXPLAINERS})
   rows = []
-  for name, by_corpus in TABLE_OF[evaluation].items():
-    for corpus, theirs in by_corpus.items():
+  for name, by_corpus in theirs.items():
+    for corpus, value in by_corpus.items():
       cell = our_cell(runs[corpus], evaluation, name) if corpus in runs else None
       if cell:
         low, high = cell['ci95'] or (None, None)
         rows.append({'map': name, 'corpus': corpus, 'ours': cell['mean'], 'low': low, 'high': high,
-                     'paper': theirs, 'diff': cell['mean'] - theirs})
+                     'paper': value, 'diff': None if value is None else cell['mean'] - value})
   return rows
 
 
@@ -65,6 +74,8 @@ def table2_rows(runs):
 def ranking_agreement_with_paper(runs, evaluation):
   """Per corpus: Kendall tau between our and the paper's explainer scores, with exact p."""
   out = {}
+  if evaluation not in TABLE_OF:
+    return {}
   for corpus, results in runs.items():
     ours = our_scores(results, evaluation)
     names = [n for n in paper.EXPLAINERS if n in ours and corpus in TABLE_OF[evaluation][n]]
@@ -78,7 +89,7 @@ def ranking_agreement_with_paper(runs, evaluation):
 
 def evaluation_agreement(results):
   """Within one corpus: Kendall tau between the rankings of each pair of evaluations."""
-  scores = {e: our_scores(results, e) for e in EVALUATIONS}
+  scores = {e: our_scores(results, e) for e in evaluation_names()}
   scores = {e: s for e, s in scores.items() if len(s) >= 3}
   return agreement.pairwise_agreement(scores) if len(scores) >= 2 else []
 
@@ -134,11 +145,13 @@ def conclusions(scores):
 
 def paper_scores():
   """The paper's own numbers in the shape `conclusions` reads."""
-  return {e: {c: {n: TABLE_OF[e][n][c] for n in paper.EXPLAINERS} for c in paper.CORPORA} for e in EVALUATIONS}
+  return {e: {c: {n: TABLE_OF[e][n][c] for n in paper.EXPLAINERS} for c in paper.CORPORA}
+          for e in PAPER_EVALUATIONS}
 
 
-def our_scores_by_evaluation(runs):
-  return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in EVALUATIONS}
+def our_scores_by_evaluation(runs, names=PAPER_EVALUATIONS):
+  """{evaluation: {corpus: {explainer: mean}}}; by default the paper's evaluations, which `conclusions` reads."""
+  return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in names}
 
 
 def per_example_agreement(deletion_rates, deletion_indices, median_tvds):
@@ -146,5 +159,5 @@ def per_example_agreement(deletion_rates, deletion_indices, median_tvds):
 
   Over the test examples both measured; positive rho = the evaluations agree.
   """
-  return agreement.spearman_with_ci(agreement.oriented('deletion_rate', deletion_rates),
+  return agreement.spearman_with_ci(evaluations.oriented('deletion_rate', deletion_rates),
                                     np.asarray(median_tvds)[deletion_indices])

@@ -16,13 +16,13 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from faithjax import batching
 from faithjax import FaithjaxError
-from faithjax import faithfulness
 from faithjax import io
 from faithjax import metrics
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
-from faithjax.models import classifier
+from faithjax.models import contract
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,10 +156,10 @@ def validation_metrics(labels, probs, weights):
 def predict_split(model, params, split, batch_size=256):
   """Class probabilities for every example of an EncodedSplit: [n, classes].
 
-  Batches are padded to `batch_size` rows (faithfulness.map_split), so a split
+  Batches are padded to `batch_size` rows (batching.map_split), so a split
   compiles one program per bucket width, not one more per tail-batch size.
   """
-  return faithfulness.map_split(lambda rows, ids: classifier.predict_proba(model, params, ids, ids != PAD_ID),
+  return batching.map_split(lambda rows, ids: contract.predict_proba(model, params, ids, ids != PAD_ID),
                                 split, batch_size=batch_size, label='classifier predict')
 
 
@@ -171,7 +171,7 @@ def train_classifier(model, corpus, config, ckpt_dir):
   def loss_fn(params, batch, key):
     del key  # the classifier has no dropout
     ids, labels = batch
-    logits, _ = classifier.apply(model, params, ids)
+    logits, _ = contract.apply(model, params, ids)
     return weighted_cross_entropy(logits, labels, weights)
 
   def train_batches(epoch):
@@ -182,7 +182,7 @@ def train_classifier(model, corpus, config, ckpt_dir):
   def evaluate(params):
     return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
 
-  params = classifier.init(model, jax.random.key(config.seed))
+  params = contract.init(model, jax.random.key(config.seed))
   return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,
              config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
              ckpt_dir=ckpt_dir, label='classifier')

@@ -15,6 +15,7 @@ from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness import deletion
 from faithjax.models import classifier
+from faithjax.models import contract
 
 ROWS, WIDTH = 13, 8  # 13 rows: not a multiple of 8, so the PAD-row padding is exercised; one bucket width
 
@@ -29,7 +30,7 @@ def main():
     config.enable_compile_cache(sys.argv[1])
   assert len(jax.devices()) == 8, jax.devices()
   model = classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8)
-  params = classifier.init(model, jax.random.key(0))
+  params = contract.init(model, jax.random.key(0))
   split = random_split(np.random.default_rng(0))
   mesh = parallel.make_mesh()
   ids = split.padded(np.arange(ROWS), WIDTH)

@@ -391,3 +391,57 @@ def test_fetched_ag_news_runs_the_full_protocol(monkeypatch, tmp_path):
 
 def test_fetch_refuses_a_corpus_tfds_does_not_serve(tmp_path):
   one_line_error(lambda: fetch.fetch('sst', tmp_path), r"tfds fetch covers imdb, ag_news; 'sst'")
+
+
+# ----------------------------------------------------------------------------- bring your own corpus
+
+def own_rows(n, split=None):
+  rows = [{'text': f'{"good" if i % 2 else "bad"} film number {i}', 'label': i % 2} for i in range(n)]
+  return [{**r, 'split': split(i)} for i, r in enumerate(rows)] if split else rows
+
+
+def write_jsonl(path, rows):
+  path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  return f'jsonl:{path}'
+
+
+def test_jsonl_corpus_without_splits_is_split_stratified(tmp_path):
+  name = write_jsonl(tmp_path / 'mine.jsonl', own_rows(100))
+  raw = corpora.load_raw(name, seed=3)
+  assert [len(raw[s][0]) for s in SPLITS] == [64, 16, 20]
+  assert all(np.mean(raw[s][1]) == 0.5 for s in SPLITS)
+  assert raw['train'][0][0][1:3] == ['film', 'number']  # lowercased word tokens
+  assert corpora.load_raw(name, seed=3)['test'][0] == raw['test'][0]  # the seed fixes the split
+  encoded, _ = encode_corpus(name, raw, corpora.spec(name).min_df, corpora.spec(name).max_len)
+  assert 'good' in encoded.vocab and 'number' in encoded.vocab
+
+
+def test_jsonl_corpus_keeps_its_own_splits_and_draws_valid_from_train(tmp_path):
+  given = own_rows(30, split=lambda i: ('train', 'valid', 'test')[i % 3])
+  raw = corpora.load_raw(write_jsonl(tmp_path / 'a.jsonl', given))
+  assert [len(raw[s][0]) for s in SPLITS] == [10, 10, 10]
+  no_valid = own_rows(40, split=lambda i: 'test' if i < 10 else 'train')
+  raw = corpora.load_raw(write_jsonl(tmp_path / 'b.jsonl', no_valid))
+  assert [len(raw[s][0]) for s in SPLITS] == [24, 6, 10]
+
+
+@pytest.mark.parametrize('rows, match', [
+    ([{'text': 'a b', 'label': 2}], r'label 2 is out of range'),
+    ([{'text': 'a b', 'label': 1, 'split': 'dev'}], r"split values \['dev'\]"),
+    ([{'label': 1}], r"lacks the field\(s\) \['text'\]"),
+])
+def test_jsonl_corpus_bad_input_is_one_line(tmp_path, rows, match):
+  one_line_error(lambda: corpora.load_raw(write_jsonl(tmp_path / 'bad.jsonl', rows)), match)
+  one_line_error(lambda: corpora.load_raw(f'jsonl:{tmp_path}/missing.jsonl'), 'no file')
+
+
+def test_tfds_corpus_reads_train_and_test_and_draws_valid(monkeypatch):
+  fake_tfds(monkeypatch, {('imdb_reviews', 'train'): own_rows(50), ('imdb_reviews', 'test'): own_rows(20)})
+  raw = corpora.load_raw('tfds:imdb_reviews')
+  assert [len(raw[s][0]) for s in SPLITS] == [40, 10, 20]
+  assert corpora.describe('tfds:imdb_reviews')['max_len'] == corpora.OWN_MAX_LEN
+
+
+def test_tfds_corpus_without_tensorflow_datasets_is_one_line(monkeypatch):
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)  # import fails
+  one_line_error(lambda: corpora.load_raw('tfds:imdb_reviews'), r"pip install 'faithjax\[tfds\]'")

@@ -12,6 +12,8 @@ from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax.data import encode
 from faithjax.models import classifier
+from faithjax.models import contract
+from faithjax.models import transformer
 
 LENGTHS = (12, 9, 5, 1)
 REFERENCE_STEPS = 7
@@ -23,9 +25,16 @@ def x64():
     yield
 
 
-def tiny_model(bidirectional):
+TINY_MODELS = {  # every explainer is checked on each classifier of faithjax.models
+    'bilstm': classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8),
+    'lstm': classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8, bidirectional=False),
+    'transformer': transformer.Transformer(vocab_size=50, emb_dim=16, layers=2, heads=2, mlp_dim=16, att_hidden=8),
+}
+
+
+def tiny_model(kind):
   """Random params; float64 inside the x64 fixture."""
-  model = classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8, bidirectional=bidirectional)
+  model = TINY_MODELS[kind]
   params = _float32_params(model)
   return model, jax.tree.map(lambda p: jnp.asarray(p, jnp.result_type(float)), params)
 
@@ -33,7 +42,7 @@ def tiny_model(bidirectional):
 @functools.cache
 def _float32_params(model):
   with jax.enable_x64(False):  # Flax's zeros initializer would make float64 biases
-    return jax.jit(classifier.init, static_argnums=0)(model, jax.random.key(0))
+    return jax.jit(contract.init, static_argnums=0)(model, jax.random.key(0))
 
 
 def random_batch(extra_pad=0):
@@ -55,7 +64,7 @@ def reference_value(logits, label, target):
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def reference_forward(model, params, emb, mask, detach_attention):
-  return classifier.logits_from_embeddings(model, params, emb, mask, detach_attention)
+  return contract.logits_from_embeddings(model, params, emb, mask, detach_attention)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5))
@@ -70,7 +79,7 @@ def reference_scores(name, model, params, ids, mask, target='prob', detach_atten
   """[batch, seq] by the textbook definition of explainer `name` (chunking steps changes nothing there)."""
   rows = []
   for example_ids, example_mask in zip(ids[:, None], mask[:, None]):
-    emb = classifier.embed(model, params, example_ids)
+    emb = contract.embed(model, params, example_ids)
     logits, attention = reference_forward(model, params, emb, example_mask, False)
     label = int(jnp.argmax(logits[0]))
     grad = lambda e: reference_gradient(model, params, e, example_mask, target, detach_attention, label)
@@ -90,21 +99,19 @@ def reference_scores(name, model, params, ids, mask, target='prob', detach_atten
 
 
 IG_CHUNKED = ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='gauss_legendre', step_chunk=3))
-CASES = [  # (name, options, bidirectional); all IG quadratures on the default BiLSTM only, to save compiles
-    *[(name, {}, bidirectional) for name in ('saliency', 'input_x_gradient', 'attention', 'uniform')
-      for bidirectional in (True, False)],
-    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint'), True),
-    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='trapezoid'), True),
-    (*IG_CHUNKED, True),
-    (*IG_CHUNKED, False),
+CASES = [  # (name, options, model); all IG quadratures on the default BiLSTM only, to save compiles
+    *[(name, {}, kind) for name in ('saliency', 'input_x_gradient', 'attention', 'uniform') for kind in TINY_MODELS],
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint'), 'bilstm'),
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='trapezoid'), 'bilstm'),
+    *[(*IG_CHUNKED, kind) for kind in TINY_MODELS],
     # A token budget smaller than one step's batch: one step per chunk (the stacked re-evaluation's budget).
-    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint', path_tokens=1), True),
+    ('integrated_gradients', dict(steps=REFERENCE_STEPS, quadrature='midpoint', path_tokens=1), 'bilstm'),
 ]
 
 
-@pytest.mark.parametrize('name, options, bidirectional', CASES)
-def test_matches_per_example_reference_in_float64(x64, name, options, bidirectional):
-  model, params = tiny_model(bidirectional)
+@pytest.mark.parametrize('name, options, kind', CASES)
+def test_matches_per_example_reference_in_float64(x64, name, options, kind):
+  model, params = tiny_model(kind)
   ids, mask = random_batch()
   fast = explain.make_explainer(name, model, **options)(params, ids, mask)
   assert fast.dtype == jnp.float64
@@ -113,8 +120,9 @@ def test_matches_per_example_reference_in_float64(x64, name, options, bidirectio
   np.testing.assert_allclose(fast, expected, rtol=1e-9, atol=1e-15)
 
 
-def test_options_match_reference_in_float64(x64):
-  model, params = tiny_model(bidirectional=False)
+@pytest.mark.parametrize('kind', ['lstm', 'transformer'])
+def test_options_match_reference_in_float64(x64, kind):
+  model, params = tiny_model(kind)
   ids, mask = random_batch()
   options = dict(target='logit', detach_attention=True)
   fast = explain.make_explainer('input_x_gradient', model, **options)(params, ids, mask)
@@ -130,11 +138,11 @@ def test_explained_value(target):
   np.testing.assert_allclose(explain.explained_value(logits, label, target), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize('bidirectional', [True, False])
-def test_reference_gradient_matches_finite_differences_in_float64(x64, bidirectional):
-  model, params = tiny_model(bidirectional)
+@pytest.mark.parametrize('kind', TINY_MODELS)
+def test_reference_gradient_matches_finite_differences_in_float64(x64, kind):
+  model, params = tiny_model(kind)
   ids, mask = random_batch()
-  emb = classifier.embed(model, params, ids[:1])
+  emb = contract.embed(model, params, ids[:1])
   label = int(jnp.argmax(reference_forward(model, params, emb, mask[:1], False)[0][0]))
   direction = jax.random.normal(jax.random.key(3), emb.shape, jnp.float64)
   value = lambda e: reference_value(reference_forward(model, params, e, mask[:1], False)[0], label, 'prob')
@@ -158,14 +166,15 @@ def test_quadrature_rules():
   np.testing.assert_allclose(weights, [.125, .25, .25, .25, .125])
 
 
+@pytest.mark.parametrize('kind', ['bilstm', 'transformer'])
 @pytest.mark.parametrize('name, options', [
     ('saliency', {}), ('input_x_gradient', {}), IG_CHUNKED, ('attention', {}), ('uniform', {})])
-def test_batched_equals_per_example_and_padding_changes_nothing(x64, name, options):
+def test_batched_equals_per_example_and_padding_changes_nothing(x64, name, options, kind):
   """Each example alone, with 4 extra PAD columns, scores as in the batch; PAD scores are 0.
 
   In float64, so the batched programs are the ones the reference test compiled.
   """
-  model, params = tiny_model(bidirectional=True)
+  model, params = tiny_model(kind)
   fn = explain.make_explainer(name, model, **options)
   ids, mask = random_batch()
   batched = np.asarray(fn(params, ids, mask))
@@ -176,7 +185,7 @@ def test_batched_equals_per_example_and_padding_changes_nothing(x64, name, optio
 
 
 def test_random_explainer():
-  model, params = tiny_model(bidirectional=False)
+  model, params = tiny_model('lstm')
   fn = explain.make_explainer('random', model)
   ids = np.ones((64, 64), np.int32)
   ids[:, 48:] = 0
@@ -198,7 +207,7 @@ def test_random_explainer():
 ])
 def test_bad_options_are_refused(name, options, message):
   with pytest.raises(FaithjaxError, match=message):
-    explain.make_explainer(name, tiny_model(False)[0], **options)
+    explain.make_explainer(name, tiny_model('lstm')[0], **options)
 
 
 def test_precision_at_k():
@@ -208,8 +217,9 @@ def test_precision_at_k():
   np.testing.assert_allclose(explain.precision_at_k(scores, rationale, mask), [1., .5])  # ties by position
 
 
-def test_ig_completeness_error_shrinks_with_steps_in_float64(x64):
-  model, params = tiny_model(bidirectional=False)
+@pytest.mark.parametrize('kind', ['lstm', 'transformer'])
+def test_ig_completeness_error_shrinks_with_steps_in_float64(x64, kind):
+  model, params = tiny_model(kind)
   ids, mask = random_batch()
   errors = []
   for steps in (10, 50, 200):

@@ -12,9 +12,12 @@ from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import eraser
 from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
+from faithjax.models import contract
+from faithjax.models import transformer
 from faithjax.models import weak_learner as wl
 
 # Compiling is most of this file's time, so every classifier here has the same
@@ -36,9 +39,13 @@ def tiny_classifier(corpus):
   return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
 
 
-@pytest.fixture(scope='module')
-def random_classifier(tiny_classifier):
-  return tiny_classifier, classifier.init(tiny_classifier, jax.random.key(1))
+@pytest.fixture(scope='module', params=['lstm', 'transformer'])
+def random_classifier(request, tiny_classifier, corpus):
+  """Each classifier of faithjax.models with random parameters: deletion and ERASER against the loops."""
+  model = {'lstm': tiny_classifier,
+           'transformer': transformer.Transformer(vocab_size=len(corpus.vocab), emb_dim=16, layers=2, heads=2,
+                                                  mlp_dim=16, att_hidden=8)}[request.param]
+  return model, contract.init(model, jax.random.key(1))
 
 
 @pytest.fixture(scope='module')
@@ -85,7 +92,7 @@ def _removed(tokens, drop, mode):
 def _probabilities(model, params, tokens, width):
   ids = np.zeros((1, width), np.int32)
   ids[0, :len(tokens)] = tokens
-  return np.asarray(classifier.predict_proba(model, params, ids, ids != 0))[0]
+  return np.asarray(contract.predict_proba(model, params, ids, ids != 0))[0]
 
 
 def deletion_loop(model, params, tokens, scores, width, mode='pad', absolute=False):
@@ -104,7 +111,7 @@ def eraser_loop(model, params, tokens, scores, width, mode='pad', absolute=False
   probs = _probabilities(model, params, tokens, width)
   label = probs.argmax()
   comp, suff = [], []
-  for percent in deletion.ERASER_PERCENTS:
+  for percent in eraser.PERCENTS:
     top = set(order[:int(np.ceil(percent * len(tokens) / 100))])
     rest = set(range(len(tokens))) - top
     comp.append(probs[label] - _probabilities(model, params, _removed(tokens, top, mode), width)[label])
@@ -206,16 +213,16 @@ def test_faithful_map_deletes_fewer_tokens(trained_classifier, corpus):
 # ERASER comprehensiveness and sufficiency.
 
 def test_removal_counts_round_up():
-  counts = deletion.removal_counts(jnp.array([0, 1, 3, 10, 20, 199]), (1, 5, 10, 20, 50))
+  counts = eraser.removal_counts(jnp.array([0, 1, 3, 10, 20, 199]), (1, 5, 10, 20, 50))
   np.testing.assert_array_equal(counts, [[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 2],
                                          [1, 1, 1, 2, 5], [1, 1, 2, 4, 10], [2, 10, 20, 40, 100]])
 
 
-@pytest.mark.parametrize('mode,absolute', [('pad', False), ('pad', True), ('delete', False)])
+@pytest.mark.parametrize('mode,absolute', [('pad', False), ('pad', True), ('unk', False), ('delete', False)])
 def test_eraser_matches_loop(random_classifier, random_batch, mode, absolute):
   model, params = random_classifier
   ids, scores = random_batch
-  got = deletion.eraser_scores(model, params, ids, scores, mode=mode, absolute=absolute)
+  got = eraser.eraser_scores(model, params, ids, scores, mode=mode, absolute=absolute)
   rows = [eraser_loop(model, params, t, s, WIDTH, mode, absolute) for t, s in zip(*_ragged(ids, scores))]
   comp, suff = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
   np.testing.assert_allclose(got['comprehensiveness'], comp, atol=1e-6)
@@ -229,13 +236,13 @@ def test_eraser_metrics_on_trained_model(trained_classifier, corpus):
   model, params = trained_classifier
   test = corpus.splits['test'].subset(np.arange(30))
   rationale = test.rationale.astype(np.float32)
-  got = deletion.eraser_metrics(model, params, test, rationale, batch_size=BATCH)
+  got = eraser.eraser_metrics(model, params, test, rationale, batch_size=BATCH)
   rows = [eraser_loop(model, params, list(test.ids[a:b]), list(rationale[a:b]), WIDTH)
           for a, b in zip(test.offsets[:-1], test.offsets[1:])]
   np.testing.assert_allclose(got['comprehensiveness'], [r[0] for r in rows], atol=1e-6)
   np.testing.assert_allclose(got['sufficiency'], [r[1] for r in rows], atol=1e-6)
   random = np.random.default_rng(0).standard_normal(len(test.ids)).astype(np.float32)
-  baseline = deletion.eraser_metrics(model, params, test, random, batch_size=BATCH)
+  baseline = eraser.eraser_metrics(model, params, test, random, batch_size=BATCH)
   assert got['aopc_comprehensiveness'].mean() > baseline['aopc_comprehensiveness'].mean()
 
 

@@ -17,6 +17,7 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.data import text
 from faithjax.models import classifier
+from faithjax.models import contract
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(emb_dim=16, hidden=8, att_hidden=8)
@@ -31,9 +32,9 @@ def corpus():
 @pytest.mark.parametrize('bidirectional', [True, False])
 def test_shapes_and_attention_masks_pad(bidirectional):
   model = classifier.Classifier(vocab_size=30, bidirectional=bidirectional, **SMALL)
-  params = classifier.init(model, jax.random.key(0))
+  params = contract.init(model, jax.random.key(0))
   ids = jnp.array([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13]])
-  logits, attention = classifier.apply(model, params, ids)
+  logits, attention = contract.apply(model, params, ids)
   assert logits.shape == (2, 2) and attention.shape == (2, 6)
   np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=1e-6)
   assert np.all(np.asarray(attention)[0, 3:] == 0)
@@ -42,13 +43,13 @@ def test_shapes_and_attention_masks_pad(bidirectional):
 @pytest.mark.parametrize('bidirectional', [True, False])
 def test_pad_ids_and_padding_width_change_nothing(bidirectional):
   model = classifier.Classifier(vocab_size=30, bidirectional=bidirectional, **SMALL)
-  params = classifier.init(model, jax.random.key(1))
+  params = contract.init(model, jax.random.key(1))
   ids = jnp.array([[5, 6, 7, 0, 0]])
   mask = ids != text.PAD_ID
-  reference, _ = classifier.apply(model, params, ids, mask)
-  other_pad_ids, _ = classifier.apply(model, params, ids.at[0, 3:].set(17), mask)
+  reference, _ = contract.apply(model, params, ids, mask)
+  other_pad_ids, _ = contract.apply(model, params, ids.at[0, 3:].set(17), mask)
   wider = jnp.pad(ids, ((0, 0), (0, 11)))
-  wider_logits, _ = classifier.apply(model, params, wider, wider != 0)
+  wider_logits, _ = contract.apply(model, params, wider, wider != 0)
   np.testing.assert_allclose(other_pad_ids, reference, atol=1e-6)
   np.testing.assert_allclose(wider_logits, reference, atol=1e-6)
 
@@ -56,9 +57,9 @@ def test_pad_ids_and_padding_width_change_nothing(bidirectional):
 def test_a_real_token_does_change_the_prediction():
   # The invariance above must not come from a model that ignores its input.
   model = classifier.Classifier(vocab_size=30, **SMALL)
-  params = classifier.init(model, jax.random.key(1))
-  a, _ = classifier.apply(model, params, jnp.array([[5, 6, 7]]))
-  b, _ = classifier.apply(model, params, jnp.array([[5, 6, 8]]))
+  params = contract.init(model, jax.random.key(1))
+  a, _ = contract.apply(model, params, jnp.array([[5, 6, 7]]))
+  b, _ = contract.apply(model, params, jnp.array([[5, 6, 8]]))
   assert np.abs(np.asarray(a - b)).max() > 1e-6
 
 
@@ -78,20 +79,20 @@ def test_training_lowers_loss_and_learns(corpus, tmp_path):
 
 def test_predict_split_matches_one_example_at_a_time_and_compiles_once_per_width(corpus):
   model = classifier.Classifier(vocab_size=len(corpus.vocab), **SMALL)
-  params = classifier.init(model, jax.random.key(1))
+  params = contract.init(model, jax.random.key(1))
   test = corpus.splits['test']
-  expected = np.stack([np.asarray(classifier.predict_proba(model, params, ids[None], ids[None] != 0))[0]
+  expected = np.stack([np.asarray(contract.predict_proba(model, params, ids[None], ids[None] != 0))[0]
                        for ids in (test.padded([i], test.lengths[i])[0] for i in range(len(test)))])
-  classifier.predict_proba.clear_cache()
+  contract.predict_proba.clear_cache()
   # Batch size 5 leaves tails of several sizes; each bucket width still compiles once.
   np.testing.assert_allclose(train.predict_split(model, params, test, batch_size=5), expected, rtol=1e-5, atol=1e-6)
   widths = {w for _, w in encode.batches(test.lengths, 5)}
-  assert classifier.predict_proba._cache_size() == len(widths)
+  assert contract.predict_proba._cache_size() == len(widths)
 
 
 def test_checkpoint_restore_gives_identical_predictions(corpus, tmp_path):
   model, params, _ = train_small(corpus, tmp_path, epochs=2)
-  abstract = jax.eval_shape(lambda: classifier.init(model, jax.random.key(0)))
+  abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   restored = train.restore_best(str(tmp_path), abstract)
   test = corpus.splits['test']
   np.testing.assert_array_equal(train.predict_split(model, restored, test),

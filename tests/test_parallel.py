@@ -16,6 +16,8 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax import io
 from faithjax.models import classifier
+from faithjax.models import contract
+from faithjax.models import transformer
 from faithjax.models import weak_learner as weak_learner_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,8 +48,11 @@ def corpus():
   return encode.encode_corpus('synthetic', raw)[0]
 
 
-@pytest.fixture(scope='module')
-def model(corpus):
+@pytest.fixture(scope='module', params=['lstm', 'transformer'])
+def model(request, corpus):
+  if request.param == 'transformer':
+    return transformer.Transformer(vocab_size=len(corpus.vocab), emb_dim=16, layers=1, heads=2, mlp_dim=16,
+                                   att_hidden=8)
   return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
 
 
@@ -63,7 +68,7 @@ def runs(model, weak_model, tmp_path_factory):
   root = tmp_path_factory.mktemp('runs')
   for seed in range(3):
     checkpoints = root / f'seed{seed}' / 'checkpoints'
-    save_best(str(checkpoints / 'classifier'), classifier.init(model, jax.random.key(seed)))
+    save_best(str(checkpoints / 'classifier'), contract.init(model, jax.random.key(seed)))
     for i, name in enumerate(EXPLAINERS):
       save_best(str(checkpoints / f'weak_{name}'), weak_learner_model.init(weak_model, jax.random.key(10 * seed + i)))
     io.write_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
@@ -85,6 +90,9 @@ def test_stacked_equals_loop(runs, corpus, model):
       assert one['deletion'][name]['mean'] == other['deletion'][name]['mean']
       low, high = one['deletion'][name]['ci95']
       assert low <= one['deletion'][name]['mean'] <= high and one['deletion'][name]['n'] == len(subset)
+      for key, values in one['eraser'][name]['per_example'].items():
+        np.testing.assert_allclose(values, other['eraser'][name]['per_example'][key], atol=1e-6)
+      assert one['eraser'][name]['aopc_sufficiency']['n'] == len(subset)
   # Different seeds are different models: the stacked axis is not one checkpoint repeated.
   assert not np.allclose(stacked[0]['maps']['saliency'], stacked[1]['maps']['saliency'])
 
@@ -109,7 +117,7 @@ def test_stacked_weak_learners_and_shuffle_equal_loop(runs, corpus, model, weak_
 
 
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
-  save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(0)))
+  save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
     reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'model': weak_model})
   with pytest.raises(FaithjaxError, match='weak options are'):
@@ -131,14 +139,14 @@ def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
 
 def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
   other = classifier.Classifier(vocab_size=model.vocab_size + 1, emb_dim=16, hidden=8, att_hidden=8)
-  save_best(str(tmp_path / 'other'), classifier.init(other, jax.random.key(0)))
+  save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
 
 def test_stack_refuses_different_shapes(model):
   other = classifier.Classifier(vocab_size=model.vocab_size, emb_dim=16, hidden=4, att_hidden=8)
-  trees = [classifier.init(m, jax.random.key(0)) for m in (model, other)]
+  trees = [contract.init(m, jax.random.key(0)) for m in (model, other)]
   with pytest.raises(FaithjaxError, match='different architectures'):
     parallel.stack(trees)
   assert parallel.stack(trees[:1])['input_kernel'].shape == (1,) + trees[0]['input_kernel'].shape
@@ -147,7 +155,7 @@ def test_stack_refuses_different_shapes(model):
 def test_a_workdir_encoded_with_another_vocabulary_is_refused(corpus, model, tmp_path):
   """Same shapes, other id order (another seed's vocabulary): refused, not silently scrambled."""
   workdir = tmp_path / 'other_seed'
-  save_best(str(workdir / 'checkpoints' / 'classifier'), classifier.init(model, jax.random.key(0)))
+  save_best(str(workdir / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
   shuffled = encode.EncodedCorpus(corpus.name, corpus.vocab[:2] + corpus.vocab[2:][::-1], corpus.splits)
   shuffled.save(str(workdir / 'corpus.npz'))
   with pytest.raises(FaithjaxError, match='trained on another vocabulary'):

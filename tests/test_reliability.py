@@ -16,6 +16,7 @@ from faithjax import io
 from faithjax import metrics
 from faithjax import pipeline
 from faithjax import reevaluate
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import weak_learner
 
@@ -87,7 +88,7 @@ def test_reevaluate_cli_gives_back_the_runs_three_evaluations(straight, uninterr
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'every workdir has its weak learners' in done.stderr
   (again,) = io.read_json(str(tmp_path / 'reevaluate.json'))
-  work = pipeline.Workdir(str(straight))
+  work = workdir_lib.Workdir(str(straight))
   corpus = encode.EncodedCorpus.load(work.corpus)
   config = config_lib.make_config('synthetic', preset='smoke')
   weak = pipeline.make_weak_learner(config, corpus)

@@ -14,6 +14,7 @@ or damaged copy. Every problem with a file is a one-line `FaithjaxError`.
 
 import csv
 import dataclasses
+import functools
 import gzip
 import html
 import io
@@ -28,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from faithjax import FaithjaxError
+from faithjax.data import fetch
 from faithjax.data import synthetic
 from faithjax.data import text
 from faithjax.data.encode import SPLITS
@@ -357,10 +359,73 @@ CORPORA = {
 }
 
 
+# Bring your own corpus: the same protocol knobs as the built-in ones (words in >= min_df training documents,
+# documents truncated to max_len tokens), lowercased word tokens.
+OWN_MIN_DF, OWN_MAX_LEN = 2, 256
+
+
+def _own_splits(rows, source, seed):
+  """{split: (docs, labels, ids)} of rows with text, label (0/1), id and optionally split.
+
+  Without a split column: stratified 80/20 -> test, then 80/20 of the rest ->
+  valid (as 20 News); with train and test but no valid: 20% of train -> valid.
+  """
+  pool = _pool(rows, text.tokenize, _labels([r['label'] for r in rows], {0, 1}, source))
+  rng = np.random.default_rng(seed)
+  if not any('split' in r for r in rows):
+    rest, test_idx = stratified_split(pool[1], 0.2, rng)
+  else:
+    unknown = sorted({str(r.get('split')) for r in rows} - set(SPLITS))
+    if unknown:
+      raise FaithjaxError(f'{source}: split values {unknown} are not {", ".join(SPLITS)}')
+    of = lambda split: np.array([i for i, r in enumerate(rows) if r['split'] == split], int)
+    if len(of('valid')):
+      return {split: _take(pool, of(split)) for split in SPLITS}
+    rest, test_idx = of('train'), of('test')
+  train_pos, valid_pos = stratified_split(pool[1][rest], 0.2, rng)
+  return {'train': _take(pool, rest[train_pos]), 'valid': _take(pool, rest[valid_pos]), 'test': _take(pool, test_idx)}
+
+
+def _load_jsonl(path, data_dir, seed):
+  del data_dir  # the path is absolute or relative to the working directory
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise FaithjaxError(f'no file {path} for --corpus=jsonl:{path}')
+  rows = _read_jsonl(path, ('text', 'label'))
+  for n, row in enumerate(rows):
+    row.setdefault('id', f'{path.name}:{n + 1}')
+  return _own_splits(rows, path, seed)
+
+
+def _load_tfds(name, data_dir, seed):
+  """A tfds text-classification set with 'text' and a binary 'label' (e.g. imdb_reviews), via fetch.examples."""
+  del data_dir  # tfds keeps its own cache
+  rows = [{**r, 'id': f'{split}/{n}', 'split': split}
+          for split in ('train', 'test') for n, r in enumerate(fetch.examples(name, split))]
+  missing = [k for k in ('text', 'label') if rows and k not in rows[0]]
+  if missing:
+    raise FaithjaxError(f'tfds {name} has no {missing} feature: only text classification sets with text and a '
+                        '0/1 label are read directly')
+  return _own_splits(rows, f'tfds {name}', seed)
+
+
+def _own_spec(kind, argument, load):
+  return CorpusSpec(f'{kind}:{argument}', OWN_MIN_DF, OWN_MAX_LEN,
+                    f'{kind}:{argument}: text with a 0/1 label; its own splits, else stratified 80/20 -> test and '
+                    '80/20 -> valid; lowercased word tokens', functools.partial(load, argument))
+
+
+# 'kind:argument' corpora built on demand: --corpus=jsonl:PATH, --corpus=tfds:NAME.
+SOURCES = {'jsonl': _load_jsonl, 'tfds': _load_tfds}
+
+
 def spec(name):
-  """The CorpusSpec of `name`; a FaithjaxError listing the known names otherwise."""
+  """The CorpusSpec of `name` (a CORPORA key or 'jsonl:PATH'); a FaithjaxError listing the known names otherwise."""
+  kind, _, argument = name.partition(':')
+  if argument and kind in SOURCES:
+    return _own_spec(kind, argument, SOURCES[kind])
   if name not in CORPORA:
-    raise FaithjaxError(f'unknown corpus {name!r}: use one of {", ".join(CORPORA)}')
+    raise FaithjaxError(f'unknown corpus {name!r}: use one of {", ".join(CORPORA)}, jsonl:PATH or tfds:NAME')
   return CORPORA[name]
 
 

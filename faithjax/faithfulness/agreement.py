@@ -1,8 +1,8 @@
 """Do the evaluations agree? Rank agreement between evaluations, per corpus and per example.
 
 Each evaluation gives every explainer a score; oriented so that higher means
-"more faithful" (deletion rate is negated), the evaluations agree when they
-rank the explainers alike.
+"more faithful" (evaluations.EVALUATIONS' orientation: deletion rate and ERASER
+sufficiency are negated), the evaluations agree when they rank the explainers alike.
 """
 
 import itertools
@@ -10,12 +10,7 @@ import itertools
 import numpy as np
 from scipy import stats
 
-# Sign that turns each evaluation's number into "higher = more faithful".
-ORIENTATION = {'deletion_rate': -1.0, 'weak_learner_f1': 1.0, 'shuffle_tvd': 1.0}
-
-
-def oriented(evaluation, values):
-  return ORIENTATION[evaluation] * np.asarray(values, np.float64)
+from faithjax.faithfulness.evaluations import oriented
 
 
 def kendall_tau(a, b):

@@ -1,4 +1,4 @@
-"""Deletion until the prediction flips (Table 3) and ERASER comprehensiveness / sufficiency.
+"""Deletion until the prediction flips (Table 3), and the token removal ERASER shares (eraser.py).
 
 Real tokens (id != PAD) are ranked by their score, descending (signed, or by
 absolute value with `absolute=True`), ties broken by position, earlier first.
@@ -7,9 +7,10 @@ Removing the top k tokens means, per `mode`:
            skipped by the LSTM when they end the text;
   'unk'    their ids become UNK, an ordinary token;
   'delete' they are cut out and the rest shift left.
-Removal acts on the LSTM input projection (`classifier.project`, linear in the
-embedding): it is computed once per chunk of probes, and removing a token is
-a row edit, so each probe costs only the recurrence and the attention.
+Removal acts on the model's `contract.inputs` (the LSTM's input projection,
+linear in the embedding; the embedding for a model without one): they are
+computed once per chunk of probes, and removing a token is a row edit, so
+each probe costs only the rest of the forward pass.
 
 Deletion rate: the first k whose predicted label differs from the original
 prediction, divided by the number n of real tokens; 1.0 if no k <= n flips it
@@ -20,14 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faithjax import batching
 from faithjax import faithfulness
+from faithjax import metrics
 from faithjax import parallel
 from faithjax.data.text import PAD_ID
 from faithjax.data.text import UNK_ID
-from faithjax.models import classifier
+from faithjax.models import contract
 
 MODES = ('pad', 'unk', 'delete')
-ERASER_PERCENTS = (1, 5, 10, 20, 50)
 
 
 def token_ranks(scores, mask, absolute=False):
@@ -44,9 +46,9 @@ def token_ranks(scores, mask, absolute=False):
 def erase(projected, mask, removed, mode, unk_projection):
   """Removes the `removed` tokens from a projected input.
 
-  projected: <float>[batch, seq, features] (classifier.project of the embedding);
+  projected: <float>[batch, seq, features] (contract.inputs of the ids);
   mask, removed: <bool>[batch, seq]; unk_projection: <float>[features], the
-  projection of UNK's embedding. Returns (projected, mask) of the edited input.
+  inputs of UNK. Returns (projected, mask) of the edited input.
   """
   removed = removed & mask
   if mode == 'pad':
@@ -62,11 +64,11 @@ def erase(projected, mask, removed, mode, unk_projection):
   raise ValueError(f'unknown mask mode {mode!r}; choose one of {MODES}')
 
 
-def _unk_projection(model, params):
-  return classifier.project_ids(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
+def unk_inputs(model, params):
+  return contract.inputs(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
 
 
-def _probes(model, params, projected, mask, removed, mode, unk_projection):
+def probes(model, params, projected, mask, removed, mode, unk_projection):
   """Logits of many edits of each example in one program.
 
   removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes].
@@ -74,7 +76,7 @@ def _probes(model, params, projected, mask, removed, mode, unk_projection):
   batch, probes, seq = removed.shape
   flat = lambda x: jnp.broadcast_to(x[:, None], (batch, probes) + x.shape[1:]).reshape((-1,) + x.shape[1:])
   edited, edited_mask = erase(flat(projected), flat(mask), removed.reshape(-1, seq), mode, unk_projection)
-  logits, _ = classifier.logits_from_projection(model, params, edited, edited_mask)
+  logits, _ = contract.logits_from_inputs(model, params, edited, edited_mask)
   return logits.reshape(batch, probes, -1)
 
 
@@ -97,7 +99,7 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   slots = min(slots or pool, pool)
   mask = ids != PAD_ID
   ranks, n = token_ranks(scores, mask, absolute), mask.sum(-1)
-  unk_projection = _unk_projection(model, params)
+  unk_projection = unk_inputs(model, params)
   # Rows after the last non-empty one (a pool's padding) need no probe: an empty row's count is 0 anyway.
   size = jnp.max(jnp.where(n > 0, jnp.arange(pool) + 1, 0))
   queued = lambda i: jnp.where(i < size, i, pool)
@@ -109,10 +111,10 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
     example, start = state['example'], state['start']
     slot = lambda x: x.at[example].get(mode='fill', fill_value=0)  # an idle slot reads an empty example
     slot_ids, slot_n = slot(ids), slot(n)
-    projected, slot_mask = classifier.project_ids(model, params, slot_ids), slot_ids != PAD_ID
+    projected, slot_mask = contract.inputs(model, params, slot_ids), slot_ids != PAD_ID
     ks = start[:, None] + jnp.arange(chunk)  # [slots, chunk]
     removed = slot(ranks)[:, None, :] < ks[:, :, None]
-    predicted = jnp.argmax(_probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
+    predicted = jnp.argmax(probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
     label = jnp.where(start == 0, predicted[:, 0], state['label'])
     changed = (predicted != label[:, None]) & (ks >= 1) & (ks <= slot_n[:, None])
     hit = changed.any(-1)
@@ -133,37 +135,6 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   return state['counts'], state['flipped'], state['steps']
 
 
-def removal_counts(n, percents):
-  """Tokens in the top `percents`% of n real tokens, rounded up: <int>[batch] -> [batch, bins]."""
-  return (n[:, None] * jnp.asarray(percents) + 99) // 100
-
-
-@faithfulness.jit(('model', 'mode', 'percents'))
-def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', percents=ERASER_PERCENTS):
-  """ERASER (DeYoung et al. 2020) faithfulness for a batch, all probes in one forward.
-
-  With p(x) the probability of the class predicted on the full input and r_b
-  the top ceil(b% * n) tokens for each bin b in `percents`:
-    comprehensiveness_b = p(x) - p(x without r_b)   (higher = more faithful)
-    sufficiency_b       = p(x) - p(r_b alone)       (lower = more faithful)
-  AOPC is the mean over the bins. (ERASER's paper also averages in an empty
-  bin, dividing by |bins| + 1; here it is the plain mean over `percents`.)
-  ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
-  [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
-  """
-  projected, mask = classifier.project_ids(model, params, ids), ids != PAD_ID
-  unk_projection = _unk_projection(model, params)
-  probs = jax.nn.softmax(classifier.logits_from_projection(model, params, projected, mask)[0], -1)
-  label = jnp.argmax(probs, -1)
-  top = token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]
-  removed = jnp.concatenate([top, ~top], axis=1)  # bins without r_b, then r_b alone
-  probe_probs = jax.nn.softmax(_probes(model, params, projected, mask, removed, mode, unk_projection), -1)
-  of_label = lambda p: jnp.take_along_axis(p, label.reshape((-1,) + (1,) * (p.ndim - 1)), -1)[..., 0]
-  comprehensiveness, sufficiency = jnp.split(of_label(probs)[:, None] - of_label(probe_probs), 2, axis=1)
-  return {'comprehensiveness': comprehensiveness, 'sufficiency': sufficiency,
-          'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
-
-
 def rates_from_counts(counts, lengths):
   """First flipping k over n real tokens, 1.0 for empty documents: counts [..., n_examples] -> float64."""
   return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
@@ -180,15 +151,23 @@ def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', 
   """
   counts_of = parallel.sharded(mesh, lambda params, ids, pool_scores: first_flips(
       model, params, ids, pool_scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0])
-  counts = faithfulness.map_split(lambda rows, ids, pool_scores: counts_of(params, ids, pool_scores),
+  counts = batching.map_split(lambda rows, ids, pool_scores: counts_of(params, ids, pool_scores),
                                   split, [scores], batch_size=pool, label=f'deletion ({mode})')
   return rates_from_counts(counts, split.lengths)
 
 
-def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=ERASER_PERCENTS,
-                   batch_size=64):
-  """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis."""
-  def batch_scores(rows, ids, batch_scores):
-    del rows
-    return eraser_scores(model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents))
-  return faithfulness.map_split(batch_scores, split, [scores], batch_size=batch_size, label=f'eraser ({mode})')
+def evaluate(context, explainer, maps):
+  """Deletion rates of one map on the context's test examples (evaluations.py), and their indices."""
+  part, scores = context.test_part(explainer, maps)
+  rates = deletion_rates(context.model, context.params, part, scores, absolute=context.config.absolute,
+                         mode=context.config.deletion_mode, mesh=context.mesh)
+  return {'rates': rates, 'indices': context.subset}
+
+
+def summarise(saved):
+  return metrics.mean_with_ci(saved['rates'])
+
+
+def applies(explainer):
+  """Uniform scores rank tokens by position only: no deletion row."""
+  return explainer != 'uniform'

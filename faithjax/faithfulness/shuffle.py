@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax.data.text import PAD_ID
@@ -69,5 +70,23 @@ def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, s
   rows = np.arange(len(split)) if rows is None else np.asarray(rows)
   def batch_tvds(indices, ids, batch_scores):
     return median_tvds(model, params, ids, batch_scores, rows[indices], key, norm=norm, permutations=permutations)
-  tvds = faithfulness.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
+  tvds = batching.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
   return {'median_tvd': tvds, **metrics.mean_with_ci(tvds)}
+
+
+def evaluate(context, explainer, maps):
+  """Median TVDs over the whole test split, on the weak learner trained on this map (evaluations.py)."""
+  learnt = context.weak_learner(explainer, maps)
+  config = context.config
+  return {'median_tvd': shuffle_test(context.weak_model, learnt.params, context.corpus.splits['test'],
+                                     learnt.maps['test'], norm=config.norm, permutations=config.permutations,
+                                     seed=config.seed)['median_tvd']}
+
+
+def summarise(saved):
+  return metrics.mean_with_ci(saved['median_tvd'])
+
+
+def applies(explainer):
+  del explainer
+  return True

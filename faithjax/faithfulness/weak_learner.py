@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faithjax import batching
+from faithjax import explain
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import train
@@ -22,7 +24,6 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import weak_learner as wl
 
 NORMS = ('l2', 'l1')
-BASELINES = ('uniform', 'random')
 
 
 def normalise(scores, mask, norm='l2'):
@@ -48,7 +49,7 @@ def baseline_map(split, baseline, seed=0):
     return np.ones(len(split.ids), np.float32)
   if baseline == 'random':
     return np.random.default_rng(seed).standard_normal(len(split.ids)).astype(np.float32)
-  raise ValueError(f'unknown baseline {baseline!r}; choose one of {BASELINES}')
+  raise ValueError(f'unknown baseline {baseline!r}; choose one of {explain.BASELINES}')
 
 
 @faithfulness.jit(('model', 'norm'))
@@ -60,7 +61,7 @@ def predict_proba(model, params, ids, scores, norm='l2'):
 
 def predict_split(model, params, split, scores, norm='l2', batch_size=256):
   """Class probabilities for every example of an EncodedSplit given its ragged map: [n, classes]."""
-  return faithfulness.map_split(lambda rows, ids, s: predict_proba(model, params, ids, s, norm), split, [scores],
+  return batching.map_split(lambda rows, ids, s: predict_proba(model, params, ids, s, norm), split, [scores],
                                 batch_size=batch_size, label='weak learner predict')
 
 
@@ -69,6 +70,7 @@ class WeakLearnerResult:
   params: dict  # selected on validation
   history: list  # one dict per epoch: train_loss, valid_loss (Figure 5), valid_roc_auc, ...
   test: dict  # metrics.test_report on test: accuracy, f1, macro_f1, roc_auc, CIs
+  test_probs: np.ndarray  # [len(test), classes]
   maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
 
 
@@ -76,7 +78,7 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
-  ids}, or a baseline name from BASELINES. config: train.TrainConfig
+  ids}, or a baseline name from explain.BASELINES. config: train.TrainConfig
   (select_metric is read on validation). Returns a WeakLearnerResult.
   """
   baseline = maps if isinstance(maps, str) else None
@@ -105,4 +107,21 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
       evaluate=evaluate, config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
       ckpt_dir=ckpt_dir, label='weak learner')
   test_probs = predict_split(model, params, test, maps['test'], norm)
-  return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), maps)
+  return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), test_probs, maps)
+
+
+def evaluate(context, explainer, maps):
+  """The weak learner trained on this map (evaluations.py): test labels, probabilities, validation losses."""
+  learnt = context.weak_learner(explainer, maps)
+  return {'labels': context.corpus.splits['test'].labels, 'test_probs': learnt.test_probs,
+          'valid_loss': np.array([h['valid_loss'] for h in learnt.history])}
+
+
+def summarise(saved):
+  """metrics.test_report on test (Table 4) and the validation loss per epoch (Figure 5)."""
+  return {**metrics.test_report(saved['labels'], saved['test_probs']), 'valid_loss': saved['valid_loss'].tolist()}
+
+
+def applies(explainer):
+  del explainer
+  return True

@@ -4,10 +4,9 @@ The forward pass is split at two seams, as in the Flax `examples/sst2` model:
 `embed` (ids -> embeddings) and `logits_from_embeddings`. The LSTM's input
 projection is a third seam, `project`, because it is linear: Integrated
 Gradients and Input x Gradient are computed through `logits_from_projection`
-(see faithjax/explain.py).
+(see faithjax/explain.py). It implements faithjax/models/contract.py, with the
+projection as its fast path; use it through that module's functions.
 """
-
-import functools
 
 import flax.linen as nn
 import jax
@@ -118,42 +117,3 @@ class Classifier(nn.Module):
     """ids: <int>[batch, seq] -> (logits [batch, classes], attention [batch, seq])."""
     mask = ids != PAD_ID if mask is None else mask
     return self.logits_from_embeddings(self.embed(ids), mask)
-
-
-# Pure functions over a plain params pytree: the API every explainer and evaluation uses.
-
-def init(model, rng, seq_len=8):
-  return model.init(rng, jnp.ones((1, seq_len), jnp.int32))['params']
-
-
-def embed(model, params, ids):
-  return model.apply({'params': params}, ids, method=Classifier.embed)
-
-
-def project(model, params, emb):
-  return model.apply({'params': params}, emb, method=Classifier.project)
-
-
-def project_ids(model, params, ids):
-  """P = embed(ids) W, the LSTM's linear input projection: [batch, seq] -> [batch, seq, dirs*4*hidden]."""
-  return project(model, params, embed(model, params, ids))
-
-
-def logits_from_projection(model, params, projected, mask, detach_attention=False):
-  return model.apply({'params': params}, projected, mask, detach_attention,
-                     method=Classifier.logits_from_projection)
-
-
-def logits_from_embeddings(model, params, emb, mask, detach_attention=False):
-  return model.apply({'params': params}, emb, mask, detach_attention,
-                     method=Classifier.logits_from_embeddings)
-
-
-def apply(model, params, ids, mask=None):
-  return model.apply({'params': params}, ids, mask)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def predict_proba(model, params, ids, mask):
-  """[batch, seq] -> class probabilities [batch, classes]."""
-  return jax.nn.softmax(apply(model, params, ids, mask)[0], axis=-1)

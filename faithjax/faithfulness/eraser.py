@@ -1,0 +1,77 @@
+"""ERASER (DeYoung et al. 2020) comprehensiveness and sufficiency, and their AOPC.
+
+Tokens are ranked and removed as in deletion.py (same modes, same ties); each
+example's probes run in one forward. The `evaluate` / `summarise` pair is the
+entry point the evaluation registry (evaluations.py) calls.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from faithjax import batching
+from faithjax import faithfulness
+from faithjax import metrics
+from faithjax.data.text import PAD_ID
+from faithjax.faithfulness import deletion
+from faithjax.models import contract
+
+PERCENTS = (1, 5, 10, 20, 50)
+AOPC = ('aopc_comprehensiveness', 'aopc_sufficiency')
+
+
+def removal_counts(n, percents):
+  """Tokens in the top `percents`% of n real tokens, rounded up: <int>[batch] -> [batch, bins]."""
+  return (n[:, None] * jnp.asarray(percents) + 99) // 100
+
+
+@faithfulness.jit(('model', 'mode', 'percents'))
+def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', percents=PERCENTS):
+  """ERASER (DeYoung et al. 2020) faithfulness for a batch, all probes in one forward.
+
+  With p(x) the probability of the class predicted on the full input and r_b
+  the top ceil(b% * n) tokens for each bin b in `percents`:
+    comprehensiveness_b = p(x) - p(x without r_b)   (higher = more faithful)
+    sufficiency_b       = p(x) - p(r_b alone)       (lower = more faithful)
+  AOPC is the mean over the bins. (ERASER's paper also averages in an empty
+  bin, dividing by |bins| + 1; here it is the plain mean over `percents`.)
+  ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
+  [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
+  """
+  projected, mask = contract.inputs(model, params, ids), ids != PAD_ID
+  unk_projection = deletion.unk_inputs(model, params)
+  probs = jax.nn.softmax(contract.logits_from_inputs(model, params, projected, mask)[0], -1)
+  label = jnp.argmax(probs, -1)
+  top = deletion.token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]
+  removed = jnp.concatenate([top, ~top], axis=1)  # bins without r_b, then r_b alone
+  probe_probs = jax.nn.softmax(deletion.probes(model, params, projected, mask, removed, mode, unk_projection), -1)
+  of_label = lambda p: jnp.take_along_axis(p, label.reshape((-1,) + (1,) * (p.ndim - 1)), -1)[..., 0]
+  comprehensiveness, sufficiency = jnp.split(of_label(probs)[:, None] - of_label(probe_probs), 2, axis=1)
+  return {'comprehensiveness': comprehensiveness, 'sufficiency': sufficiency,
+          'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
+
+
+def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=PERCENTS,
+                   batch_size=64):
+  """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis."""
+  def batch_scores(rows, ids, batch_scores):
+    del rows
+    return eraser_scores(model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents))
+  return batching.map_split(batch_scores, split, [scores], batch_size=batch_size, label=f'eraser ({mode})')
+
+
+def evaluate(context, explainer, maps):
+  """Per-example ERASER scores of one map on the context's test examples, and their indices."""
+  part, scores = context.test_part(explainer, maps)
+  config = context.config
+  return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
+                                                      absolute=config.absolute, mode=config.deletion_mode)}
+
+
+def summarise(saved):
+  """{aopc_comprehensiveness, aopc_sufficiency: mean, ci95, n} over examples."""
+  return {k: metrics.mean_with_ci(saved[k]) for k in AOPC}
+
+
+def applies(explainer):
+  """Uniform scores rank tokens by position only: no ERASER row."""
+  return explainer != 'uniform'

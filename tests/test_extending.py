@@ -1,0 +1,81 @@
+"""A model, an explainer and an evaluation added from outside the package run through every stage.
+
+The README's "Add your own model / explainer / evaluation" example, as a test: nothing in
+faithjax is edited; each is one function (or module) and one registry line.
+"""
+
+import types
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from faithjax import config as config_lib
+from faithjax import explain
+from faithjax import metrics
+from faithjax import models
+from faithjax import pipeline
+from faithjax import study
+from faithjax.faithfulness import evaluations
+from faithjax.models import contract
+
+
+class BagOfEmbeddings(nn.Module):
+  """Mean of the token embeddings -> dense: no attention, no projection fast path."""
+  vocab_size: int
+  num_classes: int = 2
+  emb_dim: int = 16
+
+  def setup(self):
+    self.embedding = nn.Embed(self.vocab_size, self.emb_dim)
+    self.output = nn.Dense(self.num_classes)
+
+  def embed(self, ids):
+    return self.embedding(ids) * (ids != 0)[..., None]
+
+  def logits_from_embeddings(self, emb, mask, detach_attention=False):
+    del detach_attention  # no attention to detach
+    mean = (emb * mask[..., None]).sum(1) / jnp.maximum(mask.sum(-1, keepdims=True), 1)
+    return self.output(mean), None
+
+  def __call__(self, ids, mask=None):
+    return self.logits_from_embeddings(self.embed(ids), ids != 0 if mask is None else mask)
+
+
+def embedding_norm(model, params, ids, mask, key=None):
+  """The L2 norm of each token's embedding: [batch, seq]."""
+  return jnp.linalg.norm(contract.embed(model, params, ids), axis=-1) * mask
+
+
+def peak_share(context, explainer, maps):
+  """Per test example: the largest |score| over the sum of |scores| (a toy concentration measure)."""
+  test = context.corpus.splits['test']
+  scores = np.abs(context.test_scores(explainer, maps))
+  sums = np.add.reduceat(scores, test.offsets[:-1])
+  peaks = np.maximum.reduceat(scores, test.offsets[:-1])
+  return {'peak': np.where(sums > 0, peaks / np.maximum(sums, 1e-30), 0.)}
+
+
+def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(monkeypatch, tmp_path):
+  monkeypatch.setitem(models.MODELS, 'bag', lambda config, vocab_size: BagOfEmbeddings(vocab_size,
+                                                                                        emb_dim=config.emb_dim))
+  monkeypatch.setitem(explain.EXPLAINERS, 'embedding_norm', embedding_norm)
+  toy = types.SimpleNamespace(evaluate=peak_share, summarise=lambda saved: metrics.mean_with_ci(saved['peak']),
+                              applies=lambda explainer: True)
+  monkeypatch.setitem(evaluations.MODULES, 'peak', toy)
+  monkeypatch.setitem(evaluations.EVALUATIONS, 'peak_share',
+                      evaluations.Evaluation('peak share', 1., 'peak', per_example='peak'))
+
+  config = config_lib.make_config('synthetic', preset='smoke', model='bag',
+                                  explainers=('saliency', 'embedding_norm'))
+  assert isinstance(pipeline.make_model(config, 10), contract.TextClassifier)
+  results = pipeline.run_pipeline(config, str(tmp_path))
+
+  evaluated = results['stages']['evaluate']
+  assert set(evaluated['peak']) == {'saliency', 'embedding_norm', 'uniform', 'random'}
+  # uniform spreads its weight evenly, so its peak share is 1/n: the smallest of all maps
+  assert evaluated['peak']['uniform']['mean'] == min(v['mean'] for v in evaluated['peak'].values())
+  assert set(evaluated['deletion']) == {'saliency', 'embedding_norm', 'random'}
+  assert results['stages']['train']['test']['accuracy'] > 0.5
+  assert study.our_scores(results, 'peak_share').keys() >= {'saliency', 'embedding_norm'}
+  assert '| peak share |' in (tmp_path / 'report.md').read_text()  # the report's evaluation table has its column
