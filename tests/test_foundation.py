@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from faithjax import FaithjaxError
 from faithjax import config as config_lib
 from faithjax import pipeline
 from faithjax import train
@@ -153,9 +154,11 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
     ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
     ({'explainers': ['saliency', 'lime']}, '--explainers=lime is not one of'),
     ({'test_subset': -1}, '--test_subset must be >= 0'),
+    ({'model': 'rnn'}, '--model=rnn is not one of lstm, transformer'),
+    ({'layers': 0}, '--layers must be a positive integer'),
 ])
 def test_invalid_config_values_are_refused(overrides, message):
-  with pytest.raises(Exception, match=message):
+  with pytest.raises(FaithjaxError, match=message):
     config_lib.make_config('synthetic', **overrides)
 
 
@@ -207,7 +210,7 @@ def test_cli_refuses_a_workdir_from_another_config_and_keeps_it(tmp_path):
 def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path):
   params = {'w': jnp.ones(3)}
   config = train.TrainConfig(epochs=2)
-  with pytest.raises(Exception, match='training loss became nan in epoch 1'):
+  with pytest.raises(FaithjaxError, match='training loss became nan in epoch 1'):
     train.fit(params=params, loss_fn=lambda p, batch, key: jnp.sum(p['w']) * jnp.nan,
               train_batches=lambda epoch: [jnp.zeros(1)], evaluate=lambda p: {'valid_roc_auc': 0.5},
               config=config, ckpt_dir=str(tmp_path))

@@ -1,14 +1,16 @@
 """The study's tables and checks, on runs whose numbers are known."""
 
 import numpy as np
+import pytest
 
 from faithjax import paper
 from faithjax import study
+from faithjax.faithfulness import evaluations
 
 
-def fake_run(corpus, swap=None):
-  """A results.json whose evaluation numbers are the paper's (optionally two explainers swapped)."""
-  value = lambda table, name: table[name][corpus]
+def fake_run(corpus, swap=None, shift=0.0):
+  """A results.json whose evaluation numbers are the paper's plus `shift` (optionally two explainers swapped)."""
+  value = lambda table, name: table[name][corpus] + shift
   names = {n: n for n in paper.EXPLAINERS + paper.BASELINES}
   if swap:
     a, b = swap
@@ -16,21 +18,48 @@ def fake_run(corpus, swap=None):
   evaluate = {
       'deletion': {n: {'mean': value(paper.TABLE3, names[n]), 'ci95': [0.0, 1.0]} for n in paper.EXPLAINERS},
       'shuffle': {n: {'mean': value(paper.TABLE5, names[n]), 'ci95': [0.0, 1.0]} for n in paper.EXPLAINERS},
-      'weak_learner': {n: {'f1': value(paper.TABLE4, names[n]), 'valid_loss': [0.7, 0.5]}
+      'weak_learner': {n: {'f1': value(paper.TABLE4, names[n]), 'f1_ci95': [0.0, 1.0], 'valid_loss': [0.7, 0.5]}
                        for n in paper.EXPLAINERS + paper.BASELINES},
+      'eraser': {n: {'aopc_comprehensiveness': {'mean': 0.1 * i, 'ci95': [0.0, 1.0]},
+                     'aopc_sufficiency': {'mean': 0.5 - 0.1 * i, 'ci95': [0.0, 1.0]}}
+                 for i, n in enumerate(paper.EXPLAINERS)},
   }
-  test = {m: paper.TABLE2[m][corpus] for m in paper.TABLE2}
+  test = {m: paper.TABLE2[m][corpus] + shift for m in paper.TABLE2}
   return {'stages': {'train': {'test': test}, 'evaluate': evaluate, 'encode': {'display_name': corpus}}}
 
 
-def test_the_papers_own_numbers_reproduce_exactly():
-  runs = {c: fake_run(c) for c in paper.CORPORA}
-  for evaluation in study.evaluation_names():
-    assert all(r['diff'] == 0 for r in study.comparison_rows(runs, evaluation))
+def test_tables_put_ours_beside_the_paper_and_subtract():
+  runs = {c: fake_run(c, shift=0.01) for c in paper.CORPORA}
+  for evaluation in study.PAPER_EVALUATIONS:
+    rows = study.comparison_rows(runs, evaluation)
+    assert {(r['map'], r['corpus']) for r in rows} >= {(n, c) for n in paper.EXPLAINERS for c in paper.CORPORA}
+    for r in rows:
+      assert r['ours'] == pytest.approx(study.TABLE_OF[evaluation][r['map']][r['corpus']] + 0.01)
+      assert r['diff'] == pytest.approx(0.01) and (r['low'], r['high']) == (0.0, 1.0)
+    # a common shift keeps every ranking: tau 1 with the paper on each corpus
     assert all(r['tau'] == 1.0 for r in study.ranking_agreement_with_paper(runs, evaluation).values())
-  assert all(r['diff'] == 0 for r in study.table2_rows(runs))
-  ours = study.conclusions(study.our_scores_by_evaluation(runs))
-  assert ours == study.conclusions(study.paper_scores())
+  assert all(r['diff'] == pytest.approx(0.01) for r in study.table2_rows(runs))
+
+
+def test_eraser_rows_are_ours_only():
+  runs = {'sst': fake_run('sst')}
+  rows = study.comparison_rows(runs, 'eraser_comprehensiveness')
+  assert [(r['map'], r['ours'], r['paper'], r['diff']) for r in rows] == [
+      (n, pytest.approx(0.1 * i), None, None) for i, n in enumerate(paper.EXPLAINERS)]
+  assert study.ranking_agreement_with_paper(runs, 'eraser_comprehensiveness') == {}
+  assert 'ours only' in study.title('eraser_sufficiency') and study.title('deletion_rate').startswith('Table 3')
+
+
+def test_conclusions_on_scores_built_to_hold_them():
+  """IG and IxG best and saliency worst on every evaluation and corpus: the first two claims hold."""
+  order = ('integrated_gradients', 'input_x_gradient', 'attention', 'saliency')  # most faithful first
+  scores = {e: {c: {n: evaluations.EVALUATIONS[e].orientation * (4 - i) for i, n in enumerate(order)}
+                for c in paper.CORPORA} for e in study.PAPER_EVALUATIONS}
+  claims = {c['claim']: c['holds'] for c in study.conclusions(scores)}
+  assert claims['IG and Input×Gradient are the two most faithful explainers']
+  assert claims['Saliency is the least faithful explainer']
+  assert not claims['absolute values are not comparable across corpora (an explainer moves > 0.1 between '
+                    'corpora, on average, under most evaluations)']  # every corpus has the same numbers
 
 
 def test_a_swapped_ranking_is_seen():
