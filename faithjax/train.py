@@ -8,7 +8,9 @@ uninterrupted one (batch order depends only on (seed, epoch)).
 """
 
 import dataclasses
+import functools
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,8 +37,13 @@ class TrainConfig:
   select_metric: str = 'roc_auc'  # chosen on validation, higher is better
 
 
+@functools.cache
 def optimizer(learning_rate=1e-3, l2=1e-5, no_decay=('attention',)):
-  """Jain & Wallace: AMSGrad with coupled L2 on every parameter outside `no_decay`."""
+  """Jain & Wallace: AMSGrad with coupled L2 on every parameter outside `no_decay`.
+
+  Cached: one transformation per setting, so it is an equal static argument of
+  `train_step` across fits.
+  """
   def decay_mask(params):
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
     decide = [not any(getattr(k, 'key', None) in no_decay for k in path) for path, _ in flat]
@@ -56,6 +63,32 @@ def weighted_cross_entropy(logits, labels, weights):
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   w = weights[labels]
   return jnp.sum(w * losses) / jnp.sum(w)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierLoss:
+  """Class-weighted cross-entropy of a classifier on a batch (ids [batch, seq], labels [batch]).
+
+  Hashable (the class weights as a tuple), so fits with equal losses share
+  `train_step`'s compiled programs.
+  """
+  model: Any
+  class_weights: tuple
+
+  def __call__(self, params, batch, key):
+    del key  # the classifier has no dropout
+    ids, labels = batch
+    logits, _ = contract.apply(self.model, params, ids)
+    return weighted_cross_entropy(logits, labels, jnp.asarray(self.class_weights, jnp.float32))
+
+
+@functools.partial(jax.jit, static_argnames=('loss_fn', 'tx'))
+def train_step(params, opt_state, batch, key, *, loss_fn, tx):
+  """One optimiser step: (params, opt_state, loss). loss_fn(params, batch, key) -> scalar and the optax
+  transformation `tx` are static: one program per (loss, optimiser, batch shape), shared by every fit."""
+  loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss
 
 
 def _managers(ckpt_dir):
@@ -93,26 +126,20 @@ def selected_epoch(history, select_metric):
 def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train'):
   """Trains `params` and returns (best params, history).
 
-  loss_fn(params, batch, key) -> scalar; train_batches(epoch) -> list of batch
+  loss_fn(params, batch, key) -> scalar (hashable, e.g. ClassifierLoss: it is a
+  static argument of `train_step`); train_batches(epoch) -> list of batch
   pytrees; evaluate(params) -> dict of validation metrics containing
-  `config.select_metric`. history is one dict per finished epoch.
+  `config.select_metric`. history is one dict per finished epoch. After each
+  epoch the parameters, the optimiser state and the history are saved together
+  in one orbax checkpoint ('last'), so a resumed run has all three or none.
   """
   tx = optimizer(config.learning_rate, config.l2)
-
-  @jax.jit
-  def train_step(params, opt_state, batch, key):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
   state = {'params': params, 'opt_state': tx.init(params)}
   last, best = _managers(ckpt_dir)
-  history_path = os.path.join(ckpt_dir, 'history.json')
   start, history = 0, []
   if last.latest_step() is not None:
     start = last.latest_step() + 1
-    state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(jax.eval_shape(lambda: state)))
-    history = io.read_json(history_path)[:start]
+    state, history = _restore_last(last, jax.eval_shape(lambda: state), ckpt_dir)
     io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
   for epoch in range(start, config.epochs):
@@ -121,7 +148,8 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     losses = []
     for i, batch in enumerate(batches):
       key = jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i)
-      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], batch, key)
+      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], batch, key,
+                                                             loss_fn=loss_fn, tx=tx)
       losses.append(loss)
       progress.update()
     train_loss = float(np.mean(jax.device_get(losses)))
@@ -130,18 +158,27 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
                           'lower --learning_rate or check the data for empty documents')
     row = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
     history.append(row)
-    # History first: a crash before the 'last' checkpoint re-runs this epoch, and
-    # resume truncates the history to the checkpoint.
-    io.write_json(history_path, history)
     if selected_epoch(history, config.select_metric) == row['epoch']:
       if epoch in best.all_steps():  # saved by a run killed before its 'last' checkpoint: same epoch, redone
         best.delete(epoch)
       best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
       best.wait_until_finished()
-    last.save(epoch, args=ocp.args.StandardSave(state), force=True)
+    last.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)),
+              force=True)
     last.wait_until_finished()
     io.log(f'{label} epoch {epoch + 1}: ' + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
   return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
+
+
+def _restore_last(last, abstract_state, ckpt_dir):
+  """(state, history) of the latest 'last' checkpoint."""
+  try:
+    restored = last.restore(last.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
+  except (ValueError, KeyError, FileNotFoundError) as e:
+    raise FaithjaxError(f'{ckpt_dir}/last cannot be resumed (written by an older faithjax, with history.json '
+                        f'beside it?): {str(e).splitlines()[0]}; use a fresh --workdir') from e
+  return restored['state'], restored['history']
 
 
 def validation_metrics(labels, probs, weights):
@@ -168,12 +205,6 @@ def train_classifier(model, corpus, config, ckpt_dir):
   train, valid = corpus.splits['train'], corpus.splits['valid']
   weights = jnp.asarray(class_weights(train.labels, model.num_classes))
 
-  def loss_fn(params, batch, key):
-    del key  # the classifier has no dropout
-    ids, labels = batch
-    logits, _ = contract.apply(model, params, ids)
-    return weighted_cross_entropy(logits, labels, weights)
-
   def train_batches(epoch):
     rng = np.random.default_rng([config.seed, epoch])
     return [(train.padded(idx, w), train.labels[idx]) for idx, w in
@@ -182,8 +213,8 @@ def train_classifier(model, corpus, config, ckpt_dir):
   def evaluate(params):
     return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
 
-  params = contract.init(model, jax.random.key(config.seed))
-  return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,
+  return fit(params=contract.init(model, jax.random.key(config.seed)),
+             loss_fn=ClassifierLoss(model, tuple(weights.tolist())), train_batches=train_batches, evaluate=evaluate,
              config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
              ckpt_dir=ckpt_dir, label='classifier')
 

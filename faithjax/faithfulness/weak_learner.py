@@ -65,6 +65,23 @@ def predict_split(model, params, split, scores, norm='l2', batch_size=256):
                                 batch_size=batch_size, label='weak learner predict')
 
 
+@dataclasses.dataclass(frozen=True)
+class WeakLearnerLoss:
+  """Class-weighted cross-entropy of a weak learner on (ids, map, labels); hashable like train.ClassifierLoss,
+  so every weak learner of one model shares train.train_step's programs."""
+  model: wl.WeakLearner
+  class_weights: tuple
+  norm: str = 'l2'
+  random_map: bool = False  # the 'random' baseline: a fresh N(0, 1) map at every forward pass
+
+  def __call__(self, params, batch, key):
+    ids, scores, labels = batch
+    if self.random_map:
+      scores = jax.random.normal(key, ids.shape)
+    logits = wl.apply(self.model, params, ids, normalise(scores, ids != PAD_ID, self.norm))
+    return train.weighted_cross_entropy(logits, labels, jnp.asarray(self.class_weights, jnp.float32))
+
+
 @dataclasses.dataclass
 class WeakLearnerResult:
   params: dict  # selected on validation
@@ -87,13 +104,6 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
   train_split, valid, test = (corpus.splits[s] for s in encode.SPLITS)
   weights = jnp.asarray(train.class_weights(train_split.labels, model.num_classes))
 
-  def loss_fn(params, batch, key):
-    ids, scores, labels = batch
-    if baseline == 'random':  # a fresh map at every forward pass
-      scores = jax.random.normal(key, ids.shape)
-    logits = wl.apply(model, params, ids, normalise(scores, ids != PAD_ID, norm))
-    return train.weighted_cross_entropy(logits, labels, weights)
-
   def train_batches(epoch):
     rng = np.random.default_rng([config.seed, epoch])
     return [(train_split.padded(idx, w), train_split.padded(idx, w, maps['train']), train_split.labels[idx])
@@ -103,7 +113,9 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
     return train.validation_metrics(valid.labels, predict_split(model, params, valid, maps['valid'], norm), weights)
 
   params, history = train.fit(
-      params=wl.init(model, jax.random.key(config.seed)), loss_fn=loss_fn, train_batches=train_batches,
+      params=wl.init(model, jax.random.key(config.seed)),
+      loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=baseline == 'random'),
+      train_batches=train_batches,
       evaluate=evaluate, config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
       ckpt_dir=ckpt_dir, label='weak learner')
   test_probs = predict_split(model, params, test, maps['test'], norm)
