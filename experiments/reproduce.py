@@ -137,6 +137,8 @@ def render(runs, figure_path):
     lines += [f'## {study.title(evaluation)}', '',
               comparison_table(runs, study.comparison_rows(runs, evaluation), 'map'), '']
     ranks = study.ranking_agreement_with_paper(runs, evaluation)
+    if not ranks:  # the paper has no such table
+      continue
     lines += ['Our ranking of the explainers against the paper\'s (Kendall τ, exact permutation p):', '',
               report.markdown_table(['corpus', 'τ', 'p', 'ours (best first)', 'paper (best first)'],
                                     [[display(runs, c), r['tau'], r['p'], ', '.join(r['ours']), ', '.join(r['paper'])]
