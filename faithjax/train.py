@@ -7,7 +7,7 @@ resumes from its last finished epoch and ends at the same parameters as an
 uninterrupted one (batch order depends only on (seed, epoch)).
 """
 
-import dataclasses
+import contextlib
 import os
 
 import jax
@@ -25,14 +25,8 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  epochs: int = 8
-  batch_size: int = 32
-  learning_rate: float = 1e-3
-  l2: float = 1e-5
-  seed: int = 0
-  select_metric: str = 'roc_auc'  # chosen on validation, higher is better
+# The epoch kept is the one with the highest validation ROC-AUC.
+SELECT_METRIC = 'valid_roc_auc'
 
 
 def optimizer(learning_rate=1e-3, l2=1e-5, no_decay=('attention',)):
@@ -58,26 +52,50 @@ def weighted_cross_entropy(logits, labels, weights):
   return jnp.sum(w * losses) / jnp.sum(w)
 
 
-def _managers(ckpt_dir):
-  ckpt_dir = os.path.abspath(ckpt_dir)  # orbax refuses relative paths
-  options = lambda **kw: ocp.CheckpointManagerOptions(max_to_keep=1, create=True, **kw)
-  last = ocp.CheckpointManager(os.path.join(ckpt_dir, 'last'), options=options())
-  best = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=options())
-  return last, best
+def _manager(ckpt_dir, which):
+  """The orbax manager of `ckpt_dir`/`which` ('last': resume, 'best': selected); close it (a `with` block)."""
+  folder = os.path.join(os.path.abspath(ckpt_dir), which)  # orbax refuses relative paths
+  return ocp.CheckpointManager(folder, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+
+
+def _save(manager, step, tree):
+  """Saves `tree` as `step` and records the content hashes of the manager's folder (io.record_hashes)."""
+  manager.save(step, args=ocp.args.StandardSave(tree), force=True)
+  manager.wait_until_finished()
+  io.record_hashes(manager.directory)
+
+
+def save_best(ckpt_dir, params, step=0):
+  """`params` laid out as `fit` leaves its selected ones (ckpt_dir/best/<step>, hashes recorded)."""
+  with _manager(ckpt_dir, 'best') as manager:
+    _save(manager, step, params)
+
+
+def _restore(manager, step, abstract):
+  """`step` of `manager`, its files checked against their hashes first (a damaged checkpoint is one line)."""
+  folder = os.fspath(manager.directory)
+  if not any(name.startswith(os.path.join(os.path.basename(folder), str(step), '')) for name in
+             io.recorded_names(folder)):
+    # orbax finalised this step (an atomic rename) but the run was killed before it recorded the hashes
+    io.record_hashes(folder)
+  io.verify(folder)
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  except (ValueError, KeyError, TypeError) as e:
+    raise FaithjaxError(f'checkpoint {folder} does not match this model '
+                        f'(another vocabulary or architecture?): {str(e).splitlines()[0]}; '
+                        'use a fresh --workdir') from None
+  except Exception as e:  # pylint: disable=broad-except  (orbax and TensorStore raise bare Exceptions)
+    raise io.CorruptArtefact(folder, f'orbax cannot read it: {str(e).splitlines()[0]}') from None
 
 
 def restore_best(ckpt_dir, abstract_params):
   """The selected parameters of a finished `fit` in `ckpt_dir`."""
-  _, best = _managers(ckpt_dir)
-  step = best.latest_step()
-  if step is None:
-    raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
-  try:
-    return best.restore(step, args=ocp.args.StandardRestore(abstract_params))
-  except (ValueError, KeyError, TypeError) as e:
-    raise FaithjaxError(f'checkpoint {ckpt_dir}/best does not match this model '
-                        f'(another vocabulary or architecture?): {str(e).splitlines()[0]}; '
-                        'use a fresh --workdir') from e
+  with _manager(ckpt_dir, 'best') as best:
+    step = best.latest_step()
+    if step is None:
+      raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
+    return _restore(best, step, abstract_params)
 
 
 def _selection_key(row, select_metric):
@@ -95,7 +113,8 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
 
   loss_fn(params, batch, key) -> scalar; train_batches(epoch) -> list of batch
   pytrees; evaluate(params) -> dict of validation metrics containing
-  `config.select_metric`. history is one dict per finished epoch.
+  SELECT_METRIC; config: a config.RunConfig (its epochs, learning_rate, l2 and
+  seed). history is one dict per finished epoch.
   """
   tx = optimizer(config.learning_rate, config.l2)
 
@@ -106,12 +125,19 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     return optax.apply_updates(params, updates), opt_state, loss
 
   state = {'params': params, 'opt_state': tx.init(params)}
-  last, best = _managers(ckpt_dir)
+  with contextlib.ExitStack() as managers:
+    last, best = (managers.enter_context(_manager(ckpt_dir, which)) for which in ('last', 'best'))
+    history = _fit_epochs(state, last, best, train_step, train_batches, evaluate, config, ckpt_dir, label)
+  return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
+
+
+def _fit_epochs(state, last, best, train_step, train_batches, evaluate, config, ckpt_dir, label):
+  """fit's loop over the epochs not yet checkpointed in `last`; returns the history."""
   history_path = os.path.join(ckpt_dir, 'history.json')
   start, history = 0, []
   if last.latest_step() is not None:
     start = last.latest_step() + 1
-    state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(jax.eval_shape(lambda: state)))
+    state = _restore(last, last.latest_step(), jax.eval_shape(lambda: state))
     history = io.read_json(history_path)[:start]
     io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
@@ -133,15 +159,13 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     # History first: a crash before the 'last' checkpoint re-runs this epoch, and
     # resume truncates the history to the checkpoint.
     io.write_json(history_path, history)
-    if selected_epoch(history, config.select_metric) == row['epoch']:
+    if selected_epoch(history, SELECT_METRIC) == row['epoch']:
       if epoch in best.all_steps():  # saved by a run killed before its 'last' checkpoint: same epoch, redone
         best.delete(epoch)
-      best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
-      best.wait_until_finished()
-    last.save(epoch, args=ocp.args.StandardSave(state), force=True)
-    last.wait_until_finished()
+      _save(best, epoch, state['params'])
+    _save(last, epoch, state)
     io.log(f'{label} epoch {epoch + 1}: ' + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
-  return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
+  return history
 
 
 def validation_metrics(labels, probs, weights):
@@ -164,7 +188,7 @@ def predict_split(model, params, split, batch_size=256):
 
 
 def train_classifier(model, corpus, config, ckpt_dir):
-  """Trains the classifier on corpus.splits['train'], selecting on 'valid'."""
+  """Trains the classifier on corpus.splits['train'], selecting on 'valid'; config: a config.RunConfig."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
   weights = jnp.asarray(class_weights(train.labels, model.num_classes))
 
@@ -183,7 +207,6 @@ def train_classifier(model, corpus, config, ckpt_dir):
     return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
 
   params = contract.init(model, jax.random.key(config.seed))
-  return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,
-             config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
+  return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate, config=config,
              ckpt_dir=ckpt_dir, label='classifier')
 
