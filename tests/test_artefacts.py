@@ -1,6 +1,7 @@
 """Verified artefacts: a damaged file is refused with one line, and changed input data is noticed."""
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -177,4 +178,16 @@ def test_changed_or_added_input_files_are_refused_and_train_csv_gives_the_full_p
   (data / 'ag_news' / 'train.csv').unlink()
   (data / 'ag_news' / 'test.csv.gz').unlink()
   with pytest.raises(FaithjaxError, match='test.csv.gz is gone'):
+    pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode'])
+
+
+def test_a_changed_jsonl_corpus_outside_data_dir_is_refused(tmp_path):
+  data = tmp_path / 'mine.jsonl'
+  rows = [{'text': ('good fine ' if i % 2 else 'bad poor ') + 'film' * (i % 3), 'label': i % 2} for i in range(200)]
+  data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  config = config_lib.make_config(f'jsonl:{data}')
+  encoded = pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode'])['stages']['encode']
+  assert list(encoded['inputs']) == [str(data)]
+  data.write_text(data.read_text() + json.dumps({'text': 'one more film', 'label': 0}) + '\n')
+  with pytest.raises(FaithjaxError, match=f'input file {data} changed'):
     pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode'])

@@ -14,17 +14,22 @@ from faithjax import io
 from faithjax.data import corpora
 
 
+def _name(path, root):
+  """`path` relative to `root` if it lies inside it, else absolute (e.g. a --corpus=jsonl:PATH file)."""
+  path = pathlib.Path(path).absolute()
+  return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def identity(files, data_dir):
-  """{path relative to data_dir: {'size', 'sha256'}} of the files read."""
+  """{path (relative to data_dir where inside it): {'size', 'sha256'}} of the files read."""
   root = pathlib.Path(data_dir).absolute()
-  return {os.path.relpath(pathlib.Path(f).absolute(), root): {'size': os.path.getsize(f), 'sha256': io.sha256_of(f)}
-          for f in sorted(set(files))}
+  return {_name(f, root): {'size': os.path.getsize(f), 'sha256': io.sha256_of(f)} for f in sorted(set(files))}
 
 
 def check_unchanged(recorded, data_dir, workdir):
   """Raises a FaithjaxError naming the first input file that is gone or differs from `recorded` (identity())."""
   for name, was in sorted(recorded.items()):
-    path = pathlib.Path(data_dir) / name
+    path = pathlib.Path(data_dir) / name  # an absolute name stays itself
     if not path.exists():
       change = 'is gone'
     elif os.path.getsize(path) != was['size'] or io.sha256_of(path) != was['sha256']:
