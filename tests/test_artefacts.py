@@ -92,12 +92,14 @@ def test_a_step_saved_by_a_run_killed_before_it_recorded_hashes_resumes(tmp_path
 
 # ----------------------------------------------------------------------------- in a workdir
 
-ARTEFACTS = {  # what to damage, and the stage summary to delete so that a run reads it again
-    'corpus': ('corpus.npz', 'train'),
-    'classifier checkpoint': ('checkpoints/classifier/best', 'explain'),
-    'map': ('maps/saliency.npz', 'evaluate'),
-    'evaluation': ('evaluations/deletion_saliency.npz', 'evaluate'),
-    'weak learner checkpoint': ('checkpoints/weak_saliency/best', 'evaluate'),
+ARTEFACTS = {  # what to damage; the stage summary (and evaluations) to delete so that a run reads it again
+    'corpus': ('corpus.npz', 'train', ()),
+    'classifier checkpoint': ('checkpoints/classifier/best', 'explain', ()),
+    'map': ('maps/saliency.npz', 'evaluate', ()),
+    'evaluation': ('evaluations/deletion_saliency.npz', 'evaluate', ()),
+    # read only when an evaluation that needs the weak learner is missing
+    'weak learner checkpoint': ('checkpoints/weak_saliency/best', 'evaluate',
+                                ('evaluations/weak_learner_saliency.npz', 'evaluations/shuffle_saliency.npz')),
 }
 
 
@@ -106,10 +108,11 @@ def test_a_damaged_artefact_in_a_workdir_is_one_line_with_the_command_that_recom
     smoke_workdir, tmp_path, artefact):
   workdir = tmp_path / 'w'
   shutil.copytree(smoke_workdir, workdir)
-  relative, reader = ARTEFACTS[artefact]
+  relative, reader, recomputed = ARTEFACTS[artefact]
   target = workdir / relative
   flip_bytes(max(checkpoint_files(target), key=lambda p: p.stat().st_size) if target.is_dir() else target)
-  (workdir / 'stages' / f'{reader}.json').unlink()
+  for path in (f'stages/{reader}.json', *recomputed):
+    (workdir / path).unlink()
   results = (workdir / 'results.json').read_bytes()
   config = config_lib.make_config('synthetic', preset='smoke')
   with pytest.raises(io.CorruptArtefact) as error:
