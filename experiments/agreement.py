@@ -222,7 +222,7 @@ def sensitivity(config, workdir, results):
       scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in EXPLAINERS}
       own['weak_learner_f1'] = agreement.ranking(scores, 'weak_learner_f1')
     else:
-      weak_config = dataclasses.replace(pipeline.train_config(config), epochs=config.weak_epochs)
+      weak_config = pipeline.weak_learner_config(config)
       scores = {n: weak_learner.train_weak_learner(weak, corpus, stored[n], weak_config,
                                                    work.path('checkpoints', f'sensitivity_weak_{norm}_{n}'),
                                                    norm=norm).test['f1'] for n in EXPLAINERS}

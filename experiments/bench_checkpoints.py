@@ -17,11 +17,11 @@ import tempfile
 import time
 
 import jax
-import orbax.checkpoint as ocp
 
 from faithjax import io
 from faithjax import provenance
 from faithjax import reevaluate
+from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
@@ -46,10 +46,7 @@ def parse_args(argv):
 def save_checkpoints(model, count, root):
   """`count` random-init classifiers laid out as train.fit leaves them: root/<i>/best/0."""
   for seed in range(count):
-    manager = ocp.CheckpointManager(os.path.join(root, str(seed), 'best'),
-                                    options=ocp.CheckpointManagerOptions(create=True))
-    manager.save(0, args=ocp.args.StandardSave(contract.init(model, jax.random.key(seed))), force=True)
-    manager.wait_until_finished()
+    train.save_best(os.path.join(root, str(seed)), contract.init(model, jax.random.key(seed)))
 
 
 def timed(fn):

@@ -1,8 +1,12 @@
 """Run configuration: every knob in one visible place.
 
-A `RunConfig` is written to the workdir as config.json. Its `fingerprint`
-(the fields that change results) guards the workdir: resuming a workdir made
-with a different fingerprint is refused rather than silently mixing results.
+`RunConfig` is the one source of settings: its fields' metadata (help text,
+choices) generate the command-line flags (faithjax/cli.py), and `PRESETS` is the
+one table of per-corpus departures from its defaults (`MODEL_OVERRIDES` those
+of each model). A `RunConfig` is written to the workdir as config.json; its
+`fingerprint` (the fields that change results) guards the workdir: resuming a
+workdir made with a different fingerprint is refused rather than silently
+mixing results.
 """
 
 import dataclasses
@@ -16,71 +20,89 @@ from faithjax.faithfulness import weak_learner
 
 STAGES = ('encode', 'train', 'explain', 'evaluate', 'report')
 
-# Per-corpus departures from the defaults below; everything else is DESIGN.md's protocol.
 # Per-model departures from the defaults below (which are the LSTM's), under the corpus's and preset's.
 MODEL_OVERRIDES = {
     # A small encoder: 2 blocks of width 64 train within minutes per epoch on SST on a CPU.
     'transformer': {'emb_dim': 64, 'hidden': 128, 'att_hidden': 64},
 }
 
-CORPUS_OVERRIDES = {
-    # A toy task: a smaller model and fewer IG steps keep `python run.py` within minutes on a CPU.
-    'synthetic': {'epochs': 3, 'weak_epochs': 3, 'emb_dim': 64, 'hidden': 64, 'att_hidden': 64,
-                  'ig_steps': 20},
-}
-
-# Departures from the full protocol that keep each corpus within reach of 2 CPU cores (`preset='cpu'`).
+# Settings that depart from RunConfig's defaults: {preset: {corpus: {field: value}}}, '*' meaning every corpus.
+# 'full' holds each corpus's own settings; every other preset departs from those.
 PRESETS = {
-    'full': {},
+    'full': {
+        # A toy task: a smaller model and fewer IG steps keep `python run.py` within minutes on a CPU.
+        'synthetic': {'epochs': 3, 'weak_epochs': 3, 'emb_dim': 64, 'hidden': 64, 'att_hidden': 64,
+                      'ig_steps': 20},
+    },
+    # Departures from the full protocol that keep each corpus within reach of 2 CPU cores.
     'cpu': {
         '20news': {'ig_steps': 10, 'test_subset': 150},
         # Five weak-learner epochs (cheap next to the LSTM) keep Figure 5's IMDB curves readable.
         'imdb': {'epochs': 2, 'weak_epochs': 5, 'ig_steps': 10, 'test_subset': 500},
     },
-    # Every stage in seconds on a tiny model: checking an installation, and the tests' end-to-end runs.
+    # A tiny model, every stage quickly on any corpus: checking an installation, and the tests' end-to-end runs.
     'smoke': {
-        'synthetic': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, 'ig_steps': 8,
-                      'weak_epochs': 2, 'permutations': 20, 'test_subset': 150},
+        '*': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, 'ig_steps': 8,
+              'weak_epochs': 2, 'permutations': 20, 'test_subset': 150},
     },
 }
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
+def setting(default, help_text, choices=None, minimum=None):
+  """A RunConfig field with the metadata its flag is generated from.
+
+  choices: allowed values (of each element, for a tuple field), or a function
+  returning them for a registry that code outside the package can extend;
+  minimum: the smallest allowed number.
+  """
+  return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices, 'minimum': minimum})
+
+
+def choices_of(field):
+  """The values a field allows now (a registry's current names), or None."""
+  choices = field.metadata['choices']
+  return tuple(choices()) if callable(choices) else choices
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-  corpus: str = 'synthetic'
-  data_dir: str | None = None
-  seed: int = 0  # classifier and weak-learner initialisation, batch order, explainer randomness
+  """Every setting of a run; `python run.py --<field>=...` sets one (faithjax/cli.py)."""
+  corpus: str = setting('synthetic', 'Corpus: synthetic, imdb, sst, ag_news, 20news, jsonl:PATH or tfds:NAME.')
+  data_dir: str | None = setting(None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
+  seed: int = setting(0, 'Seed for initialisation, batch order and explainer randomness.', minimum=0)
   # The data split (and the synthetic corpus) has its own seed, so runs that differ only in `seed` share one
   # vocabulary and their checkpoints stack (`--mode=reevaluate`).
-  split_seed: int = 0
+  split_seed: int = setting(0, 'Seed for the train/valid split and the synthetic corpus; runs that differ only in '
+                            '--seed share a vocabulary, so their checkpoints stack.', minimum=0)
   # Model (DESIGN.md section 3): a name in faithjax.models.MODELS and its sizes.
-  model: str = 'lstm'
-  emb_dim: int = 300
-  hidden: int = 128
-  att_hidden: int = 128
-  bidirectional: bool = True
-  layers: int = 2  # Transformer encoder blocks
-  heads: int = 4  # Transformer attention heads
-  # Training.
-  epochs: int = 8
-  batch_size: int = 32
-  learning_rate: float = 1e-3
-  l2: float = 1e-5
-  eval_batch_size: int = 256
+  model: str = setting('lstm', 'Classifier (faithjax.models.MODELS).', lambda: models.MODELS)
+  emb_dim: int = setting(300, 'Embedding size.', minimum=1)
+  hidden: int = setting(128, 'LSTM hidden size per direction (Transformer: feed-forward width).', minimum=1)
+  att_hidden: int = setting(128, 'Additive-attention hidden size.', minimum=1)
+  bidirectional: bool = setting(True, 'BiLSTM, or a one-directional LSTM (--nobidirectional).')
+  layers: int = setting(2, 'Transformer encoder blocks.', minimum=1)
+  heads: int = setting(4, 'Transformer attention heads.', minimum=1)
+  # Training (the classifier's; the weak learner's too, with weak_epochs).
+  epochs: int = setting(8, 'Training epochs.', minimum=1)
+  batch_size: int = setting(32, 'Training batch size.', minimum=1)
+  learning_rate: float = setting(1e-3, 'AMSGrad learning rate (> 0).')
+  l2: float = setting(1e-5, 'Coupled L2 weight decay on every parameter outside the attention.', minimum=0)
+  eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
   # Explainers (DESIGN.md section 4).
-  explainers: tuple = explain.DEFAULT
-  target: str = 'prob'
-  detach_attention: bool = False
-  ig_steps: int = 50
-  quadrature: str = 'midpoint'
+  explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry).',
+                              explain.explainer_names)
+  target: str = setting('prob', 'Scalar explained for the predicted class.', explain.TARGETS)
+  detach_attention: bool = setting(False, 'Stop gradients through the attention weights (JW parity).')
+  ig_steps: int = setting(50, 'Integrated Gradients steps.', minimum=1)
+  quadrature: str = setting('midpoint', 'Integrated Gradients quadrature.', explain.QUADRATURES)
   # Evaluations (DESIGN.md section 5).
-  deletion_mode: str = 'pad'
-  absolute: bool = False
-  norm: str = 'l2'
-  weak_epochs: int = 8
-  permutations: int = 100
-  test_subset: int = 0  # deletion on this many test examples (seeded sample); 0 = all
+  deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
+  absolute: bool = setting(False, 'Rank tokens by |score| in deletion, not by the signed score.')
+  norm: str = setting('l2', 'Weak-learner map normalisation.', weak_learner.NORMS)
+  weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1)
+  permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1)
+  test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)
 
   def fingerprint(self):
     """Fields that change results (not where data lives)."""
@@ -88,36 +110,42 @@ class RunConfig:
             for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
 
 
+def preset_settings(corpus, preset):
+  """The fields `preset` sets for `corpus` (PRESETS): the corpus's own, then the preset's departures."""
+  table = PRESETS[preset]
+  return {**PRESETS['full'].get(corpus, {}), **table.get('*', {}), **table.get(corpus, {})}
+
+
+def _check(config):
+  """Every field against its metadata (choices, minimum), plus the rules that tie fields together."""
+  for field in dataclasses.fields(config):
+    value, choices, minimum = getattr(config, field.name), choices_of(field), field.metadata['minimum']
+    if isinstance(value, tuple) and not value:
+      raise FaithjaxError(f'--{field.name} is empty; choose one or more of {", ".join(choices)}')
+    for element in value if isinstance(value, tuple) else (value,):
+      if choices is not None and element not in choices:
+        raise FaithjaxError(f'--{field.name}={element} is not one of {", ".join(choices)}')
+    if minimum is not None and value < minimum:
+      bound = 'a positive integer' if minimum == 1 else f'>= {minimum}'
+      raise FaithjaxError(f'--{field.name} must be {bound}, got {value}')
+  if config.quadrature == 'trapezoid' and config.ig_steps < 2:
+    raise FaithjaxError('--quadrature=trapezoid needs --ig_steps >= 2 (both ends of the path)')
+  if not config.learning_rate > 0:
+    raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
+
+
 def make_config(corpus='synthetic', preset='full', **overrides):
-  """Defaults, then the model's, the corpus's and the preset's overrides (PRESETS), then explicit ones; validated."""
+  """Defaults, then the model's overrides, the preset's settings for the corpus (PRESETS), then explicit ones
+  (None: unset); validated."""
   if preset not in PRESETS:
     raise FaithjaxError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
   model = overrides.get('model') or RunConfig.model
-  fields = {**MODEL_OVERRIDES.get(model, {}), **CORPUS_OVERRIDES.get(corpus, {}), **PRESETS[preset].get(corpus, {}),
+  fields = {**MODEL_OVERRIDES.get(model, {}), **preset_settings(corpus, preset),
             **{k: v for k, v in overrides.items() if v is not None}}
   if 'explainers' in fields:
     fields['explainers'] = tuple(fields['explainers'])
   config = RunConfig(corpus=corpus, **fields)
-  for name in ('seed', 'split_seed'):
-    if getattr(config, name) < 0:
-      raise FaithjaxError(f'--{name} must be >= 0, got {getattr(config, name)}')
-  for name in ('emb_dim', 'hidden', 'att_hidden', 'layers', 'heads', 'epochs', 'batch_size', 'eval_batch_size', 'ig_steps',
-               'weak_epochs', 'permutations'):
-    if getattr(config, name) < 1:
-      raise FaithjaxError(f'--{name} must be a positive integer, got {getattr(config, name)}')
-  choices = {'model': tuple(models.MODELS), 'explainers': explain.explainer_names(), 'target': explain.TARGETS,
-             'quadrature': explain.QUADRATURES, 'deletion_mode': deletion.MODES, 'norm': weak_learner.NORMS}
-  for name, allowed in choices.items():
-    values = getattr(config, name)
-    for value in (values if isinstance(values, tuple) else (values,)):
-      if value not in allowed:
-        raise FaithjaxError(f'--{name}={value} is not one of {", ".join(allowed)}')
-  if config.quadrature == 'trapezoid' and config.ig_steps < 2:
-    raise FaithjaxError('--quadrature=trapezoid needs --ig_steps >= 2 (both ends of the path)')
-  if config.test_subset < 0:
-    raise FaithjaxError(f'--test_subset must be >= 0 (0 = the whole test set), got {config.test_subset}')
-  if not config.learning_rate > 0:
-    raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
+  _check(config)
   return config
 
 

@@ -1,18 +1,35 @@
-"""Atomic artefact writes and progress reporting.
+"""Atomic, verified artefact writes and progress reporting.
 
 Every artefact goes through a temp file in the same folder and `os.replace`, so
 a run killed at any moment leaves either the old file or the new one, never a
-torn one.
+torn one. Artefacts that are read back (arrays, checkpoints) get a manifest of
+content hashes beside them, `<name>.sha256` in `sha256sum` format, written
+before the artefact is renamed into place; reading checks it first, so a
+damaged file is refused with one line instead of giving wrong numbers.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import sys
 import time
+import zipfile
 
 import numpy as np
+
+from faithjax import FaithjaxError
+
+MANIFEST_SUFFIX = '.sha256'
+
+
+class CorruptArtefact(FaithjaxError):
+  """An artefact that does not match the content hashes written with it (or cannot be parsed)."""
+
+  def __init__(self, path, reason, remedy='delete it and re-run the command that wrote it'):
+    self.path, self.reason = os.fspath(path), reason
+    super().__init__(f'{self.path} is corrupt ({reason}); {remedy}')
 
 
 @contextlib.contextmanager
@@ -51,18 +68,86 @@ def write_json(path, obj):
 
 def read_json(path):
   with open(path, encoding='utf-8') as f:
-    return json.load(f)
+    try:
+      return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise CorruptArtefact(path, f'not JSON: {e}') from None
+
+
+def sha256_of(path):
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _files(path):
+  """{name: file}: `path` itself, or every file under the folder `path`; names relative to path's parent."""
+  path = os.fspath(path)
+  if not os.path.isdir(path):
+    return {os.path.basename(path): path}
+  parent = os.path.dirname(os.path.abspath(path))
+  return {os.path.relpath(os.path.join(root, name), parent): os.path.join(root, name)
+          for root, _, names in os.walk(path) for name in names}
+
+
+def record_hashes(path, content=None):
+  """Writes `path`.sha256: the hash of the file (or of every file in the folder) `path`.
+
+  content: the file that holds path's bytes if it is not in place yet (the temp
+  file about to be renamed onto it). `sha256sum -c` in path's folder checks it.
+  """
+  files = {os.path.basename(os.fspath(path)): content} if content else _files(path)
+  write_text(os.fspath(path) + MANIFEST_SUFFIX,
+             ''.join(f'{sha256_of(file)}  {name}\n' for name, file in sorted(files.items())))
+
+
+def recorded_names(path):
+  """The names `path`.sha256 lists (empty if there is none)."""
+  manifest = os.fspath(path) + MANIFEST_SUFFIX
+  if not os.path.exists(manifest):
+    return set()
+  with open(manifest, encoding='utf-8', errors='replace') as f:
+    return {line.rstrip('\n').partition('  ')[2] for line in f if line.strip()}
+
+
+def verify(path):
+  """Raises CorruptArtefact unless `path` has exactly the content hashed in `path`.sha256.
+
+  An artefact without a manifest (written before faithjax recorded them) is
+  not checked.
+  """
+  manifest = os.fspath(path) + MANIFEST_SUFFIX
+  if not os.path.exists(manifest):
+    return
+  with open(manifest, encoding='utf-8', errors='replace') as f:
+    expected = dict(reversed(line.rstrip('\n').split('  ', 1)) for line in f if '  ' in line)
+  actual = _files(path)
+  for name in sorted(set(expected) | set(actual)):
+    if name not in actual:
+      raise CorruptArtefact(path, f'{name} is missing')
+    if name not in expected:
+      raise CorruptArtefact(path, f'{name} was not written with it')
+    if sha256_of(actual[name]) != expected[name]:
+      raise CorruptArtefact(path, f'the content of {name} differs from the hash written with it')
 
 
 def save_npz(path, **arrays):
   with atomic_path(path) as tmp:
     with open(tmp, 'wb') as f:
       np.savez(f, **arrays)
+    record_hashes(path, content=tmp)  # before the rename: a kill in between leaves no unrecorded artefact
 
 
 def load_npz(path):
-  with np.load(path, allow_pickle=False) as data:
-    return {k: data[k] for k in data.files}
+  """The arrays of `path`, checked against its manifest first."""
+  verify(path)
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      return {k: data[k] for k in data.files}
+  except (zipfile.BadZipFile, EOFError, ValueError) as e:
+    raise CorruptArtefact(path, f'not a readable .npz: {e}') from None
 
 
 def save_figure(fig, path, dpi=110):
@@ -79,25 +164,53 @@ def log(message):
   print(message, file=sys.stderr, flush=True)
 
 
+_SCOPES = []  # what the progress lines are part of, outermost first (e.g. ['evaluate', 'saliency'])
+
+
+@contextlib.contextmanager
+def progress_scope(name):
+  """Progress lines printed inside name what they are part of: `evaluate / saliency / deletion (pad): ...`."""
+  _SCOPES.append(name)
+  try:
+    yield
+  finally:
+    _SCOPES.pop()
+
+
+def scoped(names):
+  """Yields each of `names` inside progress_scope(name): a loop whose progress lines say which item they are on."""
+  for name in names:
+    with progress_scope(name):
+      yield name
+
+
 class Progress:
-  """Prints `label: done/total (rate/s, ETA)` to stderr, at most every `every` seconds."""
+  """Prints `scope / label: done/total (rate/s, ETA)` to stderr, at most every `every` seconds.
+
+  The first update pays for compiling the program, so the rate (and an ETA)
+  is shown only once later updates have measured one.
+  """
 
   def __init__(self, label, total, unit='ex', every=2.0, stream=None):
-    self.label, self.total, self.unit, self.every = label, total, unit, every
+    self.label, self.total, self.unit, self.every = ' / '.join([*_SCOPES, label]), total, unit, every
     self.stream = stream or sys.stderr
     self.done = 0
-    self.start = self.last = time.perf_counter()
+    self.last = time.perf_counter()
+    self.first = None  # (time, done) at the end of the first update
 
   def update(self, n=1):
     self.done += n
     now = time.perf_counter()
+    measured_from = self.first
+    if self.first is None:
+      self.first = (now, self.done)
     if now - self.last >= self.every or self.done >= self.total:
       self.last = now
-      self._print(now)
+      self._print(now, measured_from)
 
-  def _print(self, now):
-    elapsed = max(now - self.start, 1e-9)
-    rate = self.done / elapsed
-    eta = (self.total - self.done) / rate if rate > 0 else float('inf')
-    print(f'  {self.label}: {self.done}/{self.total} {self.unit} '
-          f'({rate:,.1f} {self.unit}/s, ETA {eta:,.0f}s)', file=self.stream, flush=True)
+  def _print(self, now, measured_from):
+    line = f'  {self.label}: {self.done}/{self.total} {self.unit}'
+    if measured_from is not None and now > measured_from[0] and self.done > measured_from[1]:
+      rate = (self.done - measured_from[1]) / (now - measured_from[0])
+      line += f' ({rate:,.1f} {self.unit}/s, ETA {(self.total - self.done) / rate:,.0f}s)'
+    print(line, file=self.stream, flush=True)

@@ -15,6 +15,8 @@ import numpy as np
 
 from faithjax import batching
 from faithjax import FaithjaxError
+from faithjax import Interrupted
+from faithjax import artefacts
 from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import heatmap
@@ -29,6 +31,7 @@ from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import corpora
+from faithjax.data import inputs
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
 from faithjax.models import contract
@@ -42,13 +45,18 @@ def make_model(config, vocab_size):
 def stage_encode(config, workdir, mesh=None):
   del mesh  # host-side work
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
-  raw = corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed)
+  with corpora.recording_reads() as files:
+    raw, empty = encode.drop_empty(corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed))
+  if any(empty.values()):
+    io.log(f'encode: dropped {sum(empty.values())} documents without a token (' +
+           ', '.join(f'{s} {n}' for s, n in empty.items()) + '); report.md lists them')
   corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'])
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
           'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab),
           'sizes': {s: len(d) for s, d in corpus.splits.items()},
-          'max_len': about['max_len'], 'truncated': truncated}
+          'max_len': about['max_len'], 'truncated': truncated, 'dropped_empty': empty,
+          'inputs': inputs.identity(files, about['data_dir'])}
 
 
 def make_weak_learner(config, corpus):
@@ -56,9 +64,9 @@ def make_weak_learner(config, corpus):
                                         emb_dim=config.emb_dim, hidden=config.hidden)
 
 
-def train_config(config):
-  return train.TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
-                           learning_rate=config.learning_rate, l2=config.l2, seed=config.seed)
+def weak_learner_config(config):
+  """The settings `train.fit` reads for a weak learner: the run's, with weak_epochs as epochs."""
+  return dataclasses.replace(config, epochs=config.weak_epochs)
 
 
 def load_classifier(config, workdir, corpus):
@@ -71,7 +79,7 @@ def stage_train(config, workdir, mesh=None):
   del mesh  # training runs on one device
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model = make_model(config, len(corpus.vocab))
-  params, history = train.train_classifier(model, corpus, train_config(config), workdir.classifier_ckpt)
+  params, history = train.train_classifier(model, corpus, config, workdir.classifier_ckpt)
   test = corpus.splits['test']
   probs = train.predict_split(model, params, test, config.eval_batch_size)
   return {'test': metrics.test_report(test.labels, probs),
@@ -147,7 +155,7 @@ def stage_evaluate(config, workdir, mesh=None):
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
   weak_model = make_weak_learner(config, corpus)
-  weak_config = dataclasses.replace(train_config(config), epochs=config.weak_epochs)
+  weak_config = weak_learner_config(config)
   learnt = {}
 
   def weak_learner_of(name, maps):
@@ -160,7 +168,7 @@ def stage_evaluate(config, workdir, mesh=None):
   context = evaluations.Context(config=config, corpus=corpus, model=model, params=params, subset=subset,
                                 weak_model=weak_model, weak_learner=weak_learner_of, mesh=mesh)
   summary = {**{section: {} for section in evaluations.MODULES}, 'test_subset': len(subset)}
-  for name in config.explainers + explain.BASELINES:
+  for name in io.scoped(config.explainers + explain.BASELINES):
     maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name
     for section, module in evaluations.MODULES.items():
       if module.applies(name):
@@ -181,7 +189,14 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
   if unknown:
     raise FaithjaxError(f'unknown stage(s) {", ".join(unknown)}; choose from {", ".join(config_lib.STAGES)}')
   corpora.spec(config.corpus)  # an unknown corpus is refused before the workdir is made
-  workdir = workdir_lib.prepare_workdir(root, config)
+  try:
+    return _run_stages(config, workdir_lib.prepare_workdir(root, config), stages, mesh)
+  except io.CorruptArtefact as e:
+    raise artefacts.with_redo_command(e) from None
+
+
+def _run_stages(config, workdir, stages, mesh):
+  inputs.check_workdir(config, workdir.summary('encode'))
   # A requested stage brings the stages before it (each skipped if already done).
   last = max(config_lib.STAGES.index(s) for s in stages)
   summaries = {}
@@ -192,7 +207,17 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
       io.log(f'stage {stage}: done before, skipped ({workdir.summary(stage)})')
     else:
       io.log(f'stage {stage}: running')
-      io.write_json(workdir.summary(stage), STAGE_FUNCTIONS[stage](config, workdir, mesh))
+      try:
+        with io.progress_scope(stage):
+          summary = STAGE_FUNCTIONS[stage](config, workdir, mesh)
+      except KeyboardInterrupt:
+        raise Interrupted(f'stage {stage}') from None
+      bad = artefacts.non_finite(summary)
+      if bad:
+        raise FaithjaxError(f'stage {stage} computed {bad[0][1]} for {bad[0][0]} (and {len(bad) - 1} more non-finite '
+                            'values); nothing was written to results. Delete the stage\'s outputs and re-run: '
+                            + artefacts.redo_command_of_stage(workdir, stage))
+      io.write_json(workdir.summary(stage), summary)
     summaries[stage] = io.read_json(workdir.summary(stage))
   results = {'config': dataclasses.asdict(config), 'stages': summaries, 'provenance': provenance.record()}
   if 'report' in stages:
@@ -218,10 +243,15 @@ def reevaluate_checkpoints(config, root, checkpoints):
                                'permutations': config.permutations}
   io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
                                               'more)' if missing else 'every workdir has its weak learners'))
+  subset, test_size = test_subset(config, corpus.splits['test']), len(corpus.splits['test'])
+  if len(subset) < test_size:
+    io.log(f'every evaluation runs on {len(subset)} of the {test_size} test examples (--test_subset); the '
+           "pipeline's weak learner and shuffle test use all of them, so those means differ from its")
   results = reevaluate.reevaluate(
       dirs, corpus, make_model(config, len(corpus.vocab)),
       {n: explainer_options(config, n) for n in config.explainers},
-      subset=test_subset(config, corpus.splits['test']), batch_size=config.eval_batch_size,
+      subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
       weak=weak)
-  io.write_json(os.path.join(root, 'reevaluate.json'), reevaluate.summary(results))
+  io.write_json(os.path.join(root, 'reevaluate.json'),
+                [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -79,6 +79,8 @@ def restore_all(dirs, model):
   for path in dirs:
     try:
       restored.append(train.restore_best(path, abstract))
+    except io.CorruptArtefact:
+      raise  # damaged, not mismatched: its own message says what to delete
     except FaithjaxError as e:
       raise FaithjaxError(f'checkpoint {path} has another architecture or vocabulary than the model it is '
                           f'evaluated with ({model}); re-evaluate only checkpoints trained on this corpus '

@@ -1,8 +1,17 @@
-"""report.md: the run's tables in markdown, rendered from results.json's content."""
+"""report.md: the run's tables in markdown, rendered from results.json's content.
+
+It opens with a conclusion computed from the numbers: the explainers' ranking
+under each evaluation, whether the evaluations agree (Kendall tau), and the
+explainers that do worse than the random map.
+"""
 
 from faithjax import provenance
-from faithjax.faithfulness import evaluations
 from faithjax.data.encode import SPLITS
+from faithjax.explain import BASELINES
+from faithjax.faithfulness import agreement
+from faithjax.faithfulness import evaluations
+
+RANDOM_MAP = 'random'  # the baseline an explainer should beat
 
 
 def markdown_table(header, rows):
@@ -19,11 +28,12 @@ def with_ci(value, ci95=None):
 
 
 def _corpus_section(encode):
-  rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0)] for s in SPLITS]
+  dropped = encode.get('dropped_empty', {})
+  rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] for s in SPLITS]
   return [f'## Corpus: {encode["display_name"]}', '',
           f'Protocol: {encode["protocol"]}.', '',
           f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
-          markdown_table(['split', 'examples', 'truncated'], rows), '']
+          markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'], rows), '']
 
 
 def _train_section(trained):
@@ -68,6 +78,48 @@ def _evaluate_section(evaluated):
           markdown_table(['map'] + [e.label for e in registry.values()], rows), '']
 
 
+def _conclusion_section(evaluated):
+  """Rankings, pairwise agreement and flags against the random map under every registered evaluation, all
+  computed from `evaluated` (the evaluate stage's summary)."""
+  registry = evaluations.EVALUATIONS
+  names = list(evaluated.get('weak_learner') or evaluated.get('deletion') or {})
+  scores = {key: {n: cell['mean'] for n in names if (cell := ev.cell(evaluated, n)) is not None}
+            for key, ev in registry.items()}
+  scores = {key: s for key, s in scores.items() if s}
+  lines = ['## Conclusion', '', 'Computed from the tables below; more faithful first under each evaluation.', '']
+  for key, by_map in scores.items():
+    explainers = {n: v for n, v in by_map.items() if n not in BASELINES}
+    lines.append(f'- Ranking by {registry[key].label}: ' + ' > '.join(
+        f'{n} ({explainers[n]:.3f})' for n in agreement.ranking(explainers, key)))
+  pairs = agreement.pairwise_agreement({k: {n: v for n, v in s.items() if n not in BASELINES}
+                                        for k, s in scores.items()})
+  if pairs:
+    agree = sum(row['tau'] > 0 for row in pairs)
+    lines.append(f'- Do the evaluations agree? Positive Kendall τ in {agree} of {len(pairs)} pairs: ' + '; '.join(
+        f'{registry[r["a"]].label} vs {registry[r["b"]].label} τ = {r["tau"]:+.2f} (p = {r["p"]:.2f})'
+        for r in pairs) + f'. p: exact permutation test over the {len(pairs[0]["explainers"])} explainers\' orders.')
+  worse = [f'{n} is less faithful than the random map by {registry[key].label} ({v:.3f} vs {by_map[RANDOM_MAP]:.3f})'
+           for key, by_map in scores.items() if RANDOM_MAP in by_map
+           for n, v in by_map.items()
+           if n not in BASELINES and evaluations.oriented(key, v) < evaluations.oriented(key, by_map[RANDOM_MAP])]
+  lines.append('- Worse than the random map: ' + ('; '.join(worse) if worse else 'none, under every evaluation') + '.')
+  return lines + ['']
+
+
+def setting(value):
+  """A config value as it is written on the command line: 1e-05, a comma list."""
+  if isinstance(value, (list, tuple)):
+    return ','.join(map(str, value))
+  return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+def device_name(device):
+  """'CPU (x86_64)' or '1 × NVIDIA H200 (gpu)'."""
+  if device['platform'] == 'cpu':
+    return f'CPU ({device.get("processor", "?")})'
+  return f'{device.get("count", 1)} × {device["kind"]} ({device["platform"]})'
+
+
 SECTIONS = {'encode': _corpus_section, 'train': _train_section, 'explain': _explain_section,
             'evaluate': _evaluate_section}
 
@@ -76,11 +128,13 @@ def render(results):
   config, stages = results['config'], results['stages']
   prov = results['provenance']
   lines = [f'# faithjax run: {config["corpus"]}', '',
-           f'Rendered {provenance.now()} by `{prov["command"]}` on {prov["device"]["kind"]} '
-           f'({prov["device"]["platform"]}).', '']
+           f'Rendered {provenance.now()} by `{prov["command"]}` on {device_name(prov["device"])}.', '']
+  if 'evaluate' in stages:
+    lines += _conclusion_section(stages['evaluate'])
   for stage, section in SECTIONS.items():
     if stage in stages:
       lines += section(stages[stage])
-  lines += ['## Config', '', markdown_table(['field', 'value'], sorted(config.items())), '',
+  lines += ['## Config', '', markdown_table(['field', 'value'], [[k, setting(v)] for k, v in sorted(config.items())]),
+            '',
             '## Versions', '', markdown_table(['library', 'version'], sorted(prov['versions'].items())), '']
   return '\n'.join(lines)

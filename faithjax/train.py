@@ -7,6 +7,7 @@ resumes from its last finished epoch and ends at the same parameters as an
 uninterrupted one (batch order depends only on (seed, epoch)).
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -27,14 +28,8 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  epochs: int = 8
-  batch_size: int = 32
-  learning_rate: float = 1e-3
-  l2: float = 1e-5
-  seed: int = 0
-  select_metric: str = 'roc_auc'  # chosen on validation, higher is better
+# The epoch kept is the one with the highest validation ROC-AUC.
+SELECT_METRIC = 'valid_roc_auc'
 
 
 @functools.cache
@@ -91,26 +86,51 @@ def train_step(params, opt_state, batch, key, *, loss_fn, tx):
   return optax.apply_updates(params, updates), opt_state, loss
 
 
-def _managers(ckpt_dir):
-  ckpt_dir = os.path.abspath(ckpt_dir)  # orbax refuses relative paths
-  options = lambda **kw: ocp.CheckpointManagerOptions(max_to_keep=1, create=True, **kw)
-  last = ocp.CheckpointManager(os.path.join(ckpt_dir, 'last'), options=options())
-  best = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=options())
-  return last, best
+def _manager(ckpt_dir, which):
+  """The orbax manager of `ckpt_dir`/`which` ('last': resume, 'best': selected); close it (a `with` block)."""
+  folder = os.path.join(os.path.abspath(ckpt_dir), which)  # orbax refuses relative paths
+  return ocp.CheckpointManager(folder, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+
+
+def _save(manager, step, args):
+  """Saves orbax `args` as `step` and records the content hashes of the manager's folder (io.record_hashes)."""
+  manager.save(step, args=args, force=True)
+  manager.wait_until_finished()
+  io.record_hashes(manager.directory)
+
+
+def save_best(ckpt_dir, params, step=0):
+  """`params` laid out as `fit` leaves its selected ones (ckpt_dir/best/<step>, hashes recorded)."""
+  with _manager(ckpt_dir, 'best') as manager:
+    _save(manager, step, ocp.args.StandardSave(params))
+
+
+def _restore(manager, step, args):
+  """`step` of `manager` read with orbax `args`, its files checked against their hashes first (a damaged
+  checkpoint is one line)."""
+  folder = os.fspath(manager.directory)
+  if not any(name.startswith(os.path.join(os.path.basename(folder), str(step), '')) for name in
+             io.recorded_names(folder)):
+    # orbax finalised this step (an atomic rename) but the run was killed before it recorded the hashes
+    io.record_hashes(folder)
+  io.verify(folder)
+  try:
+    return manager.restore(step, args=args)
+  except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+    raise FaithjaxError(f'checkpoint {folder} does not match this model or this faithjax '
+                        f'(another vocabulary or architecture, or a layout from before the state and history '
+                        f'were saved together?): {str(e).splitlines()[0]}; use a fresh --workdir') from None
+  except Exception as e:  # pylint: disable=broad-except  (orbax and TensorStore raise bare Exceptions)
+    raise io.CorruptArtefact(folder, f'orbax cannot read it: {str(e).splitlines()[0]}') from None
 
 
 def restore_best(ckpt_dir, abstract_params):
   """The selected parameters of a finished `fit` in `ckpt_dir`."""
-  _, best = _managers(ckpt_dir)
-  step = best.latest_step()
-  if step is None:
-    raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
-  try:
-    return best.restore(step, args=ocp.args.StandardRestore(abstract_params))
-  except (ValueError, KeyError, TypeError) as e:
-    raise FaithjaxError(f'checkpoint {ckpt_dir}/best does not match this model '
-                        f'(another vocabulary or architecture?): {str(e).splitlines()[0]}; '
-                        'use a fresh --workdir') from e
+  with _manager(ckpt_dir, 'best') as best:
+    step = best.latest_step()
+    if step is None:
+      raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
+    return _restore(best, step, ocp.args.StandardRestore(abstract_params))
 
 
 def _selection_key(row, select_metric):
@@ -129,17 +149,27 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
   loss_fn(params, batch, key) -> scalar (hashable, e.g. ClassifierLoss: it is a
   static argument of `train_step`); train_batches(epoch) -> list of batch
   pytrees; evaluate(params) -> dict of validation metrics containing
-  `config.select_metric`. history is one dict per finished epoch. After each
-  epoch the parameters, the optimiser state and the history are saved together
-  in one orbax checkpoint ('last'), so a resumed run has all three or none.
+  SELECT_METRIC; config: a config.RunConfig (its epochs, learning_rate, l2 and
+  seed). history is one dict per finished epoch. After each epoch the
+  parameters, the optimiser state and the history are saved together in one
+  orbax checkpoint ('last'), so a resumed run has all three or none.
   """
   tx = optimizer(config.learning_rate, config.l2)
   state = {'params': params, 'opt_state': tx.init(params)}
-  last, best = _managers(ckpt_dir)
+  with contextlib.ExitStack() as managers:
+    last, best = (managers.enter_context(_manager(ckpt_dir, which)) for which in ('last', 'best'))
+    history = _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label)
+  return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
+
+
+def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label):
+  """fit's loop over the epochs not yet checkpointed in `last`; returns the history."""
   start, history = 0, []
   if last.latest_step() is not None:
     start = last.latest_step() + 1
-    state, history = _restore_last(last, jax.eval_shape(lambda: state), ckpt_dir)
+    restored = _restore(last, last.latest_step(), ocp.args.Composite(
+        state=ocp.args.StandardRestore(jax.eval_shape(lambda: state)), history=ocp.args.JsonRestore()))
+    state, history = restored['state'], restored['history']
     io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
   for epoch in range(start, config.epochs):
@@ -158,27 +188,13 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
                           'lower --learning_rate or check the data for empty documents')
     row = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
     history.append(row)
-    if selected_epoch(history, config.select_metric) == row['epoch']:
+    if selected_epoch(history, SELECT_METRIC) == row['epoch']:
       if epoch in best.all_steps():  # saved by a run killed before its 'last' checkpoint: same epoch, redone
         best.delete(epoch)
-      best.save(epoch, args=ocp.args.StandardSave(state['params']), force=True)
-      best.wait_until_finished()
-    last.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)),
-              force=True)
-    last.wait_until_finished()
+      _save(best, epoch, ocp.args.StandardSave(state['params']))
+    _save(last, epoch, ocp.args.Composite(state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)))
     io.log(f'{label} epoch {epoch + 1}: ' + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
-  return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
-
-
-def _restore_last(last, abstract_state, ckpt_dir):
-  """(state, history) of the latest 'last' checkpoint."""
-  try:
-    restored = last.restore(last.latest_step(), args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
-  except (ValueError, KeyError, FileNotFoundError) as e:
-    raise FaithjaxError(f'{ckpt_dir}/last cannot be resumed (written by an older faithjax, with history.json '
-                        f'beside it?): {str(e).splitlines()[0]}; use a fresh --workdir') from e
-  return restored['state'], restored['history']
+  return history
 
 
 def validation_metrics(labels, probs, weights):
@@ -215,6 +231,5 @@ def train_classifier(model, corpus, config, ckpt_dir):
 
   return fit(params=contract.init(model, jax.random.key(config.seed)),
              loss_fn=ClassifierLoss(model, tuple(weights.tolist())), train_batches=train_batches, evaluate=evaluate,
-             config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
-             ckpt_dir=ckpt_dir, label='classifier')
+             config=config, ckpt_dir=ckpt_dir, label='classifier')
 

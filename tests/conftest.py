@@ -2,7 +2,11 @@
 
 import collections
 import os
+import subprocess
+import sys
 import tempfile
+
+import jax
 
 import numpy as np
 import pytest
@@ -17,7 +21,29 @@ from faithjax.models import classifier
 config.enable_compile_cache(os.environ.get('FAITHJAX_TEST_CACHE',
                                            os.path.join(tempfile.gettempdir(), 'faithjax-test-jax-cache')))
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
+
+
+def run_cli(*args):
+  """run.py with `args` in a subprocess on the CPU: its CompletedProcess (text stdout, stderr)."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.run([sys.executable, os.path.join(REPO, 'run.py'), *args], capture_output=True,
+                        text=True, cwd=REPO, env=env, timeout=300)
+
+
+def smoke_run(workdir, *extra):
+  """The command line of a smoke-preset run.py into `workdir`, sharing the tests' compile cache."""
+  cache = f'--compile_cache={jax.config.jax_compilation_cache_dir}'
+  return [sys.executable, os.path.join(REPO, 'run.py'), f'--workdir={workdir}', cache, '--preset=smoke', *extra]
+
+
+@pytest.fixture(scope='session')
+def smoke_workdir(tmp_path_factory):
+  """The workdir of one uninterrupted smoke run (read-only: copy it to change it)."""
+  workdir = tmp_path_factory.mktemp('smoke')
+  subprocess.run(smoke_run(workdir), check=True, capture_output=True, cwd=REPO, timeout=900)
+  return workdir
 
 
 @pytest.fixture(scope='session')
@@ -26,7 +52,7 @@ def trained_synthetic(tmp_path_factory):
   raw = synthetic.generate(seed=0, sizes={'train': 1600, 'valid': 64, 'test': 128})
   corpus, _ = encode.encode_corpus('synthetic', raw)
   model = classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=32, hidden=16, att_hidden=16)
-  params, _ = train.train_classifier(model, corpus, train.TrainConfig(epochs=3, learning_rate=1e-2),
+  params, _ = train.train_classifier(model, corpus, config.RunConfig(epochs=3, learning_rate=1e-2),
                                      str(tmp_path_factory.mktemp('trained_synthetic')))
   test = corpus.splits['test']
   predicted = train.predict_split(model, params, test).argmax(-1)

@@ -10,6 +10,7 @@ import pytest
 
 from faithjax import io
 
+pytestmark = pytest.mark.slow  # a whole experiment (two seeds, stacked check): CI's second step
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

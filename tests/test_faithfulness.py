@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from faithjax import config as config_lib
 from faithjax import metrics
 from faithjax import train
 from faithjax.data import encode
@@ -50,7 +51,7 @@ def random_classifier(request, tiny_classifier, corpus):
 
 @pytest.fixture(scope='module')
 def trained_classifier(tiny_classifier, corpus, tmp_path_factory):
-  config = train.TrainConfig(epochs=3, learning_rate=1e-2)
+  config = config_lib.RunConfig(epochs=3, learning_rate=1e-2)
   params, history = train.train_classifier(tiny_classifier, corpus, config, str(tmp_path_factory.mktemp('classifier')))
   assert history[-1]['valid_accuracy'] > 0.9
   return tiny_classifier, params
@@ -267,7 +268,7 @@ def test_normalise(norm):
 def weak_learners(corpus, tmp_path_factory):
   """A weak learner trained on each of: the planted rationale, uniform, random."""
   model = wl.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=16, hidden=16)
-  config = train.TrainConfig(epochs=5)
+  config = config_lib.RunConfig(epochs=5)
   rationale = {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS}
   return model, {name: weak_learner.train_weak_learner(model, corpus, maps, config,
                                                       str(tmp_path_factory.mktemp(name)))

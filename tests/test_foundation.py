@@ -2,8 +2,6 @@
 
 import os
 import shutil
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +18,8 @@ from faithjax.data import text
 from faithjax.models import classifier
 from faithjax.models import contract
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import run_cli
+
 SMALL = dict(emb_dim=16, hidden=8, att_hidden=8)
 
 
@@ -66,7 +65,7 @@ def test_a_real_token_does_change_the_prediction():
 
 def train_small(corpus, ckpt_dir, epochs, seed=0):
   model = classifier.Classifier(vocab_size=len(corpus.vocab), **SMALL)
-  config = train.TrainConfig(epochs=epochs, seed=seed, learning_rate=1e-2)
+  config = config_lib.RunConfig(epochs=epochs, seed=seed, learning_rate=1e-2)
   params, history = train.train_classifier(model, corpus, config, str(ckpt_dir))
   return model, params, history
 
@@ -169,12 +168,6 @@ def test_a_preset_sits_between_the_defaults_and_explicit_flags():
   assert config_lib.make_config('imdb').ig_steps == config_lib.RunConfig.ig_steps != reduced['ig_steps']
 
 
-def run_cli(*args):
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
-  return subprocess.run([sys.executable, os.path.join(REPO, 'run.py'), *args], capture_output=True,
-                        text=True, cwd=REPO, env=env, timeout=300)
-
-
 @pytest.mark.parametrize('args, message', [
     (['--corpus=mnist'], "unknown corpus 'mnist'"),
     (['--epochs=-1'], '--epochs must be a positive integer'),
@@ -182,10 +175,14 @@ def run_cli(*args):
     (['--mode=reevaluate'], '--mode=reevaluate needs --checkpoints'),
     (['--mesh=64'], 'asks for more devices than the 1 present'),
     (['--explainers=lime'], '--explainers=lime is not one of'),
+    (['--target=bar'], 'flag --target=bar: value should be one of <prob|logit|log_prob>'),
+    (['--epochs=abc'], "flag --epochs=abc: invalid literal for int()"),
+    (['--explainers='], '--explainers is empty'),
+    (['--stages='], '--stages is empty'),
 ])
-def test_cli_bad_input_is_one_line_and_nonzero(args, message, tmp_path):
+def test_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
   result = run_cli(*args, f'--workdir={tmp_path}/w')
-  assert result.returncode != 0
+  assert result.returncode == 2
   error_lines = [l for l in result.stderr.splitlines() if l.startswith('faithjax: error:')]
   assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-2000:]
 
@@ -209,7 +206,7 @@ def test_cli_refuses_a_workdir_from_another_config_and_keeps_it(tmp_path):
 
 def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path):
   params = {'w': jnp.ones(3)}
-  config = train.TrainConfig(epochs=2)
+  config = config_lib.RunConfig(epochs=2)
   with pytest.raises(FaithjaxError, match='training loss became nan in epoch 1'):
     train.fit(params=params, loss_fn=lambda p, batch, key: jnp.sum(p['w']) * jnp.nan,
               train_batches=lambda epoch: [jnp.zeros(1)], evaluate=lambda p: {'valid_roc_auc': 0.5},

@@ -26,3 +26,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
         f.write('torn')
       raise RuntimeError('killed')
   assert path.read_text(encoding='utf-8') == 'old' and os.listdir(tmp_path) == ['a.txt']
+
+
+def progress_lines(updates):
+  stream = __import__('io').StringIO()
+  with io.progress_scope('evaluate'), io.progress_scope('saliency'):
+    meter = io.Progress('deletion (pad)', sum(updates), every=0.0, stream=stream)
+  for n in updates:
+    meter.update(n)
+  return stream.getvalue().splitlines()
+
+
+def test_progress_names_its_scope_and_shows_no_rate_before_one_is_measured():
+  first, second, third = progress_lines([4, 4, 2])
+  assert first == '  evaluate / saliency / deletion (pad): 4/10 ex'  # the first batch paid for compilation
+  assert second.startswith('  evaluate / saliency / deletion (pad): 8/10 ex (') and 'ETA' in second
+  assert third.endswith('ETA 0s)')
+  assert list(io.scoped(['a', 'b'])) == ['a', 'b'] and not io._SCOPES

@@ -6,12 +6,12 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from faithjax import FaithjaxError
 from faithjax import parallel
 from faithjax import reevaluate
+from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax import io
@@ -25,6 +25,7 @@ EXPLAINERS = {'saliency': {}, 'integrated_gradients': {'steps': 4}}
 DELETION = {'pool': 16, 'slots': 4, 'chunk': 4}
 
 
+@pytest.mark.slow  # its own process compiles every program again for 8 devices
 def test_sharded_over_8_devices_equals_one_device():
   # This process' jax already has 1 device: the 8-device run needs its own process.
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu',
@@ -33,13 +34,6 @@ def test_sharded_over_8_devices_equals_one_device():
                          jax.config.jax_compilation_cache_dir], env=env, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'sharded == one device on 8 devices' in done.stdout
-
-
-def save_best(ckpt_dir, params):
-  """A checkpoint laid out as train.fit leaves it: <ckpt_dir>/best/<step>."""
-  manager = ocp.CheckpointManager(os.path.join(ckpt_dir, 'best'), options=ocp.CheckpointManagerOptions(create=True))
-  manager.save(0, args=ocp.args.StandardSave(params), force=True)
-  manager.wait_until_finished()
 
 
 @pytest.fixture(scope='module')
@@ -68,9 +62,10 @@ def runs(model, weak_model, tmp_path_factory):
   root = tmp_path_factory.mktemp('runs')
   for seed in range(3):
     checkpoints = root / f'seed{seed}' / 'checkpoints'
-    save_best(str(checkpoints / 'classifier'), contract.init(model, jax.random.key(seed)))
+    train.save_best(str(checkpoints / 'classifier'), contract.init(model, jax.random.key(seed)))
     for i, name in enumerate(EXPLAINERS):
-      save_best(str(checkpoints / f'weak_{name}'), weak_learner_model.init(weak_model, jax.random.key(10 * seed + i)))
+      weak = weak_learner_model.init(weak_model, jax.random.key(10 * seed + i))
+      train.save_best(str(checkpoints / f'weak_{name}'), weak)
     io.write_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
   return root
 
@@ -117,7 +112,7 @@ def test_stacked_weak_learners_and_shuffle_equal_loop(runs, corpus, model, weak_
 
 
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
-  save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
+  train.save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
     reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'model': weak_model})
   with pytest.raises(FaithjaxError, match='weak options are'):
@@ -139,7 +134,7 @@ def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
 
 def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
   other = classifier.Classifier(vocab_size=model.vocab_size + 1, emb_dim=16, hidden=8, att_hidden=8)
-  save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
+  train.save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
@@ -155,7 +150,7 @@ def test_stack_refuses_different_shapes(model):
 def test_a_workdir_encoded_with_another_vocabulary_is_refused(corpus, model, tmp_path):
   """Same shapes, other id order (another seed's vocabulary): refused, not silently scrambled."""
   workdir = tmp_path / 'other_seed'
-  save_best(str(workdir / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
+  train.save_best(str(workdir / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
   shuffled = encode.EncodedCorpus(corpus.name, corpus.vocab[:2] + corpus.vocab[2:][::-1], corpus.splits)
   shuffled.save(str(workdir / 'corpus.npz'))
   with pytest.raises(FaithjaxError, match='trained on another vocabulary'):

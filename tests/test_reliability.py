@@ -20,13 +20,10 @@ from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import weak_learner
 
+from conftest import smoke_run
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ['--preset=smoke']
-
-
-def command(workdir, *extra):
-  cache = f'--compile_cache={jax.config.jax_compilation_cache_dir}'  # shared with the in-process tests
-  return [sys.executable, os.path.join(REPO, 'run.py'), f'--workdir={workdir}', cache, *SMALL, *extra]
+command = smoke_run
 
 
 def results_without_command(workdir):
@@ -37,11 +34,9 @@ def results_without_command(workdir):
 
 
 @pytest.fixture(scope='module')
-def straight(tmp_path_factory):
+def straight(smoke_workdir):
   """The workdir of one uninterrupted run."""
-  workdir = tmp_path_factory.mktemp('straight')
-  subprocess.run(command(workdir), check=True, capture_output=True, cwd=REPO, timeout=600)
-  return workdir
+  return smoke_workdir
 
 
 @pytest.fixture(scope='module')
@@ -49,6 +44,7 @@ def uninterrupted(straight):
   return results_without_command(straight)
 
 
+@pytest.mark.slow  # two more whole runs
 def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_path):
   workdir = tmp_path / 'killed'
   first_epoch = workdir / 'checkpoints' / 'classifier' / 'last' / '0'
@@ -66,6 +62,24 @@ def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_p
   assert results_without_command(workdir) == uninterrupted
 
 
+@pytest.mark.slow  # a run until its train stage
+def test_ctrl_c_is_one_line_and_exit_130_and_the_same_command_resumes(uninterrupted, tmp_path):
+  workdir = tmp_path / 'interrupted'
+  process = subprocess.Popen(command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while not (workdir / 'stages' / 'encode.json').exists() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.02)
+  process.send_signal(signal.SIGINT)
+  _, err = process.communicate(timeout=300)
+  assert process.returncode == 130, err[-2000:]
+  assert err.strip().splitlines()[-1] == ('faithjax: interrupted during stage train; '
+                                          're-run the same command to resume')
+  assert 'Traceback' not in err
+  subprocess.run(command(workdir), check=True, capture_output=True, cwd=REPO, timeout=600)
+  assert results_without_command(workdir) == uninterrupted
+
+
+@pytest.mark.slow  # one more whole run
 def test_same_config_and_seed_give_identical_results_json(uninterrupted, tmp_path):
   subprocess.run(command(tmp_path), check=True, capture_output=True, cwd=REPO, timeout=600)
   assert results_without_command(tmp_path) == uninterrupted

@@ -12,6 +12,7 @@ load with its line number, because silently replacing it would hide a wrong
 or damaged copy. Every problem with a file is a one-line `FaithjaxError`.
 """
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -39,12 +40,26 @@ IMDB_SIZES = {'train': 17212, 'valid': 4304, 'test': 4363}
 IMDB_MAX_TOKENS = 400  # documents with >= 400 tokens are dropped before sampling
 
 log = logging.getLogger(__name__)
+_reads = []  # lists collecting the files read (recording_reads)
 
 
 # ----------------------------------------------------------------------------- reading files
 
+@contextlib.contextmanager
+def recording_reads():
+  """Yields a list that collects the path of every corpus file read inside the block."""
+  files = []
+  _reads.append(files)
+  try:
+    yield files
+  finally:
+    _reads.remove(files)
+
+
 def _read_text(path):
   """The whole file as str; gunzipped when the name ends in .gz; strict UTF-8."""
+  for files in _reads:
+    files.append(path)
   try:
     with (gzip.open(path) if path.suffix == '.gz' else open(path, 'rb')) as f:
       data = f.read()

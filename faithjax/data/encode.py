@@ -94,6 +94,22 @@ class EncodedCorpus:
       raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
 
 
+def drop_empty(raw_splits):
+  """`raw_splits` without its documents that have no token; returns (raw_splits, {split: number dropped}).
+
+  An empty document (empty, whitespace or only characters the cleaning
+  drops) has nothing to explain or delete: every evaluation would be
+  undefined for it (a deletion rate of 1 by convention, NaN completeness).
+  """
+  kept, dropped = {}, {}
+  for split, (docs, *columns) in raw_splits.items():
+    rows = [i for i, doc in enumerate(docs) if len(doc)]
+    dropped[split] = len(docs) - len(rows)
+    kept[split] = (docs, *columns) if not dropped[split] else tuple(
+        np.asarray(c)[rows] if isinstance(c, np.ndarray) else [c[i] for i in rows] for c in (docs, *columns))
+  return kept, dropped
+
+
 def encode_corpus(name, raw_splits, min_df=1, max_len=None):
   """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from train.
 

@@ -95,8 +95,8 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
-  ids}, or a baseline name from explain.BASELINES. config: train.TrainConfig
-  (select_metric is read on validation). Returns a WeakLearnerResult.
+  ids}, or a baseline name from explain.BASELINES. config: a config.RunConfig whose
+  `epochs` are the weak learner's. Returns a WeakLearnerResult.
   """
   baseline = maps if isinstance(maps, str) else None
   if baseline:
@@ -116,7 +116,7 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
       params=wl.init(model, jax.random.key(config.seed)),
       loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=baseline == 'random'),
       train_batches=train_batches,
-      evaluate=evaluate, config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
+      evaluate=evaluate, config=config,
       ckpt_dir=ckpt_dir, label='weak learner')
   test_probs = predict_split(model, params, test, maps['test'], norm)
   return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), test_probs, maps)

@@ -1,0 +1,114 @@
+"""The command line: flags generated from RunConfig, and one line for every way a run can stop early.
+
+Every RunConfig field is a flag of the same name, type and help text
+(config.setting's metadata); a field with fixed choices is an enum; one
+whose choices come from a registry that outside code can extend (models,
+explainers) is a string (a comma list for tuples) that config.make_config
+checks against the registry when the config is made. Flags default to
+None, so the preset's table (config.PRESETS) fills what a user did not set.
+
+`run(main)` replaces `absl.app.run(main)`: bad flags and FaithjaxErrors exit 2
+with one `faithjax: error:` line, --help exits 0, Ctrl-C exits 130 saying how
+to resume, and other OSErrors (disk full, ...) exit 1 naming the file.
+"""
+
+import dataclasses
+import sys
+import types
+
+from absl import app
+from absl import flags
+
+from faithjax import FaithjaxError
+from faithjax import Interrupted
+from faithjax import config as config_lib
+
+FLAGS = flags.FLAGS
+HELP_FLAGS = ('--help', '-help', '-h', '--helpshort', '-helpshort', '-?')
+EXIT_BAD_INPUT, EXIT_OS_ERROR, EXIT_INTERRUPTED = 2, 1, 130
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string,
+           tuple: flags.DEFINE_list}
+
+
+def _value_type(field):
+  """int, float, bool, str or tuple; `str | None` is str."""
+  if isinstance(field.type, types.UnionType):
+    return next(t for t in field.type.__args__ if t is not type(None))
+  return field.type
+
+
+def flag_help(field):
+  """The field's help, its default and the corpora whose own settings differ (config.PRESETS['full'])."""
+  show = lambda v: ','.join(v) if isinstance(v, tuple) else str(v)
+  own = [f'{corpus}: {show(s[field.name])}' for corpus, s in config_lib.PRESETS['full'].items() if field.name in s]
+  default = '' if field.default is None else f' Default: {show(field.default)}'
+  return field.metadata['help'] + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
+
+
+def define_config_flags(flag_values=FLAGS):
+  """One flag per RunConfig field (default None: unset, so presets and per-corpus settings apply)."""
+  for field in dataclasses.fields(config_lib.RunConfig):
+    kind, choices = _value_type(field), field.metadata['choices']
+    if kind is str and choices and not callable(choices):
+      flags.DEFINE_enum(field.name, None, list(choices), flag_help(field), flag_values=flag_values)
+    else:
+      _DEFINE[kind](field.name, None, flag_help(field), flag_values=flag_values)
+
+
+def config_from_flags(preset):
+  """The RunConfig the parsed flags ask for."""
+  values = {field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(config_lib.RunConfig)}
+  return config_lib.make_config(values.pop('corpus') or config_lib.RunConfig.corpus, preset=preset, **values)
+
+
+def _usage(full):
+  """The main module's docstring and flags (and faithjax's; with `full`, every library's too)."""
+  doc = sys.modules['__main__'].__doc__ or ''
+  if full:
+    return doc + '\n' + FLAGS.get_help()
+  modules = [m for m in FLAGS.flags_by_module_dict() if m == sys.argv[0] or m.startswith('faithjax')]
+  return doc + '\nFlags (--helpfull: every library\'s too):\n' + '\n'.join(FLAGS.module_help(m) for m in modules)
+
+
+def parse_flags(argv):
+  """absl's parser with help on stdout (exit 0) and a bad flag as one line (exit 2)."""
+  if any(a in HELP_FLAGS + ('--helpfull', '-helpfull') for a in argv[1:]):
+    print(_usage(full=any(a.endswith('helpfull') for a in argv[1:])))
+    sys.exit(0)
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f'faithjax: error: {e}', file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def guarded(main, argv):
+  """Calls main(argv); every expected way to stop becomes one line on stderr and an exit status."""
+  try:
+    main(argv)
+  except FaithjaxError as e:
+    print(f'faithjax: error: {e}', file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+  except KeyboardInterrupt as e:
+    where = f' during {e.args[0]}' if isinstance(e, Interrupted) and e.args else ''
+    print(f'faithjax: interrupted{where}; re-run the same command to resume', file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+  except OSError as e:
+    print(f'faithjax: error: {os_error_line(e)}', file=sys.stderr)
+    sys.exit(EXIT_OS_ERROR)
+
+
+def os_error_line(error):
+  """'cannot read or write <file>: <cause>' of an OSError and the OSErrors it was raised from."""
+  chain = [error]
+  while isinstance(chain[-1].__cause__ or chain[-1].__context__, OSError):
+    chain.append(chain[-1].__cause__ or chain[-1].__context__)
+  where = next((e.filename for e in chain if e.filename), None) or 'a file'
+  cause = next((e.strerror for e in reversed(chain) if e.strerror), None) or str(error)
+  return f'cannot read or write {where}: {cause}'
+
+
+def run(main):
+  """absl.app.run(main) with faithjax's exit statuses and one-line errors."""
+  app.run(lambda argv: guarded(main, argv), flags_parser=parse_flags)

@@ -1,0 +1,76 @@
+"""The command line: flags generated from RunConfig, exit statuses, one line per failure."""
+
+import dataclasses
+import errno
+import os
+
+import pytest
+from absl import flags
+
+from faithjax import FaithjaxError
+from faithjax import Interrupted
+from faithjax import cli
+from faithjax import config as config_lib
+
+from conftest import run_cli
+
+
+
+def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
+  values = flags.FlagValues()
+  cli.define_config_flags(values)
+  for field in dataclasses.fields(config_lib.RunConfig):
+    flag = values[field.name]
+    assert flag.default is None and field.metadata['help'] in flag.help
+    if field.metadata['choices'] and not callable(field.metadata['choices']) and isinstance(field.default, str):
+      assert tuple(flag.parser.enum_values) == field.metadata['choices']
+  assert 'Default: 8 (synthetic: 3)' in values['epochs'].help  # the per-corpus table, not typed
+  assert tuple(values['target'].parser.enum_values) == config_lib.explain.TARGETS
+
+
+def test_smoke_preset_applies_its_sizes_to_every_corpus():
+  for corpus in ('synthetic', 'sst', 'imdb'):
+    smoke = config_lib.make_config(corpus, preset='smoke')
+    assert (smoke.emb_dim, smoke.hidden, smoke.test_subset) == (16, 8, 150)
+  assert config_lib.make_config('sst').emb_dim == config_lib.RunConfig.emb_dim
+
+
+def test_help_exits_0_and_lists_the_common_flags():
+  result = run_cli('--help')
+  assert result.returncode == 0, result.stderr[-2000:]
+  for flag in ('--preset: <full|cpu|smoke>', '--compile_cache', '--corpus', '--explainers'):
+    assert flag in result.stdout
+
+
+def test_an_empty_list_is_refused_before_any_work(tmp_path):
+  # (tests/test_foundation.py checks the message and exit status of every bad flag)
+  result = run_cli('--explainers=', f'--workdir={tmp_path}/w')
+  assert result.returncode == 2 and result.stderr.count('\n') == 1 and not (tmp_path / 'w').exists()
+
+
+def _exit_of(error, capsys):
+  def main(argv):
+    raise error
+  with pytest.raises(SystemExit) as stop:
+    cli.guarded(main, ['run.py'])
+  return stop.value.code, capsys.readouterr().err
+
+
+def test_interrupt_is_one_line_naming_the_stage_and_exits_130(capsys):
+  code, err = _exit_of(Interrupted('stage train'), capsys)
+  assert code == 130 and err == 'faithjax: interrupted during stage train; re-run the same command to resume\n'
+  assert _exit_of(KeyboardInterrupt(), capsys)[0] == 130
+
+
+def test_os_errors_are_one_line_naming_the_file_and_the_cause(capsys):
+  full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), '/runs/x/maps/saliency.npz')
+  try:
+    try:
+      raise full
+    except OSError as e:
+      raise OSError('write failed') from e
+  except OSError as chained:
+    code, err = _exit_of(chained, capsys)
+  assert code == 1
+  assert err == f'faithjax: error: cannot read or write /runs/x/maps/saliency.npz: {os.strerror(errno.ENOSPC)}\n'
+  assert _exit_of(FaithjaxError('bad'), capsys) == (2, 'faithjax: error: bad\n')
