@@ -2,7 +2,8 @@
 
 Every artefact goes through a temp file in the same folder and `os.replace`, so
 a run killed at any moment leaves either the old file or the new one, never a
-torn one.
+torn one. In a multi-process run (faithjax.parallel) only process 0 writes and
+prints; every write is a barrier, so all processes see the same files.
 """
 
 import contextlib
@@ -10,25 +11,38 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 
 import numpy as np
 
+from faithjax import parallel
+
 
 @contextlib.contextmanager
 def atomic_path(path):
-  """Yields a temp path beside `path`; renames it onto `path` on success."""
-  folder = os.path.dirname(os.path.abspath(path))
+  """Yields a temp path beside `path`; renames it onto `path` on success.
+
+  A multi-process run writes from process 0 only (the others write to a
+  private temp file, then drop it), between two barriers: before, so every
+  process has decided what to write before the file appears; after, so every
+  process sees it.
+  """
+  parallel.sync(f'before writing {path}')
+  primary = parallel.is_primary()
+  folder = os.path.dirname(os.path.abspath(path)) if primary else tempfile.gettempdir()
   os.makedirs(folder, exist_ok=True)
   tmp = os.path.join(folder, f'.{os.path.basename(path)}.{secrets.token_hex(8)}.tmp')
   # not mkstemp: its mode 0600 would make every artefact unreadable to others; 0666 & ~umask as open() gives
   os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
   try:
     yield tmp
-    os.replace(tmp, path)
+    if primary:
+      os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+  parallel.sync(f'wrote {path}')
 
 
 def write_text(path, text):
@@ -75,8 +89,9 @@ def save_figure(fig, path, dpi=110):
 
 
 def log(message):
-  """One status line on stderr (absl's INFO level is left to the libraries, which are verbose)."""
-  print(message, file=sys.stderr, flush=True)
+  """One status line on stderr from process 0 (absl's INFO level is left to the libraries, which are verbose)."""
+  if parallel.is_primary():
+    print(message, file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -96,6 +111,8 @@ class Progress:
       self._print(now)
 
   def _print(self, now):
+    if not parallel.is_primary():
+      return
     elapsed = max(now - self.start, 1e-9)
     rate = self.done / elapsed
     eta = (self.total - self.done) / rate if rate > 0 else float('inf')

@@ -20,6 +20,7 @@ from faithjax import batching
 from faithjax import FaithjaxError
 from faithjax import io
 from faithjax import metrics
+from faithjax import parallel
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
@@ -51,10 +52,16 @@ def class_weights(labels, num_classes=2):
   return len(labels) / (num_classes * np.maximum(counts, 1))
 
 
+# The label of a row that only pads a batch to a multiple of the devices (`fit` with a mesh): it weighs nothing.
+PADDING_LABEL = -1
+
+
 def weighted_cross_entropy(logits, labels, weights):
-  """logits [batch, classes], labels [batch], weights [classes] -> mean weighted loss."""
+  """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> mean weighted loss."""
+  real = labels != PADDING_LABEL
+  labels = jnp.where(real, labels, 0)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  w = weights[labels]
+  w = jnp.where(real, weights[labels], 0.)
   return jnp.sum(w * losses) / jnp.sum(w)
 
 
@@ -67,13 +74,13 @@ def _managers(ckpt_dir):
 
 
 def restore_best(ckpt_dir, abstract_params):
-  """The selected parameters of a finished `fit` in `ckpt_dir`."""
+  """The selected parameters of a finished `fit` in `ckpt_dir`, on this process's first device."""
   _, best = _managers(ckpt_dir)
   step = best.latest_step()
   if step is None:
     raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
   try:
-    return best.restore(step, args=ocp.args.StandardRestore(abstract_params))
+    return best.restore(step, args=ocp.args.StandardRestore(parallel.abstract(abstract_params)))
   except (ValueError, KeyError, TypeError) as e:
     raise FaithjaxError(f'checkpoint {ckpt_dir}/best does not match this model '
                         f'(another vocabulary or architecture?): {str(e).splitlines()[0]}; '
@@ -90,12 +97,16 @@ def selected_epoch(history, select_metric):
   return max(history, key=lambda row: _selection_key(row, select_metric))['epoch']
 
 
-def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train'):
+def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train', mesh=None):
   """Trains `params` and returns (best params, history).
 
-  loss_fn(params, batch, key) -> scalar; train_batches(epoch) -> list of batch
-  pytrees; evaluate(params) -> dict of validation metrics containing
-  `config.select_metric`. history is one dict per finished epoch.
+  loss_fn(params, batch, key) -> scalar; train_batches(epoch) -> list of
+  batches, each a tuple (inputs..., labels) of arrays with a leading [batch]
+  axis; evaluate(params) -> dict of validation metrics containing
+  `config.select_metric`. history is one dict per finished epoch. With a
+  `mesh` (parallel.make_mesh) every batch is split over its devices (data
+  parallel; inputs padded with zeros, labels with PADDING_LABEL, to a multiple
+  of the mesh size) and the training state is replicated.
   """
   tx = optimizer(config.learning_rate, config.l2)
 
@@ -105,13 +116,21 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  state = {'params': params, 'opt_state': tx.init(params)}
+  def place(batch):
+    if mesh is None:
+      return batch
+    *inputs, labels = batch
+    pad = lambda x, value=0: parallel.shard_batch(mesh, parallel.pad_to_multiple(np.asarray(x), mesh.size, value))
+    return (*map(pad, inputs), pad(labels, PADDING_LABEL))
+
+  state = parallel.replicate(mesh, {'params': params, 'opt_state': tx.init(params)})
   last, best = _managers(ckpt_dir)
   history_path = os.path.join(ckpt_dir, 'history.json')
   start, history = 0, []
   if last.latest_step() is not None:
     start = last.latest_step() + 1
-    state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(jax.eval_shape(lambda: state)))
+    abstract = jax.eval_shape(lambda: state) if mesh is None else parallel.abstract(state, mesh)
+    state = last.restore(last.latest_step(), args=ocp.args.StandardRestore(abstract))
     history = io.read_json(history_path)[:start]
     io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
@@ -120,8 +139,8 @@ def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='tr
     progress = io.Progress(f'{label} epoch {epoch + 1}/{config.epochs}', len(batches), unit='batch')
     losses = []
     for i, batch in enumerate(batches):
-      key = jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i)
-      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], batch, key)
+      key = parallel.replicate(mesh, jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i))
+      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], place(batch), key)
       losses.append(loss)
       progress.update()
     train_loss = float(np.mean(jax.device_get(losses)))
@@ -153,18 +172,20 @@ def validation_metrics(labels, probs, weights):
 
 # The classifier on an encoded corpus.
 
-def predict_split(model, params, split, batch_size=256):
+def predict_split(model, params, split, batch_size=256, mesh=None):
   """Class probabilities for every example of an EncodedSplit: [n, classes].
 
   Batches are padded to `batch_size` rows (batching.map_split), so a split
   compiles one program per bucket width, not one more per tail-batch size.
+  With a `mesh`, each batch is split over its devices.
   """
-  return batching.map_split(lambda rows, ids: contract.predict_proba(model, params, ids, ids != PAD_ID),
-                                split, batch_size=batch_size, label='classifier predict')
+  predict = parallel.sharded(mesh, lambda params, ids: contract.predict_proba(model, params, ids, ids != PAD_ID))
+  return batching.map_split(lambda rows, ids: predict(params, ids), split, batch_size=batch_size,
+                            label='classifier predict')
 
 
-def train_classifier(model, corpus, config, ckpt_dir):
-  """Trains the classifier on corpus.splits['train'], selecting on 'valid'."""
+def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
+  """Trains the classifier on corpus.splits['train'], selecting on 'valid'; `mesh`: see `fit`."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
   weights = jnp.asarray(class_weights(train.labels, model.num_classes))
 
@@ -180,10 +201,10 @@ def train_classifier(model, corpus, config, ckpt_dir):
             encode.batches(train.lengths, config.batch_size, rng)]
 
   def evaluate(params):
-    return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
+    return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
   params = contract.init(model, jax.random.key(config.seed))
   return fit(params=params, loss_fn=loss_fn, train_batches=train_batches, evaluate=evaluate,
              config=dataclasses.replace(config, select_metric=f'valid_{config.select_metric}'),
-             ckpt_dir=ckpt_dir, label='classifier')
+             ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)
 
