@@ -25,8 +25,14 @@ flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
                   'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
 flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
                   'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
-flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device.')
-flags.DEFINE_bool('distributed', False, 'Multi-host launch: call jax.distributed.initialize() first.')
+flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device '
+                     '(with --distributed: all devices of all processes).')
+flags.DEFINE_bool('distributed', False, 'Multi-process run (TPU pod slice, multi-node GPU, several CPU processes): '
+                  'one process per host, each feeding its share of every batch; process 0 writes the artefacts. '
+                  'The coordinator is detected on TPU and SLURM; elsewhere pass the three flags below.')
+flags.DEFINE_string('coordinator_address', None, '--distributed: host:port of process 0, e.g. localhost:12355.')
+flags.DEFINE_integer('num_processes', None, '--distributed: how many processes take part.')
+flags.DEFINE_integer('process_id', None, '--distributed: this process, 0 .. num_processes-1.')
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS),
                   'Settings (config.PRESETS): full (the paper\'s), cpu (reduced for 2 CPU cores on IMDB and '
                   '20 News), smoke (a tiny model, every stage quickly on any corpus: checking an install); '
@@ -46,14 +52,14 @@ def main(argv):
   config = cli.config_from_flags(FLAGS.preset)
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   if FLAGS.distributed:
-    parallel.initialize_distributed()
+    parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  elif any(getattr(FLAGS, f) is not None for f in ('coordinator_address', 'num_processes', 'process_id')):
+    raise FaithjaxError('--coordinator_address, --num_processes and --process_id need --distributed')
   workdir = FLAGS.workdir or 'runs/' + re.sub(r'[^\w.-]', '_', config.corpus)  # jsonl:PATH -> jsonl__PATH
-  mesh = None if FLAGS.mesh is None else parallel.make_mesh(FLAGS.mesh)
+  mesh = parallel.make_mesh(FLAGS.mesh or 0) if FLAGS.distributed or FLAGS.mesh is not None else None
   if FLAGS.mode == 'reevaluate':
-    if mesh is not None:
-      raise FaithjaxError('--mesh applies to --mode=run; re-evaluation vmaps over checkpoints on one device')
     try:
-      pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints)
+      pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints, mesh)
     except io.CorruptArtefact as e:
       raise artefacts.with_redo_command(e) from None
     print(f'results: {workdir}/reevaluate.json')

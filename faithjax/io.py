@@ -6,6 +6,8 @@ torn one. Artefacts that are read back (arrays, checkpoints) get a manifest of
 content hashes beside them, `<name>.sha256` in `sha256sum` format, written
 before the artefact is renamed into place; reading checks it first, so a
 damaged file is refused with one line instead of giving wrong numbers.
+In a multi-process run (faithjax.parallel) only process 0 writes and
+prints; every write is a barrier, so all processes see the same files.
 """
 
 import contextlib
@@ -14,12 +16,14 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 import zipfile
 
 import numpy as np
 
 from faithjax import FaithjaxError
+from faithjax import parallel
 
 MANIFEST_SUFFIX = '.sha256'
 
@@ -34,18 +38,28 @@ class CorruptArtefact(FaithjaxError):
 
 @contextlib.contextmanager
 def atomic_path(path):
-  """Yields a temp path beside `path`; renames it onto `path` on success."""
-  folder = os.path.dirname(os.path.abspath(path))
+  """Yields a temp path beside `path`; renames it onto `path` on success.
+
+  A multi-process run writes from process 0 only (the others write to a
+  private temp file, then drop it), between two barriers: before, so every
+  process has decided what to write before the file appears; after, so every
+  process sees it.
+  """
+  parallel.sync(f'before writing {path}')
+  primary = parallel.is_primary()
+  folder = os.path.dirname(os.path.abspath(path)) if primary else tempfile.gettempdir()
   os.makedirs(folder, exist_ok=True)
   tmp = os.path.join(folder, f'.{os.path.basename(path)}.{secrets.token_hex(8)}.tmp')
   # not mkstemp: its mode 0600 would make every artefact unreadable to others; 0666 & ~umask as open() gives
   os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
   try:
     yield tmp
-    os.replace(tmp, path)
+    if primary:
+      os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+  parallel.sync(f'wrote {path}')
 
 
 def write_text(path, text):
@@ -160,8 +174,9 @@ def save_figure(fig, path, dpi=110):
 
 
 def log(message):
-  """One status line on stderr (absl's INFO level is left to the libraries, which are verbose)."""
-  print(message, file=sys.stderr, flush=True)
+  """One status line on stderr from process 0 (absl's INFO level is left to the libraries, which are verbose)."""
+  if parallel.is_primary():
+    print(message, file=sys.stderr, flush=True)
 
 
 _SCOPES = []  # what the progress lines are part of, outermost first (e.g. ['evaluate', 'saliency'])
@@ -209,6 +224,8 @@ class Progress:
       self._print(now, measured_from)
 
   def _print(self, now, measured_from):
+    if not parallel.is_primary():
+      return
     line = f'  {self.label}: {self.done}/{self.total} {self.unit}'
     if measured_from is not None and now > measured_from[0] and self.done > measured_from[1]:
       rate = (self.done - measured_from[1]) / (now - measured_from[0])

@@ -76,12 +76,11 @@ def load_classifier(config, workdir, corpus):
 
 
 def stage_train(config, workdir, mesh=None):
-  del mesh  # training runs on one device
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model = make_model(config, len(corpus.vocab))
-  params, history = train.train_classifier(model, corpus, config, workdir.classifier_ckpt)
+  params, history = train.train_classifier(model, corpus, config, workdir.classifier_ckpt, mesh=mesh)
   test = corpus.splits['test']
-  probs = train.predict_split(model, params, test, config.eval_batch_size)
+  probs = train.predict_split(model, params, test, config.eval_batch_size, mesh=mesh)
   return {'test': metrics.test_report(test.labels, probs),
           'selected_epoch': train.selected_epoch(history, 'valid_roc_auc'),
           'history': history}
@@ -161,7 +160,7 @@ def stage_evaluate(config, workdir, mesh=None):
   def weak_learner_of(name, maps):
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
       learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
-                                                     norm=config.norm)
+                                                     norm=config.norm, mesh=mesh)
     return learnt[name]
 
   subset = test_subset(config, corpus.splits['test'])
@@ -226,12 +225,13 @@ def _run_stages(config, workdir, stages, mesh):
   return results
 
 
-def reevaluate_checkpoints(config, root, checkpoints):
+def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
   """Every checkpoint of `checkpoints` (reevaluate.checkpoint_dirs) re-evaluated in one vmapped program per
   bucket, on the corpus `config` names; writes <root>/reevaluate.json.
 
   Explainers, deletion and ERASER always; the weak-learner F1 and shuffle test too when
   every checkpoint's workdir has its weak learners (its evaluate stage ran).
+  mesh: every batch split over its devices (also across processes).
   """
   if not checkpoints:
     raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
@@ -252,6 +252,6 @@ def reevaluate_checkpoints(config, root, checkpoints):
       {n: explainer_options(config, n) for n in config.explainers},
       subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
-      weak=weak)
+      weak=weak, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -1,17 +1,17 @@
 """Re-evaluating many checkpoints of one classifier (seeds, sweeps) in one program each.
 
 `reevaluate` restores N checkpoints of the same architecture, stacks their
-parameters on a leading [N] axis (parallel.stack) and vmaps every explainer and
-deletion-until-flip over that axis: the data is shared, so each length bucket
-is one compiled program for all N models instead of N dispatches of a small
-one. With `weak` options, the weak learners each workdir trained on each explainer's
+parameters on a leading [N] axis (parallel.stack) and maps every explainer and
+deletion-until-flip over that axis (`over_checkpoints`: vmapped on an
+accelerator, scanned on a CPU): the data is shared, so each length bucket is
+one compiled program for all N models instead of N dispatches of a small one. With `weak` options, the weak learners each workdir trained on each explainer's
 maps (checkpoints/weak_<explainer>) are stacked too: their test F1 and the
 shuffle test then run for all N in one program per bucket as well (ERASER
 always does), so every evaluation of N runs is re-evaluated together (the weak learners' training,
 like the classifiers', stays one run at a time). `loop_reevaluate` is the same
 computation one checkpoint at a time, with the single-model code of the
 pipeline: the reference for tests and benchmarks.
-Memory grows with N: lower `batch_size` for many or large checkpoints.
+Memory grows with the vmapped group: lower `batch_size` for many or large checkpoints.
 """
 
 import functools
@@ -138,87 +138,123 @@ def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
           {**DELETION_DEFAULTS, **(deletion_options or {})}, weak)
 
 
-@functools.cache
-def _stacked_explainer(name, model, options, count):
-  """The explainer vmapped over `count` stacked params, data shared; cached so repeated calls reuse the program.
+def default_group(count):
+  """Checkpoints vmapped together: all of them on an accelerator, one at a time (scanned) on a CPU.
 
-  IG's path batch is `count` times larger under vmap: its token budget per
-  model is divided by `count`, so N checkpoints need the memory of one.
+  On a CPU, vmapping over checkpoints turns every matmul into a batched one
+  and every embedding lookup into a batched gather, which XLA:CPU runs 2-3x
+  slower than the same work as N plain kernels (experiments/results/
+  bench_checkpoints.md); a scan keeps the plain kernels and still runs all N
+  in one program. An accelerator is underfilled by one checkpoint's batch, so
+  there one N-times-larger vmapped program is the point.
+  """
+  return 1 if jax.default_backend() == 'cpu' else count
+
+
+def over_checkpoints(fn, stacked, group):
+  """fn over the leading [N] axis of every leaf of `stacked`: `group` at a time vmapped, the groups scanned."""
+  return jax.lax.map(lambda xs: fn(*xs), stacked, batch_size=None if group == 1 else group)
+
+
+@functools.cache
+def _stacked_explainer(name, model, options, group):
+  """The explainer over N stacked params (`over_checkpoints`), data shared; cached so repeated calls reuse the
+  program. Returns fn(stacked params, ids, mask, key) -> [N, batch, seq].
+
+  IG's path batch is `group` times larger under vmap: its token budget per
+  model is divided by `group`, so N checkpoints need the memory of one.
   """
   options = dict(options)
   if 'path_tokens' in explain.options_of(name):
-    options.setdefault('path_tokens', max(1, explain.MAX_PATH_TOKENS // count))
-  return jax.jit(jax.vmap(explain.make_explainer(name, model, **options), in_axes=(0, None, None, None)))
+    options.setdefault('path_tokens', max(1, explain.MAX_PATH_TOKENS // group))
+  explainer = explain.make_explainer(name, model, **options)
+  return jax.jit(lambda stacked, ids, mask, key: over_checkpoints(
+      lambda params: explainer(params, ids, mask, key), (stacked,), group))
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'mode', 'chunk', 'slots'))
-def _stacked_counts(model, stacked_params, ids, stacked_scores, *, absolute, mode, chunk, slots):
+@functools.partial(jax.jit, static_argnames=('model', 'mode', 'chunk', 'slots', 'group'))
+def _stacked_counts(model, stacked_params, ids, stacked_scores, *, absolute, mode, chunk, slots, group):
   """`deletion.first_flips` counts of N checkpoints on one pool: [N, pool]."""
-  return jax.vmap(lambda params, scores: deletion.first_flips(
-      model, params, ids, scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0])(
-          stacked_params, stacked_scores)
+  return over_checkpoints(lambda params, scores: deletion.first_flips(
+      model, params, ids, scores, absolute=absolute, mode=mode, chunk=chunk, slots=slots)[0],
+                          (stacked_params, stacked_scores), group)
 
 
 def stacked_deletion_rates(model, stacked_params, split, stacked_scores, *, absolute=False, mode='pad', pool=512,
-                           slots=64, chunk=8):
+                           slots=64, chunk=8, mesh=None, group=None):
   """`deletion.deletion_rates` of N stacked checkpoints, one program per pool: [N, len(split)].
 
   stacked_scores: [N, len(split.ids)], checkpoint i's ragged map in row i.
+  With a `mesh`, each pool is split over its devices; group: checkpoints
+  vmapped together (default `default_group`).
   """
+  group = group or default_group(len(stacked_scores))
+  counts_of = parallel.sharded(mesh, lambda params, ids, *scores: _stacked_counts(
+      model, params, ids, jnp.stack(scores), absolute=absolute, mode=mode, chunk=chunk, slots=slots, group=group),
+                               batch_axis=1)
   def pool_counts(rows, ids, *scores):
     del rows
-    counts = _stacked_counts(model, stacked_params, ids, jnp.stack(scores), absolute=absolute, mode=mode,
-                             chunk=chunk, slots=slots)
-    return counts.T  # map_split gathers along a leading example axis
+    return counts_of(stacked_params, ids, *scores).T  # map_split gathers along a leading example axis
   counts = batching.map_split(pool_counts, split, list(stacked_scores), batch_size=pool,
                                   label=f'deletion ({mode}) x{len(stacked_scores)}')
   return deletion.rates_from_counts(counts.T, split.lengths)
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'mode'))
-def _stacked_eraser(model, stacked_params, ids, stacked_scores, *, absolute, mode):
+@functools.partial(jax.jit, static_argnames=('model', 'mode', 'group'))
+def _stacked_eraser(model, stacked_params, ids, stacked_scores, *, absolute, mode, group):
   """`eraser.eraser_scores` of N checkpoints on one batch: arrays with leading [N, batch] axes."""
-  return jax.vmap(lambda params, scores: eraser.eraser_scores(model, params, ids, scores, absolute=absolute,
-                                                              mode=mode))(stacked_params, stacked_scores)
+  return over_checkpoints(lambda params, scores: eraser.eraser_scores(model, params, ids, scores, absolute=absolute,
+                                                                      mode=mode), (stacked_params, stacked_scores), group)
 
 
 def stacked_eraser_metrics(model, stacked_params, split, stacked_scores, *, absolute=False, mode='pad',
-                           batch_size=64):
-  """`eraser.eraser_metrics` of N stacked checkpoints, one program per bucket: arrays [N, len(split), ...]."""
+                           batch_size=64, mesh=None, group=None):
+  """`eraser.eraser_metrics` of N stacked checkpoints, one program per bucket: arrays [N, len(split), ...].
+
+  mesh: each batch split over its devices; group: checkpoints vmapped together (default `default_group`).
+  """
+  group = group or default_group(len(stacked_scores))
+  erase = parallel.sharded(mesh, lambda params, ids, *scores: _stacked_eraser(
+      model, params, ids, jnp.stack(scores), absolute=absolute, mode=mode, group=group), batch_axis=1)
   def batch(rows, ids, *scores):
     del rows
-    out = _stacked_eraser(model, stacked_params, ids, jnp.stack(scores), absolute=absolute, mode=mode)
+    out = erase(stacked_params, ids, *scores)
     return jax.tree.map(lambda x: x.swapaxes(0, 1), out)  # map_split gathers along a leading example axis
   out = batching.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
-                               label=f'eraser ({mode}) x{len(stacked_scores)}')
+                           label=f'eraser ({mode}) x{len(stacked_scores)}')
   return jax.tree.map(lambda x: x.swapaxes(0, 1), out)
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'norm', 'permutations'))
-def _stacked_weak(model, stacked_params, ids, stacked_scores, rows, keys, *, norm, permutations):
+@functools.partial(jax.jit, static_argnames=('model', 'norm', 'permutations', 'group'))
+def _stacked_weak(model, stacked_params, ids, stacked_scores, rows, keys, *, norm, permutations, group):
   """Class probabilities [N, batch, classes] and median TVDs [N, batch] of N stacked weak learners."""
   def one(params, scores, key):
     return (weak_learner.predict_proba(model, params, ids, scores, norm),
             shuffle.median_tvds(model, params, ids, scores, rows, key, norm=norm, permutations=permutations))
-  return jax.vmap(one)(stacked_params, stacked_scores, keys)
+  return over_checkpoints(one, (stacked_params, stacked_scores, keys), group)
 
 
 def stacked_weak_evaluation(model, stacked_params, split, stacked_scores, keys, *, rows=None, norm='l2',
-                            permutations=100, batch_size=64):
+                            permutations=100, batch_size=64, mesh=None, group=None):
   """Weak-learner test probabilities and shuffle-test median TVDs of N stacked weak learners.
 
   stacked_scores: [N, len(split.ids)], weak learner i's ragged map in row i;
   keys: [N] shuffle keys (run i's jax.random.key(seed)); rows: each example's
   index for its permutation keys (`shuffle.shuffle_test`'s `rows`; default its
-  position in split). Returns (probs [N, len(split), classes], tvds [N, len(split)]).
+  position in split); mesh: each batch split over its devices; group:
+  checkpoints vmapped together (default `default_group`). Returns
+  (probs [N, len(split), classes], tvds [N, len(split)]).
   """
   rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+  group = group or default_group(len(stacked_scores))
+  evaluate = parallel.sharded(mesh, lambda params_and_keys, ids, batch_rows, *scores: _stacked_weak(
+      model, params_and_keys[0], ids, jnp.stack(scores), batch_rows, params_and_keys[1], norm=norm,
+      permutations=permutations, group=group), batch_axis=1)
   def batch(indices, ids, *scores):
-    probs, tvds = _stacked_weak(model, stacked_params, ids, jnp.stack(scores), rows[indices], keys, norm=norm,
-                                permutations=permutations)
+    probs, tvds = evaluate((stacked_params, keys), ids, rows[indices], *scores)
     return probs.swapaxes(0, 1), tvds.T  # map_split gathers along a leading example axis
   probs, tvds = batching.map_split(batch, split, list(stacked_scores), batch_size=batch_size,
-                                       label=f'weak learner + shuffle x{len(stacked_scores)}')
+                                   label=f'weak learner + shuffle x{len(stacked_scores)}')
   return probs.swapaxes(0, 1), tvds.T
 
 
@@ -258,7 +294,7 @@ def _results(dirs, data, maps, rates, erased, weak):
 
 
 def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=None, batch_size=64, key=None,
-               deletion_options=None, weak=None):
+               deletion_options=None, weak=None, mesh=None, group=None):
   """Feature maps and evaluations of every checkpoint, all checkpoints vmapped together.
 
   checkpoints: see `checkpoint_dirs`; corpus: an EncodedCorpus; model: the
@@ -267,25 +303,31 @@ def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=N
   PRNG key of the 'random' explainer; deletion_options: DELETION_DEFAULTS'
   keys; weak: None (deletion only), or {'model': the WeakLearner, and
   WEAK_DEFAULTS' keys} to also run each workdir's weak learners and the
-  shuffle test (with each run's own seed, `run_seed`). Returns one dict per
+  shuffle test (with each run's own seed, `run_seed`); mesh: every batch split
+  over its devices (parallel.make_mesh; also across processes); group:
+  checkpoints vmapped together, the groups scanned in the same program
+  (default `default_group`: all on an accelerator, 1 on a CPU). Returns one dict per
   checkpoint (see `_results`); maps are aligned with
   corpus.splits[split].subset(subset).ids.
   """
   dirs, all_params, data, rows, options, weak = _prepare(checkpoints, corpus, model, split, subset,
                                                          deletion_options, weak)
   stacked = parallel.stack(all_params)
+  group = group or default_group(len(dirs))
   shuffle_keys = jnp.stack([jax.random.key(run_seed(d)) for d in dirs])
   maps, rates, erased, weak_results = {}, {}, {}, {}
   for name, explainer_options in _explainers(explainers).items():
-    fn = _stacked_explainer(name, model, tuple(sorted(explainer_options.items())), len(dirs))
+    fn = parallel.sharded(mesh, _stacked_explainer(name, model, tuple(sorted(explainer_options.items())), group),
+                          batch_axis=1)
     maps[name] = explain.explain_split(fn, stacked, data, batch_size, key, progress=f'{name} x{len(dirs)}')
-    rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], **options)
+    rates[name] = stacked_deletion_rates(model, stacked, data, maps[name], mesh=mesh, group=group, **options)
     erased[name] = stacked_eraser_metrics(model, stacked, data, maps[name], absolute=options['absolute'],
-                                          mode=options['mode'], batch_size=batch_size)
+                                          mode=options['mode'], batch_size=batch_size, mesh=mesh, group=group)
     if weak:
       weak_results[name] = stacked_weak_evaluation(
           weak['model'], parallel.stack(restore_weak(dirs, name, weak['model'])), data, maps[name],
-          shuffle_keys, rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size)
+          shuffle_keys, rows=rows, norm=weak['norm'], permutations=weak['permutations'], batch_size=batch_size,
+          mesh=mesh, group=group)
   return _results(dirs, data, maps, rates, erased, weak_results)
 
 

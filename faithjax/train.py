@@ -23,6 +23,7 @@ from faithjax import batching
 from faithjax import FaithjaxError
 from faithjax import io
 from faithjax import metrics
+from faithjax import parallel
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
@@ -53,10 +54,16 @@ def class_weights(labels, num_classes=2):
   return len(labels) / (num_classes * np.maximum(counts, 1))
 
 
+# The label of a row that only pads a batch to a multiple of the devices (`fit` with a mesh): it weighs nothing.
+PADDING_LABEL = -1
+
+
 def weighted_cross_entropy(logits, labels, weights):
-  """logits [batch, classes], labels [batch], weights [classes] -> mean weighted loss."""
+  """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> mean weighted loss."""
+  real = labels != PADDING_LABEL
+  labels = jnp.where(real, labels, 0)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  w = weights[labels]
+  w = jnp.where(real, weights[labels], 0.)
   return jnp.sum(w * losses) / jnp.sum(w)
 
 
@@ -125,12 +132,12 @@ def _restore(manager, step, args):
 
 
 def restore_best(ckpt_dir, abstract_params):
-  """The selected parameters of a finished `fit` in `ckpt_dir`."""
+  """The selected parameters of a finished `fit` in `ckpt_dir`, on this process's first device."""
   with _manager(ckpt_dir, 'best') as best:
     step = best.latest_step()
     if step is None:
       raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
-    return _restore(best, step, ocp.args.StandardRestore(abstract_params))
+    return _restore(best, step, ocp.args.StandardRestore(parallel.abstract(abstract_params)))
 
 
 def _selection_key(row, select_metric):
@@ -143,32 +150,50 @@ def selected_epoch(history, select_metric):
   return max(history, key=lambda row: _selection_key(row, select_metric))['epoch']
 
 
-def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train'):
+def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train', mesh=None):
   """Trains `params` and returns (best params, history).
 
   loss_fn(params, batch, key) -> scalar (hashable, e.g. ClassifierLoss: it is a
-  static argument of `train_step`); train_batches(epoch) -> list of batch
-  pytrees; evaluate(params) -> dict of validation metrics containing
-  SELECT_METRIC; config: a config.RunConfig (its epochs, learning_rate, l2 and
-  seed). history is one dict per finished epoch. After each epoch the
-  parameters, the optimiser state and the history are saved together in one
-  orbax checkpoint ('last'), so a resumed run has all three or none.
+  static argument of `train_step`); train_batches(epoch) -> list of batches,
+  each a tuple (inputs..., labels) of arrays with a leading [batch] axis;
+  evaluate(params) -> dict of validation metrics containing SELECT_METRIC;
+  config: a config.RunConfig (its epochs, learning_rate, l2 and seed). history
+  is one dict per finished epoch. After each epoch the parameters, the optimiser
+  state and the history are saved together in one orbax checkpoint ('last'), so
+  a resumed run has all three or none. With a `mesh` (parallel.make_mesh) every
+  batch is split over its devices (data parallel; see `_placer`) and the
+  training state is replicated.
   """
   tx = optimizer(config.learning_rate, config.l2)
-  state = {'params': params, 'opt_state': tx.init(params)}
+  state = parallel.replicate(mesh, {'params': params, 'opt_state': tx.init(params)})
   with contextlib.ExitStack() as managers:
     last, best = (managers.enter_context(_manager(ckpt_dir, which)) for which in ('last', 'best'))
-    history = _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label)
+    history = _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label, mesh)
   return restore_best(ckpt_dir, jax.eval_shape(lambda: params)), history
 
 
-def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label):
+def _placer(mesh):
+  """batch -> batch on `mesh`: split over its devices, inputs padded with zeros and labels with PADDING_LABEL
+  to a multiple of the mesh size; the identity without a mesh."""
+  if mesh is None:
+    return lambda batch: batch
+
+  def place(batch):
+    *inputs, labels = batch
+    pad = lambda x, value=0: parallel.shard_batch(mesh, parallel.pad_to_multiple(np.asarray(x), mesh.size, value))
+    return (*map(pad, inputs), pad(labels, PADDING_LABEL))
+  return place
+
+
+def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config, ckpt_dir, label, mesh):
   """fit's loop over the epochs not yet checkpointed in `last`; returns the history."""
+  place = _placer(mesh)
   start, history = 0, []
   if last.latest_step() is not None:
     start = last.latest_step() + 1
+    abstract = jax.eval_shape(lambda: state) if mesh is None else parallel.abstract(state, mesh)
     restored = _restore(last, last.latest_step(), ocp.args.Composite(
-        state=ocp.args.StandardRestore(jax.eval_shape(lambda: state)), history=ocp.args.JsonRestore()))
+        state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
     state, history = restored['state'], restored['history']
     io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
 
@@ -177,8 +202,8 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
     progress = io.Progress(f'{label} epoch {epoch + 1}/{config.epochs}', len(batches), unit='batch')
     losses = []
     for i, batch in enumerate(batches):
-      key = jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i)
-      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], batch, key,
+      key = parallel.replicate(mesh, jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i))
+      state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], place(batch), key,
                                                              loss_fn=loss_fn, tx=tx)
       losses.append(loss)
       progress.update()
@@ -206,18 +231,20 @@ def validation_metrics(labels, probs, weights):
 
 # The classifier on an encoded corpus.
 
-def predict_split(model, params, split, batch_size=256):
+def predict_split(model, params, split, batch_size=256, mesh=None):
   """Class probabilities for every example of an EncodedSplit: [n, classes].
 
   Batches are padded to `batch_size` rows (batching.map_split), so a split
   compiles one program per bucket width, not one more per tail-batch size.
+  With a `mesh`, each batch is split over its devices.
   """
-  return batching.map_split(lambda rows, ids: contract.predict_proba(model, params, ids, ids != PAD_ID),
-                                split, batch_size=batch_size, label='classifier predict')
+  predict = parallel.sharded(mesh, lambda params, ids: contract.predict_proba(model, params, ids, ids != PAD_ID))
+  return batching.map_split(lambda rows, ids: predict(params, ids), split, batch_size=batch_size,
+                            label='classifier predict')
 
 
-def train_classifier(model, corpus, config, ckpt_dir):
-  """Trains the classifier on corpus.splits['train'], selecting on 'valid'."""
+def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
+  """Trains the classifier on corpus.splits['train'], selecting on 'valid'; `mesh`: see `fit`."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
   weights = jnp.asarray(class_weights(train.labels, model.num_classes))
 
@@ -227,9 +254,9 @@ def train_classifier(model, corpus, config, ckpt_dir):
             encode.batches(train.lengths, config.batch_size, rng)]
 
   def evaluate(params):
-    return validation_metrics(valid.labels, predict_split(model, params, valid), weights)
+    return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
   return fit(params=contract.init(model, jax.random.key(config.seed)),
              loss_fn=ClassifierLoss(model, tuple(weights.tolist())), train_batches=train_batches, evaluate=evaluate,
-             config=config, ckpt_dir=ckpt_dir, label='classifier')
+             config=config, ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)
 

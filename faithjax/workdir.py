@@ -11,6 +11,7 @@ import os
 
 from faithjax import FaithjaxError
 from faithjax import io
+from faithjax import parallel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,16 +46,18 @@ def prepare_workdir(root, config):
   """Creates the workdir, or checks that an existing one was made with the same config."""
   workdir = Workdir(os.path.abspath(root))
   try:
-    os.makedirs(workdir.root, exist_ok=True)
-    probe = workdir.path('.write-probe')
-    with open(probe, 'w'):
-      pass
-    os.remove(probe)
+    if parallel.is_primary():  # the only process that writes
+      os.makedirs(workdir.root, exist_ok=True)
+      probe = workdir.path('.write-probe')
+      with open(probe, 'w'):
+        pass
+      os.remove(probe)
   except OSError as e:
     raise FaithjaxError(f'cannot write to workdir {root!r} ({e.strerror}); pass a writable --workdir') from e
   saved_path = workdir.path('config.json')
   current = config.fingerprint()
   saved = io.read_json(saved_path) if os.path.exists(saved_path) else {}
+  parallel.sync('read config.json')  # every process has read it before process 0 may rewrite it
   # Fields added to RunConfig since the workdir was made are adopted, not refused.
   changed = sorted(k for k in saved if k in current and saved[k] != current[k])
   if changed:
@@ -62,4 +65,7 @@ def prepare_workdir(root, config):
                         'pass a new --workdir or restore the old flags')
   if saved != current:
     io.write_json(saved_path, current)
+  if not os.path.exists(saved_path):
+    raise FaithjaxError(f'a process other than process 0 cannot see {saved_path}, which process 0 wrote; '
+                        'a multi-process run needs a --workdir on a filesystem every process sees')
   return workdir

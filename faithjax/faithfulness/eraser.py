@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
+from faithjax import parallel
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness import deletion
 from faithjax.models import contract
@@ -51,11 +52,16 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
 
 
 def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=PERCENTS,
-                   batch_size=64):
-  """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis."""
+                   batch_size=64, mesh=None):
+  """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis.
+
+  With a `mesh`, each batch is split over its devices.
+  """
+  scores_of = parallel.sharded(mesh, lambda params, ids, batch_scores: eraser_scores(
+      model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents)))
   def batch_scores(rows, ids, batch_scores):
     del rows
-    return eraser_scores(model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents))
+    return scores_of(params, ids, batch_scores)
   return batching.map_split(batch_scores, split, [scores], batch_size=batch_size, label=f'eraser ({mode})')
 
 
@@ -64,7 +70,8 @@ def evaluate(context, explainer, maps):
   part, scores = context.test_part(explainer, maps)
   config = context.config
   return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
-                                                      absolute=config.absolute, mode=config.deletion_mode)}
+                                                      absolute=config.absolute, mode=config.deletion_mode,
+                                                      mesh=context.mesh)}
 
 
 def summarise(saved):

@@ -15,6 +15,7 @@ import numpy as np
 from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
+from faithjax import parallel
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness.weak_learner import normalise
 from faithjax.models import weak_learner as wl
@@ -56,20 +57,24 @@ def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutation
   return jnp.median(metrics.tvd(probs[:, :1], probs[:, 1:]), axis=-1)
 
 
-def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, rows=None, batch_size=64):
+def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, rows=None, batch_size=64,
+                 mesh=None):
   """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
 
   rows: each example's index for its permutation keys (default its position in
   split); pass the indices into the full split when `split` is a subset of it,
-  so each example keeps the permutations it has in the whole split.
+  so each example keeps the permutations it has in the whole split. With a
+  `mesh`, each batch is split over its devices (same TVDs).
 
   Returns {'median_tvd': [len(split)]} and, over examples, metrics.mean_with_ci's
   'mean', 'ci95' (percentile bootstrap) and 'n'.
   """
   key = jax.random.key(seed)
   rows = np.arange(len(split)) if rows is None else np.asarray(rows)
+  tvds_of = parallel.sharded(mesh, lambda params, ids, batch_scores, batch_rows, key: median_tvds(
+      model, params, ids, batch_scores, batch_rows, key, norm=norm, permutations=permutations))
   def batch_tvds(indices, ids, batch_scores):
-    return median_tvds(model, params, ids, batch_scores, rows[indices], key, norm=norm, permutations=permutations)
+    return tvds_of(params, ids, batch_scores, rows[indices], key)
   tvds = batching.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
   return {'median_tvd': tvds, **metrics.mean_with_ci(tvds)}
 
@@ -80,7 +85,7 @@ def evaluate(context, explainer, maps):
   config = context.config
   return {'median_tvd': shuffle_test(context.weak_model, learnt.params, context.corpus.splits['test'],
                                      learnt.maps['test'], norm=config.norm, permutations=config.permutations,
-                                     seed=config.seed)['median_tvd']}
+                                     seed=config.seed, mesh=context.mesh)['median_tvd']}
 
 
 def summarise(saved):

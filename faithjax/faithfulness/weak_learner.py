@@ -18,6 +18,7 @@ from faithjax import batching
 from faithjax import explain
 from faithjax import faithfulness
 from faithjax import metrics
+from faithjax import parallel
 from faithjax import train
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
@@ -59,9 +60,13 @@ def predict_proba(model, params, ids, scores, norm='l2'):
   return jax.nn.softmax(wl.apply(model, params, ids, weights), -1)
 
 
-def predict_split(model, params, split, scores, norm='l2', batch_size=256):
-  """Class probabilities for every example of an EncodedSplit given its ragged map: [n, classes]."""
-  return batching.map_split(lambda rows, ids, s: predict_proba(model, params, ids, s, norm), split, [scores],
+def predict_split(model, params, split, scores, norm='l2', batch_size=256, mesh=None):
+  """Class probabilities for every example of an EncodedSplit given its ragged map: [n, classes].
+
+  With a `mesh`, each batch is split over its devices.
+  """
+  predict = parallel.sharded(mesh, lambda params, ids, s: predict_proba(model, params, ids, s, norm))
+  return batching.map_split(lambda rows, ids, s: predict(params, ids, s), split, [scores],
                                 batch_size=batch_size, label='weak learner predict')
 
 
@@ -91,12 +96,13 @@ class WeakLearnerResult:
   maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
 
 
-def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
+def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None):
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
   ids}, or a baseline name from explain.BASELINES. config: a config.RunConfig whose
-  `epochs` are the weak learner's. Returns a WeakLearnerResult.
+  `epochs` are the weak learner's. With a `mesh`, training and prediction split
+  every batch over its devices (train.fit). Returns a WeakLearnerResult.
   """
   baseline = maps if isinstance(maps, str) else None
   if baseline:
@@ -110,15 +116,16 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2'):
             for idx, w in encode.batches(train_split.lengths, config.batch_size, rng)]
 
   def evaluate(params):
-    return train.validation_metrics(valid.labels, predict_split(model, params, valid, maps['valid'], norm), weights)
+    return train.validation_metrics(valid.labels, predict_split(model, params, valid, maps['valid'], norm, mesh=mesh),
+                                    weights)
 
   params, history = train.fit(
       params=wl.init(model, jax.random.key(config.seed)),
       loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=baseline == 'random'),
       train_batches=train_batches,
       evaluate=evaluate, config=config,
-      ckpt_dir=ckpt_dir, label='weak learner')
-  test_probs = predict_split(model, params, test, maps['test'], norm)
+      ckpt_dir=ckpt_dir, label='weak learner', mesh=mesh)
+  test_probs = predict_split(model, params, test, maps['test'], norm, mesh=mesh)
   return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), test_probs, maps)
 
 
