@@ -265,6 +265,7 @@ def compare(results):
 
 # seq_len: (examples per pass, batch sizes tried by both sides); issue 19's shapes.
 INTERLEAVE_SHAPES = {32: (128, (64, 128)), 256: (32, (16, 32))}
+MODELS = {'lstm': False, 'bilstm': True}  # --models name: bidirectional
 PEER = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'bench', 'peer_torch.py'))
 
 
@@ -277,12 +278,16 @@ def best_per_explainer(results):
           for rs in groups.values()]
 
 
-def peer_runner(args, seq_len, n, batches):
-  """runner() -> the peer's results at its best of `batches`, one peer process per batch size."""
+def peer_runner(args, seq_len, batches):
+  """runner() -> the peer's results at its best of `batches`, one peer process per batch size.
+
+  Each process times one batch (its --n is the batch): its examples/s are those
+  of more batches of that size, in a fraction of the time.
+  """
   def run():
     results = []
     for batch in batches:
-      command = [args.peer_python, args.peer, '--device', 'cpu', '--n', str(n), '--seq_len', str(seq_len),
+      command = [args.peer_python, args.peer, '--device', 'cpu', '--n', str(batch), '--seq_len', str(seq_len),
                  '--batch', str(batch), '--steps', str(args.steps), '--eraser_n', str(args.peer_eraser_n),
                  '--vocab', str(args.vocab), '--emb', str(args.emb), '--hidden', str(args.hidden),
                  *(['--bidirectional'] if args.bidirectional else [])]
@@ -296,15 +301,15 @@ def peer_runner(args, seq_len, n, batches):
 
 
 def interleave_cases(args):
-  """{case name: {side: runner}} for both models and every --seq_lens shape."""
+  """{case name: {side: runner}} for every --models model and --seq_lens shape."""
   cases = {}
-  for bidirectional in (False, True):
+  for bidirectional in (MODELS[m] for m in args.models):
     for seq_len in args.seq_lens:
       n, batches = INTERLEAVE_SHAPES[seq_len]
       case_args = argparse.Namespace(**{**vars(args), 'bidirectional': bidirectional, 'seq_len': seq_len,
                                         'n': n, 'batches': list(batches)})
       cases[f"{'BiLSTM' if bidirectional else 'LSTM'} seq {seq_len}"] = dict(
-          faithjax=lambda a=case_args: bench(a), peer=peer_runner(case_args, seq_len, n, batches))
+          faithjax=lambda a=case_args: bench(a), peer=peer_runner(case_args, seq_len, batches))
   return cases
 
 
@@ -329,6 +334,8 @@ def interleaved_report(records, n_cores, minutes, args):
   """bench.md: what was run, on what, and the interleaved table."""
   torch_version = next((r.get('torch') for r in records if r.get('torch')), '?')
   captum_version = next((r.get('captum') for r in records if r.get('captum')), '?')
+  command = (f"python -m faithjax.bench --interleave --rounds {args.rounds} --models {','.join(args.models)} "
+             f"--seq_lens {','.join(map(str, args.seq_lens))}")
   shapes = '; '.join(f'seq {s}: n {INTERLEAVE_SHAPES[s][0]}, batches {INTERLEAVE_SHAPES[s][1]}'
                      for s in args.seq_lens)
   return f"""# Explainer throughput on CPU: faithjax beside the PyTorch/Captum peer, interleaved
@@ -336,15 +343,16 @@ def interleaved_report(records, n_cores, minutes, args):
 Protocol (`faithjax.interleave`): {args.rounds} rounds; in every round each case
 (model x length) runs faithjax and `peer_torch.py` back to back, the side that
 goes first alternating between rounds, each side at its best of the batch sizes
-({shapes}); faithjax is best of {args.repeats} passes after a warm-up, the peer
-best of its 3. A ratio is faithjax / peer examples/s within one round; the table
-gives the median over rounds and the min-max. Shapes: embedding {args.emb},
+({shapes}; the peer times one batch per process); faithjax is best of
+{args.repeats} passes after a warm-up, the peer best of its 3. A ratio is
+faithjax / peer examples/s within one round; the table gives the median over
+rounds and the min-max. Shapes: embedding {args.emb},
 hidden {args.hidden} per direction, attention {args.att_hidden}, vocabulary
 {args.vocab}, random weights and ids, IG {args.steps} steps; deletion until flip on
 {args.eraser_n} examples (faithjax, vectorised) and {args.peer_eraser_n} (the peer's
 per-example loop). Whole run: {minutes:.1f} min.
 
-Command: `python -m faithjax.bench --interleave --rounds {args.rounds} --seq_lens {','.join(map(str, args.seq_lens))}`
+Command: `{command}`
 
 Versions: jax {jax.__version__}, torch {torch_version}, captum {captum_version};
 CPU: {n_cores} cores ({platform_name()}). Every result: `{args.jsonl}`.
@@ -394,6 +402,8 @@ def parse_args(argv=None):
   p.add_argument('--rounds', type=int, default=5, help='--interleave: rounds (each side runs once per round)')
   p.add_argument('--seq_lens', type=lambda s: [int(x) for x in s.split(',')], default=sorted(INTERLEAVE_SHAPES),
                  help=f'--interleave: comma-separated lengths among {sorted(INTERLEAVE_SHAPES)}')
+  p.add_argument('--models', type=lambda s: s.split(','), default=list(MODELS),
+                 help=f'--interleave: comma-separated, among {list(MODELS)}')
   p.add_argument('--peer', default=PEER, help='--interleave: the peer script')
   p.add_argument('--peer_python', default=sys.executable, help='--interleave: python with torch and captum')
   p.add_argument('--peer_eraser_n', type=int, default=4,
@@ -424,6 +434,8 @@ def main(argv=None):
   if args.interleave:
     if unknown := set(args.seq_lens) - set(INTERLEAVE_SHAPES):
       raise SystemExit(f'faithjax: error: --seq_lens {sorted(unknown)}: not among {sorted(INTERLEAVE_SHAPES)}')
+    if unknown := set(args.models) - set(MODELS):
+      raise SystemExit(f'faithjax: error: --models {sorted(unknown)}: not among {list(MODELS)}')
     run_interleaved(args)
     return
   for result in (memory if args.memory else bench)(args):

@@ -67,6 +67,12 @@ def test_interleave_refuses_to_start_on_a_loaded_machine(monkeypatch, tmp_path):
   assert not table.exists()
 
 
+@pytest.mark.parametrize('flag', [['--models', 'gru'], ['--seq_lens', '64']])
+def test_interleave_names_an_unknown_model_or_length(flag):
+  with pytest.raises(SystemExit, match='faithjax: error: --'):
+    bench.main(['--interleave', *flag])
+
+
 def test_the_peer_side_reports_its_best_batch_per_explainer():
   results = [dict(impl='captum', explainer='saliency', examples_per_s=5., batch=16),
              dict(impl='captum', explainer='saliency', examples_per_s=7., batch=32),
