@@ -40,14 +40,15 @@ def side_order(sides: Iterable[str], round_: int) -> list[str]:
 
 
 def run_rounds(cases: dict[str, dict[str, Runner]], rounds: int,
-               loadavg: Callable[[], tuple[float, ...]] = os.getloadavg) -> Iterator[dict]:
+               loadavg: Callable[[], tuple[float, ...]] | None = None) -> Iterator[dict]:
   """Yields every result of every case and side, tagged with case, side, round and load.
 
   cases: {case name: {side: runner}}, each runner() yielding result dicts
   (`impl`, `explainer`, `examples_per_s`, ...), each side at its best batch;
   the sides run in their dict order in even rounds, reversed in odd ones.
-  The load is read before each case of each round.
+  The load is read before each case of each round (loadavg, default os.getloadavg).
   """
+  loadavg = loadavg or os.getloadavg
   for round_ in range(rounds):
     for case, sides in cases.items():
       load = round(loadavg()[0], 2)

@@ -81,3 +81,17 @@ def test_the_peer_side_reports_its_best_batch_per_explainer():
   best = {r['impl']: r for r in bench.best_per_explainer(results)}
   assert (best['captum']['batch'], best['captum']['tried']) == (32, {16: 5., 32: 7.})
   assert (best['torch_loop']['batch'], best['torch_loop']['examples_per_s']) == (16, 2.)
+
+
+def test_interleave_writes_the_table_and_every_record(monkeypatch, tmp_path):
+  monkeypatch.setattr(bench.os, 'getloadavg', lambda: (0.5, 0.5, 0.5))
+  ours, theirs = {('faithjax', 'saliency'): [40., 60.]}, {('captum', 'saliency'): [20., 20.]}
+  monkeypatch.setattr(bench, 'interleave_cases', lambda args: {'LSTM seq 32': dict(
+      faithjax=stub_side([], 'c', 'faithjax', ours), peer=stub_side([], 'c', 'peer', theirs))})
+  table, jsonl = tmp_path / 'bench.md', tmp_path / 'bench.jsonl'
+  bench.main(['--interleave', '--rounds', '2', '--table', str(table), '--jsonl', str(jsonl)])
+  text = table.read_text()
+  assert 'Valid: load average at most 0.50 on' in text
+  assert '| LSTM seq 32 | saliency | captum | 50.0 | 20.0 | 2.50x | 2.00-3.00x | 2 |' in text
+  assert 'python -m faithjax.bench --interleave --rounds 2 --models lstm,bilstm --seq_lens 32,256' in text
+  assert len(jsonl.read_text().splitlines()) == 4  # 2 rounds x 2 sides x 1 result
