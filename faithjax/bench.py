@@ -13,10 +13,19 @@ them in one vectorised program (deletion.first_flips, batch = its slots).
 `--dtype=bfloat16` casts the parameters (so the activations) to bf16 and adds
 the maps' agreement with float32 on the same inputs. `--memory` reports bytes
 instead of throughput (see `memory`).
+
+`--interleave` is the honest side-by-side protocol (faithjax.interleave): for
+each model and length of INTERLEAVE_SHAPES, faithjax (in this process) and the
+peer (a subprocess per batch size) alternate for --rounds rounds, each at its
+best batch, and the median ratio with its min-max and the load average go to
+--table and --jsonl. It refuses to start on a machine busier than its cores.
 """
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -25,6 +34,8 @@ import numpy as np
 import scipy.stats
 
 from faithjax import explain
+from faithjax import interleave
+from faithjax import io
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness import deletion
 from faithjax.models import classifier
@@ -252,6 +263,113 @@ def compare(results):
   return '\n'.join(lines)
 
 
+# seq_len: (examples per pass, batch sizes tried by both sides); issue 19's shapes.
+INTERLEAVE_SHAPES = {32: (128, (64, 128)), 256: (32, (16, 32))}
+MODELS = {'lstm': False, 'bilstm': True}  # --models name: bidirectional
+PEER = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'bench', 'peer_torch.py'))
+
+
+def best_per_explainer(results):
+  """The fastest of each (impl, explainer) among results at several batch sizes, with all under `tried`."""
+  groups = {}
+  for r in results:
+    groups.setdefault((r['impl'], r['explainer']), []).append(r)
+  return [dict(max(rs, key=lambda r: r['examples_per_s']), tried={r['batch']: r['examples_per_s'] for r in rs})
+          for rs in groups.values()]
+
+
+def peer_runner(args, seq_len, batches):
+  """runner() -> the peer's results at its best of `batches`, one peer process per batch size.
+
+  Each process times one batch (its --n is the batch): its examples/s are those
+  of more batches of that size, in a fraction of the time.
+  """
+  def run():
+    results = []
+    for batch in batches:
+      command = [args.peer_python, args.peer, '--device', 'cpu', '--n', str(batch), '--seq_len', str(seq_len),
+                 '--batch', str(batch), '--steps', str(args.steps), '--eraser_n', str(args.peer_eraser_n),
+                 '--vocab', str(args.vocab), '--emb', str(args.emb), '--hidden', str(args.hidden),
+                 *(['--bidirectional'] if args.bidirectional else [])]
+      out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      lines = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+      if errors := [r['error'] for r in lines if 'error' in r]:
+        raise SystemExit(f'faithjax: error: the peer could not run: {errors}')
+      results += lines
+    return best_per_explainer(results)
+  return run
+
+
+def interleave_cases(args):
+  """{case name: {side: runner}} for every --models model and --seq_lens shape."""
+  cases = {}
+  for bidirectional in (MODELS[m] for m in args.models):
+    for seq_len in args.seq_lens:
+      n, batches = INTERLEAVE_SHAPES[seq_len]
+      case_args = argparse.Namespace(**{**vars(args), 'bidirectional': bidirectional, 'seq_len': seq_len,
+                                        'n': n, 'batches': list(batches)})
+      cases[f"{'BiLSTM' if bidirectional else 'LSTM'} seq {seq_len}"] = dict(
+          faithjax=lambda a=case_args: bench(a), peer=peer_runner(case_args, seq_len, batches))
+  return cases
+
+
+def run_interleaved(args):
+  """The interleaved protocol; writes --jsonl (every result) and --table (bench.md's table)."""
+  n_cores, load = interleave.cores(), os.getloadavg()[0]
+  if interleave.too_loaded(load, n_cores) and not args.allow_loaded:
+    raise SystemExit(f'faithjax: error: load average {load:.2f} exceeds the {n_cores} cores; the ratios would '
+                     'not be honest (wait for an idle machine, or --allow_loaded to get a table marked NOT VALID)')
+  start = time.perf_counter()
+  records = []
+  for record in interleave.run_rounds(interleave_cases(args), args.rounds):
+    print(json.dumps(record), flush=True)
+    records.append(record)
+  minutes = (time.perf_counter() - start) / 60
+  io.write_text(args.jsonl, ''.join(json.dumps(r) + '\n' for r in records))
+  io.write_text(args.table, interleaved_report(records, n_cores, minutes, args))
+  print(interleave.table(records, n_cores))
+
+
+def interleaved_report(records, n_cores, minutes, args):
+  """bench.md: what was run, on what, and the interleaved table."""
+  torch_version = next((r.get('torch') for r in records if r.get('torch')), '?')
+  captum_version = next((r.get('captum') for r in records if r.get('captum')), '?')
+  command = (f"python -m faithjax.bench --interleave --rounds {args.rounds} --models {','.join(args.models)} "
+             f"--seq_lens {','.join(map(str, args.seq_lens))}")
+  shapes = '; '.join(f'seq {s}: n {INTERLEAVE_SHAPES[s][0]}, batches {INTERLEAVE_SHAPES[s][1]}'
+                     for s in args.seq_lens)
+  return f"""# Explainer throughput on CPU: faithjax beside the PyTorch/Captum peer, interleaved
+
+Protocol (`faithjax.interleave`): {args.rounds} rounds; in every round each case
+(model x length) runs faithjax and `peer_torch.py` back to back, the side that
+goes first alternating between rounds, each side at its best of the batch sizes
+({shapes}; the peer times one batch per process); faithjax is best of
+{args.repeats} passes after a warm-up, the peer best of its 3. A ratio is
+faithjax / peer examples/s within one round; the table gives the median over
+rounds and the min-max. Shapes: embedding {args.emb},
+hidden {args.hidden} per direction, attention {args.att_hidden}, vocabulary
+{args.vocab}, random weights and ids, IG {args.steps} steps; deletion until flip on
+{args.eraser_n} examples (faithjax, vectorised) and {args.peer_eraser_n} (the peer's
+per-example loop). Whole run: {minutes:.1f} min.
+
+Command: `{command}`
+
+Versions: jax {jax.__version__}, torch {torch_version}, captum {captum_version};
+CPU: {n_cores} cores ({platform_name()}). Every result: `{args.jsonl}`.
+
+{interleave.table(records, n_cores)}
+"""
+
+
+def platform_name():
+  """The CPU's model name from /proc/cpuinfo, where there is one."""
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      return next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'unknown')
+  except OSError:
+    return 'unknown'
+
+
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--n', type=int, default=256, help='examples per timed pass')
@@ -279,6 +397,22 @@ def parse_args(argv=None):
   p.add_argument('--memory_batch', type=int, default=256, help='--memory: the batch measured')
   p.add_argument('--memory_budget', type=float, default=16 * 2**30,
                  help='--memory: bytes (default 16 GiB) for the largest-batch estimate')
+  p.add_argument('--interleave', action='store_true',
+                 help='the interleaved protocol beside the peer: both models, --seq_lens, --rounds rounds')
+  p.add_argument('--rounds', type=int, default=5, help='--interleave: rounds (each side runs once per round)')
+  p.add_argument('--seq_lens', type=lambda s: [int(x) for x in s.split(',')], default=sorted(INTERLEAVE_SHAPES),
+                 help=f'--interleave: comma-separated lengths among {sorted(INTERLEAVE_SHAPES)}')
+  p.add_argument('--models', type=lambda s: s.split(','), default=list(MODELS),
+                 help=f'--interleave: comma-separated, among {list(MODELS)}')
+  p.add_argument('--peer', default=PEER, help='--interleave: the peer script')
+  p.add_argument('--peer_python', default=sys.executable, help='--interleave: python with torch and captum')
+  p.add_argument('--peer_eraser_n', type=int, default=4,
+                 help='--interleave: examples of the peer\'s per-example deletion loop (its rate does not depend on it)')
+  p.add_argument('--allow_loaded', action='store_true',
+                 help='--interleave: run on a busy machine anyway; the table is marked NOT VALID')
+  p.add_argument('--table', default='experiments/results/bench.md', help='--interleave: the markdown report')
+  p.add_argument('--jsonl', default='experiments/results/bench_interleaved.jsonl',
+                 help='--interleave: every result of every round')
   p.add_argument('--compare', nargs='+', metavar='JSONL',
                  help='instead of measuring: print a markdown table from saved JSON lines of both sides')
   return p.parse_args(argv)
@@ -296,6 +430,13 @@ def main(argv=None):
   args = parse_args(argv)
   if args.compare:
     print(compare(read_json_lines(args.compare)))
+    return
+  if args.interleave:
+    if unknown := set(args.seq_lens) - set(INTERLEAVE_SHAPES):
+      raise SystemExit(f'faithjax: error: --seq_lens {sorted(unknown)}: not among {sorted(INTERLEAVE_SHAPES)}')
+    if unknown := set(args.models) - set(MODELS):
+      raise SystemExit(f'faithjax: error: --models {sorted(unknown)}: not among {list(MODELS)}')
+    run_interleaved(args)
     return
   for result in (memory if args.memory else bench)(args):
     print(json.dumps(result), flush=True)

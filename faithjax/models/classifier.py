@@ -15,6 +15,9 @@ import jax.numpy as jnp
 from faithjax.data.text import PAD_ID
 
 NEG_INF = -1e9
+# Time steps per iteration of the compiled LSTM loop (lax.scan's unroll), read when a
+# program is traced; the same arithmetic in the same order whatever its value.
+SCAN_UNROLL = 1
 
 
 def trailing_valid(mask):
@@ -56,7 +59,7 @@ class LSTMRecurrence(nn.Module):
 
     batch = projected.shape[0]
     zeros = jnp.zeros((batch, self.hidden), projected.dtype)
-    _, hs = jax.lax.scan(step, (zeros, zeros), xs, reverse=self.reverse)
+    _, hs = jax.lax.scan(step, (zeros, zeros), xs, reverse=self.reverse, unroll=SCAN_UNROLL)
     return jnp.swapaxes(hs, 0, 1)
 
 
