@@ -140,7 +140,8 @@ def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
 
-def test_stack_refuses_different_shapes(model):
+def test_stack_refuses_different_shapes(corpus):
+  model = classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
   other = classifier.Classifier(vocab_size=model.vocab_size, emb_dim=16, hidden=4, att_hidden=8)
   trees = [contract.init(m, jax.random.key(0)) for m in (model, other)]
   with pytest.raises(FaithjaxError, match='different architectures'):
