@@ -6,6 +6,7 @@ batch size in --batches is timed and the best is reported, the others under
 `tried`. Run it beside the peer, on the same machine, in the same session:
 
     python -m faithjax.bench --n 512 --seq_len 256 --batches 64,256 --steps 50 [--bidirectional]
+    python -m faithjax.bench --explainers occlusion,smoothgrad,gradient_shap,lime,kernel_shap  # peer's --extra
 """
 
 import argparse
@@ -20,6 +21,9 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import classifier
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
+# The counterparts of the peer's --extra (Captum's Occlusion, NoiseTunnel SmoothGrad, GradientShap, Lime,
+# KernelShap), with its settings: zero-embedding removal, sigma 0.1, baselines from the batch.
+EXTRA = ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')
 
 
 def best_seconds(run, repeats):
@@ -46,23 +50,33 @@ DEFAULT_MAX_ROWS = {'cpu': 1024}
 ACCELERATOR_MAX_ROWS = 32768
 
 
+def rows_budget(max_rows):
+  return max_rows or DEFAULT_MAX_ROWS.get(jax.devices()[0].platform, ACCELERATOR_MAX_ROWS)
+
+
 def step_chunk_for(batch, steps, max_rows):
   """IG steps per chunk so that one chunk's stacked batch has at most max_rows rows."""
-  max_rows = max_rows or DEFAULT_MAX_ROWS.get(jax.devices()[0].platform, ACCELERATOR_MAX_ROWS)
-  return max(1, min(steps, max_rows // batch))
+  return max(1, min(steps, rows_budget(max_rows) // batch))
 
 
 def explainer_options(name, batch, args):
-  """IG gets --steps and a step chunk that fits the batch; the others take the defaults."""
-  if name != 'integrated_gradients':
-    return {}
-  return dict(steps=args.steps, step_chunk=step_chunk_for(batch, args.steps, args.max_rows))
+  """IG gets --steps and a step chunk that fits the batch; EXTRA the peer's settings; the others the defaults."""
+  path_tokens = dict(path_tokens=rows_budget(args.max_rows) * args.seq_len)  # the same row budget as IG's
+  return {
+      'integrated_gradients': dict(steps=args.steps, step_chunk=step_chunk_for(batch, args.steps, args.max_rows)),
+      'occlusion': dict(removal='zero', **path_tokens),
+      'smoothgrad': dict(samples=args.nt_samples, sigma=0.1, **path_tokens),
+      'gradient_shap': dict(samples=args.shap_samples, **path_tokens),
+      'lime': dict(samples=args.surrogate_samples, **path_tokens),
+      'kernel_shap': dict(samples=args.surrogate_samples, **path_tokens),
+  }.get(name, {})
 
 
 def measure(fn, params, ids, batch, repeats):
   """(examples/s, seconds) of fn over all of `ids` in batches of `batch`."""
   batches = [(b, b != PAD_ID) for b in as_batches(ids, batch)]
-  seconds = best_seconds(lambda: [fn(params, b, mask) for b, mask in batches], repeats)
+  key = jax.random.key(2)  # used by the sampling explainers only
+  seconds = best_seconds(lambda: [fn(params, b, mask, key) for b, mask in batches], repeats)
   return len(ids) / seconds, seconds
 
 
@@ -132,7 +146,11 @@ def parse_args(argv=None):
   p.add_argument('--hidden', type=int, default=128)
   p.add_argument('--att_hidden', type=int, default=128)
   p.add_argument('--bidirectional', action='store_true', help='BiLSTM, as the default faithjax model')
-  p.add_argument('--explainers', type=lambda s: s.split(','), default=list(EXPLAINERS))
+  p.add_argument('--explainers', type=lambda s: s.split(','), default=list(EXPLAINERS),
+                 help=f'comma-separated; the peer\'s --extra counterparts: {",".join(EXTRA)}')
+  p.add_argument('--nt_samples', type=int, default=10, help='SmoothGrad noise samples (as the peer\'s)')
+  p.add_argument('--shap_samples', type=int, default=10, help='GradientSHAP samples per example (as the peer\'s)')
+  p.add_argument('--surrogate_samples', type=int, default=200, help='LIME / KernelSHAP coalitions per example')
   p.add_argument('--repeats', type=int, default=3)
   p.add_argument('--compare', nargs='+', metavar='JSONL',
                  help='instead of measuring: print a markdown table from saved JSON lines of both sides')

@@ -13,6 +13,10 @@ from faithjax.data import corpora
 
 STAGES = ('encode', 'train', 'explain', 'evaluate', 'report')
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients', 'attention')
+# Run on request (--explainers), beside the paper's four; any of them may end in map transforms, as
+# 'integrated_gradients.abs' or 'smoothgrad.l1' (faithjax/explain.py's registries, checked in the tests).
+MORE_EXPLAINERS = ('occlusion', 'smoothgrad', 'gradient_shap', 'kernel_shap', 'lime')
+MAP_TRANSFORMS = ('abs', 'l1', 'l2')
 BASELINES = ('uniform', 'random')
 
 # Per-corpus departures from the defaults below; everything else is DESIGN.md's protocol.
@@ -95,7 +99,12 @@ def make_config(corpus='synthetic', preset='full', **overrides):
                'weak_epochs', 'permutations'):
     if getattr(config, name) < 1:
       raise FaithjaxError(f'--{name} must be a positive integer, got {getattr(config, name)}')
-  choices = {'explainers': EXPLAINERS, 'target': ('prob', 'logit', 'log_prob'),
+  for name in config.explainers:
+    base, *transforms = name.split('.')
+    if base not in EXPLAINERS + MORE_EXPLAINERS or not set(transforms) <= set(MAP_TRANSFORMS):
+      raise FaithjaxError(f'--explainers={name} is not one of {", ".join(EXPLAINERS + MORE_EXPLAINERS)}, '
+                          f'optionally followed by map transforms {", ".join("." + t for t in MAP_TRANSFORMS)}')
+  choices = {'target': ('prob', 'logit', 'log_prob'),
              'quadrature': ('midpoint', 'trapezoid', 'gauss_legendre'),
              'deletion_mode': ('pad', 'unk', 'delete'), 'norm': ('l2', 'l1')}
   for name, allowed in choices.items():

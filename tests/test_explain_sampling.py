@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from faithjax import FaithjaxError
+from faithjax import config as config_lib
 from faithjax import explain
+from faithjax import io
+from faithjax import pipeline
 from faithjax.models import classifier
 from tests.test_explain import random_batch
 from tests.test_explain import reference_forward
@@ -295,3 +298,23 @@ def test_sampling_explainers_need_a_key(name):
 def test_bad_options_are_refused(name, options, message):
   with pytest.raises(FaithjaxError, match=message):
     explain.make_explainer(name, tiny_model(False)[0], **options)
+
+
+def test_the_configs_explainer_names_are_the_registrys():
+  assert set(config_lib.EXPLAINERS + config_lib.MORE_EXPLAINERS + config_lib.BASELINES) == set(explain.EXPLAINERS)
+  assert set(config_lib.MAP_TRANSFORMS) == set(explain.TRANSFORMS)
+
+
+def test_pipeline_runs_sampling_explainers_and_transforms_through_every_evaluation(tmp_path):
+  """GradientSHAP with training-document baselines, and |KernelSHAP|, on the smoke preset."""
+  names = ('gradient_shap', 'kernel_shap.abs')
+  config = config_lib.make_config('synthetic', preset='smoke', explainers=names, test_subset=40)
+  results = pipeline.run_pipeline(config, tmp_path / 'w')
+  evaluated = results['stages']['evaluate']
+  for name in names:
+    maps = io.load_npz(pipeline.Workdir(str(tmp_path / 'w')).maps(name))
+    assert all(np.isfinite(m).all() and np.abs(m).max() > 0 for m in maps.values())
+    assert 0 <= evaluated['deletion'][name]['mean'] <= 1 and name in evaluated['shuffle']
+    assert 0 <= evaluated['weak_learner'][name]['f1'] <= 1
+  assert (maps['test'] >= 0).all()  # the .abs transform
+  assert 'precision_at_k' in results['stages']['explain']['quality']['gradient_shap']

@@ -150,7 +150,8 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
     ({'split_seed': -1}, '--split_seed must be >= 0'),
     ({'preset': 'gpu'}, 'unknown preset'),
     ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
-    ({'explainers': ['saliency', 'lime']}, '--explainers=lime is not one of'),
+    ({'explainers': ['saliency', 'deeplift']}, '--explainers=deeplift is not one of'),
+    ({'explainers': ['saliency.sqrt']}, '--explainers=saliency.sqrt is not one of'),
     ({'test_subset': -1}, '--test_subset must be >= 0'),
 ])
 def test_invalid_config_values_are_refused(overrides, message):
@@ -177,7 +178,7 @@ def run_cli(*args):
     (['--stages=encode,dance'], 'unknown stage(s) dance'),
     (['--mode=reevaluate'], '--mode=reevaluate needs --checkpoints'),
     (['--mesh=64'], 'asks for more devices than the 1 present'),
-    (['--explainers=lime'], '--explainers=lime is not one of'),
+    (['--explainers=deeplift'], '--explainers=deeplift is not one of'),
 ])
 def test_cli_bad_input_is_one_line_and_nonzero(args, message, tmp_path):
   result = run_cli(*args, f'--workdir={tmp_path}/w')
