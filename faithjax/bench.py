@@ -19,6 +19,10 @@ each model and length of INTERLEAVE_SHAPES, faithjax (in this process) and the
 peer (a subprocess per batch size) alternate for --rounds rounds, each at its
 best batch, and the median ratio with its min-max and the load average go to
 --table and --jsonl. It refuses to start on a machine busier than its cores.
+
+The counterparts of the peer's --extra run on request:
+
+    python -m faithjax.bench --explainers occlusion,smoothgrad,gradient_shap,lime,kernel_shap  # peer's --extra
 """
 
 import argparse
@@ -43,6 +47,9 @@ from faithjax.models import contract
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
 DELETION = 'eraser_deletion'  # the peer's name for deletion until flip
+# The counterparts of the peer's --extra (Captum's Occlusion, NoiseTunnel SmoothGrad, GradientShap, Lime,
+# KernelShap), with its settings: zero-embedding removal, sigma 0.1, baselines from the batch.
+EXTRA = ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')
 
 
 def best_seconds(run, repeats):
@@ -69,23 +76,33 @@ DEFAULT_MAX_ROWS = {'cpu': 1024}
 ACCELERATOR_MAX_ROWS = 32768
 
 
+def rows_budget(max_rows):
+  return max_rows or DEFAULT_MAX_ROWS.get(jax.devices()[0].platform, ACCELERATOR_MAX_ROWS)
+
+
 def step_chunk_for(batch, steps, max_rows):
   """IG steps per chunk so that one chunk's stacked batch has at most max_rows rows."""
-  max_rows = max_rows or DEFAULT_MAX_ROWS.get(jax.devices()[0].platform, ACCELERATOR_MAX_ROWS)
-  return max(1, min(steps, max_rows // batch))
+  return max(1, min(steps, rows_budget(max_rows) // batch))
 
 
 def explainer_options(name, batch, args):
-  """IG gets --steps and a step chunk that fits the batch; the others take the defaults."""
-  if name != 'integrated_gradients':
-    return {}
-  return dict(steps=args.steps, step_chunk=step_chunk_for(batch, args.steps, args.max_rows))
+  """IG gets --steps and a step chunk that fits the batch; EXTRA the peer's settings; the others the defaults."""
+  path_tokens = dict(path_tokens=rows_budget(args.max_rows) * args.seq_len)  # the same row budget as IG's
+  return {
+      'integrated_gradients': dict(steps=args.steps, step_chunk=step_chunk_for(batch, args.steps, args.max_rows)),
+      'occlusion': dict(removal='zero', **path_tokens),
+      'smoothgrad': dict(samples=args.nt_samples, sigma=0.1, **path_tokens),
+      'gradient_shap': dict(samples=args.shap_samples, **path_tokens),
+      'lime': dict(samples=args.surrogate_samples, **path_tokens),
+      'kernel_shap': dict(samples=args.surrogate_samples, **path_tokens),
+  }.get(name, {})
 
 
 def measure(fn, params, ids, batch, repeats):
   """(examples/s, seconds) of fn over all of `ids` in batches of `batch`."""
   batches = [(b, b != PAD_ID) for b in as_batches(ids, batch)]
-  seconds = best_seconds(lambda: [fn(params, b, mask) for b, mask in batches], repeats)
+  key = jax.random.key(2)  # used by the sampling explainers only
+  seconds = best_seconds(lambda: [fn(params, b, mask, key) for b, mask in batches], repeats)
   return len(ids) / seconds, seconds
 
 
@@ -386,9 +403,13 @@ def parse_args(argv=None):
   p.add_argument('--att_hidden', type=int, default=128)
   p.add_argument('--bidirectional', action='store_true', help='BiLSTM, as the default faithjax model')
   p.add_argument('--explainers', type=lambda s: s.split(','), default=[*EXPLAINERS, DELETION],
-                 help=f'comma-separated; {DELETION} is deletion until flip')
+                 help=f'comma-separated; {DELETION} is deletion until flip; the peer\'s --extra '
+                 f'counterparts: {",".join(EXTRA)}')
   p.add_argument('--eraser_n', type=int, default=32, help=f'{DELETION}: examples (the peer\'s --eraser_n)')
   p.add_argument('--deletion_chunk', type=int, default=8, help=f'{DELETION}: removal counts k probed per step')
+  p.add_argument('--nt_samples', type=int, default=10, help='SmoothGrad noise samples (as the peer\'s)')
+  p.add_argument('--shap_samples', type=int, default=10, help='GradientSHAP samples per example (as the peer\'s)')
+  p.add_argument('--surrogate_samples', type=int, default=200, help='LIME / KernelSHAP coalitions per example')
   p.add_argument('--repeats', type=int, default=3)
   p.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
                  help='parameter and activation dtype; bfloat16 adds the maps\' agreement with float32')

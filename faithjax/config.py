@@ -49,14 +49,17 @@ PRESETS = {
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
-def setting(default, help_text, choices=None, minimum=None):
+def setting(default, help_text, choices=None, minimum=None, chosen=None):
   """A RunConfig field with the metadata its flag is generated from.
 
   choices: allowed values (of each element, for a tuple field), or a function
   returning them for a registry that code outside the package can extend;
-  minimum: the smallest allowed number.
+  minimum: the smallest allowed number; chosen: element -> the part of it that
+  must be one of the choices (e.g. an explainer's name without its map
+  transforms), raising FaithjaxError on a bad rest. Default: the whole element.
   """
-  return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices, 'minimum': minimum})
+  return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices, 'minimum': minimum,
+                                                      'chosen': chosen})
 
 
 def choices_of(field):
@@ -90,8 +93,9 @@ class RunConfig:
   l2: float = setting(1e-5, 'Coupled L2 weight decay on every parameter outside the attention.', minimum=0)
   eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
   # Explainers (DESIGN.md section 4).
-  explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry).',
-                              explain.explainer_names)
+  explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry), each '
+                              "optionally with map transforms, e.g. integrated_gradients.abs.l1.",
+                              explain.explainer_names, chosen=explain.base_name)
   target: str = setting('prob', 'Scalar explained for the predicted class.', explain.TARGETS)
   detach_attention: bool = setting(False, 'Stop gradients through the attention weights (JW parity).')
   ig_steps: int = setting(50, 'Integrated Gradients steps.', minimum=1)
@@ -122,8 +126,9 @@ def _check(config):
     value, choices, minimum = getattr(config, field.name), choices_of(field), field.metadata['minimum']
     if isinstance(value, tuple) and not value:
       raise FaithjaxError(f'--{field.name} is empty; choose one or more of {", ".join(choices)}')
+    chosen = field.metadata['chosen'] or (lambda element: element)
     for element in value if isinstance(value, tuple) else (value,):
-      if choices is not None and element not in choices:
+      if choices is not None and chosen(element) not in choices:
         raise FaithjaxError(f'--{field.name}={element} is not one of {", ".join(choices)}')
     if minimum is not None and value < minimum:
       bound = 'a positive integer' if minimum == 1 else f'>= {minimum}'

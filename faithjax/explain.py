@@ -5,7 +5,9 @@ returns a jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]`.
 Scores at PAD positions (mask False) are exactly 0. Options have the same names
 across methods: `target` ('prob', 'logit' or 'log_prob' of the predicted class),
 `detach_attention`, and for Integrated Gradients `steps`, `quadrature`,
-`step_chunk`.
+`step_chunk`; the sampling explainers take `samples`, the removal-based ones
+`removal` ('pad' or 'zero'). A name may end in map transforms: 'saliency.l1',
+'integrated_gradients.abs' (TRANSFORMS).
 
 Explainers reach the model only through faithjax/models/contract.py. Input x
 Gradient and Integrated Gradients run through its `inputs`: the model's linear
@@ -140,11 +142,219 @@ def uniform(model, params, ids, mask, key=None):
   return mask / jnp.maximum(mask.sum(-1, keepdims=True), 1)
 
 
+def _require_key(name, key):
+  if key is None:
+    raise FaithjaxError(f"the {name!r} explainer samples from a PRNG key: call fn(params, ids, mask, key)")
+
+
 def random_normal(model, params, ids, mask, key=None):
   """N(0, 1) per real token, drawn from `key`: [batch, seq]."""
-  if key is None:
-    raise FaithjaxError("the 'random' explainer draws its map from a PRNG key: call fn(params, ids, mask, key)")
+  _require_key('random', key)
   return jax.random.normal(key, ids.shape) * mask
+
+
+# --- Explainers that evaluate the model on many variants of each input. They use only the model's
+# `embed` and `logits_from_embeddings`. `jax.lax.map(..., batch_size=chunk)` evaluates `chunk`
+# variants of the whole batch at once (vmapped, so the LSTM sees one [chunk*batch]-row matmul) and
+# scans over the chunks; `path_tokens` bounds chunk*batch*seq, and with it the memory, as for IG.
+
+REMOVALS = ('pad', 'zero')
+
+
+def _variants_per_chunk(ids, path_tokens):
+  return max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
+
+
+def _forward(model, params, mask, detach_attention):
+  """emb [batch, seq, emb] -> logits [batch, classes] of the documents in `mask`."""
+  return lambda emb: contract.logits_from_embeddings(model, params, emb, mask, detach_attention)[0]
+
+
+def _value_without(model, params, emb, mask, keep, label, target, removal):
+  """f(label) with the tokens where `keep` [batch, seq] is False removed: [batch].
+
+  removal 'zero' gives them a zero (PAD) embedding, still attended (Captum's Occlusion,
+  Lime and KernelShap with baseline 0); 'pad' also masks them, as deletion's 'pad' mode.
+  """
+  keep_mask = mask & keep if removal == 'pad' else mask
+  logits = _forward(model, params, keep_mask, False)(emb * keep[..., None])
+  return explained_value(logits, label, target)
+
+
+def _predicted(model, params, emb, mask, target):
+  """(label [batch], f(label) [batch]) at the unedited input."""
+  logits = _forward(model, params, mask, False)(emb)
+  label = jnp.argmax(logits, -1)
+  return label, explained_value(logits, label, target)
+
+
+def occlusion(model, params, ids, mask, key=None, *, target='prob', removal='pad', path_tokens=MAX_PATH_TOKENS):
+  """Leave-one-out: f(x) - f(x without token t), the class predicted at x: [batch, seq].
+
+  Every single-token removal of the batch runs in one program (seq variants).
+  """
+  emb = contract.embed(model, params, ids)
+  label, value = _predicted(model, params, emb, mask, target)
+  without = lambda t: _value_without(model, params, emb, mask, jnp.arange(ids.shape[1]) != t, label, target,
+                                     removal)
+  values = jax.lax.map(without, jnp.arange(ids.shape[1]), batch_size=_variants_per_chunk(ids, path_tokens))
+  return (value[:, None] - values.T) * mask
+
+
+def _sample_mean(score, samples, ids, path_tokens):
+  """mean over n < samples of score(n) [batch, seq], `chunk` samples at a time: [batch, seq]."""
+  return jax.lax.map(score, jnp.arange(samples), batch_size=_variants_per_chunk(ids, path_tokens)).mean(0)
+
+
+def smoothgrad(model, params, ids, mask, key=None, *, target='prob', detach_attention=False, samples=10,
+               sigma=0.1, path_tokens=MAX_PATH_TOKENS):
+  """mean_n ||d f / d e (e + eps_n)||_2, eps_n ~ N(0, sigma^2) on real tokens' embeddings: [batch, seq].
+
+  The saliency of `samples` noisy copies, averaged; the class is the one predicted at e.
+  Sample n's noise comes from fold_in(key, n).
+  """
+  _require_key('smoothgrad', key)
+  emb = contract.embed(model, params, ids)
+  label, _ = _predicted(model, params, emb, mask, target)
+  forward = _forward(model, params, mask, detach_attention)
+
+  def noisy_saliency(n):
+    noisy = emb + sigma * smoothgrad_noise(key, n, emb.shape, emb.dtype) * mask[..., None]
+    return jnp.linalg.norm(_gradient(forward, noisy, label, target), axis=-1)
+
+  return _sample_mean(noisy_saliency, samples, ids, path_tokens) * mask
+
+
+def smoothgrad_noise(key, n, shape, dtype):
+  """Sample n's N(0, 1) noise: [batch, seq, emb]."""
+  return jax.random.normal(jax.random.fold_in(key, n), shape, dtype)
+
+
+def gradient_shap_draws(key, n, batch, pool_size):
+  """Sample n's baseline (a row of the pool) and path point alpha ~ U(0, 1) per example: ([batch], [batch])."""
+  row_key, alpha_key = jax.random.split(jax.random.fold_in(key, n))
+  return jax.random.randint(row_key, (batch,), 0, pool_size), jax.random.uniform(alpha_key, (batch,))
+
+
+def fit_width(pool_ids, width):
+  """Baseline documents cut or PAD-filled to `width` tokens: [pool, any] -> [pool, width]."""
+  pool_ids = pool_ids[:, :width]
+  return jnp.pad(pool_ids, ((0, 0), (0, width - pool_ids.shape[1])), constant_values=PAD_ID)
+
+
+def gradient_shap(model, params, ids, mask, key=None, *, target='prob', detach_attention=False, samples=10,
+                  baseline_ids=None, path_tokens=MAX_PATH_TOKENS):
+  """Expected Gradients: mean_n sum_d (e - b_n)_td d f / d e_td (b_n + alpha_n (e - b_n)): [batch, seq], signed.
+
+  Baselines b_n are embedded documents drawn from `baseline_ids` [pool, any width] (cut or
+  PAD-filled to the batch's width), or from the batch itself when None; alpha_n ~ U(0, 1)
+  (gradient_shap_draws). Equals Captum's GradientShap with stdevs=0, summed over embedding dims.
+  """
+  _require_key('gradient_shap', key)
+  emb = contract.embed(model, params, ids)
+  label, _ = _predicted(model, params, emb, mask, target)
+  pool = emb if baseline_ids is None else contract.embed(model, params, fit_width(baseline_ids, ids.shape[1]))
+  forward = _forward(model, params, mask, detach_attention)
+
+  def path_score(n):
+    rows, alpha = gradient_shap_draws(key, n, ids.shape[0], pool.shape[0])
+    difference = emb - pool[rows]
+    grad = _gradient(forward, pool[rows] + alpha[:, None, None] * difference, label, target)
+    return jnp.sum(difference * grad, -1)
+
+  return _sample_mean(path_score, samples, ids, path_tokens) * mask
+
+
+def kernel_shap_coalitions(key, mask, samples):
+  """Coalitions drawn from the Shapley kernel: <bool>[samples, batch, seq], False on PAD.
+
+  Each picks a size k in 1..n-1 of the n real tokens with probability proportional to
+  1 / (k (n - k)), then k of them uniformly; regressed with equal weights, they give
+  KernelSHAP's weighted least squares. A document of n <= 1 tokens keeps all of them.
+  """
+  n = mask.sum(-1)[:, None]
+  sizes = jnp.arange(1, mask.shape[1] + 1)
+  kernel = 1 / (sizes * jnp.maximum(n - sizes, 1))
+  logits = jnp.log(jnp.where((sizes < n) | ((n <= 1) & (sizes == 1)), kernel, 0.))
+  size_key, subset_key = jax.random.split(key)
+  k = 1 + jax.random.categorical(size_key, logits, shape=(samples, mask.shape[0]))
+  return _random_subsets(subset_key, mask, k)
+
+
+def _random_subsets(key, mask, sizes):
+  """sizes [samples, batch] real tokens of each document, chosen uniformly: <bool>[samples, batch, seq]."""
+  draws = jnp.where(mask, jax.random.uniform(key, (sizes.shape[0], *mask.shape)), jnp.inf)
+  ranks = jnp.argsort(jnp.argsort(draws, axis=-1), axis=-1)
+  return ranks < sizes[..., None]
+
+
+def _coalition_values(model, params, ids, mask, coalitions, target, removal, path_tokens):
+  """(f(x) [batch], f of every coalition [samples, batch], f with no token [batch])."""
+  emb = contract.embed(model, params, ids)
+  label, value = _predicted(model, params, emb, mask, target)
+  without = lambda keep: _value_without(model, params, emb, mask, keep, label, target, removal)
+  values = jax.lax.map(without, coalitions, batch_size=_variants_per_chunk(ids, path_tokens))
+  return value, values, without(jnp.zeros_like(mask))
+
+
+def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='zero', samples=200, ridge=1e-3,
+                path_tokens=MAX_PATH_TOKENS):
+  """KernelSHAP, one feature per token: [batch, seq], signed, summing to f(x) - f(no token).
+
+  Least squares of f(z) - f(no token) on the coalitions z of kernel_shap_coalitions,
+  subject to sum_t phi_t = f(x) - f(no token) (the efficiency constraint, exact), all
+  documents' systems solved at once. `ridge` * |phi|^2 keeps the system solvable when
+  there are fewer samples than tokens; next to z'z (~ samples) it changes little.
+  """
+  _require_key('kernel_shap', key)
+  coalitions = kernel_shap_coalitions(key, mask, samples)
+  value, values, empty = _coalition_values(model, params, ids, mask, coalitions, target, removal, path_tokens)
+  z = coalitions.astype(value.dtype)  # [samples, batch, seq]
+  real = mask.astype(z.dtype)
+  # The KKT system [[Z'Z + ridge, m], [m', 0]] [phi; lambda] = [Z'y; gap], m the real tokens; a PAD
+  # token's unit diagonal gives phi = 0, and a document without tokens gets lambda = 0.
+  gram = jnp.einsum('nbs,nbt->bst', z, z) + jax.vmap(jnp.diag)(jnp.where(mask, ridge, 1.))
+  corner = (real.sum(-1) == 0).astype(z.dtype)[:, None]
+  kkt = jnp.concatenate([jnp.concatenate([gram, real[:, :, None]], 2),
+                         jnp.concatenate([real, corner], 1)[:, None, :]], 1)
+  rhs = jnp.concatenate([jnp.einsum('nbs,nb->bs', z, values - empty), (value - empty)[:, None]], 1)
+  return jnp.linalg.solve(kkt, rhs[..., None])[:, :-1, 0] * mask
+
+
+def lime_coalitions(key, mask, samples):
+  """LIME's (the lime package's text explainer) perturbations: <bool>[samples, batch, seq], False on PAD.
+
+  The first keeps every token; the others keep each real token with probability 1/2.
+  """
+  keep = jax.random.bernoulli(key, 0.5, (samples, *mask.shape)).at[0].set(True)
+  return keep & mask
+
+
+def lime_weights(coalitions, mask, kernel_width=25.):
+  """exp(-d^2 / (2 width^2)), d = 100 x the cosine distance of a coalition to the whole document: [samples, batch]."""
+  kept, n = coalitions.sum(-1), mask.sum(-1)
+  distance = 100 * (1 - jnp.sqrt(kept / jnp.maximum(n, 1)))
+  return jnp.exp(-distance**2 / (2 * kernel_width**2))
+
+
+def lime(model, params, ids, mask, key=None, *, target='prob', removal='zero', samples=200, ridge=1.,
+         path_tokens=MAX_PATH_TOKENS):
+  """LIME, one feature per token: the coefficients of a weighted ridge regression: [batch, seq], signed.
+
+  f(z) ~ intercept + z . phi over lime_coalitions z, weighted by lime_weights, penalty
+  ridge * |phi|^2 (the intercept free), as the lime package's defaults; every document's
+  regression solved at once.
+  """
+  _require_key('lime', key)
+  coalitions = lime_coalitions(key, mask, samples)
+  _, values, _ = _coalition_values(model, params, ids, mask, coalitions, target, removal, path_tokens)
+  weights = lime_weights(coalitions, mask)
+  # Columns: the seq tokens, then the intercept; a PAD column is zero, so its unit diagonal gives phi = 0.
+  x = jnp.concatenate([coalitions.astype(values.dtype), jnp.ones_like(values)[..., None]], -1)
+  penalty = jnp.concatenate([jnp.where(mask, ridge, 1.), jnp.zeros_like(values[0])[:, None]], -1)
+  gram = jnp.einsum('nb,nbs,nbt->bst', weights, x, x) + jax.vmap(jnp.diag)(penalty)
+  rhs = jnp.einsum('nb,nbs,nb->bs', weights, x, values)
+  return jnp.linalg.solve(gram, rhs[..., None])[..., :-1, 0] * mask
 
 
 # The registry: one line per explainer. Its docstring's first line is its help text; its keyword-only
@@ -156,6 +366,11 @@ EXPLAINERS = {
     'attention': attention,
     'uniform': uniform,
     'random': random_normal,
+    'occlusion': occlusion,
+    'smoothgrad': smoothgrad,
+    'gradient_shap': gradient_shap,
+    'kernel_shap': kernel_shap,
+    'lime': lime,
 }
 BASELINES = ('uniform', 'random')  # reference maps that read nothing of the model: every evaluation's floor
 DEFAULT = ('saliency', 'input_x_gradient', 'integrated_gradients', 'attention')  # the study's four
@@ -171,15 +386,52 @@ def describe(name):
   return (inspect.getdoc(EXPLAINERS[name]) or name).splitlines()[0].rstrip('.')
 
 
+def _l1(scores):
+  return scores / jnp.maximum(jnp.abs(scores).sum(-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
+
+
+def _l2(scores):
+  return scores / jnp.maximum(jnp.linalg.norm(scores, axis=-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
+
+
+# Map transforms, named after the explainer with dots: 'integrated_gradients.abs.l1' is |IG|
+# scaled to sum 1 over each document. scores [batch, seq] (already 0 on PAD) -> [batch, seq].
+TRANSFORMS = {
+    'abs': jnp.abs,  # unsigned: rank by magnitude, whatever the direction
+    'l1': _l1,  # sum |score| = 1 per document (signs kept)
+    'l2': _l2,  # ||scores||_2 = 1 per document
+}
+# Explainers whose maps are arrays, not one number per option: traced, not compiled into the program.
+ARRAY_OPTIONS = ('baseline_ids',)
+RANDOMISED = ('random', 'smoothgrad', 'gradient_shap', 'kernel_shap', 'lime')  # they need a PRNG key
+
+
+def base_name(name):
+  """'integrated_gradients.abs.l2' -> 'integrated_gradients', its map transforms checked against TRANSFORMS."""
+  base, *transforms = name.split('.')
+  unknown = [t for t in transforms if t not in TRANSFORMS]
+  if unknown:
+    raise FaithjaxError(f'unknown map transform(s) {unknown} in {name!r}; choose from {sorted(TRANSFORMS)}, '
+                        "e.g. 'saliency.l1' or 'integrated_gradients.abs.l2'")
+  return base
+
+
+def parse_name(name):
+  """'integrated_gradients.abs.l2' -> ('integrated_gradients', ('abs', 'l2'))."""
+  base = base_name(name)
+  if base not in EXPLAINERS:
+    raise FaithjaxError(f'unknown explainer {base!r}; choose from {sorted(EXPLAINERS)}')
+  return base, tuple(name.split('.')[1:])
+
+
 def options_of(name):
   """The keyword options explainer `name` takes, e.g. ('target', 'detach_attention')."""
-  parameters = inspect.signature(EXPLAINERS[name]).parameters.values()
+  parameters = inspect.signature(EXPLAINERS[parse_name(name)[0]]).parameters.values()
   return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
 
 
 def _check_options(name, options):
-  if name not in EXPLAINERS:
-    raise FaithjaxError(f'unknown explainer {name!r}; choose from {sorted(EXPLAINERS)}')
+  parse_name(name)
   unknown = set(options) - set(options_of(name))
   if unknown:
     raise FaithjaxError(f'{name} takes the options {options_of(name)}; got {sorted(unknown)}')
@@ -187,22 +439,41 @@ def _check_options(name, options):
     raise FaithjaxError(f"target must be one of {TARGETS}; got {options['target']!r}")
   if options.get('quadrature', 'midpoint') not in QUADRATURES:
     raise FaithjaxError(f"quadrature must be one of {QUADRATURES}; got {options['quadrature']!r}")
+  if options.get('removal', 'pad') not in REMOVALS:
+    raise FaithjaxError(f"removal must be one of {REMOVALS}; got {options['removal']!r}")
   min_steps = 2 if options.get('quadrature') == 'trapezoid' else 1
   if options.get('steps', 50) < min_steps or (options.get('step_chunk') or 1) < 1:
     raise FaithjaxError(f'steps must be >= {min_steps} and step_chunk >= 1; got {options}')
+  if options.get('samples', 1) < 1 or options.get('sigma', 0) < 0 or options.get('ridge', 0) < 0:
+    raise FaithjaxError(f'samples must be >= 1, sigma and ridge >= 0; got {options}')
+
+
+def _transformed(name):
+  """Explainer `name`'s function, its map transforms applied in order."""
+  base, transforms = parse_name(name)
+
+  @functools.wraps(EXPLAINERS[base])  # the signature jit reads static_argnames from
+  def explainer(*args, **options):
+    scores = EXPLAINERS[base](*args, **options)
+    for transform in transforms:
+      scores = TRANSFORMS[transform](scores)
+    return scores
+  return explainer
 
 
 @functools.cache
 def _jitted(name):
   """One jit per explainer, model and options static: equal models share compiled programs."""
-  return jax.jit(EXPLAINERS[name], static_argnums=0, static_argnames=options_of(name))
+  static = [o for o in options_of(name) if o not in ARRAY_OPTIONS]
+  return jax.jit(_transformed(name), static_argnums=0, static_argnames=static)
 
 
 def make_explainer(name, model, **options):
   """Jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]` for explainer `name`.
 
   ids: <int>[batch, seq]; mask: <bool>[batch, seq], True on real tokens; key: a
-  PRNG key, used only by 'random'. One program is compiled per input shape.
+  PRNG key, used only by the RANDOMISED explainers. `name` may end in map
+  transforms ('.abs', '.l1', '.l2'). One program is compiled per input shape.
   """
   _check_options(name, options)
   return functools.partial(_jitted(name), model, **options)

@@ -93,17 +93,39 @@ def explainer_options(config, name):
   return {k: v for k, v in options.items() if k in explain.options_of(name)}
 
 
+BASELINE_DOCUMENTS = 64  # GradientSHAP's baselines: this many training documents, drawn with --seed
+
+
+def baseline_documents(config, corpus):
+  """Training documents, PAD-filled to the longest of them: <int>[BASELINE_DOCUMENTS, width]."""
+  train_split = corpus.splits['train']
+  rows = np.random.default_rng([config.seed, 15]).choice(
+      len(train_split), min(BASELINE_DOCUMENTS, len(train_split)), replace=False)
+  return train_split.padded(rows, int(train_split.lengths[rows].max()))
+
+
+def explainer_key(config, name, split_index):
+  """The PRNG key of a sampling explainer on one split (from --seed); None for the others."""
+  if explain.parse_name(name)[0] not in explain.RANDOMISED:
+    return None
+  return jax.random.fold_in(jax.random.key(config.seed), split_index)
+
+
 def stage_explain(config, workdir, mesh=None):
   """Feature maps of every explainer on every split, stored as ragged arrays beside the ids."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
   summary, test_maps = {}, {}
   for name in config.explainers:
-    fn = parallel.sharded(mesh, explain.make_explainer(name, model, **explainer_options(config, name)))
+    options = explainer_options(config, name)
+    if 'baseline_ids' in explain.options_of(name):
+      options['baseline_ids'] = baseline_documents(config, corpus)
+    fn = parallel.sharded(mesh, explain.make_explainer(name, model, **options))
     if not os.path.exists(workdir.maps(name)):
       start = time.perf_counter()
-      maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, progress=f'{name} ({split})')
-              for split, data in corpus.splits.items()}
+      maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
+                                           progress=f'{name} ({split})')
+              for i, (split, data) in enumerate(corpus.splits.items())}
       io.save_npz(workdir.maps(name), **maps)
       io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
     test_maps[name] = io.load_npz(workdir.maps(name))['test']

@@ -115,3 +115,15 @@ def test_compare_puts_deletion_beside_the_loop_and_skips_bfloat16():
                          line('faithjax', 'eraser_deletion', 900., dtype='bfloat16'),
                          line('torch_loop', 'eraser_deletion', 5.)])
   assert '| LSTM | 256 | eraser_deletion | 500.0 (b8) | - | - | 5.0 (b8) | - | - | 100.0x |' in table
+
+
+def test_the_peers_extra_explainers_run_with_its_settings():
+  args = bench.parse_args(['--n', '3', '--seq_len', '6', '--batches', '2', '--vocab', '30', '--emb', '4',
+                           '--hidden', '4', '--att_hidden', '4', '--explainers', ','.join(bench.EXTRA),
+                           '--repeats', '1', '--nt_samples', '3', '--surrogate_samples', '7'])
+  assert bench.explainer_options('smoothgrad', 2, args)['samples'] == 3
+  assert bench.explainer_options('occlusion', 2, args)['removal'] == 'zero'  # Captum's Occlusion baseline
+  assert bench.explainer_options('lime', 2, args)['samples'] == 7
+  results = list(bench.bench(args))
+  assert [r['explainer'] for r in results] == list(bench.EXTRA)
+  assert all(r['examples_per_s'] > 0 for r in results)

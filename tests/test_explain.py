@@ -199,7 +199,7 @@ def test_random_explainer():
 
 
 @pytest.mark.parametrize('name, options, message', [
-    ('lime', {}, 'unknown explainer'),
+    ('deeplift', {}, 'unknown explainer'),
     ('saliency', dict(steps=5), 'takes the options'),
     ('input_x_gradient', dict(target='proba'), 'target'),
     ('integrated_gradients', dict(quadrature='simpson'), 'quadrature'),
