@@ -152,7 +152,7 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
     ({'preset': 'gpu'}, 'unknown preset'),
     ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
     ({'explainers': ['saliency', 'deeplift']}, '--explainers=deeplift is not one of'),
-    ({'explainers': ['saliency.sqrt']}, '--explainers=saliency.sqrt is not one of'),
+    ({'explainers': ['saliency.sqrt']}, r"unknown map transform\(s\) \['sqrt'\]"),
     ({'test_subset': -1}, '--test_subset must be >= 0'),
     ({'model': 'rnn'}, '--model=rnn is not one of lstm, transformer'),
     ({'layers': 0}, '--layers must be a positive integer'),
