@@ -217,14 +217,20 @@ def test_precision_at_k():
   np.testing.assert_allclose(explain.precision_at_k(scores, rationale, mask), [1., .5])  # ties by position
 
 
-def test_ig_completeness_error_shrinks_with_steps_in_float64(x64):
-  model, params = tiny_model('lstm')
+def median_completeness_errors(kind, steps=(10, 50, 200)):
+  """Median relative IG completeness error (midpoint rule) of a tiny model at each step count."""
+  model, params = tiny_model(kind)
   ids, mask = random_batch()
   errors = []
-  for steps in (10, 50, 200):
-    ig = explain.make_explainer('integrated_gradients', model, steps=steps)(params, ids, mask)
+  for n in steps:
+    ig = explain.make_explainer('integrated_gradients', model, steps=n)(params, ids, mask)
     errors.append(np.median(explain.completeness_error(model, params, ids, mask, ig)[1]))
-  print('median relative completeness error, midpoint, 10/50/200 steps:', errors)
+  print(f'{kind}: median relative completeness error at {steps} steps:', errors)
+  return errors
+
+
+def test_ig_completeness_error_shrinks_with_steps_in_float64(x64):
+  errors = median_completeness_errors('lstm')
   assert errors[0] > 10 * errors[1] > 100 * errors[2]  # about 1/steps^2
   assert errors[1] < 1e-4
 
@@ -233,13 +239,7 @@ def test_ig_completeness_error_vanishes_with_steps_on_the_transformer_in_float64
   # The Transformer's LayerNorm makes f(alpha e) change steeply near alpha = 0 (the scaled token
   # embeddings meet unscaled positions), so midpoint IG reaches its 1/steps^2 regime only late:
   # measured median errors .33 / .11 / .0017 at 10 / 50 / 200 steps. Completeness must still hold.
-  model, params = tiny_model('transformer')
-  ids, mask = random_batch()
-  errors = []
-  for steps in (10, 50, 200):
-    ig = explain.make_explainer('integrated_gradients', model, steps=steps)(params, ids, mask)
-    errors.append(np.median(explain.completeness_error(model, params, ids, mask, ig)[1]))
-  print('median relative completeness error, midpoint, 10/50/200 steps:', errors)
+  errors = median_completeness_errors('transformer')
   assert errors[0] > errors[1] > 10 * errors[2]
   assert errors[2] < 1e-2
 
