@@ -17,9 +17,11 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
 
-# Re-traced programs (new closures, new test processes) are looked up, not recompiled.
-config.enable_compile_cache(os.environ.get('FAITHJAX_TEST_CACHE',
-                                           os.path.join(tempfile.gettempdir(), 'faithjax-test-jax-cache')))
+# Re-traced programs (new closures, new test processes) are looked up, not recompiled. The cache is this
+# session's own (FAITHJAX_TEST_CACHE names a lasting one): a cache shared with other pytest sessions was
+# read while another session wrote it, and jaxlib aborted the process on the torn entry.
+_SESSION_CACHE = tempfile.TemporaryDirectory(prefix='faithjax-test-jax-cache-')
+config.enable_compile_cache(os.environ.get('FAITHJAX_TEST_CACHE') or _SESSION_CACHE.name)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
