@@ -139,20 +139,22 @@ def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
 
 
 def default_group(count):
-  """Checkpoints vmapped together: all of them on an accelerator, one at a time (scanned) on a CPU.
+  """Checkpoints vmapped together: all of them, on every backend.
 
-  On a CPU, vmapping over checkpoints turns every matmul into a batched one
-  and every embedding lookup into a batched gather, which XLA:CPU runs 2-3x
-  slower than the same work as N plain kernels (experiments/results/
-  bench_checkpoints.md); a scan keeps the plain kernels and still runs all N
-  in one program. An accelerator is underfilled by one checkpoint's batch, so
-  there one N-times-larger vmapped program is the point.
+  On a CPU a scan over checkpoints (group 1) ran 1.0-1.8x faster than this
+  vmap at load ~29 (experiments/results/bench_checkpoints.md), but jaxlib
+  0.10.2 crashed (abort, segfault) writing or reading the scanned deletion
+  program in the persistent compile cache; `group` < N stays available.
   """
-  return 1 if jax.default_backend() == 'cpu' else count
+  return count
 
 
 def over_checkpoints(fn, stacked, group):
-  """fn over the leading [N] axis of every leaf of `stacked`: `group` at a time vmapped, the groups scanned."""
+  """fn over the leading [N] axis of every leaf of `stacked`: all N vmapped, or `group` at a time vmapped and the
+  groups scanned."""
+  count = jax.tree.leaves(stacked)[0].shape[0]
+  if group >= count:
+    return jax.vmap(lambda xs: fn(*xs))(stacked)
   return jax.lax.map(lambda xs: fn(*xs), stacked, batch_size=None if group == 1 else group)
 
 
