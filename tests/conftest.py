@@ -6,8 +6,6 @@ import subprocess
 import sys
 import tempfile
 
-import jax
-
 import numpy as np
 import pytest
 
@@ -17,11 +15,13 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
 
-# Re-traced programs (new closures, new test processes) are looked up, not recompiled. The cache is this
-# session's own (FAITHJAX_TEST_CACHE names a lasting one): a cache shared with other pytest sessions was
-# read while another session wrote it, and jaxlib aborted the process on the torn entry.
+# The run.py / experiment subprocesses of one pytest session share a compile cache, so a program compiled
+# by one is looked up by the next. It is this session's own (FAITHJAX_TEST_CACHE names a lasting one): a
+# cache shared with other pytest sessions was read while another session wrote it, and jaxlib aborted on
+# the torn entry. The pytest process itself keeps the cache off: after some hundred compiled programs,
+# jaxlib 0.10.2 segfaulted serialising one for the cache (clean CI runs, test_parallel, twice).
 _SESSION_CACHE = tempfile.TemporaryDirectory(prefix='faithjax-test-jax-cache-')
-config.enable_compile_cache(os.environ.get('FAITHJAX_TEST_CACHE') or _SESSION_CACHE.name)
+COMPILE_CACHE = os.environ.get('FAITHJAX_TEST_CACHE') or _SESSION_CACHE.name
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
@@ -36,7 +36,7 @@ def run_cli(*args):
 
 def smoke_run(workdir, *extra):
   """The command line of a smoke-preset run.py into `workdir`, sharing the tests' compile cache."""
-  cache = f'--compile_cache={jax.config.jax_compilation_cache_dir}'
+  cache = f'--compile_cache={COMPILE_CACHE}'
   return [sys.executable, os.path.join(REPO, 'run.py'), f'--workdir={workdir}', cache, '--preset=smoke', *extra]
 
 

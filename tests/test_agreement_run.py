@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
+
+import conftest
 
 from faithjax import io
 
@@ -17,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def agreement(tmp_path, *extra):
   command = [sys.executable, '-m', 'experiments.agreement', '--corpus=synthetic', '--preset=smoke',
              f'--runs_dir={tmp_path / "runs"}', f'--out={tmp_path / "out"}', '--sensitivity_subset=30',
-             '--sensitivity_ig_steps=4', f'--compile_cache={jax.config.jax_compilation_cache_dir}', *extra]
+             '--sensitivity_ig_steps=4', f'--compile_cache={conftest.COMPILE_CACHE}', *extra]
   return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
 
 

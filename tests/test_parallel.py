@@ -8,6 +8,8 @@ import jax
 import numpy as np
 import pytest
 
+import conftest
+
 from faithjax import FaithjaxError
 from faithjax import parallel
 from faithjax import reevaluate
@@ -31,7 +33,7 @@ def test_sharded_over_8_devices_equals_one_device():
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu',
          'PYTHONPATH': REPO}
   done = subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'sharded_equivalence.py'),
-                         jax.config.jax_compilation_cache_dir], env=env, capture_output=True, text=True, timeout=900)
+                         conftest.COMPILE_CACHE], env=env, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'sharded == one device on 8 devices' in done.stdout
 
