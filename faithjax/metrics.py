@@ -88,3 +88,31 @@ def mean_with_ci(values):
   """The summary every per-example evaluation reports: mean, bootstrap 95% CI, count."""
   low, high = bootstrap_ci(values)
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
+
+
+def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0):
+  """statistic(*a) - statistic(*b) with its percentile bootstrap CI, the units of a and b resampled together.
+
+  a, b: an array over the same n units ([n], e.g. deletion rates of two maps on
+  the same examples), or a tuple of them (e.g. (labels, predictions) with
+  statistic=f1_along_last_axis). statistic: vectorised over the last axis
+  (default the mean). scipy.stats.bootstrap draws the resamples.
+  Returns {'difference', 'ci95': [low, high], 'n'}.
+  """
+  a, b = (x if isinstance(x, tuple) else (x,) for x in (a, b))
+  statistic = statistic or (lambda values: np.mean(values, -1))
+
+  def difference(*arrays, axis=-1):
+    del axis  # scipy passes the resampled axis; it is the last
+    return statistic(*arrays[:len(a)]) - statistic(*arrays[len(a):])
+  samples = [np.asarray(x) for x in a + b]
+  result = stats.bootstrap(samples, difference, paired=True, vectorized=True, axis=-1, n_resamples=n_resamples,
+                           confidence_level=level, method='percentile', random_state=np.random.default_rng(seed))
+  interval = result.confidence_interval
+  return {'difference': float(difference(*samples)), 'ci95': [float(interval.low), float(interval.high)],
+          'n': len(samples[0])}
+
+
+def f1_along_last_axis(labels, predictions, positive=1):
+  """Positive-class F1 over the last axis: [..., n] x2 -> [...] (paired_difference's statistic for F1)."""
+  return _f1(labels, predictions, positive)

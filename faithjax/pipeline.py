@@ -175,25 +175,38 @@ def stage_evaluate(config, workdir, mesh=None):
   ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
+  return evaluate_maps(config, corpus, model, params, workdir, config.explainers + explain.BASELINES,
+                       lambda name: io.load_npz(workdir.maps(name)) if name in config.explainers else name, mesh=mesh)
+
+
+def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=None, mesh=None):
+  """The evaluations `sections` (default every MODULES entry) of the classifier on the maps `names`.
+
+  maps_of(name) -> {split: ragged map} or a baseline name (explain.BASELINES);
+  out: the Workdir whose evaluations/ and checkpoints/weak_<name> hold each
+  result, so a killed call resumes. Returns {section: {name: summary},
+  'test_subset': n}.
+  """
   weak_model = make_weak_learner(config, corpus)
   weak_config = weak_learner_config(config)
   learnt = {}
 
   def weak_learner_of(name, maps):
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
-      learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, workdir.weak_ckpt(name),
+      learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, out.weak_ckpt(name),
                                                      norm=config.norm, mesh=mesh)
     return learnt[name]
 
   subset = test_subset(config, corpus.splits['test'])
   context = evaluations.Context(config=config, corpus=corpus, model=model, params=params, subset=subset,
                                 weak_model=weak_model, weak_learner=weak_learner_of, mesh=mesh)
-  summary = {**{section: {} for section in evaluations.MODULES}, 'test_subset': len(subset)}
-  for name in io.scoped(config.explainers + explain.BASELINES):
-    maps = io.load_npz(workdir.maps(name)) if name in config.explainers else name
-    for section, module in evaluations.MODULES.items():
+  modules = {s: evaluations.MODULES[s] for s in sections or evaluations.MODULES}
+  summary = {**{section: {} for section in modules}, 'test_subset': len(subset)}
+  for name in io.scoped(names):
+    maps = maps_of(name)
+    for section, module in modules.items():
       if module.applies(name):
-        path = workdir.evaluation(section, name)
+        path = out.evaluation(section, name)
         if not os.path.exists(path):
           io.save_npz(path, **module.evaluate(context, name, maps))
         summary[section][name] = module.summarise(io.load_npz(path))

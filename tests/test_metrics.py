@@ -59,3 +59,25 @@ def test_cis_bracket_the_estimate_and_shrink_with_more_examples():
     return report['f1_ci95'][1] - report['f1_ci95'][0]
 
   assert width(4000) < width(100) / 3
+
+
+def test_paired_difference_matches_a_loop_bootstrap_of_the_differences():
+  rng = np.random.default_rng(4)
+  a = rng.random(400)
+  b = a - 0.1 + 0.2 * rng.standard_normal(400)
+  result = metrics.paired_difference(a, b)
+  assert result['difference'] == pytest.approx(np.mean(a) - np.mean(b), abs=1e-12)
+  # A plain loop: resample example indices, the same ones for both maps (scipy draws others: a tolerance).
+  loop = [np.mean(a[d]) - np.mean(b[d]) for d in rng.integers(0, 400, size=(2000, 400))]
+  np.testing.assert_allclose(result['ci95'], np.quantile(loop, [0.025, 0.975]), atol=0.004)
+  assert metrics.paired_difference(a, a)['ci95'] == [0., 0.]  # paired: identical maps never differ
+
+
+def test_paired_difference_of_f1_resamples_labels_and_both_predictions_together():
+  rng = np.random.default_rng(5)
+  labels = rng.integers(0, 2, 500)
+  good, poor = (np.where(rng.random(500) < p, labels, 1 - labels) for p in (0.9, 0.7))
+  result = metrics.paired_difference((labels, good), (labels, poor), metrics.f1_along_last_axis)
+  assert result['difference'] == pytest.approx(metrics.f1(labels, good) - metrics.f1(labels, poor), abs=1e-12)
+  loop = [metrics.f1(labels[d], good[d]) - metrics.f1(labels[d], poor[d]) for d in rng.integers(0, 500, (2000, 500))]
+  np.testing.assert_allclose(result['ci95'], np.quantile(loop, [0.025, 0.975]), atol=0.01)
