@@ -14,6 +14,7 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import eraser
+from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
 from faithjax.models import classifier
@@ -334,3 +335,20 @@ def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
   np.testing.assert_array_equal(uniform['median_tvd'], 0.)
   assert np.all((concentrated['median_tvd'] >= 0) & (concentrated['median_tvd'] <= 1))
   assert concentrated['mean'] > 0.05
+
+
+def test_an_evaluations_difference_is_oriented_and_pools_the_runs_examples():
+  rng = np.random.default_rng(0)
+  runs_a = [{'rates': rng.random(50)} for _ in range(2)]
+  runs_b = [{'rates': rng.random(50) + 0.3} for _ in range(2)]
+  result = evaluations.EVALUATIONS['deletion_rate'].difference(runs_a, runs_b)
+  pooled = lambda runs: np.concatenate([r['rates'] for r in runs])
+  # Lower deletion rate = more faithful: a's lower rates make a positive difference.
+  assert result['difference'] == pytest.approx(pooled(runs_b).mean() - pooled(runs_a).mean(), abs=1e-12)
+  assert result['n'] == 100 and 0 < result['ci95'][0] < result['difference'] < result['ci95'][1]
+  labels = rng.integers(0, 2, 80)
+  probs = lambda accuracy: np.eye(2)[np.where(rng.random(80) < accuracy, labels, 1 - labels)]
+  good, poor = {'labels': labels, 'test_probs': probs(0.95)}, {'labels': labels, 'test_probs': probs(0.6)}
+  f1 = evaluations.EVALUATIONS['weak_learner_f1'].difference([good], [poor])
+  assert f1['difference'] == pytest.approx(metrics.f1(labels, good['test_probs'].argmax(-1))
+                                           - metrics.f1(labels, poor['test_probs'].argmax(-1)), abs=1e-12)

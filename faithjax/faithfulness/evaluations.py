@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from faithjax import metrics
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import eraser
 from faithjax.faithfulness import shuffle
@@ -32,6 +33,9 @@ class Evaluation:
   section: str  # the MODULES entry (and summary section) it comes from
   statistic: str | None = None  # its key in the section's entry; None: the entry itself is {'mean', 'ci95'}
   per_example: str | None = None  # the per-example array of evaluations/<section>_<explainer>.npz, if any
+  # saved npz -> (per-example arrays, statistic over their last axis) for a statistic that is not a mean of
+  # `per_example` (the weak learner's F1); what a paired bootstrap resamples.
+  units: Callable | None = None
 
   def cell(self, evaluated, explainer):
     """{'mean', 'ci95' (or None)} of `explainer` in an evaluate summary; None if not measured."""
@@ -43,12 +47,28 @@ class Evaluation:
       return {'mean': value['mean'], 'ci95': value.get('ci95')}
     return {'mean': value, 'ci95': entry.get(f'{self.statistic}_ci95')}  # a test report's F1 and its CI
 
+  def difference(self, saved_a, saved_b):
+    """Oriented score of map a minus map b (> 0: a is more faithful), with a paired bootstrap 95% CI.
+
+    saved_a, saved_b: lists of the section's saved per-example arrays (evaluate's
+    npz), one per run (e.g. seed), the two maps on the same examples of each run;
+    the runs' examples are pooled and resampled as pairs. Returns
+    metrics.paired_difference's {'difference', 'ci95', 'n'}.
+    """
+    def pooled(saved):
+      parts = [self.units(s)[0] if self.units else (s[self.per_example],) for s in saved]
+      return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+    statistic = self.units(saved_a[0])[1] if self.units else None
+    result = metrics.paired_difference(pooled(saved_a), pooled(saved_b), statistic)
+    low, high = sorted(self.orientation * np.asarray(result['ci95']))
+    return {**result, 'difference': self.orientation * result['difference'], 'ci95': [float(low), float(high)]}
+
 
 MODULES = {'deletion': deletion, 'eraser': eraser, 'weak_learner': weak_learner, 'shuffle': shuffle}
 
 EVALUATIONS = {
     'deletion_rate': Evaluation('deletion rate', -1., 'deletion', per_example='rates'),
-    'weak_learner_f1': Evaluation('weak-learner F1', 1., 'weak_learner', statistic='f1'),
+    'weak_learner_f1': Evaluation('weak-learner F1', 1., 'weak_learner', statistic='f1', units=weak_learner.f1_units),
     'shuffle_tvd': Evaluation('shuffle TVD', 1., 'shuffle', per_example='median_tvd'),
     'eraser_comprehensiveness': Evaluation('ERASER AOPC comprehensiveness', 1., 'eraser',
                                     statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),

@@ -141,6 +141,11 @@ def summarise(saved):
   return {**metrics.test_report(saved['labels'], saved['test_probs']), 'valid_loss': saved['valid_loss'].tolist()}
 
 
+def f1_units(saved):
+  """(test labels, predictions) and the F1 over them: what a paired bootstrap of an `evaluate` result's F1 resamples."""
+  return (saved['labels'], saved['test_probs'].argmax(-1)), metrics.f1_along_last_axis
+
+
 def applies(explainer):
   del explainer
   return True
