@@ -144,6 +144,9 @@ def response_figure(record, evaluation, path):
       plot(ax, probe_maps.FAMILIES['random_topk'], 'random top-k (same values, random places)')
       ax.legend(fontsize=7)
     ax.set_xscale('log')
+    ticks = [x for x, _ in probe_maps.FAMILIES[family]]
+    ax.set_xticks(ticks, [f'{x:g}' for x in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(FAMILY_AXES[family])
   singles = [n for n in (*probe_maps.SINGLE, *explain.BASELINES) if n in values]
   axes[-1].errorbar(range(len(singles)), [np.mean(values[n]) for n in singles],

@@ -60,8 +60,8 @@ class Evaluation:
       return tuple(np.concatenate(arrays) for arrays in zip(*parts))
     statistic = self.units(saved_a[0])[1] if self.units else None
     result = metrics.paired_difference(pooled(saved_a), pooled(saved_b), statistic)
-    low, high = sorted(self.orientation * np.asarray(result['ci95']))
-    return {**result, 'difference': self.orientation * result['difference'], 'ci95': [float(low), float(high)]}
+    low, high = sorted(self.orientation * np.asarray(result['ci95']) + 0.)  # + 0.: no -0.0 for an exact tie
+    return {**result, 'difference': self.orientation * result['difference'] + 0., 'ci95': [float(low), float(high)]}
 
 
 MODULES = {'deletion': deletion, 'eraser': eraser, 'weak_learner': weak_learner, 'shuffle': shuffle}
