@@ -47,7 +47,7 @@ flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild probe_synthetic.md from the probe_synthetic.json in --out.')
 
 STEM = 'probe_synthetic'
-MAPS = tuple(dict.fromkeys([*probe_maps.SINGLE, *(name for family in probe_maps.FAMILIES.values() for _, name in family)]))
+MAPS = probe_maps.NAMES
 # Pairs of maps that differ in one property: (property, a, b); a difference > 0 means the evaluation prefers a.
 CONTRASTS = (
     ('sign: truth vs truth flipped', 'truth', 'truth_flipped'),
@@ -62,19 +62,6 @@ CONTRASTS = (
 FAMILY_AXES = {'noise': 'noise sigma', 'topk': 'k (top-k kept)', 'temperature': 'temperature'}
 
 
-def split_maps(seed, corpus):
-  """{map name: {split: ragged float32 map}}: probe_maps.constructed_maps on every split's rationale."""
-  maps = {}
-  for index, (split_name, split) in enumerate(corpus.splits.items()):
-    width = int(split.lengths.max())
-    mask = np.arange(width) < split.lengths[:, None]
-    rationale = split.padded(np.arange(len(split)), width, split.rationale)
-    for name, values in probe_maps.constructed_maps(np.random.default_rng([seed, 15, index]), rationale,
-                                                    mask).items():
-      maps.setdefault(name, {})[split_name] = values[mask].astype(np.float32)  # row-major = the ragged order
-  return maps
-
-
 def run_seed(seed):
   """Trains the seed's classifier and evaluates every probe map: (test report, evaluate summary, probe Workdir)."""
   config = config_lib.make_config('synthetic', preset=FLAGS.preset, seed=seed)
@@ -84,7 +71,7 @@ def run_seed(seed):
   work = workdir_lib.Workdir(os.path.abspath(root))
   corpus = encode.EncodedCorpus.load(work.corpus)
   model, params = pipeline.load_classifier(config, work, corpus)
-  maps = split_maps(seed, corpus)
+  maps = probe_maps.split_maps(corpus, seed)
   out = workdir_lib.Workdir(work.path('probe'))
   summary = pipeline.evaluate_maps(config, corpus, model, params, out, [*MAPS, *explain.BASELINES],
                                    lambda name: maps.get(name, name))

@@ -20,10 +20,10 @@ signed and |·| scores and the oriented difference with a paired bootstrap 95% C
 
 import dataclasses
 import os
+import sys
 
 from absl import flags
 from absl import logging
-import numpy as np
 
 from faithjax import cli
 from faithjax import config as config_lib
@@ -50,31 +50,13 @@ def absolute(name):
   return f'{name}.abs'
 
 
-def signed_inputs(maps):
-  """True if a map has a negative value somewhere: only then is |map| a different input."""
-  return any(np.any(values < 0) for values in maps.values())
-
-
-def write_absolute_maps(work, explainers):
-  """Stores |X| as the maps of 'X.abs' (what explain.TRANSFORMS['abs'] computes); returns the explainers
-  whose |X| differs from X."""
-  signed = []
-  for name in explainers:
-    maps = io.load_npz(work.maps(name))
-    if signed_inputs(maps):
-      signed.append(name)
-      if not os.path.exists(work.maps(absolute(name))):
-        io.save_npz(work.maps(absolute(name)), **{split: np.abs(values) for split, values in maps.items()})
-  return signed
-
-
 def measure(config, root):
   """Runs the pipeline to its maps and every evaluation of signed and |·| maps under both norms."""
   pipeline.run_pipeline(config, root, ('encode', 'train', 'explain'))
   work = workdir_lib.Workdir(os.path.abspath(root))
   corpus = encode.EncodedCorpus.load(work.corpus)
   model, params = pipeline.load_classifier(config, work, corpus)
-  signed = write_absolute_maps(work, config.explainers)
+  signed = pipeline.store_absolute_maps(work, config.explainers)
   maps_of = lambda name: io.load_npz(work.maps(name))
   rows, test = [], None
   for norm in weak_learner.NORMS:
@@ -114,7 +96,8 @@ def render(record):
   prov = record['provenance']
   settings = ', '.join(f'{k}={v}' for k, v in record['settings'].items())
   lines = [f'# Sign control ({record["corpus"]}): which evaluation rewards a signed map?', '',
-           f'Command: `{prov["command"]}`; measured {record["measured"]} on {prov["device"]["kind"]} '
+           f'Command: `python -m experiments.sign_control {" ".join(record["arguments"])}`; measured '
+           f'{record["measured"]} on {prov["device"]["kind"]} '
            f'({prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.',
            '', f'Settings: preset `{record["preset"]}` with departures ({settings}); the full config is config.json '
            f'in {record["workdir"]}. One seed ({record["seed"]}). Deletion and ERASER on {record["test_subset"]} '
@@ -137,13 +120,14 @@ def render(record):
 
 
 def main(argv):
-  del argv
+  del argv  # flags only
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   config = cli.config_from_flags(FLAGS.preset)
   root = FLAGS.workdir or os.path.join('runs', 'sign_control', config.corpus, f'seed{config.seed}')
   rows, test = measure(config, root)
   defaults = config_lib.make_config(config.corpus, preset=FLAGS.preset)
   record = {'corpus': config.corpus, 'preset': FLAGS.preset, 'seed': config.seed, 'workdir': root,
+            'arguments': sys.argv[1:],
             'settings': {k: v for k, v in config.fingerprint().items()
                          if v != defaults.fingerprint()[k] and k != 'seed'},
             'test_subset': test, 'measured': provenance.now(), 'provenance': provenance.record(), 'rows': rows}

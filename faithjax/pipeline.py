@@ -133,6 +133,19 @@ def stage_explain(config, workdir, mesh=None):
   return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
 
 
+def store_absolute_maps(workdir, explainers):
+  """Stores |X| as the maps of 'X.abs' (elementwise: what explain.TRANSFORMS['abs'] computes) for every
+  explainer X whose stored maps have a negative value; returns those explainers (for the others |X| is X)."""
+  signed = []
+  for name in explainers:
+    maps = io.load_npz(workdir.maps(name))
+    if any(np.any(values < 0) for values in maps.values()):
+      signed.append(name)
+      if not os.path.exists(workdir.maps(f'{name}.abs')):
+        io.save_npz(workdir.maps(f'{name}.abs'), **{split: np.abs(values) for split, values in maps.items()})
+  return signed
+
+
 def write_heatmaps(config, workdir, corpus, model, params, maps, count=3):
   """Token heatmaps (the paper's Figure 1) of `maps` ({explainer: test map}) for the first `count` test examples."""
   test = corpus.splits['test']

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from experiments import probe
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.faithfulness import probe_maps
@@ -108,10 +107,10 @@ def test_constructed_maps_vary_one_property_of_the_truth_or_the_base():
                                     np.argsort(-base[row, :n], kind='stable'))
 
 
-def test_the_experiments_maps_are_ragged_like_each_splits_ids():
+def test_split_maps_are_ragged_like_each_splits_ids():
   corpus, _ = encode.encode_corpus('synthetic', synthetic.generate(sizes={'train': 9, 'valid': 3, 'test': 5}))
-  maps = probe.split_maps(0, corpus)
-  assert set(maps) == set(probe.MAPS)
+  maps = probe_maps.split_maps(corpus, 0)
+  assert set(maps) == set(probe_maps.NAMES)
   for name, split in corpus.splits.items():
     np.testing.assert_array_equal(maps['truth'][name], split.rationale.astype(np.float32))
     for i in range(len(split)):  # attention-like sums to 1 within each document's own span

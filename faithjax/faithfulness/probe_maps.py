@@ -10,7 +10,7 @@ Every construction is a pure numpy function of padded arrays: scores
 <float>[batch, seq], mask <bool>[batch, seq] (real tokens); it returns a new
 <float64>[batch, seq] map that is 0 on PAD. The random ones take a
 numpy Generator. `constructed_maps` builds the probe's whole set from a
-split's rationale.
+split's rationale, and `split_maps` every split's, ragged like the ids.
 """
 
 import numpy as np
@@ -89,6 +89,7 @@ FAMILIES = {
     'temperature': sorted([(t, name_of('temperature', t)) for t in TEMPERATURES] + [(1., BASE)]),
 }
 SINGLE = ('truth', 'truth_flipped', 'random_like_truth', 'attention_like')  # maps outside the curves
+NAMES = tuple(dict.fromkeys([*SINGLE, *(name for family in FAMILIES.values() for _, name in family)]))
 
 
 def constructed_maps(rng, rationale, mask):
@@ -107,4 +108,19 @@ def constructed_maps(rng, rationale, mask):
     maps[name_of('random_topk', k)] = permuted(rng, maps[name_of('topk', k)], mask)
   maps.update({name_of('temperature', t): with_temperature(maps[BASE], mask, t) for t in TEMPERATURES})
   maps['attention_like'] = attention_like(maps[BASE], mask)
+  return maps
+
+
+def split_maps(corpus, seed):
+  """{map name: {split: ragged float32 map aligned with the split's ids}} of an EncodedCorpus with rationales.
+
+  Split i draws its random maps from default_rng([seed, 15, i]).
+  """
+  maps = {}
+  for index, (split_name, split) in enumerate(corpus.splits.items()):
+    width = int(split.lengths.max())
+    mask = np.arange(width) < split.lengths[:, None]
+    rationale = split.padded(np.arange(len(split)), width, split.rationale)
+    for name, values in constructed_maps(np.random.default_rng([seed, 15, index]), rationale, mask).items():
+      maps.setdefault(name, {})[split_name] = values[mask].astype(np.float32)  # row-major = the ragged order
   return maps
