@@ -41,6 +41,7 @@ config_lib.define_compile_cache_flag()
 flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings (config.PRESETS).')
 flags.DEFINE_string('workdir', None, 'The run (default runs/sign_control/<corpus>/seed<seed>). Re-running resumes.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_bool('summary_only', False, 'Only rebuild sign_control_<corpus>.md from its JSON in --out.')
 cli.define_config_flags()
 
 NORM_SECTIONS = ('weak_learner', 'shuffle')  # the sections whose input the weak learner's normalisation changes
@@ -109,13 +110,14 @@ def render(record):
            'or L1, which normalises |X| in either case.', '',
            report.markdown_table(['evaluation', 'explainer', 'signed', '|·|', 'signed − |·|', 'low', 'high',
                                   'examples', 'verdict'],
-                                 [[*row[:8], verdict(row)] for row in record['rows']]), '',
+                                 [[*row[:4], *(f'{v:+.4f}' for v in row[4:7]), row[7], verdict(row)]
+                                  for row in record['rows']]), '',
            '## Per evaluation: rewards sign / rewards |·| / tie, over the explainers whose |·| differs', '']
   for evaluation in dict.fromkeys(row[0] for row in record['rows']):
     measured = [row for row in record['rows'] if row[0] == evaluation and row[8] == 'measured']
     if measured:
-      lines.append(f'- **{evaluation}**: ' + '; '.join(f'{row[1]} {verdict(row)} ({row[4]:+.3f} [{row[5]:+.3f}, '
-                                                      f'{row[6]:+.3f}])' for row in measured))
+      lines.append(f'- **{evaluation}**: ' + '; '.join(f'{row[1]} {verdict(row)} ({row[4]:+.4f} [{row[5]:+.4f}, '
+                                                      f'{row[6]:+.4f}])' for row in measured))
   return '\n'.join(lines) + '\n'
 
 
@@ -123,18 +125,18 @@ def main(argv):
   del argv  # flags only
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   config = cli.config_from_flags(FLAGS.preset)
-  root = FLAGS.workdir or os.path.join('runs', 'sign_control', config.corpus, f'seed{config.seed}')
-  rows, test = measure(config, root)
-  defaults = config_lib.make_config(config.corpus, preset=FLAGS.preset)
-  record = {'corpus': config.corpus, 'preset': FLAGS.preset, 'seed': config.seed, 'workdir': root,
-            'arguments': sys.argv[1:],
-            'settings': {k: v for k, v in config.fingerprint().items()
-                         if v != defaults.fingerprint()[k] and k != 'seed'},
-            'test_subset': test, 'measured': provenance.now(), 'provenance': provenance.record(), 'rows': rows}
   stem = os.path.join(FLAGS.out, f'sign_control_{config.corpus}')
-  os.makedirs(FLAGS.out, exist_ok=True)
-  io.write_json(stem + '.json', record)
-  io.write_text(stem + '.md', render(record))
+  if not FLAGS.summary_only:
+    root = FLAGS.workdir or os.path.join('runs', 'sign_control', config.corpus, f'seed{config.seed}')
+    rows, test = measure(config, root)
+    defaults = config_lib.make_config(config.corpus, preset=FLAGS.preset).fingerprint()
+    os.makedirs(FLAGS.out, exist_ok=True)
+    io.write_json(stem + '.json', {
+        'corpus': config.corpus, 'preset': FLAGS.preset, 'seed': config.seed, 'workdir': root,
+        'arguments': sys.argv[1:],
+        'settings': {k: v for k, v in config.fingerprint().items() if v != defaults[k] and k != 'seed'},
+        'test_subset': test, 'measured': provenance.now(), 'provenance': provenance.record(), 'rows': rows})
+  io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
   print(f'wrote {stem}.md')
 
 
