@@ -1,6 +1,6 @@
 """The map-property probe (issue 15, item 3): what does each evaluation reward?
 
-  python -m experiments.probe --seeds=0,1,2 --preset=smoke
+  python -m experiments.probe --seeds=0,1,2,3,4 --preset=smoke
 
 On the synthetic corpus the planted evidence tokens are the true rationale. Per
 seed: the classifier is trained (pipeline stages encode and train, in
@@ -40,7 +40,7 @@ from faithjax.faithfulness import probe_maps
 
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
-flags.DEFINE_list('seeds', ['0', '1', '2'], 'One classifier (and one draw of the random maps) per seed.')
+flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'One classifier (and one draw of the random maps) per seed.')
 flags.DEFINE_enum('preset', 'smoke', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
 flags.DEFINE_string('runs_dir', 'runs/probe/synthetic', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
