@@ -93,6 +93,8 @@ def contrasts(outs):
   """[evaluation, property, a, b, oriented difference, low, high, pooled examples] over the seeds' probe dirs."""
   rows = []
   for evaluation, spec in evaluations.EVALUATIONS.items():
+    if not spec.resampled:
+      continue
     for label, a, b in CONTRASTS:
       if not all(evaluations.MODULES[spec.section].applies(n) for n in (a, b)):
         continue

@@ -70,7 +70,7 @@ def measure(config, root):
                                      maps_of, sections)
     test = summary['test_subset']
     for evaluation, spec in evaluations.EVALUATIONS.items():
-      if spec.section not in summary:
+      if spec.section not in summary or not spec.resampled:
         continue
       label = f'{evaluation} ({norm})' if spec.section in NORM_SECTIONS else evaluation
       for name in config.explainers:

@@ -346,6 +346,7 @@ def test_an_evaluations_difference_is_oriented_and_pools_the_runs_examples():
   # Lower deletion rate = more faithful: a's lower rates make a positive difference.
   assert result['difference'] == pytest.approx(pooled(runs_b).mean() - pooled(runs_a).mean(), abs=1e-12)
   assert result['n'] == 100 and 0 < result['ci95'][0] < result['difference'] < result['ci95'][1]
+  assert not evaluations.Evaluation('a mean with nothing per example', 1., 'x', statistic='s').resampled
   labels = rng.integers(0, 2, 80)
   probs = lambda accuracy: np.eye(2)[np.where(rng.random(80) < accuracy, labels, 1 - labels)]
   good, poor = {'labels': labels, 'test_probs': probs(0.95)}, {'labels': labels, 'test_probs': probs(0.6)}

@@ -47,6 +47,11 @@ class Evaluation:
       return {'mean': value['mean'], 'ci95': value.get('ci95')}
     return {'mean': value, 'ci95': entry.get(f'{self.statistic}_ci95')}  # a test report's F1 and its CI
 
+  @property
+  def resampled(self):
+    """Whether `difference` can resample it: it has a per-example array or units."""
+    return self.per_example is not None or self.units is not None
+
   def difference(self, saved_a, saved_b):
     """Oriented score of map a minus map b (> 0: a is more faithful), with a paired bootstrap 95% CI.
 
