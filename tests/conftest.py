@@ -1,11 +1,13 @@
 """Shared test set-up: a persistent compile cache, and a classifier trained on the synthetic corpus."""
 
 import collections
+import gc
 import os
 import subprocess
 import sys
 import tempfile
 
+import jax
 import numpy as np
 import pytest
 
@@ -15,13 +17,36 @@ from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
 
-# The run.py / experiment subprocesses of one pytest session share a compile cache, so a program compiled
-# by one is looked up by the next. It is this session's own (FAITHJAX_TEST_CACHE names a lasting one): a
-# cache shared with other pytest sessions was read while another session wrote it, and jaxlib aborted on
-# the torn entry. The pytest process itself keeps the cache off: after some hundred compiled programs,
-# jaxlib 0.10.2 segfaulted serialising one for the cache (clean CI runs, test_parallel, twice).
+# One compile cache per pytest session, shared with its run.py / experiment subprocesses: re-traced
+# programs (new closures, new processes) are looked up, not recompiled. It is this session's own
+# (FAITHJAX_TEST_CACHE names a lasting one): a cache shared with other pytest sessions was read while
+# another session wrote it, and jaxlib aborted on the torn entry.
 _SESSION_CACHE = tempfile.TemporaryDirectory(prefix='faithjax-test-jax-cache-')
 COMPILE_CACHE = os.environ.get('FAITHJAX_TEST_CACHE') or _SESSION_CACHE.name
+config.enable_compile_cache(COMPILE_CACHE)
+
+# Every compiled XLA:CPU program keeps its code mapped while a jit cache holds it; one pytest process
+# compiling the whole suite passed the kernel's vm.max_map_count (65530) and segfaulted inside XLA.
+MAX_MEMORY_MAPS = 20000
+
+
+def memory_maps():
+  """How many memory mappings this process holds (Linux), or 0 where /proc is absent."""
+  try:
+    with open('/proc/self/maps') as maps:
+      return sum(1 for _ in maps)
+  except OSError:
+    return 0
+
+
+@pytest.fixture(autouse=True, scope='module')
+def release_compiled_programs():
+  """After a test module, drops the compiled programs once they hold many mappings (they recompile on use)."""
+  yield
+  if memory_maps() > MAX_MEMORY_MAPS:
+    jax.clear_caches()
+    gc.collect()
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
