@@ -1,4 +1,5 @@
-"""Shared test set-up: a persistent compile cache, and a classifier trained on the synthetic corpus."""
+"""Shared test set-up: a persistent compile cache, the classifiers at test size, and a classifier trained on
+the synthetic corpus."""
 
 import collections
 import gc
@@ -16,6 +17,7 @@ from faithjax import train
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.models import classifier
+from faithjax.models import transformer
 
 # One compile cache per pytest session, shared with its run.py / experiment subprocesses: re-traced
 # programs (new closures, new processes) are looked up, not recompiled. It is this session's own
@@ -50,6 +52,26 @@ def release_compiled_programs():
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
+
+# Each classifier of faithjax.models at test size: model-generic tests run on each. One size per kind, so a
+# file compiles one program per shape whichever tests build the model.
+TINY_CLASSIFIERS = {
+    'bilstm': lambda vocab_size: classifier.Classifier(vocab_size=vocab_size, emb_dim=16, hidden=8, att_hidden=8),
+    'lstm': lambda vocab_size: classifier.Classifier(vocab_size=vocab_size, emb_dim=16, hidden=8, att_hidden=8,
+                                                     bidirectional=False),
+    'transformer': lambda vocab_size: transformer.Transformer(vocab_size=vocab_size, emb_dim=16, layers=2, heads=2,
+                                                              mlp_dim=16, att_hidden=8),
+}
+
+
+def tiny_classifier(kind, vocab_size):
+  return TINY_CLASSIFIERS[kind](vocab_size)
+
+
+@pytest.fixture(scope='module', params=['bilstm', 'transformer'])
+def model(request, corpus):
+  """Each model family at test size, over the vocabulary of the test module's own `corpus` fixture."""
+  return tiny_classifier(request.param, len(corpus.vocab))
 
 
 def run_cli(*args):

@@ -8,12 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
+
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax.data import encode
-from faithjax.models import classifier
 from faithjax.models import contract
-from faithjax.models import transformer
 
 LENGTHS = (12, 9, 5, 1)
 REFERENCE_STEPS = 7
@@ -25,11 +25,8 @@ def x64():
     yield
 
 
-TINY_MODELS = {  # every explainer is checked on each classifier of faithjax.models
-    'bilstm': classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8),
-    'lstm': classifier.Classifier(vocab_size=50, emb_dim=16, hidden=8, att_hidden=8, bidirectional=False),
-    'transformer': transformer.Transformer(vocab_size=50, emb_dim=16, layers=2, heads=2, mlp_dim=16, att_hidden=8),
-}
+# Every explainer is checked on each classifier of faithjax.models.
+TINY_MODELS = {kind: conftest.tiny_classifier(kind, vocab_size=50) for kind in conftest.TINY_CLASSIFIERS}
 
 
 def tiny_model(kind):

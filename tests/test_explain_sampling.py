@@ -1,7 +1,10 @@
 """Occlusion, SmoothGrad, GradientSHAP, KernelSHAP, LIME and the map transforms against slow
 per-example definitions in float64 (the same random draws, loops over tokens, samples and
-coalitions, numpy least squares), plus exact Shapley values by enumeration."""
+coalitions, numpy least squares), plus exact Shapley values by enumeration; and every explainer
+that takes a `target` against its reference under the targets other than the default."""
 
+import functools
+import inspect
 import itertools
 import math
 
@@ -140,14 +143,6 @@ def test_occlusion_matches_leave_one_out_loop(x64, removal, kind):
   check(scores, per_example(lambda e, row: reference_occlusion(e, row, removal), model, params, ids, mask))
 
 
-def test_occlusion_with_logit_target(x64):
-  model, params = tiny_model('lstm')
-  ids, mask = random_batch()
-  scores = fast('occlusion', model, params, ids, mask, target='logit')
-  check(scores, per_example(lambda e, row: reference_occlusion(e, row, 'pad'), model, params, ids, mask,
-                            target='logit'))
-
-
 @pytest.mark.parametrize('kind', ['bilstm', 'lstm'])
 def test_smoothgrad_matches_noisy_saliency_loop(x64, kind):
   model, params = tiny_model(kind)
@@ -251,6 +246,46 @@ def test_lime_matches_weighted_ridge_per_example(x64, kind):
   assert coalitions[0][mask].all() and not coalitions[:, ~mask].any()
   check(scores, per_example(lambda e, row: reference_lime(e, row, coalitions), model, params, ids, mask),
         rtol=1e-7)
+
+
+def looped(reference):
+  """reference(example, row, model, params, ids) -> [seq] as a batch reference (model, params, ids, mask, target)."""
+  return lambda model, params, ids, mask, target: per_example(
+      lambda e, row: reference(e, row, model, params, ids), model, params, ids, mask, target=target)
+
+
+# Every explainer with a `target` option: (options, reference(model, params, ids, mask, target) -> [batch, seq]).
+IG_OPTIONS = dict(steps=3, quadrature='gauss_legendre')
+TARGET_REFERENCES = {
+    'saliency': ({}, functools.partial(reference_scores, 'saliency')),
+    'input_x_gradient': ({}, functools.partial(reference_scores, 'input_x_gradient')),
+    'integrated_gradients': (IG_OPTIONS, functools.partial(reference_scores, 'integrated_gradients', **IG_OPTIONS)),
+    'occlusion': ({}, looped(lambda e, row, *_: reference_occlusion(e, row, 'pad'))),
+    'smoothgrad': (dict(samples=SAMPLES, sigma=0.5), looped(
+        lambda e, row, model, params, ids: reference_smoothgrad(e, row, (*ids.shape, model.emb_dim), 0.5))),
+    'gradient_shap': (dict(samples=SAMPLES), looped(lambda e, row, model, params, ids: reference_gradient_shap(
+        e, row, contract.embed(model, params, ids), len(ids)))),
+    'kernel_shap': (dict(samples=COALITIONS, ridge=0.), looped(lambda e, row, model, params, ids: reference_kernel_shap(
+        e, row, np.asarray(explain.kernel_shap_coalitions(KEY, ids != 0, COALITIONS))))),
+    'lime': (dict(samples=COALITIONS), looped(lambda e, row, model, params, ids: reference_lime(
+        e, row, np.asarray(explain.lime_coalitions(KEY, ids != 0, COALITIONS))))),
+}
+
+
+TARGETED = [n for n, fn in explain.EXPLAINERS.items() if 'target' in inspect.signature(fn).parameters]
+OTHER_TARGETS = [t for t in explain.TARGETS if t != 'prob']  # 'prob', the default: the tests above
+
+
+# Each explainer under one target other than the default, the two taking turns (each case is a compile of
+# its own: all pairs cost twice as much and check the same threading of `target` through shared helpers).
+@pytest.mark.parametrize('name, target', [(n, OTHER_TARGETS[i % len(OTHER_TARGETS)]) for i, n in enumerate(TARGETED)])
+def test_every_explainer_explains_its_target_as_its_reference(x64, name, target):
+  """A new explainer with a `target` fails here (KeyError) until it has a reference."""
+  options, reference = TARGET_REFERENCES[name]
+  model, params = tiny_model('lstm')
+  ids, mask = random_batch()
+  check(fast(name, model, params, ids, mask, target=target, **options),
+        reference(model, params, ids, mask, target=target), rtol=1e-7)
 
 
 @pytest.mark.parametrize('transforms, expected', [

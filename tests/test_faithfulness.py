@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
+
 from faithjax import config as config_lib
 from faithjax import metrics
 from faithjax import train
@@ -17,9 +19,7 @@ from faithjax.faithfulness import eraser
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
-from faithjax.models import classifier
 from faithjax.models import contract
-from faithjax.models import transformer
 from faithjax.models import weak_learner as wl
 
 # Compiling is most of this file's time, so every classifier here has the same
@@ -37,25 +37,18 @@ def corpus():
 
 
 @pytest.fixture(scope='module')
-def tiny_classifier(corpus):
-  return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
-
-
-@pytest.fixture(scope='module', params=['lstm', 'transformer'])
-def random_classifier(request, tiny_classifier, corpus):
+def random_classifier(model):
   """Each classifier of faithjax.models with random parameters: deletion and ERASER against the loops."""
-  model = {'lstm': tiny_classifier,
-           'transformer': transformer.Transformer(vocab_size=len(corpus.vocab), emb_dim=16, layers=2, heads=2,
-                                                  mlp_dim=16, att_hidden=8)}[request.param]
   return model, contract.init(model, jax.random.key(1))
 
 
 @pytest.fixture(scope='module')
-def trained_classifier(tiny_classifier, corpus, tmp_path_factory):
+def trained_classifier(corpus, tmp_path_factory):
+  model = conftest.tiny_classifier('bilstm', len(corpus.vocab))
   config = config_lib.RunConfig(epochs=3, learning_rate=1e-2)
-  params, history = train.train_classifier(tiny_classifier, corpus, config, str(tmp_path_factory.mktemp('classifier')))
+  params, history = train.train_classifier(model, corpus, config, str(tmp_path_factory.mktemp('classifier')))
   assert history[-1]['valid_accuracy'] > 0.9
-  return tiny_classifier, params
+  return model, params
 
 
 @pytest.fixture(scope='module')

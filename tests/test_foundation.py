@@ -1,5 +1,6 @@
 """The classifier, training, checkpoints, determinism and the command line."""
 
+import functools
 import os
 import shutil
 
@@ -18,6 +19,7 @@ from faithjax.data import text
 from faithjax.models import classifier
 from faithjax.models import contract
 
+import conftest
 from conftest import run_cli
 
 SMALL = dict(emb_dim=16, hidden=8, att_hidden=8)
@@ -75,6 +77,27 @@ def test_training_lowers_loss_and_learns(corpus, tmp_path):
   assert history[-1]['train_loss'] < history[0]['train_loss']
   probs = train.predict_split(model, params, corpus.splits['test'])
   assert np.mean(probs.argmax(-1) == corpus.splits['test'].labels) > 0.8
+
+
+@pytest.mark.parametrize('kind', ['bilstm', 'transformer'])
+def test_weight_decay_spares_the_attention_pooling_only(kind):
+  """One optimiser update from a zero loss gradient: the decay's gradient is g = l2 * w, and AMSGrad's first
+  step is -lr * g / (|g| + eps) on each decayed weight w; exactly 0 on the attention pooling (Jain & Wallace)."""
+  # Jitted: one program each rather than an eager compile per operation and shape.
+  params = jax.jit(contract.init, static_argnums=0)(conftest.tiny_classifier(kind, 30), jax.random.key(0))
+  learning_rate, l2, eps = 0.5, 2.0, 1e-8  # eps: optax's AMSGrad default
+  tx = train.optimizer(learning_rate=learning_rate, l2=l2)
+  updates, _ = jax.jit(lambda p: tx.update(jax.tree.map(jnp.zeros_like, p), tx.init(p), p))(params)
+  decayed = 0
+  for path, update in jax.tree_util.tree_flatten_with_path(updates)[0]:
+    weight = np.asarray(functools.reduce(lambda tree, key: tree[key.key], path, params))
+    if path[0].key == 'attention':
+      np.testing.assert_array_equal(update, 0, err_msg=jax.tree_util.keystr(path))
+    else:
+      expected = -learning_rate * l2 * weight / (np.abs(l2 * weight) + eps)
+      np.testing.assert_allclose(update, expected, rtol=1e-5, atol=1e-7, err_msg=jax.tree_util.keystr(path))
+      decayed += int(np.count_nonzero(weight))
+  assert set(params['attention']) == {'W', 'v'} and decayed > 0
 
 
 def test_predict_split_matches_one_example_at_a_time_and_compiles_once_per_width(corpus):

@@ -19,7 +19,6 @@ from faithjax.data import synthetic
 from faithjax import io
 from faithjax.models import classifier
 from faithjax.models import contract
-from faithjax.models import transformer
 from faithjax.models import weak_learner as weak_learner_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,14 +41,6 @@ def test_sharded_over_8_devices_equals_one_device():
 def corpus():
   raw = synthetic.generate(seed=0, sizes={'train': 16, 'valid': 8, 'test': 24}, min_len=3, max_len=8)
   return encode.encode_corpus('synthetic', raw)[0]
-
-
-@pytest.fixture(scope='module', params=['lstm', 'transformer'])
-def model(request, corpus):
-  if request.param == 'transformer':
-    return transformer.Transformer(vocab_size=len(corpus.vocab), emb_dim=16, layers=1, heads=2, mlp_dim=16,
-                                   att_hidden=8)
-  return classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
 
 
 @pytest.fixture(scope='module')
@@ -136,14 +127,14 @@ def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
 
 
 def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
-  other = classifier.Classifier(vocab_size=model.vocab_size + 1, emb_dim=16, hidden=8, att_hidden=8)
+  other = conftest.tiny_classifier('bilstm', model.vocab_size + 1)
   train.save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
 
 def test_stack_refuses_different_shapes(corpus):
-  model = classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=16, hidden=8, att_hidden=8)
+  model = conftest.tiny_classifier('bilstm', len(corpus.vocab))
   other = classifier.Classifier(vocab_size=model.vocab_size, emb_dim=16, hidden=4, att_hidden=8)
   trees = [contract.init(m, jax.random.key(0)) for m in (model, other)]
   with pytest.raises(FaithjaxError, match='different architectures'):

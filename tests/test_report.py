@@ -1,5 +1,7 @@
 """report.md: a conclusion computed from the numbers, settings as written, no NaN from empty documents."""
 
+import re
+
 import numpy as np
 
 from faithjax import report
@@ -60,3 +62,77 @@ def test_documents_without_a_token_are_dropped_and_counted_per_split():
   assert kept['train'][2] == [[True], [False, True]]
   assert kept['valid'][0] == [['a']] and kept['valid'][1].tolist() == [1]
   assert kept['test'][0] == [] and len(kept['test'][1]) == 0
+
+
+def markdown_tables(markdown):
+  """{section heading: [table, ...]} of a rendered report; a table is its rows of cells, header first."""
+  sections, heading, previous = {}, None, ''
+  for line in markdown.splitlines():
+    if line.startswith('## '):
+      heading = line[3:]
+      sections[heading] = []
+    elif line.startswith('|') and not line.startswith('|---'):
+      if not previous.startswith('|'):
+        sections[heading].append([])
+      sections[heading][-1].append([cell.strip() for cell in line.strip('|').split('|')])
+    previous = line
+  return sections
+
+
+def value_and_ci(text):
+  """'0.812 [0.790, 0.830]' -> (0.812, 0.79, 0.83)."""
+  match = re.fullmatch(r'(-?\d+\.\d+) \[(-?\d+\.\d+), (-?\d+\.\d+)\]', text)
+  assert match, text
+  return tuple(float(v) for v in match.groups())
+
+
+def test_render_reads_back_every_stage_table():
+  ev = evaluated(deletion={'saliency': 0.61234, 'attention': 0.4, 'integrated_gradients': 0.5, 'random': 0.7},
+                 f1={'saliency': 0.8, 'attention': 0.9, 'integrated_gradients': 0.7, 'uniform': 0.5, 'random': 0.55},
+                 tvd={'saliency': 0.3, 'attention': 0.2, 'integrated_gradients': 0.25, 'uniform': 0.0, 'random': 0.1})
+  ev['eraser'] = {n: {'aopc_comprehensiveness': cell(c), 'aopc_sufficiency': cell(0.3 - c)}
+                 for n, c in (('saliency', 0.25), ('attention', 0.1), ('integrated_gradients', 0.2))}
+  train = {'test': {'accuracy': 0.81249, 'accuracy_ci95': [0.79, 0.83], 'f1': 0.8, 'f1_ci95': [0.78, 0.82],
+                    'macro_f1': 0.805, 'roc_auc': 0.9},
+           'selected_epoch': 2,
+           'history': [{'epoch': e, 'train_loss': 1 / e, 'valid_loss': 0.5 / e, 'valid_accuracy': 0.7 + e / 20,
+                        'valid_roc_auc': 0.8 + e / 50} for e in (1, 2)]}
+  encoded = {'display_name': 'Synthetic', 'protocol': 'planted', 'vocab_size': 40, 'max_len': 16,
+             'sizes': {'train': 100, 'valid': 20, 'test': 30}, 'truncated': {'train': 3}, 'dropped_empty': {'test': 2}}
+  results = {'config': {'corpus': 'synthetic', 'explainers': ['saliency', 'attention'], 'l2': 1e-05, 'epochs': 2},
+             'provenance': {'command': 'run.py --epochs=2', 'versions': {'jax': '9.1', 'flax': '9.2'},
+                            'device': {'platform': 'cpu', 'kind': 'cpu', 'count': 1, 'processor': 'x86_64'}},
+             'stages': {'encode': encoded, 'train': train, 'evaluate': ev,
+                        'explain': {'heatmaps': ['heatmaps/test_0.png', 'heatmaps/test_0.html'],
+                                    'quality': {'saliency': {'precision_at_k': 0.75}, 'attention': {}}}}}
+  text = report.render(results)
+  tables = markdown_tables(text)
+
+  assert text.splitlines()[0] == '# faithjax run: synthetic' and 'by `run.py --epochs=2` on CPU (x86_64)' in text
+  assert tables['Corpus: Synthetic'] == [[['split', 'examples', 'truncated', 'dropped (no token)'],
+                                          ['train', '100', '3', '0'], ['valid', '20', '0', '0'],
+                                          ['test', '30', '0', '2']]]
+  test_table, history = tables['Classifier (Table 2)']
+  assert value_and_ci(test_table[1][0]) == (0.812, 0.79, 0.83) and test_table[1][3] == '0.900'
+  assert [row[0] for row in history[1:]] == ['1', '2'] and [float(row[4]) for row in history[1:]] == [0.82, 0.84]
+  assert tables['Explainers'][0][1:] == [['saliency', '0.750', '—'], ['attention', '—', '—']]
+  assert '![heatmaps/test_0.png](heatmaps/test_0.png) ([HTML](heatmaps/test_0.html))' in text
+
+  [evaluations_table] = tables['Faithfulness evaluations (Tables 3–5 and ERASER)']
+  header, *rows = evaluations_table
+  assert header == ['map', 'deletion rate', 'weak-learner F1', 'shuffle TVD', 'ERASER AOPC comprehensiveness',
+                    'ERASER AOPC sufficiency']
+  by_map = {row[0]: dict(zip(header[1:], row[1:])) for row in rows}
+  assert list(by_map) == ['saliency', 'attention', 'integrated_gradients', 'random', 'uniform']  # every map any evaluation measured
+  assert value_and_ci(by_map['saliency']['deletion rate']) == (0.612, 0.602, 0.622)
+  assert value_and_ci(by_map['saliency']['ERASER AOPC sufficiency']) == (0.05, 0.04, 0.06)
+  assert by_map['uniform']['deletion rate'] == '—' and by_map['random']['ERASER AOPC comprehensiveness'] == '—'
+  assert by_map['uniform']['weak-learner F1'] == '0.500'  # no CI given, none shown
+
+  # The conclusion orders by each evaluation's own direction: lower deletion rate, higher F1 and TVD first.
+  assert '- Ranking by deletion rate: attention (0.400) > integrated_gradients (0.500) > saliency (0.612)' in text
+  assert '- Ranking by shuffle TVD: saliency (0.300) > integrated_gradients (0.250) > attention (0.200)' in text
+  [config_table] = tables['Config']
+  assert config_table[1:] == [['corpus', 'synthetic'], ['epochs', '2'], ['explainers', 'saliency,attention'],
+                              ['l2', '1e-05']]
+  assert tables['Versions'] == [[['library', 'version'], ['flax', '9.2'], ['jax', '9.1']]]
