@@ -40,6 +40,11 @@ PRESETS = {
         # Five weak-learner epochs (cheap next to the LSTM) keep Figure 5's IMDB curves readable.
         'imdb': {'epochs': 2, 'weak_epochs': 5, 'ig_steps': 10, 'test_subset': 500},
     },
+    # Every corpus with fewer epochs, IG steps, deletion examples and permutations: a model's Tables 2-5 on SST or
+    # AG News within about an hour on 2 CPU cores (the Transformer's, experiments/results/reproduction_reduced_*).
+    'reduced': {
+        '*': {'epochs': 3, 'weak_epochs': 3, 'ig_steps': 10, 'test_subset': 300, 'permutations': 20},
+    },
     # A tiny model, every stage quickly on any corpus: checking an installation, and the tests' end-to-end runs.
     'smoke': {
         '*': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, 'ig_steps': 8,

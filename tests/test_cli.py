@@ -38,7 +38,7 @@ def test_smoke_preset_applies_its_sizes_to_every_corpus():
 def test_help_exits_0_and_lists_the_common_flags():
   result = run_cli('--help')
   assert result.returncode == 0, result.stderr[-2000:]
-  for flag in ('--preset: <full|cpu|smoke>', '--compile_cache', '--corpus', '--explainers'):
+  for flag in ('--preset: <full|cpu|reduced|smoke>', '--compile_cache', '--corpus', '--explainers'):
     assert flag in result.stdout
 
 

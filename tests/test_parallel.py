@@ -14,6 +14,7 @@ from faithjax import FaithjaxError
 from faithjax import parallel
 from faithjax import reevaluate
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax import io
@@ -35,6 +36,22 @@ def test_sharded_over_8_devices_equals_one_device():
                          conftest.COMPILE_CACHE], env=env, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'sharded == one device on 8 devices' in done.stdout
+
+
+@pytest.mark.slow  # a whole smoke run of run.py
+def test_mesh_flag_through_every_stage_equals_no_mesh(smoke_workdir, tmp_path):
+  """run.py --mesh=0 over this machine's one CPU device: every stage takes its sharded path (inputs placed on
+  the mesh, batches padded to a multiple of its devices) and writes the unsharded run's results and maps to the
+  bit. More devices: test_sharded_over_8_devices_equals_one_device, and test_distributed's two processes."""
+  done = subprocess.run(conftest.smoke_run(tmp_path, '--mesh=0'), capture_output=True, text=True, cwd=REPO,
+                        timeout=900, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+  assert done.returncode == 0, done.stderr[-3000:]
+  sharded, plain = (io.read_json(str(d / 'results.json')) for d in (tmp_path, smoke_workdir))
+  assert sharded['stages'] == plain['stages'] and sharded['config'] == plain['config']
+  for name in plain['config']['explainers']:
+    maps = [io.load_npz(workdir_lib.Workdir(str(d)).maps(name)) for d in (tmp_path, smoke_workdir)]
+    for split in maps[1]:
+      np.testing.assert_array_equal(maps[0][split], maps[1][split], err_msg=f'{name} {split}')
 
 
 @pytest.fixture(scope='module')
