@@ -116,3 +116,36 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
 def f1_along_last_axis(labels, predictions, positive=1):
   """Positive-class F1 over the last axis: [..., n] x2 -> [...] (paired_difference's statistic for F1)."""
   return _f1(labels, predictions, positive)
+
+
+def hierarchical_draws(n_seeds, n, n_resamples=1000, seed=0):
+  """Two-level bootstrap draws: seeds with replacement, then examples with replacement within each drawn seed.
+
+  Returns (seeds <int>[n_resamples, n_seeds], examples <int>[n_resamples, n_seeds, n]): slot k of resample b
+  reads seed seeds[b, k] at examples[b, k]. A seed drawn twice gets two independent example draws. With
+  n_seeds = 1 every seed draw is 0: the plain example bootstrap.
+  """
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, n_seeds, (n_resamples, n_seeds)), rng.integers(0, n, (n_resamples, n_seeds, n))
+
+
+def hierarchical_bootstrap(units, statistic, draws):
+  """A per-seed statistic averaged over seeds, and its two-level bootstrap distribution.
+
+  units: a tuple of arrays [..., n_seeds, n] (leading axes, e.g. explainers, are
+  carried along, so every explainer is resampled with the same draws: paired);
+  statistic: vectorised over the last axis ([..., n] -> [...]);
+  draws: hierarchical_draws(n_seeds, n, ...). Returns (estimate [...], boot
+  [..., n_resamples]): the mean over seeds of statistic(seed's units), and its
+  value on each resample.
+  """
+  seeds, examples = draws
+  estimate = statistic(*units).mean(-1)
+  resampled = [np.asarray(u)[..., seeds[..., None], examples] for u in units]  # [..., n_resamples, n_seeds, n]
+  return estimate, statistic(*resampled).mean(-1)
+
+
+def percentile_interval(boot, level=0.95):
+  """Percentile CI along the last axis: [..., n_resamples] -> (low [...], high [...]); NaN draws ignored."""
+  tail = (1 - level) / 2
+  return tuple(np.nanquantile(boot, [tail, 1 - tail], axis=-1))

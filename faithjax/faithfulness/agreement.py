@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 from scipy import stats
 
+from faithjax import metrics
 from faithjax.faithfulness.evaluations import oriented
 
 
@@ -66,3 +67,56 @@ def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0):
 def ranking(scores, evaluation):
   """Explainers from most to least faithful under one evaluation: {explainer: value} -> names."""
   return sorted(scores, key=lambda x: -oriented(evaluation, scores[x]))
+
+
+def kendall_tau_b(a, b):
+  """Kendall tau-b of many pairs of rankings at once: [..., explainers] x2 -> [...] (0 where one is all ties).
+
+  Vectorised over the leading axes (bootstrap resamples); tau-b as scipy.stats.kendalltau computes it.
+  """
+  sign = lambda x: np.sign(x[..., :, None] - x[..., None, :])  # [..., e, e], each pair counted twice
+  sa, sb = sign(np.asarray(a, np.float64)), sign(np.asarray(b, np.float64))
+  untied = np.sqrt(np.sum(sa * sa, (-2, -1)) * np.sum(sb * sb, (-2, -1)))
+  return np.divide(np.sum(sa * sb, (-2, -1)), untied, out=np.zeros(untied.shape), where=untied > 0)
+
+
+def spearman_rho(a, b):
+  """Spearman rho of many pairs of rankings at once: [..., explainers] x2 -> [...] (0 where one is constant)."""
+  ra, rb = (stats.rankdata(x, axis=-1) for x in (a, b))
+  ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
+  norm = np.sqrt(np.sum(ra * ra, -1) * np.sum(rb * rb, -1))
+  return np.divide(np.sum(ra * rb, -1), norm, out=np.zeros(norm.shape), where=norm > 0)
+
+
+RANK_STATISTICS = {'kendall_tau': kendall_tau_b, 'spearman_rho': spearman_rho}
+
+
+def pair_differences(explainers, estimate, boot, level=0.95):
+  """Every explainer pair's oriented difference with its bootstrap CI; a CI covering 0 is a tie.
+
+  estimate: [explainers] oriented scores (higher = more faithful); boot:
+  [explainers, n_resamples] the same on paired resamples. Returns rows
+  {'a', 'b', 'difference', 'ci95', 'verdict'} with a − b oriented: 'a' / 'b'
+  (the more faithful one) or 'tie'.
+  """
+  rows = []
+  for i, j in itertools.combinations(range(len(explainers)), 2):
+    low, high = metrics.percentile_interval(boot[i] - boot[j], level)
+    verdict = explainers[i] if low > 0 else explainers[j] if high < 0 else 'tie'
+    rows.append({'a': explainers[i], 'b': explainers[j], 'difference': float(estimate[i] - estimate[j]),
+                 'ci95': [float(low), float(high)], 'verdict': verdict})
+  return rows
+
+
+def rank_agreement(estimate_a, boot_a, estimate_b, boot_b, level=0.95):
+  """Kendall tau-b and Spearman rho between two evaluations' oriented scores, with bootstrap CIs.
+
+  estimate_*: [explainers]; boot_*: [explainers, n_resamples], drawn with the
+  same resamples (so ties between explainers make tau's CI wide). Returns
+  {statistic: {'value', 'ci95'}}.
+  """
+  result = {}
+  for name, statistic in RANK_STATISTICS.items():
+    low, high = metrics.percentile_interval(statistic(boot_a.T, boot_b.T), level)
+    result[name] = {'value': float(statistic(estimate_a, estimate_b)), 'ci95': [float(low), float(high)]}
+  return result
