@@ -1,0 +1,318 @@
+"""Agreement statistics with power (issue 15, item 4), from evaluated runs of one corpus.
+
+  python -m experiments.agreement_stats --corpus=synthetic \
+      --runs=runs/sign_control/synthetic/seed0,runs/stats/synthetic/seed1,runs/stats/synthetic/seed2
+  python -m experiments.agreement_stats --corpus=sst --runs=runs/sign_control/sst/seed0
+
+Each run is a workdir whose evaluate stage has run (run.py --stages=...,evaluate,
+or experiments.sign_control plus the evaluate stage), one per seed, on the same
+data split. From their per-example evaluation files:
+1. every explainer pair's oriented difference under every evaluation, with a
+   95% CI from a paired two-level bootstrap (seeds with replacement, then test
+   examples within each drawn seed; every explainer and evaluation reads the same
+   draws); a CI that covers 0 is a tie, not a rank swap;
+2. Kendall tau-b and Spearman rho between every two evaluations over the
+   explainers both score, with CIs from the same resamples;
+3. label leakage: how often each weak learner repeats the classifier's wrong
+   predictions, and (binary corpora, --fixed_class) the weak learner retrained on
+   maps of class 1 instead of the predicted class (<run>/agreement_stats/fixed_class);
+4. the tokens deletion removes: the share whose Input×Gradient opposes the
+   prediction, per explainer, beside every explainer's deletion rate.
+Writes <out>/agreement_stats_<corpus>.json and .md.
+"""
+
+import os
+import sys
+
+from absl import flags
+from absl import logging
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax import cli
+from faithjax import config as config_lib
+from faithjax import explain
+from faithjax import io
+from faithjax import metrics
+from faithjax import pipeline
+from faithjax import provenance
+from faithjax import report
+from faithjax import train
+from faithjax import workdir as workdir_lib
+from faithjax.data import encode
+from faithjax.faithfulness import agreement
+from faithjax.faithfulness import diagnostics
+from faithjax.faithfulness import evaluations
+
+FLAGS = flags.FLAGS
+config_lib.define_compile_cache_flag()
+flags.DEFINE_string('corpus', None, 'Corpus name, for the report file.')
+flags.DEFINE_list('runs', [], 'Evaluated workdirs, one per seed, same corpus and data split.')
+flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples.')
+flags.DEFINE_bool('fixed_class', True, 'Retrain each weak learner on maps of class 1 (binary corpora).')
+flags.DEFINE_bool('summary_only', False, 'Only rebuild the md from the JSON in --out.')
+
+EFFECT = 'input_x_gradient'  # the signed map whose sign says whether a removed token supported the prediction
+FIXED_CLASS = 1
+
+
+class Run:
+  """One evaluated workdir: its config, corpus, and evaluation files."""
+
+  def __init__(self, root):
+    self.root = root
+    self.work = workdir_lib.Workdir(os.path.abspath(root))
+    saved = io.read_json(self.work.path('config.json'))
+    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    self.corpus = encode.EncodedCorpus.load(self.work.corpus)
+    self.test = self.corpus.splits['test']
+
+  def has(self, section, name):
+    return os.path.exists(self.work.evaluation(section, name))
+
+  def saved(self, section, name):
+    return io.load_npz(self.work.evaluation(section, name))
+
+  def units(self, spec, name):
+    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
+    saved = self.saved(spec.section, name)
+    if spec.units:
+      return spec.units(saved)[0]
+    values = np.full(len(self.test), np.nan)
+    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
+    return (values,)
+
+  def classifier_predictions(self, split='test'):
+    model, params = pipeline.load_classifier(self.config, self.work, self.corpus)
+    return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size).argmax(-1)
+
+
+def nanmean(values):
+  return np.nanmean(values, -1)
+
+
+def explainers_of(runs):
+  """The explainers (with baselines and stored |X| variants) every run has maps or a baseline for."""
+  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.BASELINES]
+  return [n for n in names if n in explain.BASELINES or all(os.path.exists(r.work.maps(n)) for r in runs)]
+
+
+def score_evaluations(runs, names, draws):
+  """{evaluation: {'explainers', 'estimate' [e], 'boot' [e, resamples]}}, oriented (higher = more faithful).
+
+  Every evaluation and explainer reads the same two-level draws over the whole test split.
+  """
+  scored = {}
+  for evaluation, spec in evaluations.EVALUATIONS.items():
+    present = [n for n in names if spec.resampled and all(r.has(spec.section, n) for r in runs)]
+    if len(present) < 2:
+      continue
+    per_name = [[r.units(spec, n) for r in runs] for n in present]  # [explainer][seed] -> tuple of [n_test]
+    units = tuple(np.array([[seed[i] for seed in seeds] for seeds in per_name]) for i in range(len(per_name[0][0])))
+    statistic = spec.units(runs[0].saved(spec.section, present[0]))[1] if spec.units else nanmean
+    estimate, boot = metrics.hierarchical_bootstrap(units, statistic, draws)
+    scored[evaluation] = {'explainers': present, 'estimate': spec.orientation * estimate,
+                          'boot': spec.orientation * boot}
+  return scored
+
+
+def scores_and_pairs(scored):
+  """Per evaluation: each explainer's score (as reported, not oriented) with its CI, and every pair's verdict."""
+  rows = {}
+  for evaluation, s in scored.items():
+    sign = evaluations.EVALUATIONS[evaluation].orientation
+    low, high = metrics.percentile_interval(sign * s['boot'])
+    rows[evaluation] = {
+        'scores': {n: {'mean': float(sign * e), 'ci95': [float(a), float(b)]}
+                   for n, e, a, b in zip(s['explainers'], s['estimate'], low, high)},
+        'pairs': agreement.pair_differences(s['explainers'], s['estimate'], s['boot'])}
+  return rows
+
+
+def rank_agreements(scored):
+  """Kendall tau-b and Spearman rho of every two evaluations over the explainers both score.
+
+  The |X| variants are left out: they are the sign control's maps, not explainers of their own, and
+  near-copies of X would inflate the agreement.
+  """
+  rows = []
+  names = list(scored)
+  for i, a in enumerate(names):
+    for b in names[i + 1:]:
+      common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n]
+      pick = lambda e: [scored[e]['explainers'].index(n) for n in common]
+      ia, ib = pick(a), pick(b)
+      rows.append({'a': a, 'b': b, 'explainers': common,
+                   **agreement.rank_agreement(scored[a]['estimate'][ia], scored[a]['boot'][ia],
+                                              scored[b]['estimate'][ib], scored[b]['boot'][ib])})
+  return rows
+
+
+def fixed_class_weak_learners(run, signed, predictions):
+  """Weak learners trained on maps of FIXED_CLASS (maps of the predicted class with the sign of the other
+  class's rows flipped: diagnostics.fixed_class_maps); their evaluation files under <run>/agreement_stats."""
+  out = workdir_lib.Workdir(run.work.path('agreement_stats', 'fixed_class'))
+  model, params = pipeline.load_classifier(run.config, run.work, run.corpus)
+
+  def maps_of(name):
+    maps = io.load_npz(run.work.maps(name))
+    return {split: diagnostics.fixed_class_maps(run.corpus.splits[split], values, predictions[split], FIXED_CLASS)
+            for split, values in maps.items()}
+  pipeline.evaluate_maps(run.config, run.corpus, model, params, out, signed, maps_of, ('weak_learner',))
+  return out
+
+
+def leakage_rows(runs, names):
+  """Per seed and explainer: the weak learner's agreement with the classifier (and, for signed maps of a
+  binary classifier explained by probability, the same for the fixed-class weak learner)."""
+  rows = []
+  for run in runs:
+    binary = run.corpus.num_classes == 2 and run.config.target == 'prob' and FLAGS.fixed_class
+    predictions = {split: run.classifier_predictions(split) for split in (run.corpus.splits if binary else ['test'])}
+    signed = [n for n in names if n in run.config.explainers
+              and any(np.any(v < 0) for v in io.load_npz(run.work.maps(n)).values())]
+    fixed = fixed_class_weak_learners(run, signed, predictions) if binary and signed else None
+    spec = evaluations.EVALUATIONS['weak_learner_f1']
+    for name in names:
+      if not run.has('weak_learner', name):
+        continue
+      saved = run.saved('weak_learner', name)
+      row = {'seed': run.config.seed, 'explainer': name,
+             'f1': metrics.f1(run.test.labels, saved['test_probs'].argmax(-1)),
+             'classifier_f1': metrics.f1(run.test.labels, predictions['test']),
+             **diagnostics.leakage(run.test.labels, predictions['test'], saved['test_probs'].argmax(-1))}
+      if fixed is not None and name in signed:
+        fixed_saved = io.load_npz(fixed.evaluation('weak_learner', name))
+        row['fixed_class'] = diagnostics.leakage(run.test.labels, predictions['test'],
+                                                 fixed_saved['test_probs'].argmax(-1))
+        row['fixed_minus_predicted_f1'] = spec.difference([fixed_saved], [saved])
+      rows.append(row)
+  return rows
+
+
+def opposing_rows(runs, names):
+  """Per seed and explainer: its deletion rate and the share of the tokens deletion removed whose
+  Input×Gradient (of the predicted class) is negative, i.e. opposes the prediction."""
+  rows = []
+  for run in runs:
+    if not os.path.exists(run.work.maps(EFFECT)):
+      continue
+    effects = io.load_npz(run.work.maps(EFFECT))['test']
+    for name in names:
+      if name in explain.BASELINES or not run.has('deletion', name):
+        continue
+      saved = run.saved('deletion', name)
+      removed = diagnostics.removed_tokens(run.test, saved['indices'], io.load_npz(run.work.maps(name))['test'],
+                                           saved['rates'])
+      rows.append({'seed': run.config.seed, 'explainer': name, 'deletion_rate': float(saved['rates'].mean()),
+                   **diagnostics.opposing_share(run.test, saved['indices'], removed, effects)})
+  return rows
+
+
+def measure(roots):
+  runs = [Run(root) for root in roots]
+  sizes = {len(r.test) for r in runs}
+  if len(sizes) != 1:
+    raise FaithjaxError(f'the runs have different test splits (sizes {sorted(sizes)}); '
+                                   'pass runs of one corpus and data split')
+  names = explainers_of(runs)
+  draws = metrics.hierarchical_draws(len(runs), sizes.pop(), FLAGS.n_resamples, seed=0)
+  scored = score_evaluations(runs, names, draws)
+  return {'seeds': [r.config.seed for r in runs], 'explainers': names,
+          'settings': runs[0].config.fingerprint(),
+          'evaluations': scores_and_pairs(scored), 'rank_agreement': rank_agreements(scored),
+          'leakage': leakage_rows(runs, names), 'opposing': opposing_rows(runs, names)}
+
+
+def ci(cell):
+  return f'{cell["mean"]:.3f} [{cell["ci95"][0]:.3f}, {cell["ci95"][1]:.3f}]'
+
+
+def render(record):
+  prov, seeds = record['provenance'], record['seeds']
+  bootstrap = (f'{len(seeds)} seeds: seeds resampled, then test examples within each drawn seed'
+               if len(seeds) > 1 else 'one seed: the two-level bootstrap reduces to the example bootstrap')
+  lines = [f'# Agreement statistics with power ({record["corpus"]})', '',
+           f'Command: `python -m experiments.agreement_stats {" ".join(record["arguments"])}`; measured '
+           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
+           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'Runs: {", ".join(record["runs"])} (config.json in each; seed 0 settings: '
+           + ', '.join(f'{k}={v}' for k, v in record['settings'].items() if k not in ('explainers',)) + ').',
+           f'CIs: 95% percentile, {record["n_resamples"]} paired resamples ({bootstrap}); every explainer and '
+           'evaluation reads the same draws. A score is the mean over seeds of the per-seed statistic (mean, '
+           'or F1 for the weak learner). Deletion and ERASER read only their test subset.', '',
+           '## 1. Scores and pairwise differences', '',
+           'Pairs: a − b oriented (> 0: a more faithful); "tie" when the CI covers 0.', '']
+  for evaluation, entry in record['evaluations'].items():
+    label = evaluations.EVALUATIONS[evaluation].label
+    order = sorted(entry['scores'], key=lambda n: -evaluations.EVALUATIONS[evaluation].orientation
+                   * entry['scores'][n]['mean'])
+    lines += [f'### {label}', '', 'Ranking (most faithful first): ' + ', '.join(
+        f'{n} {ci(entry["scores"][n])}' for n in order), '']
+    ties = [p for p in entry['pairs'] if p['verdict'] == 'tie']
+    lines.append(f'{len(entry["pairs"]) - len(ties)} of {len(entry["pairs"])} pairs separated; ties: '
+                 + ('; '.join(f'{p["a"]}–{p["b"]} {p["difference"]:+.3f} [{p["ci95"][0]:+.3f}, '
+                              f'{p["ci95"][1]:+.3f}]' for p in ties) or 'none') + '.')
+    lines.append('')
+  lines += ['## 2. Rank agreement between evaluations', '',
+            report.markdown_table(['a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'Spearman ρ', '95% CI'], [
+                [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
+                 f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
+                 f'{r["spearman_rho"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['spearman_rho']['ci95'])]
+                for r in record['rank_agreement']]), '',
+            '## 3. Label leakage: does the weak learner repeat the classifier?', '',
+            '"follows when wrong": on the test examples the classifier gets wrong, the share where the weak '
+            'learner predicts the classifier\'s (wrong) class. "fixed class": the weak learner retrained on maps '
+            f'of class {FIXED_CLASS} instead of the predicted class (signed maps only; for a probability target '
+            'the other class\'s map is the negated map), and its F1 minus the predicted-class one with a paired '
+            'bootstrap CI.', '']
+  table = []
+  for r in record['leakage']:
+    follows = ('—' if r['follows_classifier_when_wrong'] is None else
+               f'{r["follows_classifier_when_wrong"]:.3f}' + (' [{:.3f}, {:.3f}]'.format(*r['follows_ci95'])
+                                                              if r['follows_ci95'] else ''))
+    fixed = r.get('fixed_class')
+    table.append([r['seed'], r['explainer'], f'{r["f1"]:.3f}', f'{r["classifier_f1"]:.3f}',
+                  f'{r["agrees_with_classifier"]:.3f}', r['classifier_wrong'], follows,
+                  f'{fixed["agrees_with_classifier"]:.3f}' if fixed else '—',
+                  (f'{fixed["follows_classifier_when_wrong"]:.3f}' if fixed['follows_classifier_when_wrong']
+                   is not None else '—') if fixed else '—',
+                  '{:+.3f} [{:+.3f}, {:+.3f}]'.format(r['fixed_minus_predicted_f1']['difference'],
+                                                      *r['fixed_minus_predicted_f1']['ci95']) if fixed else '—'])
+  lines += [report.markdown_table(['seed', 'explainer', 'weak F1', 'classifier F1', 'agrees with classifier',
+                                   'classifier wrong', 'follows when wrong', 'fixed class: agrees',
+                                   'fixed class: follows when wrong', 'fixed − predicted F1'], table), '',
+            '## 4. What deletion removes: tokens that oppose the prediction', '',
+            f'Per seed and explainer: mean deletion rate on the test subset; of the tokens removed before the '
+            f'flip (all of them when none flips), the share whose {EFFECT} score (of the predicted class) is '
+            'negative, i.e. whose removal raises the prediction; and that share among all tokens of those '
+            'examples (what a random order removes on average).', '',
+            report.markdown_table(['seed', 'explainer', 'deletion rate', 'removed tokens', 'opposing share',
+                                   'opposing among all tokens'],
+                                  [[r['seed'], r['explainer'], f'{r["deletion_rate"]:.3f}', r['removed'],
+                                    f'{r["opposing"]:.3f}', f'{r["all_tokens"]:.3f}'] for r in record['opposing']])]
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  del argv  # flags only
+  if not FLAGS.corpus:
+    raise FaithjaxError('pass --corpus: the name the report is written under')
+  stem = os.path.join(FLAGS.out, f'agreement_stats_{FLAGS.corpus}')
+  if not FLAGS.summary_only:
+    if not FLAGS.runs:
+      raise FaithjaxError('pass --runs: evaluated workdirs, one per seed')
+    config_lib.enable_compile_cache(FLAGS.compile_cache)
+    measured = measure(FLAGS.runs)
+    os.makedirs(FLAGS.out, exist_ok=True)
+    io.write_json(stem + '.json', {'corpus': FLAGS.corpus, 'runs': FLAGS.runs, 'arguments': sys.argv[1:],
+                                   'n_resamples': FLAGS.n_resamples, 'measured': provenance.now(),
+                                   'provenance': provenance.record(), **measured})
+  io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
+  print(f'wrote {stem}.md')
+
+
+if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+  cli.run(main)
