@@ -18,7 +18,12 @@ data split. From their per-example evaluation files:
    maps of class 1 instead of the predicted class (<run>/agreement_stats/fixed_class);
 4. the tokens deletion removes: the share whose Input×Gradient opposes the
    prediction, per explainer, beside every explainer's deletion rate.
-Writes <out>/agreement_stats_<corpus>.json and .md.
+Writes <out>/agreement_stats_<corpus>.json and .md, and the resampled scores to
+<scored_dir>/<corpus>.npz, which --corpus=pooled --pool=synthetic,sst reads to
+pool the rank agreement over corpora (the explainers they share; the mean of the
+per-corpus tau and rho on each resample).
+
+  python -m experiments.agreement_stats --corpus=pooled --pool=synthetic,sst
 """
 
 import os
@@ -52,6 +57,9 @@ flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples.')
 flags.DEFINE_bool('fixed_class', True, 'Retrain each weak learner on maps of class 1 (binary corpora).')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild the md from the JSON in --out.')
+flags.DEFINE_list('pool', [], 'With --corpus=pooled: corpora whose measured resamples (in --scored_dir) are pooled '
+                  'into one rank agreement (the mean of the per-corpus tau on each resample).')
+flags.DEFINE_string('scored_dir', 'runs/agreement_stats', 'Where each corpus keeps its resampled scores for --pool.')
 
 EFFECT = 'input_x_gradient'  # the signed map whose sign says whether a removed token supported the prediction
 FIXED_CLASS = 1
@@ -130,6 +138,32 @@ def scores_and_pairs(scored):
   return rows
 
 
+def save_scored(path, scored):
+  io.save_npz(path, **{f'{e}:{k}': np.asarray(v) for e, s in scored.items() for k, v in s.items()})
+
+
+def load_scored(path):
+  saved, scored = io.load_npz(path), {}
+  for key, value in saved.items():
+    evaluation, field = key.split(':')
+    scored.setdefault(evaluation, {})[field] = list(value) if field == 'explainers' else value
+  return scored
+
+
+def pooled(corpora):
+  """Per-corpus scored resamples restricted to the evaluations and explainers every corpus has, stacked:
+  {evaluation: {'explainers', 'estimate' [corpora, e], 'boot' [corpora, e, resamples]}}."""
+  common = set.intersection(*(set(s) for s in corpora))
+  result = {}
+  for evaluation in (e for e in corpora[0] if e in common):
+    names = [n for n in corpora[0][evaluation]['explainers'] if all(n in s[evaluation]['explainers'] for s in corpora)]
+    rows = [[s[evaluation]['explainers'].index(n) for n in names] for s in corpora]
+    result[evaluation] = {'explainers': names,
+                          **{k: np.stack([s[evaluation][k][r] for s, r in zip(corpora, rows)])
+                             for k in ('estimate', 'boot')}}
+  return result
+
+
 def rank_agreements(scored):
   """Kendall tau-b and Spearman rho of every two evaluations over the explainers both score.
 
@@ -144,8 +178,8 @@ def rank_agreements(scored):
       pick = lambda e: [scored[e]['explainers'].index(n) for n in common]
       ia, ib = pick(a), pick(b)
       rows.append({'a': a, 'b': b, 'explainers': common,
-                   **agreement.rank_agreement(scored[a]['estimate'][ia], scored[a]['boot'][ia],
-                                              scored[b]['estimate'][ib], scored[b]['boot'][ib])})
+                   **agreement.rank_agreement(scored[a]['estimate'][..., ia], scored[a]['boot'][..., ia, :],
+                                              scored[b]['estimate'][..., ib], scored[b]['boot'][..., ib, :])})
   return rows
 
 
@@ -219,6 +253,7 @@ def measure(roots):
   names = explainers_of(runs)
   draws = metrics.hierarchical_draws(len(runs), sizes.pop(), FLAGS.n_resamples, seed=0)
   scored = score_evaluations(runs, names, draws)
+  save_scored(os.path.join(FLAGS.scored_dir, f'{FLAGS.corpus}.npz'), scored)
   return {'seeds': [r.config.seed for r in runs], 'explainers': names,
           'settings': runs[0].config.fingerprint(),
           'evaluations': scores_and_pairs(scored), 'rank_agreement': rank_agreements(scored),
@@ -227,6 +262,26 @@ def measure(roots):
 
 def ci(cell):
   return f'{cell["mean"]:.3f} [{cell["ci95"][0]:.3f}, {cell["ci95"][1]:.3f}]'
+
+
+def rank_table(rows):
+  return report.markdown_table(['a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'Spearman ρ', '95% CI'], [
+      [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
+       f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
+       f'{r["spearman_rho"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['spearman_rho']['ci95'])]
+      for r in rows])
+
+
+def render_pooled(record):
+  explainers = record['rank_agreement'][0]['explainers'] if record['rank_agreement'] else []
+  return '\n'.join([
+      f'# Agreement statistics with power, pooled over {", ".join(record["pool"])}', '',
+      f'Command: `python -m experiments.agreement_stats {" ".join(record["arguments"])}`; measured '
+      f'{record["measured"]}, from the resamples that agreement_stats_<corpus>.json of each corpus records '
+      f'(seeds: ' + '; '.join(f'{c} {s}' for c, s in record['seeds'].items()) + ').', '',
+      'Per evaluation pair, over the explainers every corpus scores (' + ', '.join(explainers) + '): the mean '
+      'over corpora of the per-corpus Kendall τ-b and Spearman ρ; the CI is the percentile interval of that mean '
+      'over the corpora\'s resamples (independent draws per corpus).', '', rank_table(record['rank_agreement'])]) + '\n'
 
 
 def render(record):
@@ -256,11 +311,8 @@ def render(record):
                               f'{p["ci95"][1]:+.3f}]' for p in ties) or 'none') + '.')
     lines.append('')
   lines += ['## 2. Rank agreement between evaluations', '',
-            report.markdown_table(['a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'Spearman ρ', '95% CI'], [
-                [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
-                 f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
-                 f'{r["spearman_rho"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['spearman_rho']['ci95'])]
-                for r in record['rank_agreement']]), '',
+            'Over the explainers and baselines both evaluations score (|X| variants left out); CIs from the '
+            'same resamples as the scores.', '', rank_table(record['rank_agreement']), '',
             '## 3. Label leakage: does the weak learner repeat the classifier?', '',
             '"follows when wrong": on the test examples the classifier gets wrong, the share where the weak '
             'learner predicts the classifier\'s (wrong) class. "fixed class": the weak learner retrained on maps '
@@ -295,21 +347,33 @@ def render(record):
   return '\n'.join(lines) + '\n'
 
 
+def measure_record():
+  """The JSON record of this invocation: one corpus from --runs, or --pool's corpora pooled."""
+  common = {'corpus': FLAGS.corpus, 'arguments': sys.argv[1:], 'measured': provenance.now(),
+            'provenance': provenance.record()}
+  if FLAGS.pool:
+    missing = [c for c in FLAGS.pool if not os.path.exists(os.path.join(FLAGS.scored_dir, f'{c}.npz'))]
+    if missing:
+      raise FaithjaxError(f'no resampled scores for {", ".join(missing)} in {FLAGS.scored_dir}; run '
+                          'agreement_stats on each corpus first')
+    scored = pooled([load_scored(os.path.join(FLAGS.scored_dir, f'{c}.npz')) for c in FLAGS.pool])
+    seeds = {c: io.read_json(os.path.join(FLAGS.out, f'agreement_stats_{c}.json'))['seeds'] for c in FLAGS.pool}
+    return {**common, 'pool': FLAGS.pool, 'seeds': seeds, 'rank_agreement': rank_agreements(scored)}
+  if not FLAGS.runs:
+    raise FaithjaxError('pass --runs: evaluated workdirs, one per seed')
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
+  return {**common, 'runs': FLAGS.runs, 'n_resamples': FLAGS.n_resamples, **measure(FLAGS.runs)}
+
+
 def main(argv):
   del argv  # flags only
   if not FLAGS.corpus:
     raise FaithjaxError('pass --corpus: the name the report is written under')
   stem = os.path.join(FLAGS.out, f'agreement_stats_{FLAGS.corpus}')
   if not FLAGS.summary_only:
-    if not FLAGS.runs:
-      raise FaithjaxError('pass --runs: evaluated workdirs, one per seed')
-    config_lib.enable_compile_cache(FLAGS.compile_cache)
-    measured = measure(FLAGS.runs)
-    os.makedirs(FLAGS.out, exist_ok=True)
-    io.write_json(stem + '.json', {'corpus': FLAGS.corpus, 'runs': FLAGS.runs, 'arguments': sys.argv[1:],
-                                   'n_resamples': FLAGS.n_resamples, 'measured': provenance.now(),
-                                   'provenance': provenance.record(), **measured})
-  io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
+    io.write_json(stem + '.json', measure_record())
+  record = io.read_json(stem + '.json')
+  io.write_text(stem + '.md', (render_pooled if 'pool' in record else render)(record))
   print(f'wrote {stem}.md')
 
 

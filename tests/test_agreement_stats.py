@@ -70,6 +70,10 @@ def test_rank_agreement_is_uncertain_when_explainers_are_tied():
   assert sure['kendall_tau']['ci95'] == [1., 1.] and sure['spearman_rho']['value'] == 1.
   unsure = agreement.rank_agreement(clear.mean(1), clear, tied.mean(1), tied)['kendall_tau']
   assert unsure['ci95'][0] <= 1 / 3 and unsure['ci95'][1] == 1.  # the two ties flip between resamples
+  pooled = agreement.rank_agreement(np.stack([clear.mean(1)] * 2), np.stack([clear, clear]),
+                                    np.stack([clear.mean(1), tied.mean(1)]), np.stack([clear, tied]))['kendall_tau']
+  np.testing.assert_allclose(pooled['value'], (1 + unsure['value']) / 2)  # the mean over corpora
+  assert unsure['ci95'][0] < pooled['ci95'][0] and pooled['ci95'][1] == 1.
 
 
 def tiny_split():

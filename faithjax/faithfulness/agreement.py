@@ -111,12 +111,14 @@ def pair_differences(explainers, estimate, boot, level=0.95):
 def rank_agreement(estimate_a, boot_a, estimate_b, boot_b, level=0.95):
   """Kendall tau-b and Spearman rho between two evaluations' oriented scores, with bootstrap CIs.
 
-  estimate_*: [explainers]; boot_*: [explainers, n_resamples], drawn with the
-  same resamples (so ties between explainers make tau's CI wide). Returns
-  {statistic: {'value', 'ci95'}}.
+  estimate_*: [..., explainers]; boot_*: [..., explainers, n_resamples], drawn
+  with the same resamples (so ties between explainers make tau's CI wide).
+  Leading axes (corpora) are pooled: the statistic is the mean over them, on
+  each resample. Returns {statistic: {'value', 'ci95'}}.
   """
   result = {}
   for name, statistic in RANK_STATISTICS.items():
-    low, high = metrics.percentile_interval(statistic(boot_a.T, boot_b.T), level)
-    result[name] = {'value': float(statistic(estimate_a, estimate_b)), 'ci95': [float(low), float(high)]}
+    boot = statistic(np.moveaxis(boot_a, -1, 0), np.moveaxis(boot_b, -1, 0))  # [n_resamples, ...]
+    low, high = metrics.percentile_interval(boot.reshape(len(boot), -1).mean(1), level)
+    result[name] = {'value': float(np.mean(statistic(estimate_a, estimate_b))), 'ci95': [float(low), float(high)]}
   return result
