@@ -239,8 +239,11 @@ def opposing_rows(runs, names):
       saved = run.saved('deletion', name)
       removed = diagnostics.removed_tokens(run.test, saved['indices'], io.load_npz(run.work.maps(name))['test'],
                                            saved['rates'])
+      flipped = saved['rates'] < 1  # examples that flip before their last token: the removal stopped early
       rows.append({'seed': run.config.seed, 'explainer': name, 'deletion_rate': float(saved['rates'].mean()),
-                   **diagnostics.opposing_share(run.test, saved['indices'], removed, effects)})
+                   **diagnostics.opposing_share(run.test, saved['indices'], removed, effects),
+                   'flipped': {'examples': int(flipped.sum()), **diagnostics.opposing_share(
+                       run.test, saved['indices'][flipped], removed[flipped], effects)}})
   return rows
 
 
@@ -339,11 +342,16 @@ def render(record):
             f'Per seed and explainer: mean deletion rate on the test subset; of the tokens removed before the '
             f'flip (all of them when none flips), the share whose {EFFECT} score (of the predicted class) is '
             'negative, i.e. whose removal raises the prediction; and that share among all tokens of those '
-            'examples (what a random order removes on average).', '',
+            'examples (what a random order removes on average). An example that never flips has every token '
+            'removed, so its share is that of all its tokens; the last three columns keep only the examples that '
+            'flip before their last token.', '',
             report.markdown_table(['seed', 'explainer', 'deletion rate', 'removed tokens', 'opposing share',
-                                   'opposing among all tokens'],
+                                   'opposing among all tokens', 'flipping examples', 'opposing share (flipping)',
+                                   'opposing among all tokens (flipping)'],
                                   [[r['seed'], r['explainer'], f'{r["deletion_rate"]:.3f}', r['removed'],
-                                    f'{r["opposing"]:.3f}', f'{r["all_tokens"]:.3f}'] for r in record['opposing']])]
+                                    f'{r["opposing"]:.3f}', f'{r["all_tokens"]:.3f}', r['flipped']['examples'],
+                                    f'{r["flipped"]["opposing"]:.3f}', f'{r["flipped"]["all_tokens"]:.3f}']
+                                   for r in record['opposing']])]
   return '\n'.join(lines) + '\n'
 
 
