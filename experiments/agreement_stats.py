@@ -48,6 +48,7 @@ from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import diagnostics
 from faithjax.faithfulness import evaluations
+from faithjax.faithfulness import weak_learner
 
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
@@ -234,11 +235,12 @@ def opposing_rows(runs, names):
       continue
     effects = io.load_npz(run.work.maps(EFFECT))['test']
     for name in names:
-      if name in explain.BASELINES or not run.has('deletion', name):
+      if not run.has('deletion', name):
         continue
       saved = run.saved('deletion', name)
-      removed = diagnostics.removed_tokens(run.test, saved['indices'], io.load_npz(run.work.maps(name))['test'],
-                                           saved['rates'])
+      scores = (weak_learner.baseline_map(run.test, name, run.config.seed) if name in explain.BASELINES
+                else io.load_npz(run.work.maps(name))['test'])  # the random map deletion drew (deletion.py)
+      removed = diagnostics.removed_tokens(run.test, saved['indices'], scores, saved['rates'])
       flipped = saved['rates'] < 1  # examples that flip before their last token: the removal stopped early
       rows.append({'seed': run.config.seed, 'explainer': name, 'deletion_rate': float(saved['rates'].mean()),
                    **diagnostics.opposing_share(run.test, saved['indices'], removed, effects),
