@@ -70,8 +70,9 @@ class Run:
   """One evaluated workdir: its config, corpus, and evaluation files."""
 
   def __init__(self, root):
-    self.root = root
     self.work = workdir_lib.Workdir(os.path.abspath(root))
+    if not os.path.exists(self.work.path('config.json')):
+      raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
     saved = io.read_json(self.work.path('config.json'))
     self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
     self.corpus = encode.EncodedCorpus.load(self.work.corpus)
