@@ -103,6 +103,7 @@ ARTEFACTS = {  # what to damage; the stage summary (and evaluations) to delete s
 }
 
 
+@pytest.mark.slow  # reads the whole smoke run (conftest.smoke_workdir): CI's second step
 @pytest.mark.parametrize('artefact', ARTEFACTS)
 def test_a_damaged_artefact_in_a_workdir_is_one_line_with_the_command_that_recomputes_it(
     smoke_workdir, tmp_path, artefact):
@@ -124,6 +125,7 @@ def test_a_damaged_artefact_in_a_workdir_is_one_line_with_the_command_that_recom
   assert command.startswith('rm -r ') and str(target.parent if 'checkpoints' in relative else target) in command
 
 
+@pytest.mark.slow  # reads the whole smoke run (conftest.smoke_workdir): CI's second step
 def test_reevaluate_refuses_a_damaged_checkpoint_with_one_line_and_exit_2(smoke_workdir, tmp_path):
   workdir = tmp_path / 'w'
   shutil.copytree(smoke_workdir, workdir)

@@ -336,6 +336,7 @@ def test_bad_options_are_refused(name, options, message):
     explain.make_explainer(name, tiny_model('lstm')[0], **options)
 
 
+@pytest.mark.slow  # a whole pipeline run with nine explainers: CI's second step
 def test_pipeline_runs_sampling_explainers_and_transforms_through_every_evaluation(tmp_path):
   """GradientSHAP with training-document baselines, and |KernelSHAP|, on the smoke preset."""
   names = ('gradient_shap', 'kernel_shap.abs')

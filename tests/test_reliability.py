@@ -85,6 +85,7 @@ def test_same_config_and_seed_give_identical_results_json(uninterrupted, tmp_pat
   assert results_without_command(tmp_path) == uninterrupted
 
 
+@pytest.mark.slow  # reads the whole smoke run (conftest.smoke_workdir)
 def test_faithful_explainers_beat_random_on_synthetic(uninterrupted):
   """Planted evidence decides the label: IG and Input x Gradient must beat a random map everywhere."""
   evaluated = uninterrupted['stages']['evaluate']
@@ -94,6 +95,7 @@ def test_faithful_explainers_beat_random_on_synthetic(uninterrupted):
     assert evaluated['shuffle'][name]['ci95'][0] > evaluated['shuffle']['random']['ci95'][1]
 
 
+@pytest.mark.slow  # the whole smoke run, then run.py --mode=reevaluate on it
 def test_reevaluate_cli_gives_back_the_runs_three_evaluations(straight, uninterrupted, tmp_path):
   """run.py --mode=reevaluate on a finished workdir: its deletion rates, its shuffle TVDs and its weak learners'
   F1 on the same test examples."""
