@@ -112,9 +112,23 @@ def save_best(ckpt_dir, params, step=0):
     _save(manager, step, ocp.args.StandardSave(params))
 
 
-def _restore(manager, step, args):
+def _shapes(tree):
+  """{key path: shape} of a pytree of arrays or array metadata."""
+  return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _check_shapes(folder, step, abstract):
+  """Refuses a saved item whose arrays differ from `abstract`'s, from orbax's metadata alone: a restore that
+  fails part-way abandons its array reads, and their coroutines print tracebacks when collected."""
+  with ocp.StandardCheckpointer() as reader:
+    saved = reader.metadata(os.path.join(folder, str(step), 'default')).item_metadata.tree
+  if _shapes(saved) != _shapes(abstract):
+    raise ValueError('its arrays have other names or shapes')
+
+
+def _restore(manager, step, args, abstract=None):
   """`step` of `manager` read with orbax `args`, its files checked against their hashes first (a damaged
-  checkpoint is one line)."""
+  checkpoint is one line), and its arrays against `abstract`'s shapes when given."""
   folder = os.fspath(manager.directory)
   if not any(name.startswith(os.path.join(os.path.basename(folder), str(step), '')) for name in
              io.recorded_names(folder)):
@@ -122,6 +136,8 @@ def _restore(manager, step, args):
     io.record_hashes(folder)
   io.verify(folder)
   try:
+    if abstract is not None:
+      _check_shapes(folder, step, abstract)
     return manager.restore(step, args=args)
   except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
     raise FaithjaxError(f'checkpoint {folder} does not match this model or this faithjax '
@@ -137,7 +153,8 @@ def restore_best(ckpt_dir, abstract_params):
     step = best.latest_step()
     if step is None:
       raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
-    return _restore(best, step, ocp.args.StandardRestore(parallel.abstract(abstract_params)))
+    abstract = parallel.abstract(abstract_params)
+    return _restore(best, step, ocp.args.StandardRestore(abstract), abstract)
 
 
 def _selection_key(row, select_metric):
