@@ -25,7 +25,6 @@ import itertools
 import os
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import matplotlib
@@ -34,6 +33,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
+from faithjax import cli  # pylint: disable=wrong-import-position
 from faithjax import config as config_lib  # pylint: disable=wrong-import-position
 from faithjax import explain
 from faithjax import io
@@ -544,4 +544,4 @@ def main(argv):
 
 if __name__ == '__main__':
   logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
-  app.run(main)
+  cli.run(main)

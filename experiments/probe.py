@@ -18,7 +18,6 @@ figure per evaluation, probe_synthetic_<evaluation>.png.
 
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import matplotlib
@@ -27,6 +26,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
+from faithjax import cli  # pylint: disable=wrong-import-position
 from faithjax import config as config_lib  # pylint: disable=wrong-import-position
 from faithjax import explain
 from faithjax import io
@@ -211,4 +211,4 @@ def main(argv):
 
 if __name__ == '__main__':
   logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
-  app.run(main)
+  cli.run(main)

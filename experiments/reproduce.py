@@ -13,7 +13,6 @@ import io as stdio
 import json
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import matplotlib
@@ -22,6 +21,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from faithjax import FaithjaxError  # pylint: disable=wrong-import-position
+from faithjax import cli
 from faithjax import config as config_lib
 from faithjax import io
 from faithjax import paper
@@ -160,23 +160,20 @@ def render(runs, figure_path):
 def main(argv):
   del argv
   config_lib.enable_compile_cache(FLAGS.compile_cache)
-  try:
-    if not FLAGS.tables_only:
-      run_corpora()
-    runs = finished_runs()
-    os.makedirs(FLAGS.out, exist_ok=True)
-    figure_path = figure5(runs, FLAGS.out)
-    io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.md'), render(runs, figure_path))
-    rows = [dict(table=e, **r) for e in study.evaluation_names() for r in study.comparison_rows(runs, e)]
-    write_csv(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.csv'), rows)
-    io.write_json(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}_runs.json'),
-                  {c: {'config': r['config'], 'stages': r['stages'], 'provenance': r['provenance']}
-                   for c, r in runs.items()})
-    print(f'wrote {FLAGS.out}/reproduction_{FLAGS.preset}{suffix()}.md')
-  except FaithjaxError as e:
-    raise SystemExit(f'faithjax: error: {e}') from e
+  if not FLAGS.tables_only:
+    run_corpora()
+  runs = finished_runs()
+  os.makedirs(FLAGS.out, exist_ok=True)
+  figure_path = figure5(runs, FLAGS.out)
+  io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.md'), render(runs, figure_path))
+  rows = [dict(table=e, **r) for e in study.evaluation_names() for r in study.comparison_rows(runs, e)]
+  write_csv(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.csv'), rows)
+  io.write_json(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}_runs.json'),
+                {c: {'config': r['config'], 'stages': r['stages'], 'provenance': r['provenance']}
+                 for c, r in runs.items()})
+  print(f'wrote {FLAGS.out}/reproduction_{FLAGS.preset}{suffix()}.md')
 
 
 if __name__ == '__main__':
   logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
-  app.run(main)
+  cli.run(main)

@@ -10,9 +10,9 @@ evaluation, rows the explainers (Table 2: the metrics), cells 'value [95% CI]'; 
 below, since the two may differ.
 """
 
-from absl import app
 from absl import flags
 
+from faithjax import cli
 from faithjax import io
 from faithjax import paper
 from faithjax import report
@@ -86,4 +86,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

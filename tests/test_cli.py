@@ -3,6 +3,8 @@
 import dataclasses
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 from absl import flags
@@ -12,6 +14,7 @@ from faithjax import Interrupted
 from faithjax import cli
 from faithjax import config as config_lib
 
+from conftest import REPO
 from conftest import run_cli
 
 
@@ -46,6 +49,16 @@ def test_an_empty_list_is_refused_before_any_work(tmp_path):
   # (tests/test_foundation.py checks the message and exit status of every bad flag)
   result = run_cli('--explainers=', f'--workdir={tmp_path}/w')
   assert result.returncode == 2 and result.stderr.count('\n') == 1 and not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('experiment', ['agreement', 'agreement_stats', 'probe', 'reproduce', 'side_by_side',
+                                        'sign_control'])
+def test_an_experiments_bad_flag_is_one_line_and_exit_2(experiment):
+  """The absl entry points under experiments/ stop like run.py (the argparse ones exit 2 by themselves)."""
+  result = subprocess.run([sys.executable, '-m', f'experiments.{experiment}', '--no_such_flag=1'], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.startswith('faithjax: error:') and result.stderr.count('\n') == 1, result.stderr[-2000:]
 
 
 def _exit_of(error, capsys):
