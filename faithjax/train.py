@@ -13,6 +13,7 @@ import functools
 import os
 from typing import Any
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -120,8 +121,13 @@ def _shapes(tree):
 def _check_shapes(folder, step, abstract):
   """Refuses a saved item whose arrays differ from `abstract`'s, from orbax's metadata alone: a restore that
   fails part-way abandons its array reads, and their coroutines print tracebacks when collected."""
-  with ocp.StandardCheckpointer() as reader:
-    saved = reader.metadata(os.path.join(folder, str(step), 'default')).item_metadata.tree
+  # The item's handler reads its array metadata alone (a Checkpointer would also look for, and warn about,
+  # the step-level metadata that a CheckpointManager writes one folder up).
+  reader = ocp.StandardCheckpointHandler()
+  try:
+    saved = reader.metadata(epath.Path(folder) / str(step) / 'default')
+  finally:
+    reader.close()
   if _shapes(saved) != _shapes(abstract):
     raise ValueError('its arrays have other names or shapes')
 

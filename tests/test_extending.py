@@ -56,7 +56,7 @@ def peak_share(context, explainer, maps):
   return {'peak': np.where(sums > 0, peaks / np.maximum(sums, 1e-30), 0.)}
 
 
-def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(monkeypatch, tmp_path):
+def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(monkeypatch, tmp_path, capsys):
   monkeypatch.setitem(models.MODELS, 'bag', lambda config, vocab_size: BagOfEmbeddings(vocab_size,
                                                                                         emb_dim=config.emb_dim))
   monkeypatch.setitem(explain.EXPLAINERS, 'embedding_norm', embedding_norm)
@@ -79,3 +79,5 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(m
   assert results['stages']['train']['test']['accuracy'] > 0.5
   assert study.our_scores(results, 'peak_share', names=config.explainers).keys() == {'saliency', 'embedding_norm'}
   assert '| peak share |' in (tmp_path / 'report.md').read_text()  # the report's evaluation table has its column
+  # each weak learner's epoch lines name the map it learns from
+  assert 'evaluate / embedding_norm / weak learner epoch 1: train_loss=' in capsys.readouterr().err
