@@ -27,6 +27,7 @@ from faithjax import parallel
 from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import report
+from faithjax import timing
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
@@ -256,7 +257,7 @@ def _run_stages(config, workdir, stages, mesh):
     else:
       io.log(f'stage {stage}: running')
       try:
-        with io.progress_scope(stage):
+        with io.progress_scope(stage), timing.measure() as spent:
           summary = STAGE_FUNCTIONS[stage](config, workdir, mesh)
       except KeyboardInterrupt:
         raise Interrupted(f'stage {stage}') from None
@@ -265,12 +266,15 @@ def _run_stages(config, workdir, stages, mesh):
         raise FaithjaxError(f'stage {stage} computed {bad[0][1]} for {bad[0][0]} (and {len(bad) - 1} more non-finite '
                             'values); nothing was written to results. Delete the stage\'s outputs and re-run: '
                             + artefacts.redo_command_of_stage(workdir, stage))
+      io.write_json(workdir.stage_time(stage), spent.as_dict())  # beside the summary: results.json holds no clock
       io.write_json(workdir.summary(stage), summary)
+      io.log(f'stage {stage}: done in {spent.describe()}')
     summaries[stage] = io.read_json(workdir.summary(stage))
   results = {'config': dataclasses.asdict(config), 'stages': summaries, 'provenance': provenance.record()}
   if 'report' in stages:
     io.write_json(workdir.path('results.json'), results)
-    io.write_text(workdir.path('report.md'), report.render(results))
+    times = {s: io.read_json(workdir.stage_time(s)) for s in summaries if os.path.exists(workdir.stage_time(s))}
+    io.write_text(workdir.path('report.md'), report.render(results, times))
   return results
 
 

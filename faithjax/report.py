@@ -124,7 +124,17 @@ SECTIONS = {'encode': _corpus_section, 'train': _train_section, 'explain': _expl
             'evaluate': _evaluate_section}
 
 
-def render(results):
+def _time_section(times):
+  """Wall, compile and run seconds of each stage that ran in this workdir (timing.StageTime dicts)."""
+  rows = [[stage, f'{t["wall_s"]:.1f}', f'{t["compile_s"]:.1f}', t['programs'], t['from_cache'], f'{t["run_s"]:.1f}']
+          for stage, t in times.items()]
+  return ['## Time', '', 'Seconds when each stage last ran; compiling = tracing, lowering and XLA compiles (or '
+          'compile-cache reads) of its programs.', '',
+          markdown_table(['stage', 'wall', 'compiling', 'programs', 'from cache', 'running'], rows), '']
+
+
+def render(results, times=None):
+  """report.md from results.json's content; times: {stage: timing.StageTime dict} adds a Time section."""
   config, stages = results['config'], results['stages']
   prov = results['provenance']
   lines = [f'# faithjax run: {config["corpus"]}', '',
@@ -134,6 +144,8 @@ def render(results):
   for stage, section in SECTIONS.items():
     if stage in stages:
       lines += section(stages[stage])
+  if times:
+    lines += _time_section(times)
   lines += ['## Config', '', markdown_table(['field', 'value'], [[k, setting(v)] for k, v in sorted(config.items())]),
             '',
             '## Versions', '', markdown_table(['library', 'version'], sorted(prov['versions'].items())), '']

@@ -41,6 +41,10 @@ class Workdir:
   def summary(self, stage):
     return self.path('stages', f'{stage}.json')
 
+  def stage_time(self, stage):
+    """The stage's timing.StageTime (wall, compile and run seconds, programs): kept out of results.json."""
+    return self.path('stages', f'{stage}.time.json')
+
 
 def prepare_workdir(root, config):
   """Creates the workdir, or checks that an existing one was made with the same config."""

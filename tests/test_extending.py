@@ -4,6 +4,8 @@ The README's "Add your own model / explainer / evaluation" example, as a test: n
 faithjax is edited; each is one function (or module) and one registry line.
 """
 
+import json
+import re
 import types
 
 import flax.linen as nn
@@ -79,5 +81,10 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(m
   assert results['stages']['train']['test']['accuracy'] > 0.5
   assert study.our_scores(results, 'peak_share', names=config.explainers).keys() == {'saliency', 'embedding_norm'}
   assert '| peak share |' in (tmp_path / 'report.md').read_text()  # the report's evaluation table has its column
-  # each weak learner's epoch lines name the map it learns from
-  assert 'evaluate / embedding_norm / weak learner epoch 1: train_loss=' in capsys.readouterr().err
+  # each weak learner's epoch lines name the map it learns from; each stage says where its time went
+  stderr = capsys.readouterr().err
+  assert 'evaluate / embedding_norm / weak learner epoch 1: train_loss=' in stderr
+  assert re.search(r'stage train: done in [\d.]+ s: compiling [\d.]+ s \(\d+ programs?', stderr)
+  train_time = json.loads((tmp_path / 'stages' / 'train.time.json').read_text())
+  assert train_time['programs'] > 0 and 0 < train_time['compile_s'] <= train_time['wall_s']
+  assert '## Time' in (tmp_path / 'report.md').read_text() and 'time' not in json.dumps(results['stages']['train'])

@@ -43,3 +43,4 @@ def test_progress_names_its_scope_and_shows_no_rate_before_one_is_measured():
   assert second.startswith('  evaluate / saliency / deletion (pad): 8/10 ex (') and 'ETA' in second
   assert third.endswith('ETA 0s)')
   assert list(io.scoped(['a', 'b'])) == ['a', 'b'] and not io._SCOPES
+
