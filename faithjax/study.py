@@ -154,10 +154,12 @@ def our_scores_by_evaluation(runs, names=PAPER_EVALUATIONS):
   return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in names}
 
 
-def per_example_agreement(deletion_rates, deletion_indices, median_tvds):
+def per_example_agreement(deletion_rates, deletion_indices, median_tvds, covariates=()):
   """Spearman between the oriented deletion rate (negated: higher = more faithful) and shuffle TVD.
 
-  Over the test examples both measured; positive rho = the evaluations agree.
+  Over the test examples both measured; positive rho = the evaluations agree. covariates: [k, n_test]
+  per-example values (e.g. length, classifier margin) partialled out (agreement.partial_spearman).
   """
+  covariates = np.asarray(covariates, np.float64).reshape(-1, len(median_tvds))[:, deletion_indices]
   return agreement.spearman_with_ci(evaluations.oriented('deletion_rate', deletion_rates),
-                                    np.asarray(median_tvds)[deletion_indices])
+                                    np.asarray(median_tvds)[deletion_indices], covariates=covariates)

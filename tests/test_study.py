@@ -5,6 +5,7 @@ import pytest
 
 from faithjax import paper
 from faithjax import study
+from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
 
 
@@ -82,3 +83,14 @@ def test_cross_corpus_stability_is_one_when_rankings_never_change():
   assert study.cross_corpus_stability(same, 'shuffle_tvd') == 1.0
   same['z'] = {'a': 3.0, 'b': 2.0, 'c': 1.0}
   assert study.cross_corpus_stability(same, 'shuffle_tvd') < 1.0
+
+
+def test_per_example_agreement_reads_tvds_and_covariates_at_deletions_examples():
+  rng = np.random.default_rng(0)
+  tvds, length = rng.random(50), rng.integers(3, 40, 50).astype(float)
+  indices = rng.choice(50, 30, replace=False)  # deletion's test subset, in its own order
+  rates = rng.random(30)
+  result = study.per_example_agreement(rates, indices, tvds, [length])
+  assert result['rho'] == pytest.approx(agreement.partial_spearman(-rates, tvds[indices], [length[indices]]))
+  assert study.per_example_agreement(rates, indices, tvds)['rho'] == pytest.approx(
+      agreement.partial_spearman(-rates, tvds[indices]))

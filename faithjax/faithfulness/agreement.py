@@ -51,10 +51,28 @@ def pairwise_agreement(scores):
   return rows
 
 
-def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0):
-  """Spearman rho between paired per-example values, with a percentile bootstrap CI."""
+def partial_spearman(x, y, covariates=()):
+  """Spearman rho between x and y [n] with the covariates [k, n] partialled out of their ranks.
+
+  The ranks of x and y are regressed on the covariates' ranks (least squares with an intercept) and
+  correlated by their residuals: what x and y share beyond what, e.g., document length explains of both.
+  Without covariates it is the plain Spearman rho.
+  """
+  ranks = stats.rankdata(np.vstack([x, y, *covariates]), axis=-1)
+  design = np.column_stack([np.ones(ranks.shape[1]), *ranks[2:]])
+  residuals = ranks[:2] - (design @ np.linalg.lstsq(design, ranks[:2].T, rcond=None)[0]).T
+  return float(np.corrcoef(residuals)[0, 1])
+
+
+def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0, covariates=()):
+  """Spearman rho between paired per-example values, with a percentile bootstrap CI; with covariates
+  [k, n], the partial rho (`partial_spearman`), resampled with them."""
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-  rho = lambda idx: stats.spearmanr(x[idx], y[idx]).statistic
+  covariates = np.asarray(covariates, np.float64).reshape(-1, len(x))
+  if len(covariates):
+    rho = lambda idx: partial_spearman(x[idx], y[idx], covariates[:, idx])
+  else:
+    rho = lambda idx: stats.spearmanr(x[idx], y[idx]).statistic
   observed = float(rho(np.arange(len(x))))
   rng = np.random.default_rng(seed)
   boot = np.array([rho(rng.integers(0, len(x), len(x))) for _ in range(n_resamples)])
