@@ -199,6 +199,11 @@ def scoped(names):
       yield name
 
 
+def scoped_label(label):
+  """`label` prefixed with the progress scopes it runs in: `evaluate / saliency / weak learner`."""
+  return ' / '.join([*_SCOPES, label])
+
+
 class Progress:
   """Prints `scope / label: done/total (rate/s, ETA)` to stderr, at most every `every` seconds.
 
@@ -207,7 +212,7 @@ class Progress:
   """
 
   def __init__(self, label, total, unit='ex', every=2.0, stream=None):
-    self.label, self.total, self.unit, self.every = ' / '.join([*_SCOPES, label]), total, unit, every
+    self.label, self.total, self.unit, self.every = scoped_label(label), total, unit, every
     self.stream = stream or sys.stderr
     self.done = 0
     self.last = time.perf_counter()

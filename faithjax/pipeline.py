@@ -208,8 +208,7 @@ def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=N
   def weak_learner_of(name, maps):
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
       learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, out.weak_ckpt(name),
-                                                     norm=config.norm, mesh=mesh,
-                                                     label=f'evaluate / {name} / weak learner')
+                                                     norm=config.norm, mesh=mesh)
     return learnt[name]
 
   subset = test_subset(config, corpus.splits['test'])

@@ -218,7 +218,7 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
     restored = _restore(last, last.latest_step(), ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
     state, history = restored['state'], restored['history']
-    io.log(f'{label}: resumed after epoch {start} from {ckpt_dir}')
+    io.log(f'{io.scoped_label(label)}: resumed after epoch {start} from {ckpt_dir}')
 
   for epoch in range(start, config.epochs):
     batches = train_batches(epoch)
@@ -241,7 +241,8 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
         best.delete(epoch)
       _save(best, epoch, ocp.args.StandardSave(state['params']))
     _save(last, epoch, ocp.args.Composite(state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)))
-    io.log(f'{label} epoch {epoch + 1}: ' + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
+    io.log(f'{io.scoped_label(label)} epoch {epoch + 1}: '
+           + ', '.join(f'{k}={v:.4f}' for k, v in row.items() if k != 'epoch'))
   return history
 
 

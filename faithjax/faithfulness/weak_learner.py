@@ -96,14 +96,13 @@ class WeakLearnerResult:
   maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
 
 
-def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None, label='weak learner'):
+def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None):
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
   ids}, or a baseline name from explain.BASELINES. config: a config.RunConfig whose
   `epochs` are the weak learner's. With a `mesh`, training and prediction split
-  every batch over its devices (train.fit). label: what its progress and epoch lines
-  say. Returns a WeakLearnerResult.
+  every batch over its devices (train.fit). Returns a WeakLearnerResult.
   """
   baseline = maps if isinstance(maps, str) else None
   if baseline:
@@ -125,7 +124,7 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=No
       loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=baseline == 'random'),
       train_batches=train_batches,
       evaluate=evaluate, config=config,
-      ckpt_dir=ckpt_dir, label=label, mesh=mesh)
+      ckpt_dir=ckpt_dir, label='weak learner', mesh=mesh)
   test_probs = predict_split(model, params, test, maps['test'], norm, mesh=mesh)
   return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), test_probs, maps)
 
