@@ -1,4 +1,4 @@
-"""N checkpoints re-evaluated stacked (one vmapped program) vs one at a time.
+"""N checkpoints re-evaluated stacked (one program) vs one at a time.
 
   python -m experiments.bench_checkpoints [--checkpoints 8] [--examples 64] [--repeats 3] [--markdown PATH]
 
@@ -103,7 +103,7 @@ def cpu_model():
 
 def markdown(args, rows):
   timings = [r for r in rows if 'seconds' in r]
-  lines = ['# Many checkpoints: stacked + vmapped vs one at a time', '',
+  lines = ['# Many checkpoints: stacked (one program) vs one at a time', '',
            f'Command: `python -m experiments.bench_checkpoints {" ".join(sys.argv[1:])}`  ',
            f'Date: {provenance.now()}  ', f'CPU: {cpu_model()} ({os.cpu_count()} cores visible), '
            f'jax devices: {provenance.device()}  ',

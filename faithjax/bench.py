@@ -351,8 +351,7 @@ def interleaved_report(records, n_cores, minutes, args):
   """bench.md: what was run, on what, and the interleaved table."""
   torch_version = next((r.get('torch') for r in records if r.get('torch')), '?')
   captum_version = next((r.get('captum') for r in records if r.get('captum')), '?')
-  command = (f"python -m faithjax.bench --interleave --rounds {args.rounds} --models {','.join(args.models)} "
-             f"--seq_lens {','.join(map(str, args.seq_lens))}")
+  command = interleave_command(args)
   shapes = '; '.join(f'seq {s}: n {INTERLEAVE_SHAPES[s][0]}, batches {INTERLEAVE_SHAPES[s][1]}'
                      for s in args.seq_lens)
   return f"""# Explainer throughput on CPU: faithjax beside the PyTorch/Captum peer, interleaved
@@ -367,7 +366,8 @@ rounds and the min-max. Shapes: embedding {args.emb},
 hidden {args.hidden} per direction, attention {args.att_hidden}, vocabulary
 {args.vocab}, random weights and ids, IG {args.steps} steps; deletion until flip on
 {args.eraser_n} examples (faithjax, vectorised) and {args.peer_eraser_n} (the peer's
-per-example loop). Whole run: {minutes:.1f} min.
+per-example loop). faithjax ran {', '.join(args.explainers)}; the peer runs all of
+its explainers, and only the pairs both sides measured are compared. Whole run: {minutes:.1f} min.
 
 Command: `{command}`
 
@@ -376,6 +376,24 @@ CPU: {n_cores} cores ({platform_name()}). Every result: `{args.jsonl}`.
 
 {interleave.table(records, n_cores)}
 """
+
+
+# Named in every interleaved command line; any other option only where it departs from its default.
+ALWAYS_NAMED = ('rounds', 'models', 'seq_lens')
+
+
+def interleave_command(args: argparse.Namespace) -> str:
+  """The command line that repeats an interleaved run, e.g. with `--explainers eraser_deletion` for the
+  deletion rows alone."""
+  defaults = vars(parse_args([]))
+
+  def flag(key: str, value) -> str:
+    if isinstance(value, bool):
+      return f'--{key}'
+    return f"--{key} {','.join(map(str, value)) if isinstance(value, list) else value}"
+  departing = [k for k, v in vars(args).items() if k not in (*ALWAYS_NAMED, 'interleave') and v != defaults[k]]
+  return ' '.join(['python -m faithjax.bench --interleave',
+                   *(flag(k, getattr(args, k)) for k in (*ALWAYS_NAMED, *departing))])
 
 
 def platform_name():

@@ -139,14 +139,18 @@ def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
 
 
 def default_group(count):
-  """Checkpoints vmapped together: all of them, on every backend.
+  """Checkpoints vmapped together: all of them on an accelerator, one at a time (scanned) on a CPU.
 
-  On a CPU a scan over checkpoints (group 1) ran 1.0-1.8x faster than this
-  vmap at load ~29 (experiments/results/bench_checkpoints.md), but jaxlib
-  0.10.2 crashed (abort, segfault) writing or reading the scanned deletion
-  program in the persistent compile cache; `group` < N stays available.
+  On a CPU, vmapping over checkpoints turns every matmul into a batched one
+  and every embedding lookup into a batched gather, which XLA:CPU runs 2-3x
+  slower than the same work as N plain kernels (experiments/results/
+  bench_checkpoints.md); a scan keeps the plain kernels and still runs all N
+  in one program. An accelerator is underfilled by one checkpoint's batch, so
+  there one N-times-larger vmapped program is the point. (The CI crashes once
+  blamed on this scan were the test process passing vm.max_map_count:
+  BUILD_NOTES, issue 18 session 5.)
   """
-  return count
+  return 1 if jax.default_backend() == 'cpu' else count
 
 
 def over_checkpoints(fn, stacked, group):
@@ -297,7 +301,7 @@ def _results(dirs, data, maps, rates, erased, weak):
 
 def reevaluate(checkpoints, corpus, model, explainers, *, split='test', subset=None, batch_size=64, key=None,
                deletion_options=None, weak=None, mesh=None, group=None):
-  """Feature maps and evaluations of every checkpoint, all checkpoints vmapped together.
+  """Feature maps and evaluations of every checkpoint, all checkpoints in one program per bucket.
 
   checkpoints: see `checkpoint_dirs`; corpus: an EncodedCorpus; model: the
   Classifier all checkpoints were trained as; explainers: names, or {name:

@@ -95,3 +95,22 @@ def test_interleave_writes_the_table_and_every_record(monkeypatch, tmp_path):
   assert '| LSTM seq 32 | saliency | captum | 50.0 | 20.0 | 2.50x | 2.00-3.00x | 2 |' in text
   assert 'python -m faithjax.bench --interleave --rounds 2 --models lstm,bilstm --seq_lens 32,256' in text
   assert len(jsonl.read_text().splitlines()) == 4  # 2 rounds x 2 sides x 1 result
+
+
+def test_deletion_rows_alone_run_only_deletion_on_the_faithjax_side_and_name_it_in_the_command(monkeypatch):
+  """--explainers eraser_deletion: faithjax measures deletion alone in every case, the table holds only the
+  deletion rows (the peer's other lines have no faithjax partner), and bench.md's command repeats the run."""
+  asked = []
+  monkeypatch.setattr(bench, 'bench', lambda a: asked.append((a.seq_len, a.bidirectional, a.explainers)) or [])
+  args = bench.parse_args(['--interleave', '--explainers', 'eraser_deletion', '--steps', '1', '--rounds', '3'])
+  cases = bench.interleave_cases(args)
+  for case in cases.values():
+    case['faithjax']()
+  assert sorted(asked) == [(s, b, ['eraser_deletion']) for s in (32, 256) for b in (False, True)]
+  records = list(interleave.run_rounds({'LSTM seq 256': dict(
+      faithjax=stub_side([], 'c', 'faithjax', {('faithjax', 'eraser_deletion'): [30.] * 3}),
+      peer=stub_side([], 'c', 'peer', {('torch_loop', 'eraser_deletion'): [1.] * 3,
+                                      ('captum', 'saliency'): [9.] * 3}))}, 3, loadavg=lambda: (0.5,)))
+  assert [k[1] for k in interleave.ratios(records)] == ['eraser_deletion']
+  assert bench.interleave_command(args) == ('python -m faithjax.bench --interleave --rounds 3 --models lstm,bilstm '
+                                            '--seq_lens 32,256 --steps 1 --explainers eraser_deletion')

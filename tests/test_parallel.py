@@ -122,6 +122,12 @@ def test_stacked_weak_learners_and_shuffle_equal_loop(runs, corpus, model, weak_
   assert [reevaluate.run_seed(r['checkpoint']) for r in stacked] == [10, 11, 12]
 
 
+def test_checkpoints_are_scanned_on_a_cpu_and_vmapped_together_elsewhere(monkeypatch):
+  for backend, group in (('cpu', 1), ('gpu', 8), ('tpu', 8)):
+    monkeypatch.setattr(reevaluate.jax, 'default_backend', lambda b=backend: b)
+    assert reevaluate.default_group(8) == group, backend
+
+
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
   train.save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
   with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
