@@ -125,9 +125,10 @@ def settings_section(runs):
 
 def render(runs, figure_path):
   prov = next(iter(runs.values()))['provenance']
-  model = f' --model={FLAGS.model}' if suffix() else ''
-  lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if model else ''), '',
-           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{model}`; '
+  options = (f' --model={FLAGS.model}' if suffix() else '') + (
+      f' --corpora={",".join(FLAGS.corpora)}' if FLAGS.corpora != FLAGS['corpora'].default else '')
+  lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if suffix() else ''), '',
+           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options}`; '
            f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["platform"]}, '
            f'{prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
            'Each cell: ours [bootstrap 95% CI over test examples] | paper | ours − paper.', '',
