@@ -107,6 +107,8 @@ class RunConfig:
   init_scheme: str = setting('flax', "Classifier initialisation: 'flax' (orthogonal recurrent, lecun input kernel) or "
                       "'pytorch' (PyTorch's nn.LSTM / nn.Linear / nn.Embedding defaults, as Jain & Wallace's code).",
                       models.classifier.INITS)
+  ag_news_title: bool = setting(False, 'Read the AG News test documents as title + description, the text of the '
+                                "5k train sample's rows (default: the description only, the official protocol).")
   punctuation: bool = setting(False, "Keep punctuation marks as tokens (Jain & Wallace's spaCy tokens); "
                               'default: words only.')
   eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)

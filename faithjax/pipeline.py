@@ -33,6 +33,7 @@ from faithjax.data import encode
 from faithjax.data import corpora
 from faithjax.data import inputs
 from faithjax.data import text
+from faithjax.faithfulness import deletion
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
 from faithjax.models import contract
@@ -46,7 +47,8 @@ def make_model(config, vocab_size):
 def stage_encode(config, workdir, mesh=None):
   del mesh  # host-side work
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
-  with corpora.recording_reads() as files, text.keeping_punctuation(config.punctuation):
+  with (corpora.recording_reads() as files, text.keeping_punctuation(config.punctuation),
+        corpora.ag_news_test_title(config.ag_news_title)):
     raw, empty = encode.drop_empty(corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed))
   if any(empty.values()):
     io.log(f'encode: dropped {sum(empty.values())} documents without a token (' +
@@ -304,7 +306,9 @@ def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
       dirs, corpus, make_model(config, len(corpus.vocab)),
       {n: explainer_options(config, n) for n in config.explainers},
       subset=subset, batch_size=config.eval_batch_size,
-      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      key=jax.random.key(config.seed),
+      deletion_options={'absolute': config.absolute, 'mode': deletion.removal_mode(config.deletion_mode,
+                                                                                  config.pad_rule)},
       weak=weak, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -150,3 +150,18 @@ def test_pytorch_init_draws_from_pytorchs_ranges_and_flax_init_is_unchanged():
   gram = lambda k: np.asarray(k @ k.T)
   np.testing.assert_allclose(gram(flax_params['recurrences_0']['recurrent_kernel']), np.eye(16), atol=1e-5)
   assert not np.allclose(gram(recurrent), np.eye(16), atol=1e-2)
+
+
+def test_ag_news_test_documents_take_the_title_only_under_the_switch(tmp_path):
+  path = tmp_path / 'test.csv'
+  path.write_text('"1","Oil Prices Rise","Crude rose 3% on Monday."\n"2","Cup Final","A match."\n'
+                  '"3","Stocks Fall","Markets fell."\n')
+  docs, labels, _ = corpora._ag_news_official(path)  # pylint: disable=protected-access
+  assert docs == [['crude', 'rose', 'qqq', 'on', 'monday'], ['markets', 'fell']] and list(labels) == [0, 1]
+  titled, labels, _ = corpora._ag_news_official(path, title=True)  # pylint: disable=protected-access
+  assert titled == [['oil', 'prices', 'rise', 'crude', 'rose', 'qqq', 'on', 'monday'], ['stocks', 'fall', 'markets',
+                                                                                        'fell']]
+  assert not corpora._AG_TEST_TITLE.get()  # pylint: disable=protected-access
+  with corpora.ag_news_test_title():
+    assert corpora._AG_TEST_TITLE.get()  # pylint: disable=protected-access
+  assert config_lib.make_config('ag_news').ag_news_title is False
