@@ -165,3 +165,26 @@ def test_ag_news_test_documents_take_the_title_only_under_the_switch(tmp_path):
   with corpora.ag_news_test_title():
     assert corpora._AG_TEST_TITLE.get()  # pylint: disable=protected-access
   assert config_lib.make_config('ag_news').ag_news_title is False
+
+
+def test_departure_cells_are_variant_minus_baseline_in_the_cells_units():
+  from experiments import departures  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  rates = rng.uniform(size=200)
+  labels = rng.integers(0, 2, 200)
+  probs = np.stack([1 - labels, labels], -1).astype(float)
+  wrong = probs.copy()
+  wrong[:20] = wrong[:20, ::-1]  # 20 errors
+  base = {('deletion_rate', 'saliency'): {'rates': rates, 'indices': np.arange(200)},
+          ('weak_learner_f1', 'uniform'): {'labels': labels, 'test_probs': probs}}
+  variant = {('deletion_rate', 'saliency'): {'rates': rates + 0.1, 'indices': np.arange(200)},
+             ('weak_learner_f1', 'uniform'): {'labels': labels, 'test_probs': wrong}}
+  rows = {(r[0], r[1]): r for r in departures.cell_differences(base, variant)}
+  deletion_row = rows['deletion_rate', 'saliency']
+  np.testing.assert_allclose(deletion_row[4], 0.1, atol=1e-12)  # raw units: rates went up, not "less faithful"
+  assert deletion_row[5] <= 0.1 <= deletion_row[6] and departures.moved(deletion_row)
+  f1_row = rows['weak_learner_f1', 'uniform']
+  assert f1_row[2] == 1. and f1_row[3] < 1. and f1_row[4] < 0 and f1_row[6] < 0
+  # examples that differ are not paired
+  variant['deletion_rate', 'saliency']['indices'] = np.arange(1, 201)
+  assert ('deletion_rate', 'saliency') not in {(r[0], r[1]) for r in departures.cell_differences(base, variant)}
