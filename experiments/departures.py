@@ -1,6 +1,8 @@
 """Issue 16, item 1: every protocol departure from Jain & Wallace (2019) / Wiegreffe & Pinter (2019), measured.
 
   python -m experiments.departures --corpus=sst --preset=reduced --emb_dim=64 --hidden=64 --att_hidden=64
+  python -m experiments.departures --corpus=ag_news --preset=reduced --emb_dim=64 --hidden=64 --att_hidden=64 \
+      --departures=pad_rule,uniform_weights,ag_news_title,punctuation
   python -m experiments.departures --corpus=sst --summary_only     # re-render the .md from the .json
 
 Every RunConfig flag of run.py applies; they set the baseline. The baseline runs the pipeline to its evaluate
@@ -83,6 +85,8 @@ flags.DEFINE_string('workdir', None, 'Root of the runs (default runs/departures/
 flags.DEFINE_list('departures', list(DEPARTURES), 'Departures to measure, in order: ' + ', '.join(DEPARTURES))
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild departures_<corpus>.md from its JSON in --out.')
+flags.DEFINE_string('suffix', '', 'Appended to the output name (departures_<corpus><suffix>) and the default '
+                    'workdir, for a second baseline on the same corpus (e.g. _epochs8).')
 cli.define_config_flags()
 
 EVALUATE = ('encode', 'train', 'explain', 'evaluate')
@@ -207,8 +211,13 @@ def measure(config, root, names):
   return records
 
 
+# Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
+ROUNDING = 1e-6
+
+
 def moved(row):
-  return row[5] > 0 or row[6] < 0
+  """Whether a cell's CI excludes 0 (by more than float rounding)."""
+  return row[5] > ROUNDING or row[6] < -ROUNDING
 
 
 def render(record):
@@ -223,7 +232,8 @@ def render(record):
            f'ERASER on {record["test_subset"]} test examples, the weak learner, shuffle test and classifier on the '
            'whole test split. Each departure sets one RunConfig field to the original protocol\'s value; its '
            'cells are variant − baseline in the cell\'s own units on the same test examples, with a paired '
-           'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples). "moved": the CI excludes 0.', '',
+           'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples). "moved": the CI excludes 0 (by more '
+           f'than {ROUNDING:g}, float rounding).', '',
            '## One row per departure', '']
   summary_rows = []
   for dep in record['departures'][1:]:
@@ -246,8 +256,10 @@ def render(record):
   for dep in record['departures'][1:]:
     if not dep['rows']:
       continue
-    lines += [f'## {dep["departure"]}: {dep["what"]}', '',
-              report.markdown_table(['cell', 'map', 'baseline', 'variant', 'variant − baseline', 'low', 'high', 'n',
+    lines += [f'## {dep["departure"]}: {dep["what"]}', '']
+    if 'selected_epoch' in dep:
+      lines += [f'Retrained; selected epoch: baseline {base["selected_epoch"]}, variant {dep["selected_epoch"]}.', '']
+    lines += [report.markdown_table(['cell', 'map', 'baseline', 'variant', 'variant − baseline', 'low', 'high', 'n',
                                      'moved'],
                                     [[*r[:4], *(f'{v:+.4f}' for v in r[4:7]), r[7], 'yes' if moved(r) else 'no']
                                      for r in dep['rows']]), '']
@@ -258,13 +270,13 @@ def main(argv):
   del argv  # flags only
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   config = cli.config_from_flags(FLAGS.preset)
-  stem = os.path.join(FLAGS.out, f'departures_{config.corpus}')
+  stem = os.path.join(FLAGS.out, f'departures_{config.corpus}{FLAGS.suffix}')
   if not FLAGS.summary_only:
     unknown = [n for n in FLAGS.departures if n not in DEPARTURES]
     if unknown:
       raise FaithjaxError(f'--departures: unknown {", ".join(unknown)}; choose from '
                           f'{", ".join(DEPARTURES)}')
-    root = FLAGS.workdir or os.path.join('runs', 'departures', config.corpus)
+    root = FLAGS.workdir or os.path.join('runs', 'departures', config.corpus + FLAGS.suffix)
     records = measure(config, root, FLAGS.departures)
     defaults = config_lib.make_config(config.corpus, preset=FLAGS.preset).fingerprint()
     left = [n for n in DEPARTURES if n not in FLAGS.departures]
