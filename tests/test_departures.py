@@ -188,3 +188,12 @@ def test_departure_cells_are_variant_minus_baseline_in_the_cells_units():
   # examples that differ are not paired
   variant['deletion_rate', 'saliency']['indices'] = np.arange(1, 201)
   assert ('deletion_rate', 'saliency') not in {(r[0], r[1]) for r in departures.cell_differences(base, variant)}
+
+
+def test_a_resumed_departure_keeps_the_time_of_the_run_that_computed_it():
+  from experiments import departures  # pylint: disable=g-import-not-at-top
+  previous = {'departures': [{'departure': 'pad_rule', 'seconds': 29.}, {'departure': 'init_scheme', 'seconds': 5.}]}
+  now = [{'departure': 'pad_rule', 'seconds': 0.1}, {'departure': 'init_scheme', 'seconds': 70.},
+         {'departure': 'punctuation', 'seconds': 3.}]
+  assert [r['seconds'] for r in departures.carry_seconds(previous, now)] == [29., 70., 3.]
+  assert departures.carry_seconds(None, now) == now
