@@ -109,8 +109,8 @@ class RunConfig:
                       models.classifier.INITS)
   ag_news_title: bool = setting(False, 'Read the AG News test documents as title + description, the text of the '
                                 "5k train sample's rows (default: the description only, the official protocol).")
-  punctuation: bool = setting(False, "Keep punctuation marks as tokens (Jain & Wallace's spaCy tokens); "
-                              'default: words only.')
+  punctuation: bool = setting(False, "Keep punctuation marks as tokens, as Jain & Wallace's spaCy tokens do "
+                              "(SST's cleaner drops them whatever this says, as theirs does).")
   eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
   # Explainers (DESIGN.md section 4).
   explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry), each '
