@@ -15,6 +15,7 @@ import os
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax import models
+from faithjax import train
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import weak_learner
 
@@ -96,6 +97,20 @@ class RunConfig:
   batch_size: int = setting(32, 'Training batch size.', minimum=1)
   learning_rate: float = setting(1e-3, 'AMSGrad learning rate (> 0).')
   l2: float = setting(1e-5, 'Coupled L2 weight decay on every parameter outside the attention.', minimum=0)
+  # Protocol departures of issue 16 (BUILD_NOTES.md): each default is the behaviour every committed run had, so a
+  # workdir made before the field existed is adopted with its true setting; the other choice is the original's.
+  loss_reduction: str = setting('mean', "Classifier loss over a batch: 'mean' (ours) or 'sum' (Jain & Wallace; "
+                                'the coupled L2 is then about batch_size times weaker relative to the loss).',
+                                train.LOSS_REDUCTIONS)
+  select_from_epoch: int = setting(1, 'First epoch the checkpoint selection may keep: 1 (ours) or 2 (Jain & '
+                                   'Wallace never keep epoch 1).', minimum=1)
+  init_scheme: str = setting('flax', "Classifier initialisation: 'flax' (orthogonal recurrent, lecun input kernel) or "
+                      "'pytorch' (PyTorch's nn.LSTM / nn.Linear / nn.Embedding defaults, as Jain & Wallace's code).",
+                      models.classifier.INITS)
+  ag_news_title: bool = setting(False, 'Read the AG News test documents as title + description, the text of the '
+                                "5k train sample's rows (default: the description only, the official protocol).")
+  punctuation: bool = setting(False, "Keep punctuation marks as tokens, as Jain & Wallace's spaCy tokens do "
+                              "(SST's cleaner drops them whatever this says, as theirs does).")
   eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
   # Explainers (DESIGN.md section 4).
   explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry), each '
@@ -107,8 +122,15 @@ class RunConfig:
   quadrature: str = setting('midpoint', 'Integrated Gradients quadrature.', explain.QUADRATURES)
   # Evaluations (DESIGN.md section 5).
   deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
+  pad_rule: str = setting('trailing', "What the LSTM steps over in --deletion_mode=pad: 'trailing' (ours: removed "
+                          'tokens after the last kept one are skipped, others stepped over with a zero input) or '
+                          "'fixed' (every position of the original length stepped over, both directions: a PyTorch "
+                          'packed LSTM given PAD ids and the original lengths).', deletion.PAD_RULES)
   absolute: bool = setting(False, 'Rank tokens by |score| in deletion, not by the signed score.')
   norm: str = setting('l2', 'Weak-learner map normalisation.', weak_learner.NORMS)
+  uniform_weights: str = setting('norm', "The Uniform baseline's weights: 'norm' (ours: ones normalised by --norm, "
+                                 "1/sqrt(n) under l2) or 'mean' (1/n, Wiegreffe & Pinter).",
+                                 weak_learner.UNIFORM_WEIGHTS)
   weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1)
   permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1)
   test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)

@@ -33,6 +33,8 @@ from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import corpora
 from faithjax.data import inputs
+from faithjax.data import text
+from faithjax.faithfulness import deletion
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
 from faithjax.models import contract
@@ -46,7 +48,8 @@ def make_model(config, vocab_size):
 def stage_encode(config, workdir, mesh=None):
   del mesh  # host-side work
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
-  with corpora.recording_reads() as files:
+  with (corpora.recording_reads() as files, text.keeping_punctuation(config.punctuation),
+        corpora.ag_news_test_title(config.ag_news_title)):
     raw, empty = encode.drop_empty(corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed))
   if any(empty.values()):
     io.log(f'encode: dropped {sum(empty.values())} documents without a token (' +
@@ -66,8 +69,12 @@ def make_weak_learner(config, corpus):
 
 
 def weak_learner_config(config):
-  """The settings `train.fit` reads for a weak learner: the run's, with weak_epochs as epochs."""
-  return dataclasses.replace(config, epochs=config.weak_epochs)
+  """The settings `train.fit` reads for a weak learner: the run's, with weak_epochs as epochs.
+
+  Its selection may keep any epoch: --select_from_epoch is Jain & Wallace's rule for the classifier (Wiegreffe &
+  Pinter's weak-learner rule was not checked).
+  """
+  return dataclasses.replace(config, epochs=config.weak_epochs, select_from_epoch=1)
 
 
 def load_classifier(config, workdir, corpus):
@@ -83,7 +90,7 @@ def stage_train(config, workdir, mesh=None):
   test = corpus.splits['test']
   probs = train.predict_split(model, params, test, config.eval_batch_size, mesh=mesh)
   return {'test': metrics.test_report(test.labels, probs),
-          'selected_epoch': train.selected_epoch(history, 'valid_roc_auc'),
+          'selected_epoch': train.selected_epoch(history, 'valid_roc_auc', config.select_from_epoch),
           'history': history}
 
 
@@ -208,7 +215,7 @@ def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=N
   def weak_learner_of(name, maps):
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
       learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, out.weak_ckpt(name),
-                                                     norm=config.norm, mesh=mesh)
+                                                     norm=weak_learner.map_norm(config, name), mesh=mesh)
     return learnt[name]
 
   subset = test_subset(config, corpus.splits['test'])
@@ -303,7 +310,9 @@ def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
       dirs, corpus, make_model(config, len(corpus.vocab)),
       {n: explainer_options(config, n) for n in config.explainers},
       subset=subset, batch_size=config.eval_batch_size,
-      key=jax.random.key(config.seed), deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      key=jax.random.key(config.seed),
+      deletion_options={'absolute': config.absolute, 'mode': deletion.removal_mode(config.deletion_mode,
+                                                                                  config.pad_rule)},
       weak=weak, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

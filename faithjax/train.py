@@ -30,8 +30,11 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
 
-# The epoch kept is the one with the highest validation ROC-AUC.
+# The epoch kept is the one with the highest validation ROC-AUC (from RunConfig.select_from_epoch on).
 SELECT_METRIC = 'valid_roc_auc'
+# How the classifier's loss reduces over a batch: 'mean' (ours), 'sum' (Jain & Wallace's
+# `(bce_loss * weight).mean(1).sum()`, model/Binary_Classification.py).
+LOSS_REDUCTIONS = ('mean', 'sum')
 
 
 @functools.cache
@@ -59,13 +62,20 @@ def class_weights(labels, num_classes=2):
 PADDING_LABEL = -1
 
 
-def weighted_cross_entropy(logits, labels, weights):
-  """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> mean weighted loss."""
+def weighted_cross_entropy(logits, labels, weights, reduction='mean'):
+  """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> weighted loss.
+
+  reduction 'mean': the weighted mean; 'sum': the weighted sum over the batch (Jain & Wallace), which makes
+  the gradients about batch-size times larger, so a coupled L2 term weighs that much less beside them.
+  """
+  if reduction not in LOSS_REDUCTIONS:
+    raise ValueError(f'unknown loss reduction {reduction!r}; choose one of {LOSS_REDUCTIONS}')
   real = labels != PADDING_LABEL
   labels = jnp.where(real, labels, 0)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   w = jnp.where(real, weights[labels], 0.)
-  return jnp.sum(w * losses) / jnp.sum(w)
+  total = jnp.sum(w * losses)
+  return total if reduction == 'sum' else total / jnp.sum(w)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +87,13 @@ class ClassifierLoss:
   """
   model: Any
   class_weights: tuple
+  reduction: str = 'mean'  # LOSS_REDUCTIONS
 
   def __call__(self, params, batch, key):
     del key  # the classifier has no dropout
     ids, labels = batch
     logits, _ = contract.apply(self.model, params, ids)
-    return weighted_cross_entropy(logits, labels, jnp.asarray(self.class_weights, jnp.float32))
+    return weighted_cross_entropy(logits, labels, jnp.asarray(self.class_weights, jnp.float32), self.reduction)
 
 
 @functools.partial(jax.jit, static_argnames=('loss_fn', 'tx'))
@@ -168,9 +179,14 @@ def _selection_key(row, select_metric):
   return row[select_metric], -row.get('valid_loss', 0.0)
 
 
-def selected_epoch(history, select_metric):
-  """The epoch (1-based) `fit` keeps: the first with the highest selection key."""
-  return max(history, key=lambda row: _selection_key(row, select_metric))['epoch']
+def selected_epoch(history, select_metric, first=1):
+  """The epoch (1-based) `fit` keeps: the first with the highest selection key among epochs >= `first`.
+
+  first=2 is Jain & Wallace's rule (Trainers/TrainerBC.py saves only `if metric > best_metric and i > 0`);
+  while no epoch >= `first` has finished (or a run has fewer epochs), every finished epoch is eligible.
+  """
+  eligible = [row for row in history if row['epoch'] >= first] or history
+  return max(eligible, key=lambda row: _selection_key(row, select_metric))['epoch']
 
 
 def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train', mesh=None):
@@ -236,7 +252,7 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
                           'lower --learning_rate or check the data for empty documents')
     row = {'epoch': epoch + 1, 'train_loss': train_loss, **evaluate(state['params'])}
     history.append(row)
-    if selected_epoch(history, SELECT_METRIC) == row['epoch']:
+    if selected_epoch(history, SELECT_METRIC, config.select_from_epoch) == row['epoch']:
       if epoch in best.all_steps():  # saved by a run killed before its 'last' checkpoint: same epoch, redone
         best.delete(epoch)
       _save(best, epoch, ocp.args.StandardSave(state['params']))
@@ -281,6 +297,6 @@ def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
     return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
   return fit(params=contract.init(model, jax.random.key(config.seed)),
-             loss_fn=ClassifierLoss(model, tuple(weights.tolist())), train_batches=train_batches, evaluate=evaluate,
-             config=config, ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)
+             loss_fn=ClassifierLoss(model, tuple(weights.tolist()), config.loss_reduction),
+             train_batches=train_batches, evaluate=evaluate, config=config, ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)
 

@@ -13,6 +13,7 @@ or damaged copy. Every problem with a file is a one-line `FaithjaxError`.
 """
 
 import contextlib
+import contextvars
 import csv
 import dataclasses
 import functools
@@ -262,12 +263,29 @@ def _load_sst(data_dir, seed):
 AG_WORLD, AG_BUSINESS = 1, 3  # official CSV classes (1 World, 2 Sports, 3 Business, 4 Sci/Tech)
 
 
-def _ag_news_official(path):
-  """World (0) and Business (1) rows of an official AG News CSV: (docs, labels, ids)."""
+# RunConfig.ag_news_title: read the official test rows as title + ' ' + description, the text the 5k train
+# sample's rows hold, instead of the description alone (the official protocol). The encode stage sets it.
+_AG_TEST_TITLE = contextvars.ContextVar('ag_news_test_title', default=False)
+
+
+@contextlib.contextmanager
+def ag_news_test_title(title=True):
+  """Within the block, AG News's official test rows are read as title + description."""
+  token = _AG_TEST_TITLE.set(title)
+  try:
+    yield
+  finally:
+    _AG_TEST_TITLE.reset(token)
+
+
+def _ag_news_official(path, title=False):
+  """World (0) and Business (1) rows of an official AG News CSV: (docs, labels, ids); with `title` each
+  document is the title followed by the description."""
   rows = _read_ag_csv(path)
   classes = _labels([int(r[0]) if r[0].strip().isdigit() else r[0] for r in rows], {1, 2, 3, 4}, path)
   keep = np.flatnonzero(np.isin(classes, (AG_WORLD, AG_BUSINESS)))
-  return ([clean_ag_news(rows[i][2]) for i in keep], (classes[keep] == AG_BUSINESS).astype(np.int32),
+  text_of = (lambda r: r[1] + ' ' + r[2]) if title else (lambda r: r[2])
+  return ([clean_ag_news(text_of(rows[i])) for i in keep], (classes[keep] == AG_BUSINESS).astype(np.int32),
           [f'{path.name}:{i + 1}' for i in keep])
 
 
@@ -299,7 +317,7 @@ def _load_ag_news(data_dir, seed):
           else _ag_news_official(_ag_news_train_path(data_dir)))
   train_idx, valid_idx = stratified_split(pool[1], 0.15, rng)
   return {'train': _take(pool, train_idx), 'valid': _take(pool, valid_idx),
-          'test': _ag_news_official(_find(data_dir / 'ag_news', 'test.csv'))}
+          'test': _ag_news_official(_find(data_dir / 'ag_news', 'test.csv'), title=_AG_TEST_TITLE.get())}
 
 
 NEWS_BASEBALL, NEWS_HOCKEY = 9, 10  # sklearn target ids of rec.sport.baseball / rec.sport.hockey

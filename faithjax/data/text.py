@@ -1,17 +1,36 @@
 """Tokenisation and the vocabulary (built from the training split only)."""
 
 import collections
+import contextlib
+import contextvars
 import re
 
 PAD, UNK = '<pad>', '<unk>'
 PAD_ID, UNK_ID = 0, 1
 
 _WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
+# With punctuation: every other non-space character is a token of its own ('!', ',', '.'), as spaCy's tokens
+# keep punctuation (Jain & Wallace's preprocess/vectorizer.py `cleaner`); runs such as '...' give one per mark.
+_WORD_OR_MARK = re.compile(r"\w+(?:'\w+)?|[^\w\s]", re.UNICODE)
+_PUNCTUATION = contextvars.ContextVar('punctuation', default=False)
 
 
-def tokenize(text):
-  """Lowercased word tokens: runs of word characters, keeping inner apostrophes."""
-  return _WORD.findall(text.lower())
+@contextlib.contextmanager
+def keeping_punctuation(keep=True):
+  """Within the block, `tokenize` (and so every corpus cleaner) keeps punctuation marks as tokens
+  (RunConfig.punctuation; the encode stage enters it)."""
+  token = _PUNCTUATION.set(keep)
+  try:
+    yield
+  finally:
+    _PUNCTUATION.reset(token)
+
+
+def tokenize(text, punctuation=None):
+  """Lowercased word tokens: runs of word characters, keeping inner apostrophes; with `punctuation` (default:
+  the enclosing `keeping_punctuation`, else False) each punctuation mark is a token too."""
+  keep = _PUNCTUATION.get() if punctuation is None else punctuation
+  return (_WORD_OR_MARK if keep else _WORD).findall(text.lower())
 
 
 class Vocabulary:

@@ -4,7 +4,9 @@ Real tokens (id != PAD) are ranked by their score, descending (signed, or by
 absolute value with `absolute=True`), ties broken by position, earlier first.
 Removing the top k tokens means, per `mode`:
   'pad'    their ids become PAD: zero embedding, excluded from attention, and
-           skipped by the LSTM when they end the text;
+           skipped by the LSTM when they end the text (the 'trailing' pad rule;
+           under the 'fixed' rule, `removal_mode` gives 'pad_fixed': every
+           position of the original text is stepped over, both directions);
   'unk'    their ids become UNK, an ordinary token;
   'delete' they are cut out and the rest shift left.
 Removal acts on the model's `contract.inputs` (the LSTM's input projection,
@@ -30,6 +32,19 @@ from faithjax.data.text import UNK_ID
 from faithjax.models import contract
 
 MODES = ('pad', 'unk', 'delete')
+# What a recurrent model steps over in 'pad' mode (RunConfig.pad_rule). 'trailing': positions up to the last
+# kept token, so a removed last token is skipped by the backward LSTM while a removed first token is stepped over
+# by the forward one (asymmetric); 'fixed': every position up to the original last token, in both directions
+# (what a PyTorch LSTM packed with the original lengths does with PAD ids, as in Jain & Wallace's Encoder).
+PAD_RULES = ('trailing', 'fixed')
+
+
+def removal_mode(deletion_mode, pad_rule='trailing'):
+  """The `mode` of first_flips / eraser_scores for a config's deletion_mode and pad_rule: 'pad_fixed' for pad
+  mode under the fixed rule, else the deletion mode itself."""
+  if pad_rule not in PAD_RULES:
+    raise ValueError(f'unknown pad rule {pad_rule!r}; choose one of {PAD_RULES}')
+  return 'pad_fixed' if deletion_mode == 'pad' and pad_rule == 'fixed' else deletion_mode
 
 
 def token_ranks(scores, mask, absolute=False):
@@ -51,7 +66,7 @@ def erase(projected, mask, removed, mode, unk_projection):
   inputs of UNK. Returns (projected, mask) of the edited input.
   """
   removed = removed & mask
-  if mode == 'pad':
+  if mode in ('pad', 'pad_fixed'):
     return jnp.where(removed[..., None], 0., projected), mask & ~removed
   if mode == 'unk':
     return jnp.where(removed[..., None], unk_projection, projected), mask
@@ -71,12 +86,14 @@ def unk_inputs(model, params):
 def probes(model, params, projected, mask, removed, mode, unk_projection):
   """Logits of many edits of each example in one program.
 
-  removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes].
+  removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes]. mode 'pad_fixed': 'pad', with the
+  recurrence stepping over the unedited text's span (contract.text_span of `mask`).
   """
   batch, probes, seq = removed.shape
   flat = lambda x: jnp.broadcast_to(x[:, None], (batch, probes) + x.shape[1:]).reshape((-1,) + x.shape[1:])
   edited, edited_mask = erase(flat(projected), flat(mask), removed.reshape(-1, seq), mode, unk_projection)
-  logits, _ = contract.logits_from_inputs(model, params, edited, edited_mask)
+  span = flat(contract.text_span(mask)) if mode == 'pad_fixed' else None
+  logits, _ = contract.logits_from_inputs(model, params, edited, edited_mask, span=span)
   return logits.reshape(batch, probes, -1)
 
 
@@ -160,7 +177,7 @@ def evaluate(context, explainer, maps):
   """Deletion rates of one map on the context's test examples (evaluations.py), and their indices."""
   part, scores = context.test_part(explainer, maps)
   rates = deletion_rates(context.model, context.params, part, scores, absolute=context.config.absolute,
-                         mode=context.config.deletion_mode, mesh=context.mesh)
+                         mode=removal_mode(context.config.deletion_mode, context.config.pad_rule), mesh=context.mesh)
   return {'rates': rates, 'indices': context.subset}
 
 

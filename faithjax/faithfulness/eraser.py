@@ -70,7 +70,8 @@ def evaluate(context, explainer, maps):
   part, scores = context.test_part(explainer, maps)
   config = context.config
   return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
-                                                      absolute=config.absolute, mode=config.deletion_mode,
+                                                      absolute=config.absolute,
+                                                      mode=deletion.removal_mode(config.deletion_mode, config.pad_rule),
                                                       mesh=context.mesh)}
 
 

@@ -17,6 +17,7 @@ from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
 from faithjax.data.text import PAD_ID
+from faithjax.faithfulness.weak_learner import map_norm
 from faithjax.faithfulness.weak_learner import normalise
 from faithjax.models import weak_learner as wl
 
@@ -84,7 +85,8 @@ def evaluate(context, explainer, maps):
   learnt = context.weak_learner(explainer, maps)
   config = context.config
   return {'median_tvd': shuffle_test(context.weak_model, learnt.params, context.corpus.splits['test'],
-                                     learnt.maps['test'], norm=config.norm, permutations=config.permutations,
+                                     learnt.maps['test'], norm=map_norm(config, explainer),
+                                     permutations=config.permutations,
                                      seed=config.seed, mesh=context.mesh)['median_tvd']}
 
 

@@ -25,6 +25,17 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import weak_learner as wl
 
 NORMS = ('l2', 'l1')
+# The Uniform baseline's weights (RunConfig.uniform_weights): 'norm', ones normalised like every map (1/sqrt(n) per
+# token under l2, 1/n under l1); 'mean', 1/n whatever the norm (Wiegreffe & Pinter's uniform weights).
+UNIFORM_WEIGHTS = ('norm', 'mean')
+
+
+def map_norm(config, name):
+  """The normalisation the weak learner (and the shuffle test) apply to map `name`: the run's --norm, except
+  l1 (which gives exactly 1/n on ones) for the Uniform baseline under --uniform_weights=mean."""
+  if name == 'uniform' and config.uniform_weights == 'mean':
+    return 'l1'
+  return config.norm
 
 
 def normalise(scores, mask, norm='l2'):

@@ -24,7 +24,8 @@ def register(name):
 def lstm(config, vocab_size):
   """Jain & Wallace's (Bi)LSTM with additive attention (DESIGN.md section 3)."""
   return classifier.Classifier(vocab_size=vocab_size, emb_dim=config.emb_dim, hidden=config.hidden,
-                               att_hidden=config.att_hidden, bidirectional=config.bidirectional)
+                               att_hidden=config.att_hidden, bidirectional=config.bidirectional,
+                               init_scheme=config.init_scheme)
 
 
 @register('transformer')

@@ -81,11 +81,23 @@ def inputs(model, params, ids):
   return model.apply({'params': params}, emb, method=type(model).project)
 
 
-def logits_from_inputs(model, params, inputs_, mask, detach_attention=False):
-  """`inputs` [batch, seq, features], mask -> (logits [batch, classes], attention or None)."""
+def text_span(mask):
+  """True up to the last real token: <bool>[batch, seq] -> [batch, seq] (what precedes the trailing padding)."""
+  return jnp.flip(jnp.cumsum(jnp.flip(mask, -1), -1), -1) > 0
+
+
+def logits_from_inputs(model, params, inputs_, mask, detach_attention=False, span=None):
+  """`inputs` [batch, seq, features], mask -> (logits [batch, classes], attention or None).
+
+  span: <bool>[batch, seq], the positions a recurrent fast path steps over (default `text_span(mask)`); passed to
+  `logits_from_projection` only when given (deletion's fixed pad rule), and unused by a model without the fast
+  path (a Transformer has no recurrence to step over a removed token).
+  """
   if not has_projection(model):
     return logits_from_embeddings(model, params, inputs_, mask, detach_attention)
-  return model.apply({'params': params}, inputs_, mask, detach_attention, method=type(model).logits_from_projection)
+  extra = () if span is None else (span,)
+  return model.apply({'params': params}, inputs_, mask, detach_attention, *extra,
+                     method=type(model).logits_from_projection)
 
 
 def apply(model, params, ids, mask=None):

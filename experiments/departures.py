@@ -1,0 +1,310 @@
+"""Issue 16, item 1: every protocol departure from Jain & Wallace (2019) / Wiegreffe & Pinter (2019), measured.
+
+  python -m experiments.departures --corpus=sst --preset=reduced --emb_dim=64 --hidden=64 --att_hidden=64
+  python -m experiments.departures --corpus=ag_news --preset=reduced --emb_dim=64 --hidden=64 --att_hidden=64 \
+      --departures=pad_rule,uniform_weights,ag_news_title,punctuation
+  python -m experiments.departures --corpus=sst --summary_only     # re-render the .md from the .json
+
+Every RunConfig flag of run.py applies; they set the baseline. The baseline runs the pipeline to its evaluate
+stage in <workdir>/baseline (default workdir runs/departures/<corpus>); each departure (--departures, cheapest
+first) is the baseline with one switch set to the original protocol's choice (DEPARTURES):
+  - a switch read only by the evaluations (pad_rule, uniform_weights) re-runs those evaluations on the
+    baseline's classifier and maps (pipeline.evaluate_maps, in <workdir>/baseline/departures/<name>);
+  - a switch read by encoding or training runs the whole pipeline in <workdir>/<name>. Where the switch cannot
+    change the run (the baseline already selected an epoch >= 2; the corpus's cleaner ignores the tokenizer's
+    punctuation rule, as SST's does, checked on the encoded corpus), the row says so and nothing is retrained.
+Each moved cell of Tables 2-5 (and ERASER) is the variant minus the baseline in the cell's own units, on the same
+test examples, with a paired bootstrap 95% CI (Evaluation.difference; metrics.paired_difference for Table 2).
+A killed run resumes. Writes <out>/departures_<corpus>.json and .md.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+
+from absl import flags
+from absl import logging
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax import cli
+from faithjax import config as config_lib
+from faithjax import explain
+from faithjax import io
+from faithjax import metrics
+from faithjax import pipeline
+from faithjax import provenance
+from faithjax import report
+from faithjax import train
+from faithjax import workdir as workdir_lib
+from faithjax.data import encode
+from faithjax.faithfulness import evaluations
+
+
+@dataclasses.dataclass(frozen=True)
+class Departure:
+  """One protocol departure: the RunConfig field, the original protocol's value, what it needs re-run."""
+  field: str
+  original: object
+  stage: str  # the first stage the field changes: 'evaluate' (no retraining), 'train' or 'encode'
+  sections: tuple = ()  # for stage 'evaluate': the evaluation sections it changes
+  names: str = 'all'  # for stage 'evaluate': 'all' maps, or 'uniform' only
+  what: str = ''
+
+
+# Cheapest first: no retraining, then retraining.
+DEPARTURES = {
+    'pad_rule': Departure('pad_rule', 'fixed', 'evaluate', ('deletion', 'eraser'), what=(
+        "deletion's pad mode: every position of the original length stepped over in both directions (PyTorch "
+        'packed LSTM with the original lengths), not the valid span recomputed from the edited mask')),
+    'uniform_weights': Departure('uniform_weights', 'mean', 'evaluate', ('weak_learner', 'shuffle'), 'uniform',
+                                 'Uniform baseline 1/n per token (Wiegreffe & Pinter), not 1/sqrt(n) after L2'),
+    'select_from_epoch': Departure('select_from_epoch', 2, 'train', what=(
+        "checkpoint selection never keeps epoch 1 (Jain & Wallace's `metric > best_metric and i > 0`)")),
+    'loss_reduction': Departure('loss_reduction', 'sum', 'train', what=(
+        'classifier loss summed over the batch (Jain & Wallace), so the coupled L2 weighs ~batch_size times less')),
+    'init_scheme': Departure('init_scheme', 'pytorch', 'train', what=(
+        "PyTorch's nn.LSTM / nn.Linear / nn.Embedding default initialisation, not orthogonal / lecun")),
+    'punctuation': Departure('punctuation', True, 'encode', what="punctuation marks kept as tokens (spaCy's)"),
+    'ag_news_title': Departure('ag_news_title', True, 'encode', what=(
+        'AG News test documents read as title + description, like the train rows here (ours: train on title + '
+        'description, test on the description)')),
+}
+# Departures with no switch yet, and why they are not measured here.
+NOT_SWITCHED = {
+    'length_filter': "truncation at each corpus's max_len instead of Jain & Wallace's length filter; no switch "
+                     "yet. Where no document exceeds max_len (the baseline's `truncated` counts above: SST) no cell "
+                     'can move; it matters on 20 News (104 documents kept that they drop).',
+}
+
+FLAGS = flags.FLAGS
+config_lib.define_compile_cache_flag()
+flags.DEFINE_enum('preset', 'reduced', list(config_lib.PRESETS), 'Settings of the baseline (config.PRESETS).')
+flags.DEFINE_string('workdir', None, 'Root of the runs (default runs/departures/<corpus>). Re-running resumes.')
+flags.DEFINE_list('departures', list(DEPARTURES), 'Departures to measure, in order: ' + ', '.join(DEPARTURES))
+flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_bool('summary_only', False, 'Only rebuild departures_<corpus>.md from its JSON in --out.')
+flags.DEFINE_string('suffix', '', 'Appended to the output name (departures_<corpus><suffix>) and the default '
+                    'workdir, for a second baseline on the same corpus (e.g. _epochs8).')
+cli.define_config_flags()
+
+EVALUATE = ('encode', 'train', 'explain', 'evaluate')
+
+
+def maps_of(work, config):
+  return lambda name: io.load_npz(work.maps(name)) if name in config.explainers else name
+
+
+def saved_evaluations(work_of, names):
+  """{(evaluation, map): saved npz} for every resampled Evaluation whose file exists; work_of(section) -> Workdir."""
+  found = {}
+  for evaluation, spec in evaluations.EVALUATIONS.items():
+    if not spec.resampled:
+      continue
+    for name in names:
+      path = work_of(spec.section).evaluation(spec.section, name)
+      if os.path.exists(path):
+        found[evaluation, name] = io.load_npz(path)
+  return found
+
+
+def same_examples(a, b):
+  """Whether two saved evaluations are on the same test examples (their indices or labels agree)."""
+  for key in ('indices', 'labels'):
+    if key in a and key in b:
+      return np.array_equal(a[key], b[key])
+  return len(next(iter(a.values()))) == len(next(iter(b.values())))
+
+
+def cell_differences(base, variant):
+  """Rows [evaluation, map, baseline, variant, variant - baseline, low, high, n] of every cell both measured."""
+  rows = []
+  for (evaluation, name), saved in variant.items():
+    if (evaluation, name) not in base or not same_examples(base[evaluation, name], saved):
+      continue
+    spec = evaluations.EVALUATIONS[evaluation]
+    oriented = spec.difference([saved], [base[evaluation, name]])  # > 0: variant more faithful
+    # back in the cell's own units: variant - baseline
+    low, high = sorted(spec.orientation * np.asarray(oriented['ci95']) + 0.)
+    value = lambda s: (spec.units(s)[1](*spec.units(s)[0]) if spec.units else np.mean(s[spec.per_example]))
+    rows.append([evaluation, name, float(value(base[evaluation, name])), float(value(saved)),
+                 spec.orientation * oriented['difference'] + 0., float(low), float(high), oriented['n']])
+  return rows
+
+
+def classifier_rows(config, base_work, variant_config, variant_work):
+  """Table 2 cells (test accuracy, F1) of two classifiers on the same test documents, paired."""
+  probs = []
+  for cfg, work in ((config, base_work), (variant_config, variant_work)):
+    corpus = encode.EncodedCorpus.load(work.corpus)
+    model, params = pipeline.load_classifier(cfg, work, corpus)
+    test = corpus.splits['test']
+    probs.append((test.labels, train.predict_split(model, params, test, cfg.eval_batch_size)))
+  (labels_a, probs_a), (labels_b, probs_b) = probs
+  if not np.array_equal(labels_a, labels_b):
+    return []
+  pred_a, pred_b = probs_a.argmax(-1), probs_b.argmax(-1)
+  rows = []
+  for metric, a, b, statistic in (('accuracy', (labels_a == pred_b).astype(float), (labels_a == pred_a).astype(float),
+                                   None),
+                                  ('f1', (labels_a, pred_b), (labels_a, pred_a), metrics.f1_along_last_axis)):
+    diff = metrics.paired_difference(a, b, statistic)
+    rows.append([f'classifier_{metric}', 'classifier', float(metrics.classification_report(labels_a, probs_a)[metric]),
+                 float(metrics.classification_report(labels_a, probs_b)[metric]), diff['difference'],
+                 *diff['ci95'], diff['n']])
+  return rows
+
+
+def measure(config, root, names):
+  """Runs the baseline and every departure in `names`; returns the departures' records."""
+  base_root = os.path.join(root, 'baseline')
+  started = time.time()
+  pipeline.run_pipeline(config, base_root, EVALUATE)
+  base_work = workdir_lib.Workdir(os.path.abspath(base_root))
+  corpus = encode.EncodedCorpus.load(base_work.corpus)
+  all_maps = list(config.explainers) + list(explain.BASELINES)
+  base = saved_evaluations(lambda section: base_work, all_maps)
+  trained = io.read_json(base_work.summary('train'))
+  encoded = io.read_json(base_work.summary('encode'))
+  records = [{'departure': 'baseline', 'seconds': round(time.time() - started, 1),
+              'selected_epoch': trained['selected_epoch'], 'test': trained['test'],
+              'max_len': encoded['max_len'], 'truncated': encoded['truncated']}]
+  model = params = None
+  for name in names:
+    spec = DEPARTURES[name]
+    variant = dataclasses.replace(config, **{spec.field: spec.original})
+    started = time.time()
+    record = {'departure': name, 'field': spec.field, 'ours': getattr(config, spec.field), 'original': spec.original,
+              'what': spec.what, 'rows': [], 'note': ''}
+    io.log(f'departures: {name} ({spec.field}={spec.original})')
+    if spec.stage == 'evaluate':
+      if model is None:
+        model, params = pipeline.load_classifier(config, base_work, corpus)
+      out = workdir_lib.Workdir(base_work.path('departures', name))
+      maps = ['uniform'] if spec.names == 'uniform' else all_maps
+      pipeline.evaluate_maps(variant, corpus, model, params, out, maps, maps_of(base_work, config), spec.sections)
+      record['rows'] = cell_differences(base, saved_evaluations(lambda section: out, maps))
+      record['note'] = 'measured on the baseline classifier and maps'
+    elif name == 'select_from_epoch' and trained['selected_epoch'] >= spec.original:
+      record['note'] = (f"not retrained: the baseline selected epoch {trained['selected_epoch']}, which the rule "
+                        'keeps too, so the checkpoint and every cell are the same (0 by construction)')
+    else:
+      variant_root = os.path.join(root, name)
+      if spec.stage == 'encode':
+        pipeline.run_pipeline(variant, variant_root, ('encode',))
+        same = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(variant_root)).corpus)
+        if all(np.array_equal(same.splits[s].ids, corpus.splits[s].ids) for s in encode.SPLITS):
+          record['note'] = ('not retrained: the encoded corpus is identical (the corpus cleaner ignores the '
+                            'switch), so every cell is the same (0 by construction)')
+          record['seconds'] = round(time.time() - started, 1)
+          records.append(record)
+          continue
+      pipeline.run_pipeline(variant, variant_root, EVALUATE)
+      variant_work = workdir_lib.Workdir(os.path.abspath(variant_root))
+      record['rows'] = (classifier_rows(config, base_work, variant, variant_work)
+                        + cell_differences(base, saved_evaluations(lambda section: variant_work, all_maps)))
+      record['selected_epoch'] = io.read_json(variant_work.summary('train'))['selected_epoch']
+      record['note'] = 'retrained'
+    record['seconds'] = round(time.time() - started, 1)
+    records.append(record)
+  return records
+
+
+# Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
+ROUNDING = 1e-6
+
+
+def carry_seconds(previous, records):
+  """Each record's `seconds` as the longest wall time of any invocation that built it: a resumed departure
+  takes ~0 s, and the invocation that computed it (recorded in `previous`, the JSON it rewrites) the real time."""
+  before = {r['departure']: r.get('seconds', 0) for r in (previous or {}).get('departures', [])}
+  return [{**r, 'seconds': max(r['seconds'], before.get(r['departure'], 0))} for r in records]
+
+
+def moved(row):
+  """Whether a cell's CI excludes 0 (by more than float rounding)."""
+  return row[5] > ROUNDING or row[6] < -ROUNDING
+
+
+def render(record):
+  prov = record['provenance']
+  settings = ', '.join(f'{k}={v}' for k, v in record['settings'].items()) or 'none'
+  lines = [f'# Protocol departures ({record["corpus"]}): each switched to the original protocol, measured', '',
+           f'Command: `python -m experiments.departures {" ".join(record["arguments"])}`; measured '
+           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
+           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'Baseline: preset `{record["preset"]}` with departures ({settings}); seed {record["seed"]}, split seed '
+           f'{record["split_seed"]}; one seed, so the CIs cover test examples only, not seed variance. Deletion and '
+           f'ERASER on {record["test_subset"]} test examples, the weak learner, shuffle test and classifier on the '
+           'whole test split. Each departure sets one RunConfig field to the original protocol\'s value; its '
+           'cells are variant − baseline in the cell\'s own units on the same test examples, with a paired '
+           'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples). "moved": the CI excludes 0 (by more '
+           f'than {ROUNDING:g}, float rounding).', '',
+           '## One row per departure', '']
+  summary_rows = []
+  for dep in record['departures'][1:]:
+    rows = dep['rows']
+    shifted = [r for r in rows if moved(r)]
+    largest = max(shifted or rows, key=lambda r: abs(r[4]), default=None)  # the largest move, else the largest tie
+    summary_rows.append([dep['departure'], f'`--{dep["field"]}={dep["original"]}` (ours: {dep["ours"]})',
+                         f'{len(shifted)} of {len(rows)}' if rows else '0 (not re-run)',
+                         f'{largest[0]} / {largest[1]}: {largest[4]:+.3f} [{largest[5]:+.3f}, {largest[6]:+.3f}]'
+                         if largest else '—', dep['note'], f'{dep["seconds"]:.0f}'])
+  lines += [report.markdown_table(['departure', 'switch', 'cells moved', 'largest move (variant − baseline)',
+                                   'how', 'seconds (wall, the invocation that computed it)'], summary_rows), '']
+  base = record['departures'][0]
+  lines += [f'Baseline: selected epoch {base["selected_epoch"]}; test accuracy {base["test"]["accuracy"]:.3f}; '
+            f'documents longer than max_len {base.get("max_len")} (truncated): {base.get("truncated")}.', '']
+  lines += ['## Not measured', '']
+  for name, why in record['not_measured'].items():
+    lines.append(f'- **{name}**: {why}')
+  lines.append('')
+  for dep in record['departures'][1:]:
+    if not dep['rows']:
+      continue
+    lines += [f'## {dep["departure"]}: {dep["what"]}', '']
+    if 'selected_epoch' in dep:
+      lines += [f'Retrained; selected epoch: baseline {base["selected_epoch"]}, variant {dep["selected_epoch"]}.', '']
+    lines += [report.markdown_table(['cell', 'map', 'baseline', 'variant', 'variant − baseline', 'low', 'high', 'n',
+                                     'moved'],
+                                    [[*r[:4], *(f'{v:+.4f}' for v in r[4:7]), r[7], 'yes' if moved(r) else 'no']
+                                     for r in dep['rows']]), '']
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv  # flags only
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
+  config = cli.config_from_flags(FLAGS.preset)
+  stem = os.path.join(FLAGS.out, f'departures_{config.corpus}{FLAGS.suffix}')
+  if not FLAGS.summary_only:
+    unknown = [n for n in FLAGS.departures if n not in DEPARTURES]
+    if unknown:
+      raise FaithjaxError(f'--departures: unknown {", ".join(unknown)}; choose from '
+                          f'{", ".join(DEPARTURES)}')
+    root = FLAGS.workdir or os.path.join('runs', 'departures', config.corpus + FLAGS.suffix)
+    records = carry_seconds(io.read_json(stem + '.json') if os.path.exists(stem + '.json') else None,
+                            measure(config, root, FLAGS.departures))
+    defaults = config_lib.make_config(config.corpus, preset=FLAGS.preset).fingerprint()
+    left = [n for n in DEPARTURES if n not in FLAGS.departures]
+    command = 'python -m experiments.departures ' + ' '.join(a for a in sys.argv[1:]
+                                                             if not a.startswith('--departures'))
+    not_measured = {**{n: f'not run in this session; measure with `{command} --departures={n}`' for n in left},
+                    **NOT_SWITCHED}
+    os.makedirs(FLAGS.out, exist_ok=True)
+    io.write_json(stem + '.json', {
+        'corpus': config.corpus, 'preset': FLAGS.preset, 'seed': config.seed, 'split_seed': config.split_seed,
+        'workdir': root, 'arguments': sys.argv[1:],
+        'settings': {k: v for k, v in config.fingerprint().items() if v != defaults[k] and k != 'seed'},
+        'test_subset': pipeline.test_subset(config, encode.EncodedCorpus.load(
+            workdir_lib.Workdir(os.path.abspath(os.path.join(root, 'baseline'))).corpus).splits['test']).size,
+        'measured': provenance.now(), 'provenance': provenance.record(), 'departures': records,
+        'not_measured': not_measured})
+  io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
+  print(f'wrote {stem}.md')
+
+
+if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+  cli.run(main)
