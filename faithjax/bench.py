@@ -283,6 +283,8 @@ def compare(results):
 # seq_len: (examples per pass, batch sizes tried by both sides); issue 19's shapes.
 INTERLEAVE_SHAPES = {32: (128, (64, 128)), 256: (32, (16, 32))}
 MODELS = {'lstm': False, 'bilstm': True}  # --models name: bidirectional
+# Before each case the interleaved run waits up to this long for the load its own previous case left to decay.
+SETTLE_SECONDS = 90
 PEER = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'bench', 'peer_torch.py'))
 
 
@@ -338,7 +340,7 @@ def run_interleaved(args):
                      'not be honest (wait for an idle machine, or --allow_loaded to get a table marked NOT VALID)')
   start = time.perf_counter()
   records = []
-  for record in interleave.run_rounds(interleave_cases(args), args.rounds):
+  for record in interleave.run_rounds(interleave_cases(args), args.rounds, patience=SETTLE_SECONDS):
     print(json.dumps(record), flush=True)
     records.append(record)
   minutes = (time.perf_counter() - start) / 60

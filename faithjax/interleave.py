@@ -14,6 +14,7 @@ Pure plumbing: the sides are callables yielding result dicts in the schema of
 
 from collections.abc import Callable, Iterable, Iterator
 import os
+import time
 
 import numpy as np
 
@@ -39,19 +40,34 @@ def side_order(sides: Iterable[str], round_: int) -> list[str]:
   return sides if round_ % 2 == 0 else sides[::-1]
 
 
+def settled_load(loadavg: Callable[[], tuple[float, ...]], n_cores: int, patience: float,
+                 wait: Callable[[float], None] = time.sleep, step: float = 5.) -> float:
+  """The 1-minute load average, read again every `step` seconds for up to `patience` seconds while it is
+  above the core count: right after a case the benchmark's own threads keep the average near the core
+  count for a while, which is not load from other programs (it decays by about 8% in 5 s)."""
+  load, waited = loadavg()[0], 0.
+  while too_loaded(load, n_cores) and waited < patience:
+    wait(step)
+    waited += step
+    load = loadavg()[0]
+  return load
+
+
 def run_rounds(cases: dict[str, dict[str, Runner]], rounds: int,
-               loadavg: Callable[[], tuple[float, ...]] | None = None) -> Iterator[dict]:
+               loadavg: Callable[[], tuple[float, ...]] | None = None, patience: float = 0.,
+               wait: Callable[[float], None] = time.sleep) -> Iterator[dict]:
   """Yields every result of every case and side, tagged with case, side, round and load.
 
   cases: {case name: {side: runner}}, each runner() yielding result dicts
   (`impl`, `explainer`, `examples_per_s`, ...), each side at its best batch;
   the sides run in their dict order in even rounds, reversed in odd ones.
-  The load is read before each case of each round (loadavg, default os.getloadavg).
+  The load is read before each case of each round (loadavg, default os.getloadavg),
+  after waiting up to `patience` seconds for it to settle (`settled_load`).
   """
   loadavg = loadavg or os.getloadavg
   for round_ in range(rounds):
     for case, sides in cases.items():
-      load = round(loadavg()[0], 2)
+      load = round(settled_load(loadavg, cores(), patience, wait), 2)
       for side in side_order(sides, round_):
         for result in sides[side]():
           yield dict(result, case=case, side=side, round=round_, load=load)

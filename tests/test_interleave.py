@@ -114,3 +114,19 @@ def test_deletion_rows_alone_run_only_deletion_on_the_faithjax_side_and_name_it_
   assert [k[1] for k in interleave.ratios(records)] == ['eraser_deletion']
   assert bench.interleave_command(args) == ('python -m faithjax.bench --interleave --rounds 3 --models lstm,bilstm '
                                             '--seq_lens 32,256 --steps 1 --explainers eraser_deletion')
+
+
+def test_the_load_is_read_once_the_previous_cases_own_load_has_settled():
+  waits = []
+  readings = iter([2.5, 2.2, 1.9, 1.5])
+  assert interleave.settled_load(lambda: (next(readings),), n_cores=2, patience=60, wait=waits.append) == 1.9
+  assert waits == [5., 5.]  # two waits of one step, then below the core count
+  readings = iter([2.5, 2.4, 2.3])
+  assert interleave.settled_load(lambda: (next(readings),), n_cores=2, patience=5, wait=waits.append) == 2.4
+  # run_rounds records the settled reading, so a busy machine still marks the table NOT VALID after the wait
+  readings = iter([500.0, 1.0, 500.0, 500.0])  # above any machine's core count
+  case = dict(faithjax=stub_side([], 'c', 'faithjax', {('faithjax', 'saliency'): [1., 1.]}),
+              peer=stub_side([], 'c', 'peer', {('captum', 'saliency'): [1., 1.]}))
+  records = list(interleave.run_rounds({'c': case}, rounds=2, loadavg=lambda: (next(readings),), patience=5,
+                                       wait=lambda seconds: None))
+  assert interleave.loads(records) == [1.0, 500.0]
