@@ -22,6 +22,7 @@ from absl import flags
 from faithjax import FaithjaxError
 from faithjax import Interrupted
 from faithjax import config as config_lib
+from faithjax import interrupts
 
 FLAGS = flags.FLAGS
 HELP_FLAGS = ('--help', '-help', '-h', '--helpshort', '-helpshort', '-?')
@@ -85,6 +86,7 @@ def parse_flags(argv):
 
 def guarded(main, argv):
   """Calls main(argv); every expected way to stop becomes one line on stderr and an exit status."""
+  interrupts.install()
   try:
     main(argv)
   except FaithjaxError as e:

@@ -20,6 +20,7 @@ from faithjax import artefacts
 from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import heatmap
+from faithjax import interrupts
 from faithjax import io
 from faithjax import metrics
 from faithjax import models
@@ -275,6 +276,7 @@ def _run_stages(config, workdir, stages, mesh):
       io.write_json(workdir.stage_time(stage), spent.as_dict())  # beside the summary: results.json holds no clock
       io.write_json(workdir.summary(stage), summary)
       io.log(f'stage {stage}: done in {spent.describe()}')
+      interrupts.raise_if_received(f'stage {stage}')  # a Ctrl-C that a library swallowed stops the run here
     summaries[stage] = io.read_json(workdir.summary(stage))
   results = {'config': dataclasses.asdict(config), 'stages': summaries, 'provenance': provenance.record()}
   if 'report' in stages:

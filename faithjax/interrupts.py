@@ -1,0 +1,46 @@
+"""Ctrl-C that no library can swallow.
+
+Python's default SIGINT handler raises KeyboardInterrupt wherever the main
+thread happens to be, and two places lose it: `asyncio.run` (which orbax
+calls for every checkpoint read and write) replaces that handler with one
+that only cancels its task, so a coroutine that absorbs the cancellation
+returns normally; and an exception raised inside a finalizer (`__del__`) is
+printed and dropped. `install` puts our own handler in place (asyncio leaves
+a non-default handler alone), which also records the signal, so that
+`raise_if_received` can stop the run at the next stage boundary even when the
+KeyboardInterrupt itself was lost.
+"""
+
+import signal
+import threading
+
+from faithjax import Interrupted
+
+_received = threading.Event()
+
+
+def _on_sigint(signum, frame):
+  del signum, frame
+  _received.set()
+  raise KeyboardInterrupt
+
+
+def install() -> None:
+  """SIGINT raises KeyboardInterrupt through our handler (from the main thread; elsewhere a no-op)."""
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def received() -> bool:
+  """Whether a SIGINT reached our handler since `install` (or `reset`)."""
+  return _received.is_set()
+
+
+def reset() -> None:
+  _received.clear()
+
+
+def raise_if_received(where: str) -> None:
+  """Raises Interrupted(where) if a SIGINT came, whether or not its KeyboardInterrupt got through."""
+  if received():
+    raise Interrupted(where)
