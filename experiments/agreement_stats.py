@@ -43,13 +43,12 @@ from faithjax import pipeline
 from faithjax import provenance
 from faithjax import report
 from faithjax import study
-from faithjax import train
 from faithjax import workdir as workdir_lib
-from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import diagnostics
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
+from experiments import evaluated_runs
 
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
@@ -65,46 +64,6 @@ flags.DEFINE_string('scored_dir', 'runs/agreement_stats', 'Where each corpus kee
 
 EFFECT = 'input_x_gradient'  # the signed map whose sign says whether a removed token supported the prediction
 FIXED_CLASS = 1
-
-
-class Run:
-  """One evaluated workdir: its config, corpus, and evaluation files."""
-
-  def __init__(self, root):
-    self.work = workdir_lib.Workdir(os.path.abspath(root))
-    if not os.path.exists(self.work.path('config.json')):
-      raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
-    saved = io.read_json(self.work.path('config.json'))
-    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
-    self.corpus = encode.EncodedCorpus.load(self.work.corpus)
-    self.test = self.corpus.splits['test']
-
-  def has(self, section, name):
-    return os.path.exists(self.work.evaluation(section, name))
-
-  def saved(self, section, name):
-    return io.load_npz(self.work.evaluation(section, name))
-
-  def units(self, spec, name):
-    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
-    saved = self.saved(spec.section, name)
-    if spec.units:
-      return spec.units(saved)[0]
-    values = np.full(len(self.test), np.nan)
-    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
-    return (values,)
-
-  def classifier_probs(self, split='test'):
-    """The classifier's class probabilities on `split`: [n, classes]."""
-    model, params = pipeline.load_classifier(self.config, self.work, self.corpus)
-    return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size)
-
-  def classifier_predictions(self, split='test'):
-    return self.classifier_probs(split).argmax(-1)
-
-
-def nanmean(values):
-  return np.nanmean(values, -1)
 
 
 def explainers_of(runs):
@@ -125,8 +84,7 @@ def score_evaluations(runs, names, draws):
       continue
     per_name = [[r.units(spec, n) for r in runs] for n in present]  # [explainer][seed] -> tuple of [n_test]
     units = tuple(np.array([[seed[i] for seed in seeds] for seeds in per_name]) for i in range(len(per_name[0][0])))
-    statistic = spec.units(runs[0].saved(spec.section, present[0]))[1] if spec.units else nanmean
-    estimate, boot = metrics.hierarchical_bootstrap(units, statistic, draws)
+    estimate, boot = metrics.hierarchical_bootstrap(units, evaluated_runs.statistic_of(runs[0], spec, present[0]), draws)
     scored[evaluation] = {'explainers': present, 'estimate': spec.orientation * estimate,
                           'boot': spec.orientation * boot}
   return scored
@@ -275,7 +233,7 @@ def per_example_rows(runs, names):
 
 
 def measure(roots):
-  runs = [Run(root) for root in roots]
+  runs = [evaluated_runs.Run(root) for root in roots]
   sizes = {len(r.test) for r in runs}
   if len(sizes) != 1:
     raise FaithjaxError(f'the runs have different test splits (sizes {sorted(sizes)}); '

@@ -3,14 +3,19 @@
   python -m experiments.reproduce --preset=cpu   # reduced settings for 2 CPU cores (config.PRESETS)
   python -m experiments.reproduce --preset=full  # the paper's settings, for a GPU
   python -m experiments.reproduce --tables_only  # rebuild the tables from finished workdirs
+  python -m experiments.reproduce --preset=cpu --corpora=sst,20news --seeds=0,1,2,3,4  # seed-aware tables
 
-Each corpus runs in <runs_dir>/<preset>/<corpus>; finished stages are skipped,
-so an interrupted reproduction resumes. Results go to experiments/results/.
+Each corpus runs in <runs_dir>/<preset>/<corpus> (seed k > 0: <corpus>-seed<k>);
+finished stages are skipped, so an interrupted reproduction resumes. Results go
+to experiments/results/. With several --seeds, every cell is the mean over the
+seeds with a two-level bootstrap CI (seeds, then test examples within each
+drawn seed), in reproduction_<preset>_seeds.{md,csv}, and the top of that file
+counts the cells within .05 of the paper and inside their interval, for the
+first seed alone (example CI) and for all seeds.
 """
 
 import csv
 import io as stdio
-import json
 import os
 
 from absl import flags
@@ -20,10 +25,12 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from experiments import evaluated_runs  # pylint: disable=wrong-import-position
 from faithjax import FaithjaxError  # pylint: disable=wrong-import-position
 from faithjax import cli
 from faithjax import config as config_lib
 from faithjax import io
+from faithjax import metrics
 from faithjax import paper
 from faithjax import pipeline
 from faithjax import provenance
@@ -42,6 +49,9 @@ flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures 
 flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from workdirs that finished.')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
 flags.DEFINE_string('model', 'lstm', 'Classifier (faithjax.models.MODELS); its runs and tables get its name unless lstm.')
+flags.DEFINE_list('seeds', ['0'], 'Classifier seeds (RunConfig.seed) per corpus; more than one writes the seed-aware '
+                  'tables reproduction_<preset>_seeds.* instead of the single-seed ones.')
+flags.DEFINE_integer('n_resamples', 2000, 'Two-level bootstrap resamples of the seed-aware tables.')
 
 
 def suffix():
@@ -49,15 +59,25 @@ def suffix():
   return '' if FLAGS.model == 'lstm' else f'_{FLAGS.model}'
 
 
-def workdir_of(corpus):
-  return os.path.join(FLAGS.runs_dir, FLAGS.preset + suffix(), corpus)
+def seeds():
+  try:
+    return [int(s) for s in FLAGS.seeds]
+  except ValueError:
+    raise FaithjaxError(f'--seeds must be integers; got {",".join(FLAGS.seeds)}') from None
+
+
+def workdir_of(corpus, seed=0):
+  """Seed 0 keeps the single-seed path, so a finished single-seed reproduction is the first seed's run."""
+  return os.path.join(FLAGS.runs_dir, FLAGS.preset + suffix(), corpus if seed == 0 else f'{corpus}-seed{seed}')
 
 
 def run_corpora():
   for corpus in FLAGS.corpora:
-    config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model)
-    io.log(f'== {corpus} ({FLAGS.preset}) -> {workdir_of(corpus)}')
-    pipeline.run_pipeline(config, workdir_of(corpus))
+    for seed in seeds():
+      config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model,
+                                      seed=seed)
+      io.log(f'== {corpus} ({FLAGS.preset}, seed {seed}) -> {workdir_of(corpus, seed)}')
+      pipeline.run_pipeline(config, workdir_of(corpus, seed))
 
 
 def finished_runs():
@@ -71,6 +91,16 @@ def finished_runs():
   return runs
 
 
+def seeded_runs():
+  """{corpus: [evaluated_runs.Run per seed]} of the corpora whose every seed has finished."""
+  done = {c: [workdir_of(c, seed) for seed in seeds()] for c in FLAGS.corpora}
+  done = {c: roots for c, roots in done.items() if all(os.path.exists(os.path.join(r, 'results.json')) for r in roots)}
+  if not done:
+    raise FaithjaxError(f'no corpus has finished every seed {",".join(FLAGS.seeds)} under {FLAGS.runs_dir}/'
+                        f'{FLAGS.preset}; run without --tables_only first')
+  return {c: [evaluated_runs.Run(r) for r in roots] for c, roots in done.items()}
+
+
 def display(runs, corpus):
   return runs[corpus]['stages']['encode']['display_name']
 
@@ -78,9 +108,10 @@ def display(runs, corpus):
 def comparison_cell(row):
   """'ours [CI] | paper | difference', the pipes escaped for a markdown table."""
   ci = None if row['low'] is None else (row['low'], row['high'])
+  ours = report.with_ci(row['ours'], ci) + (f' (sd {row["seed_sd"]:.3f})' if row.get('seeds', 1) > 1 else '')
   if row['paper'] is None:  # an evaluation the paper does not report
-    return report.with_ci(row['ours'], ci)
-  return f'{report.with_ci(row["ours"], ci)} \\| {row["paper"]:.3f} \\| {row["diff"]:+.3f}'
+    return ours
+  return f'{ours} \\| {row["paper"]:.3f} \\| {row["diff"]:+.3f}'
 
 
 def comparison_table(runs, rows, key):
@@ -110,7 +141,7 @@ def figure5(runs, out):
 
 def write_csv(path, rows):
   buffer = stdio.StringIO()
-  writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+  writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval='')
   writer.writeheader()
   writer.writerows(rows)
   io.write_text(path, buffer.getvalue())
@@ -158,13 +189,71 @@ def render(runs, figure_path):
   return '\n'.join(lines)
 
 
+def seeded_tables(runs_by_corpus):
+  """(first seed's rows, every seed's rows): {table key: rows} of Table 2 and every evaluation."""
+  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].test), FLAGS.n_resamples, seed=0)
+           for c, runs in runs_by_corpus.items()}
+  first = {c: io.read_json(runs[0].work.path('results.json')) for c, runs in runs_by_corpus.items()}
+  single = {'table2': study.table2_rows(first), **{e: study.comparison_rows(first, e) for e in study.evaluation_names()}}
+  seeded = {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
+            **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
+  return first, single, seeded
+
+
+def counts_section(first, single, seeded):
+  """The closeness counts per corpus, first seed (example CI) beside every seed (two-level CI)."""
+  header = ['corpus', 'cells', f'within {evaluated_runs.CLOSE} (seed {seeds()[0]})', f'inside CI (seed {seeds()[0]})',
+            f'within {evaluated_runs.CLOSE} ({len(seeds())} seeds)', f'inside CI ({len(seeds())} seeds)']
+  rows = []
+  for corpus in [*first, None]:
+    pick = lambda tables: [r for rs in tables.values() for r in rs if corpus in (None, r['corpus'])]
+    before, after = evaluated_runs.closeness_counts(pick(single)), evaluated_runs.closeness_counts(pick(seeded))
+    rows.append([display(first, corpus) if corpus else 'all', after['cells'], before['within_05'],
+                 before['inside_ci'], after['within_05'], after['inside_ci']])
+  return report.markdown_table(header, rows)
+
+
+def render_seeded(first, single, seeded):
+  prov = next(iter(first.values()))['provenance']
+  options = f' --model={FLAGS.model}' if suffix() else ''
+  lines = [f'# Reproduction of the study over {len(seeds())} seeds' + (f' ({FLAGS.model})' if suffix() else ''), '',
+           f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
+           f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}`; rendered {provenance.now()} on '
+           f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
+           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'Each cell: the mean over {len(seeds())} classifier seeds (seed = initialisation, batch order and '
+           'explainer randomness; one data split) [95% CI of a two-level bootstrap: seeds with replacement, then '
+           f'test examples within each drawn seed, {FLAGS.n_resamples} resamples] (sd over seeds) | paper | '
+           'ours − paper. Weak-learner and classifier cells are F1 / accuracy per seed, then averaged.', '',
+           '## How close to the paper', '',
+           f'Cells the paper reports, within {evaluated_runs.CLOSE} of it, and whose interval contains it: for the first seed alone '
+           f'with its example-bootstrap CI (what every table was before seeds), and over all seeds.', '',
+           counts_section(first, single, seeded), '',
+           '## Settings that produced these numbers (first seed)', '', settings_section(first), '',
+           '## Table 2: classifier on test', '', comparison_table(first, seeded['table2'], 'metric'), '']
+  for evaluation in study.evaluation_names():
+    lines += [f'## {study.title(evaluation)}', '', comparison_table(first, seeded[evaluation], 'map'), '']
+  return '\n'.join(lines)
+
+
+def write_seeded(out):
+  first, single, seeded = seeded_tables(seeded_runs())
+  stem = os.path.join(out, f'reproduction_{FLAGS.preset}{suffix()}_seeds')
+  io.write_text(stem + '.md', render_seeded(first, single, seeded))
+  write_csv(stem + '.csv', [dict(table=t, **r) for t, rows in seeded.items() for r in rows])
+  print(f'wrote {stem}.md')
+
+
 def main(argv):
   del argv
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   if not FLAGS.tables_only:
     run_corpora()
-  runs = finished_runs()
   os.makedirs(FLAGS.out, exist_ok=True)
+  if len(seeds()) > 1:
+    write_seeded(FLAGS.out)
+    return
+  runs = finished_runs()
   figure_path = figure5(runs, FLAGS.out)
   io.write_text(os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}.md'), render(runs, figure_path))
   rows = [dict(table=e, **r) for e in study.evaluation_names() for r in study.comparison_rows(runs, e)]

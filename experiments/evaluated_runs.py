@@ -1,0 +1,129 @@
+"""Finished workdirs read back for statistics across runs (experiments.agreement_stats, experiments.reproduce
+--seeds): each one's config, encoded corpus, evaluation files and classifier, and the seed-aware cells of the
+reproduction tables."""
+
+import os
+
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax import config as config_lib
+from faithjax import io
+from faithjax import metrics
+from faithjax import paper
+from faithjax import pipeline
+from faithjax import study
+from faithjax import train
+from faithjax import workdir as workdir_lib
+from faithjax.data import encode
+from faithjax.faithfulness import evaluations
+
+CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
+
+
+class Run:
+  """One evaluated workdir: its config, corpus, and evaluation files."""
+
+  def __init__(self, root: str):
+    self.work = workdir_lib.Workdir(os.path.abspath(root))
+    if not os.path.exists(self.work.path('config.json')):
+      raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
+    saved = io.read_json(self.work.path('config.json'))
+    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    self.corpus = encode.EncodedCorpus.load(self.work.corpus)
+    self.test = self.corpus.splits['test']
+
+  def has(self, section, name):
+    return os.path.exists(self.work.evaluation(section, name))
+
+  def saved(self, section, name):
+    return io.load_npz(self.work.evaluation(section, name))
+
+  def units(self, spec, name):
+    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
+    saved = self.saved(spec.section, name)
+    if spec.units:
+      return spec.units(saved)[0]
+    values = np.full(len(self.test), np.nan)
+    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
+    return (values,)
+
+  def classifier_probs(self, split='test'):
+    """The classifier's class probabilities on `split`: [n, classes]."""
+    model, params = pipeline.load_classifier(self.config, self.work, self.corpus)
+    return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size)
+
+  def classifier_predictions(self, split='test'):
+    return self.classifier_probs(split).argmax(-1)
+
+
+def nanmean(values):
+  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN)."""
+  return np.nanmean(values, -1)
+
+
+def statistic_of(run, spec, name):
+  """What an evaluation's units are summarised by, vectorised over the last axis: F1 for the weak learner
+  (spec.units), the mean over measured examples otherwise."""
+  return spec.units(run.saved(spec.section, name))[1] if spec.units else nanmean
+
+
+def accuracy_along_last_axis(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+  """Share of correct predictions over the last axis: [..., n] x2 -> [...]."""
+  return np.mean(labels == predictions, -1)
+
+
+TABLE2_STATISTICS = {'accuracy': accuracy_along_last_axis, 'f1': metrics.f1_along_last_axis}
+
+
+def seeded_cell(units: tuple, statistic, draws: tuple) -> dict:
+  """The mean over seeds of a per-seed statistic, its two-level 95% CI and the seeds' sd.
+
+  units: a tuple of arrays [n_seeds, n_test]; statistic: [..., n_test] -> [...].
+  """
+  estimate, boot = metrics.hierarchical_bootstrap(units, statistic, draws)
+  low, high = metrics.percentile_interval(boot)
+  per_seed = statistic(*units)
+  return {'ours': float(estimate), 'low': float(low), 'high': float(high),
+          'seed_sd': float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 'seeds': len(per_seed)}
+
+
+def with_paper(row: dict, theirs: float | None) -> dict:
+  """The row with the paper's value and ours − paper (None where the paper has no such cell)."""
+  return {**row, 'paper': theirs, 'diff': None if theirs is None else row['ours'] - theirs}
+
+
+def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
+  """Table 2's rows (accuracy, F1) over every seed: runs_by_corpus {corpus: [Run per seed]}, draws_of(corpus)
+  the corpus's metrics.hierarchical_draws."""
+  rows = []
+  for corpus, runs in runs_by_corpus.items():
+    labels = np.stack([r.test.labels for r in runs])
+    predictions = np.stack([r.classifier_predictions() for r in runs])
+    for metric, statistic in TABLE2_STATISTICS.items():
+      cell = seeded_cell((labels, predictions), statistic, draws_of(corpus))
+      rows.append(with_paper({'metric': metric, 'corpus': corpus, **cell}, paper.TABLE2[metric].get(corpus)))
+  return rows
+
+
+def seeded_rows(runs_by_corpus: dict, evaluation: str, draws_of) -> list:
+  """study.comparison_rows' rows of one evaluation, each cell over every seed of its corpus (seeded_cell)."""
+  spec = evaluations.EVALUATIONS[evaluation]
+  theirs = study.TABLE_OF.get(evaluation, {n: {} for n in paper.EXPLAINERS})
+  rows = []
+  for name, by_corpus in theirs.items():
+    for corpus, runs in runs_by_corpus.items():
+      if not all(r.has(spec.section, name) for r in runs):
+        continue
+      per_seed = [r.units(spec, name) for r in runs]
+      units = tuple(np.stack([seed[i] for seed in per_seed]) for i in range(len(per_seed[0])))
+      cell = seeded_cell(units, statistic_of(runs[0], spec, name), draws_of(corpus))
+      rows.append(with_paper({'map': name, 'corpus': corpus, **cell}, by_corpus.get(corpus)))
+  return rows
+
+
+def closeness_counts(rows: list) -> dict:
+  """Of the cells the paper reports: how many lie within CLOSE of it, and how many intervals contain it."""
+  compared = [r for r in rows if r['paper'] is not None]
+  return {'cells': len(compared), 'within_05': sum(abs(r['diff']) <= CLOSE for r in compared),
+          'inside_ci': sum(r['low'] is not None and r['low'] <= r['paper'] <= r['high'] for r in compared)}

@@ -1,0 +1,92 @@
+"""The seed-aware reproduction cells (experiments/evaluated_runs.py) against a brute-force two-level bootstrap."""
+
+import types
+
+import numpy as np
+import pytest
+
+from experiments import evaluated_runs
+from faithjax import metrics
+from faithjax import paper
+
+N_TEST, N_SEEDS = 40, 3
+
+
+class FakeSplit(types.SimpleNamespace):
+  def __len__(self):
+    return len(self.labels)
+
+
+class FakeRun:
+  """What seeded_rows reads of a finished workdir: its test split and evaluation files, made up."""
+  units = evaluated_runs.Run.units
+
+  def __init__(self, rng, measured):
+    self.test = FakeSplit(labels=rng.integers(0, 2, N_TEST))
+    rates = np.round(rng.uniform(0, 1, measured.sum()), 3)
+    self.files = {('deletion', n): {'rates': rates + rng.normal(0, .1), 'indices': np.flatnonzero(measured)}
+                  for n in paper.EXPLAINERS}
+    for n in (*paper.EXPLAINERS, *paper.BASELINES):
+      self.files['weak_learner', n] = {'labels': self.test.labels, 'test_probs': rng.dirichlet([1, 1], N_TEST)}
+
+  def has(self, section, name):
+    return (section, name) in self.files
+
+  def saved(self, section, name):
+    return self.files[section, name]
+
+
+@pytest.fixture(scope='module')
+def runs():
+  rng = np.random.default_rng(0)
+  measured = rng.uniform(size=N_TEST) < .6  # deletion ran on a test subset: NaN elsewhere
+  return {'sst': [FakeRun(rng, measured) for _ in range(N_SEEDS)]}
+
+
+def brute_force_cell(per_seed_units, statistic, draws):
+  """The two-level bootstrap one resample and one slot at a time."""
+  seeds, examples = draws
+  boot = [np.mean([statistic(*(u[seeds[b, k]][examples[b, k]] for u in per_seed_units))
+                   for k in range(seeds.shape[1])]) for b in range(seeds.shape[0])]
+  per_seed = [statistic(*(u[s] for u in per_seed_units)) for s in range(N_SEEDS)]
+  return np.mean(per_seed), np.nanquantile(boot, [.025, .975]), np.std(per_seed, ddof=1)
+
+
+@pytest.mark.parametrize('evaluation', ['deletion_rate', 'weak_learner_f1'])
+def test_seeded_rows_equal_a_brute_force_two_level_bootstrap(runs, evaluation):
+  draws = metrics.hierarchical_draws(N_SEEDS, N_TEST, 200, seed=1)
+  rows = evaluated_runs.seeded_rows(runs, evaluation, lambda corpus: draws)
+  names = [r['map'] for r in rows]
+  assert names == list({'deletion_rate': paper.TABLE3, 'weak_learner_f1': paper.TABLE4}[evaluation])
+  for row in rows:
+    seeds = runs['sst']
+    if evaluation == 'deletion_rate':
+      per_seed_units = [np.stack([s.units(types.SimpleNamespace(section='deletion', units=None, per_example='rates'),
+                                          row['map'])[0] for s in seeds])]
+      statistic = lambda v: np.nanmean(v, -1)
+    else:
+      per_seed_units = [np.stack([s.test.labels for s in seeds]),
+                        np.stack([s.files['weak_learner', row['map']]['test_probs'].argmax(-1) for s in seeds])]
+      statistic = metrics.f1_along_last_axis
+    mean, (low, high), sd = brute_force_cell(per_seed_units, statistic, draws)
+    assert row['ours'] == pytest.approx(mean) and row['seed_sd'] == pytest.approx(sd)
+    assert (row['low'], row['high']) == pytest.approx((low, high))
+    assert row['seeds'] == N_SEEDS and row['diff'] == pytest.approx(row['ours'] - row['paper'])
+
+
+def test_seed_spread_widens_the_interval_beyond_the_example_bootstrap(runs):
+  # The same examples, but the seeds' deletion rates shifted apart: the two-level CI must cover the spread.
+  draws = metrics.hierarchical_draws(N_SEEDS, N_TEST, 500, seed=2)
+  values = np.tile(np.linspace(0, 1, N_TEST), (N_SEEDS, 1))
+  alike = evaluated_runs.seeded_cell((values,), evaluated_runs.nanmean, draws)
+  apart = evaluated_runs.seeded_cell((values + np.array([[-.2], [0.], [.2]]),), evaluated_runs.nanmean, draws)
+  assert alike['seed_sd'] == 0 and apart['seed_sd'] == pytest.approx(.2)
+  assert apart['high'] - apart['low'] > 2 * (alike['high'] - alike['low'])
+
+
+def test_closeness_counts():
+  rows = [{'ours': .50, 'low': .45, 'high': .55, 'paper': .52, 'diff': -.02},   # close and inside
+          {'ours': .50, 'low': .49, 'high': .51, 'paper': .54, 'diff': -.04},   # close, outside
+          {'ours': .50, 'low': .30, 'high': .70, 'paper': .60, 'diff': -.10},   # inside, not close
+          {'ours': .50, 'low': .45, 'high': .55, 'paper': None, 'diff': None}]  # the paper has no such cell
+  assert evaluated_runs.closeness_counts(rows) == {'cells': 3, 'within_05': 2, 'inside_ci': 2}
