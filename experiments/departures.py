@@ -55,9 +55,12 @@ class Departure:
 
 # Cheapest first: no retraining, then retraining.
 DEPARTURES = {
-    'pad_rule': Departure('pad_rule', 'fixed', 'evaluate', ('deletion', 'eraser'), what=(
-        "deletion's pad mode: every position of the original length stepped over in both directions (PyTorch "
-        'packed LSTM with the original lengths), not the valid span recomputed from the edited mask')),
+    # The default is now the original's symmetric rule, so this row measures the other one, our old default.
+    'pad_rule': Departure('pad_rule', 'trailing', 'evaluate', ('deletion', 'eraser'), what=(
+        "deletion's pad mode with the asymmetric rule faithjax used before session 7 (the valid span recomputed "
+        'from the edited mask: a removed last token skipped by the backward LSTM), against the default, every '
+        'position of the original length stepped over in both directions (a PyTorch packed LSTM with the original '
+        'lengths)')),
     'uniform_weights': Departure('uniform_weights', 'mean', 'evaluate', ('weak_learner', 'shuffle'), 'uniform',
                                  'Uniform baseline 1/n per token (Wiegreffe & Pinter), not 1/sqrt(n) after L2'),
     'select_from_epoch': Departure('select_from_epoch', 2, 'train', what=(

@@ -11,6 +11,7 @@ mixing results.
 
 import dataclasses
 import os
+from typing import ClassVar
 
 from faithjax import FaithjaxError
 from faithjax import explain
@@ -77,6 +78,9 @@ def choices_of(field):
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
   """Every setting of a run; `python run.py --<field>=...` sets one (faithjax/cli.py)."""
+  # What a workdir made before a field existed ran with, where that is not the field's default today
+  # (workdir.prepare_workdir reads a missing field as this value, not as the new default).
+  VALUES_BEFORE_FIELD: ClassVar[dict] = {'pad_rule': 'trailing'}
   corpus: str = setting('synthetic', 'Corpus: synthetic, imdb, sst, ag_news, 20news, jsonl:PATH or tfds:NAME.')
   data_dir: str | None = setting(None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
   seed: int = setting(0, 'Seed for initialisation, batch order and explainer randomness.', minimum=0)
@@ -122,10 +126,14 @@ class RunConfig:
   quadrature: str = setting('midpoint', 'Integrated Gradients quadrature.', explain.QUADRATURES)
   # Evaluations (DESIGN.md section 5).
   deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
-  pad_rule: str = setting('trailing', "What the LSTM steps over in --deletion_mode=pad: 'trailing' (ours: removed "
-                          'tokens after the last kept one are skipped, others stepped over with a zero input) or '
-                          "'fixed' (every position of the original length stepped over, both directions: a PyTorch "
-                          'packed LSTM given PAD ids and the original lengths).', deletion.PAD_RULES)
+  # The one departure whose default changed (to the symmetric rule): a workdir made before the field existed
+  # ran 'trailing' (VALUES_BEFORE_FIELD).
+  pad_rule: str = setting('fixed', "What the LSTM steps over in --deletion_mode=pad: 'fixed' (every position of "
+                          'the original length stepped over, a removed token with a zero input, both directions: a '
+                          "PyTorch packed LSTM given PAD ids and the original lengths) or 'trailing' (before "
+                          'session 7: removed tokens after the last kept one are skipped, so the backward LSTM skips '
+                          'a removed last token while the forward one steps over a removed first one).',
+                          deletion.PAD_RULES)
   absolute: bool = setting(False, 'Rank tokens by |score| in deletion, not by the signed score.')
   norm: str = setting('l2', 'Weak-learner map normalisation.', weak_learner.NORMS)
   uniform_weights: str = setting('norm', "The Uniform baseline's weights: 'norm' (ours: ones normalised by --norm, "

@@ -174,10 +174,15 @@ def _value_without(model, params, emb, mask, keep, label, target, removal):
   """f(label) with the tokens where `keep` [batch, seq] is False removed: [batch].
 
   removal 'zero' gives them a zero (PAD) embedding, still attended (Captum's Occlusion,
-  Lime and KernelShap with baseline 0); 'pad' also masks them, as deletion's 'pad' mode.
+  Lime and KernelShap with baseline 0); 'pad' also masks them, as deletion's 'pad' mode
+  under its default, symmetric rule: a recurrent model still steps over the whole
+  original text, a removed token with a zero input, in both directions.
   """
-  keep_mask = mask & keep if removal == 'pad' else mask
-  logits = _forward(model, params, keep_mask, False)(emb * keep[..., None])
+  kept = emb * keep[..., None]
+  if removal != 'pad':
+    return explained_value(_forward(model, params, mask, False)(kept), label, target)
+  logits, _ = contract.logits_from_inputs(model, params, contract.inputs_from_embeddings(model, params, kept),
+                                          mask & keep, span=contract.text_span(mask))
   return explained_value(logits, label, target)
 
 

@@ -60,14 +60,16 @@ def prepare_workdir(root, config):
     raise FaithjaxError(f'cannot write to workdir {root!r} ({e.strerror}); pass a writable --workdir') from e
   saved_path = workdir.path('config.json')
   current = config.fingerprint()
-  saved = io.read_json(saved_path) if os.path.exists(saved_path) else {}
+  on_disk = io.read_json(saved_path) if os.path.exists(saved_path) else {}
   parallel.sync('read config.json')  # every process has read it before process 0 may rewrite it
-  # Fields added to RunConfig since the workdir was made are adopted, not refused.
+  # Fields added to RunConfig since the workdir was made are adopted, not refused: with the value the workdir
+  # really ran with where the default has changed since (config.VALUES_BEFORE_FIELD), else the default.
+  saved = {**getattr(config, 'VALUES_BEFORE_FIELD', {}), **on_disk} if on_disk else {}
   changed = sorted(k for k in saved if k in current and saved[k] != current[k])
   if changed:
     raise FaithjaxError(f'workdir {root!r} holds a run with a different config ({", ".join(changed)}); '
                         'pass a new --workdir or restore the old flags')
-  if saved != current:
+  if on_disk != current:
     io.write_json(saved_path, current)
   if not os.path.exists(saved_path):
     raise FaithjaxError(f'a process other than process 0 cannot see {saved_path}, which process 0 wrote; '

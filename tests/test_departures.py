@@ -9,7 +9,9 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import io
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import corpora
 from faithjax.data import text
 from faithjax.faithfulness import deletion
@@ -33,17 +35,35 @@ def test_tokenizer_keeps_punctuation_only_under_the_switch():
   assert text.tokenize(raw) == ['good', 'bad', "isn't", 'it']  # the block is left
 
 
-def test_switches_are_flags_with_the_old_behaviour_as_default():
+def test_switches_are_flags_with_ours_as_default_but_the_symmetric_pad_rule():
   config = config_lib.make_config('sst')
   assert (config.pad_rule, config.uniform_weights, config.loss_reduction, config.select_from_epoch,
-          config.init_scheme, config.punctuation) == ('trailing', 'norm', 'mean', 1, 'flax', False)
-  varied = config_lib.make_config('sst', pad_rule='fixed', uniform_weights='mean', loss_reduction='sum',
+          config.init_scheme, config.punctuation) == ('fixed', 'norm', 'mean', 1, 'flax', False)
+  varied = config_lib.make_config('sst', pad_rule='trailing', uniform_weights='mean', loss_reduction='sum',
                                   select_from_epoch=2, init_scheme='pytorch', punctuation=True)
   assert varied.fingerprint() != config.fingerprint()
   for field, bad in (('pad_rule', 'both'), ('uniform_weights', 'sqrt'), ('loss_reduction', 'max'),
                      ('init_scheme', 'torch'), ('select_from_epoch', 0)):
     with pytest.raises(FaithjaxError, match=field):
       config_lib.make_config('sst', **{field: bad})
+
+
+def test_a_workdir_from_before_the_pad_rule_field_keeps_the_rule_it_ran_with(tmp_path):
+  # Such a workdir's deletion ran the trailing rule: the new default must be refused, not silently adopted.
+  legacy = config_lib.make_config('synthetic', pad_rule='trailing')
+  workdir_lib.prepare_workdir(str(tmp_path), legacy)
+  saved = io.read_json(str(tmp_path / 'config.json'))
+  del saved['pad_rule']
+  io.write_json(str(tmp_path / 'config.json'), saved)
+  with pytest.raises(FaithjaxError, match=r'different config \(pad_rule\)'):
+    workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
+  workdir_lib.prepare_workdir(str(tmp_path), legacy)
+  assert io.read_json(str(tmp_path / 'config.json'))['pad_rule'] == 'trailing'  # now recorded
+  # a field without a changed default is adopted with today's value
+  del saved['uniform_weights']
+  io.write_json(str(tmp_path / 'config.json'), {**saved, 'pad_rule': 'fixed'})
+  workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
+  assert io.read_json(str(tmp_path / 'config.json'))['uniform_weights'] == 'norm'
 
 
 @pytest.fixture(scope='module')

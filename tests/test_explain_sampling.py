@@ -50,9 +50,14 @@ class Example:
     return float(reference_value(self.logits(emb, mask), self.label, self.target))
 
   def without(self, keep, removal):
-    """f with the tokens where keep [seq] is False removed."""
-    mask = self.mask & keep if removal == 'pad' else self.mask
-    return self.f(self.emb * keep[None, :, None], mask)
+    """f with the tokens where keep [seq] is False removed ('pad': masked, and stepped over with a zero input
+    along the original text, the fixed rule that test_departures checks against the LSTM step by step)."""
+    kept = self.emb * keep[None, :, None]
+    if removal != 'pad':
+      return self.f(kept, self.mask)
+    logits, _ = contract.logits_from_inputs(self.model, self.params, contract.inputs_from_embeddings(
+        self.model, self.params, kept), self.mask & keep, span=contract.text_span(self.mask))
+    return float(reference_value(logits, self.label, self.target))
 
   def grad(self, emb):
     return reference_gradient(self.model, self.params, emb, self.mask, self.target, False, self.label)[0]

@@ -80,14 +80,25 @@ def _ranking(scores, absolute):
 def _removed(tokens, drop, mode):
   if mode == 'delete':
     return [x for t, x in enumerate(tokens) if t not in drop]
-  filler = 0 if mode == 'pad' else 1
+  filler = 1 if mode == 'unk' else 0
   return [filler if t in drop else x for t, x in enumerate(tokens)]
 
 
-def _probabilities(model, params, tokens, width):
+def _probabilities(model, params, tokens, width, span=None):
+  """The classifier's probabilities of one document; span: how many positions a recurrence steps over (the
+  original length under the fixed pad rule; default: up to the last real token)."""
   ids = np.zeros((1, width), np.int32)
   ids[0, :len(tokens)] = tokens
-  return np.asarray(contract.predict_proba(model, params, ids, ids != 0))[0]
+  if span is None:
+    return np.asarray(contract.predict_proba(model, params, ids, ids != 0))[0]
+  logits, _ = contract.logits_from_inputs(model, params, contract.inputs(model, params, ids), ids != 0,
+                                          span=np.arange(width)[None] < span)
+  return np.asarray(jax.nn.softmax(logits[0]))
+
+
+def _edited_probabilities(model, params, tokens, drop, mode, width):
+  span = len(tokens) if mode == 'pad_fixed' else None
+  return _probabilities(model, params, _removed(tokens, drop, mode), width, span)
 
 
 def deletion_loop(model, params, tokens, scores, width, mode='pad', absolute=False):
@@ -95,7 +106,7 @@ def deletion_loop(model, params, tokens, scores, width, mode='pad', absolute=Fal
   order = _ranking(scores, absolute)
   label = _probabilities(model, params, tokens, width).argmax()
   for k in range(1, len(tokens) + 1):
-    if _probabilities(model, params, _removed(tokens, set(order[:k]), mode), width).argmax() != label:
+    if _edited_probabilities(model, params, tokens, set(order[:k]), mode, width).argmax() != label:
       return k
   return len(tokens)
 
@@ -109,8 +120,8 @@ def eraser_loop(model, params, tokens, scores, width, mode='pad', absolute=False
   for percent in eraser.PERCENTS:
     top = set(order[:int(np.ceil(percent * len(tokens) / 100))])
     rest = set(range(len(tokens))) - top
-    comp.append(probs[label] - _probabilities(model, params, _removed(tokens, top, mode), width)[label])
-    suff.append(probs[label] - _probabilities(model, params, _removed(tokens, rest, mode), width)[label])
+    comp.append(probs[label] - _edited_probabilities(model, params, tokens, top, mode, width)[label])
+    suff.append(probs[label] - _edited_probabilities(model, params, tokens, rest, mode, width)[label])
   return comp, suff
 
 
@@ -132,7 +143,7 @@ def shuffle_loop(params, tokens, scores, key, permutations, norm='l2'):
 
 # Deletion until flip.
 
-@pytest.mark.parametrize('mode', deletion.MODES)
+@pytest.mark.parametrize('mode', [*deletion.MODES, 'pad_fixed'])
 @pytest.mark.parametrize('absolute', [False, True])
 def test_first_flips_match_loop(random_classifier, random_batch, mode, absolute):
   model, params = random_classifier
@@ -213,7 +224,8 @@ def test_removal_counts_round_up():
                                          [1, 1, 1, 2, 5], [1, 1, 2, 4, 10], [2, 10, 20, 40, 100]])
 
 
-@pytest.mark.parametrize('mode,absolute', [('pad', False), ('pad', True), ('unk', False), ('delete', False)])
+@pytest.mark.parametrize('mode,absolute', [('pad', False), ('pad', True), ('pad_fixed', False), ('unk', False),
+                                           ('delete', False)])
 def test_eraser_matches_loop(random_classifier, random_batch, mode, absolute):
   model, params = random_classifier
   ids, scores = random_batch

@@ -4,9 +4,10 @@ Real tokens (id != PAD) are ranked by their score, descending (signed, or by
 absolute value with `absolute=True`), ties broken by position, earlier first.
 Removing the top k tokens means, per `mode`:
   'pad'    their ids become PAD: zero embedding, excluded from attention, and
-           skipped by the LSTM when they end the text (the 'trailing' pad rule;
-           under the 'fixed' rule, `removal_mode` gives 'pad_fixed': every
-           position of the original text is stepped over, both directions);
+           skipped by the LSTM when they end the text (the 'trailing' pad rule);
+  'pad_fixed' the same, but every position of the original text is stepped
+           over, both directions (the 'fixed' rule, RunConfig's default:
+           `removal_mode` maps deletion_mode 'pad' to it);
   'unk'    their ids become UNK, an ordinary token;
   'delete' they are cut out and the rest shift left.
 Removal acts on the model's `contract.inputs` (the LSTM's input projection,
@@ -39,7 +40,7 @@ MODES = ('pad', 'unk', 'delete')
 PAD_RULES = ('trailing', 'fixed')
 
 
-def removal_mode(deletion_mode, pad_rule='trailing'):
+def removal_mode(deletion_mode, pad_rule='fixed'):
   """The `mode` of first_flips / eraser_scores for a config's deletion_mode and pad_rule: 'pad_fixed' for pad
   mode under the fixed rule, else the deletion mode itself."""
   if pad_rule not in PAD_RULES:

@@ -75,7 +75,11 @@ def inputs(model, params, ids):
   The projected embedding if the model has the fast path, else the embedding.
   Zero stands for an absent token in both.
   """
-  emb = embed(model, params, ids)
+  return inputs_from_embeddings(model, params, embed(model, params, ids))
+
+
+def inputs_from_embeddings(model, params, emb):
+  """emb [batch, seq, emb] -> `inputs` [batch, seq, features]: the projection on the fast path, else emb."""
   if not has_projection(model):
     return emb
   return model.apply({'params': params}, emb, method=type(model).project)
