@@ -92,12 +92,14 @@ def finished_runs():
 
 
 def seeded_runs():
-  """{corpus: [evaluated_runs.Run per seed]} of the corpora whose every seed has finished."""
-  done = {c: [workdir_of(c, seed) for seed in seeds()] for c in FLAGS.corpora}
-  done = {c: roots for c, roots in done.items() if all(os.path.exists(os.path.join(r, 'results.json')) for r in roots)}
+  """{corpus: [evaluated_runs.Run per finished seed]}: each corpus with the seeds of --seeds that finished (the
+  first seed must have), so a corpus still running its last seeds is reported over those it has."""
+  done = {c: [r for r in (workdir_of(c, seed) for seed in seeds()) if os.path.exists(os.path.join(r, 'results.json'))]
+          for c in FLAGS.corpora}
+  done = {c: roots for c, roots in done.items() if roots and roots[0] == workdir_of(c, seeds()[0])}
   if not done:
-    raise FaithjaxError(f'no corpus has finished every seed {",".join(FLAGS.seeds)} under {FLAGS.runs_dir}/'
-                        f'{FLAGS.preset}; run without --tables_only first')
+    raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {FLAGS.runs_dir}/{FLAGS.preset}; '
+                        'run without --tables_only first')
   return {c: [evaluated_runs.Run(r) for r in roots] for c, roots in done.items()}
 
 
@@ -148,9 +150,10 @@ def write_csv(path, rows):
 
 
 def settings_section(runs):
-  keys = ('epochs', 'weak_epochs', 'ig_steps', 'test_subset', 'permutations', 'deletion_mode', 'absolute', 'norm',
-          'target', 'seed')
-  rows = [[display(runs, c)] + [runs[c]['config'][k] for k in keys] for c in paper.CORPORA if c in runs]
+  keys = ('epochs', 'weak_epochs', 'ig_steps', 'quadrature', 'test_subset', 'permutations', 'deletion_mode',
+          'pad_rule', 'absolute', 'norm', 'target', 'seed')
+  # '—': a field the run's config predates
+  rows = [[display(runs, c)] + [runs[c]['config'].get(k, '—') for k in keys] for c in paper.CORPORA if c in runs]
   return report.markdown_table(['corpus', *keys], rows)
 
 
@@ -202,13 +205,14 @@ def seeded_tables(runs_by_corpus):
 
 def counts_section(first, single, seeded):
   """The closeness counts per corpus, first seed (example CI) beside every seed (two-level CI)."""
-  header = ['corpus', 'cells', f'within {evaluated_runs.CLOSE} (seed {seeds()[0]})', f'inside CI (seed {seeds()[0]})',
-            f'within {evaluated_runs.CLOSE} ({len(seeds())} seeds)', f'inside CI ({len(seeds())} seeds)']
+  header = ['corpus', 'seeds', 'cells', f'within {evaluated_runs.CLOSE} (seed {seeds()[0]})',
+            f'inside CI (seed {seeds()[0]})', f'within {evaluated_runs.CLOSE} (all seeds)', 'inside CI (all seeds)']
   rows = []
   for corpus in [*first, None]:
     pick = lambda tables: [r for rs in tables.values() for r in rs if corpus in (None, r['corpus'])]
     before, after = evaluated_runs.closeness_counts(pick(single)), evaluated_runs.closeness_counts(pick(seeded))
-    rows.append([display(first, corpus) if corpus else 'all', after['cells'], before['within_05'],
+    count = next(r['seeds'] for r in seeded['table2'] if r['corpus'] == corpus) if corpus else '—'
+    rows.append([display(first, corpus) if corpus else 'all', count, after['cells'], before['within_05'],
                  before['inside_ci'], after['within_05'], after['inside_ci']])
   return report.markdown_table(header, rows)
 
@@ -216,12 +220,13 @@ def counts_section(first, single, seeded):
 def render_seeded(first, single, seeded):
   prov = next(iter(first.values()))['provenance']
   options = f' --model={FLAGS.model}' if suffix() else ''
-  lines = [f'# Reproduction of the study over {len(seeds())} seeds' + (f' ({FLAGS.model})' if suffix() else ''), '',
+  lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' ({FLAGS.model})' if suffix() else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
            f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}`; rendered {provenance.now()} on '
            f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
            + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
-           f'Each cell: the mean over {len(seeds())} classifier seeds (seed = initialisation, batch order and '
+           'Each cell: the mean over the classifier seeds that finished (the count per corpus is below; seed = '
+           'initialisation, batch order and '
            'explainer randomness; one data split) [95% CI of a two-level bootstrap: seeds with replacement, then '
            f'test examples within each drawn seed, {FLAGS.n_resamples} resamples] (sd over seeds) | paper | '
            'ours − paper. Weak-learner and classifier cells are F1 / accuracy per seed, then averaged.', '',
