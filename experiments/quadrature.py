@@ -1,0 +1,251 @@
+"""IG at matched accuracy (issue 16 item 4, issue 19 item 3): the steps each quadrature rule needs.
+
+  python -m experiments.quadrature --runs=runs/reproduce/cpu/sst,runs/reproduce/cpu/20news
+
+For every trained workdir of --runs (one per corpus) and every rule of
+explain.QUADRATURES, Integrated Gradients (the run's own target and model,
+faithjax's `integrated_gradients`) is computed at each step count of --steps,
+in increasing order, on a seeded sample of --subset test examples (the sample
+pipeline.test_subset draws from the run's split_seed; all of them where the
+split is smaller), and its completeness relative error
+|sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)| (explain.split_completeness)
+summarised by its median and 90th percentile. A rule stops at the first step
+count whose p90 is <= --target; that count is the rule's cost at the target
+(every rule costs one forward and backward pass per step). A rule that never
+gets there is reported with its smallest p90: where that stops falling as the
+steps double, it is the float32 floor, not a quadrature error.
+
+Writes <out>/quadrature_<corpus>.json and .md per run. faithjax's nodes and
+weights are Captum's (`riemann_middle`, `riemann_trapezoid`, `gausslegendre`;
+tests/test_quadrature.py checks it), so a count measured here is the one
+Captum's IntegratedGradients needs with the same rule on the same model.
+"""
+
+import dataclasses
+import os
+import sys
+
+from absl import flags
+from absl import logging
+import numpy as np
+
+from faithjax import FaithjaxError
+from faithjax import bench
+from faithjax import cli
+from faithjax import config as config_lib
+from faithjax import explain
+from faithjax import io
+from faithjax import pipeline
+from faithjax import provenance
+from faithjax import report
+
+from experiments.runs import Run
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command line's flags, defined only when it runs: absl refuses a flag name defined by two modules, so
+  the tests can import this module beside the other experiments."""
+  config_lib.define_compile_cache_flag()
+  flags.DEFINE_list('runs', [], 'Trained workdirs, one per corpus (their train stage has run; read only).')
+  flags.DEFINE_string('out', 'experiments/results', 'Where quadrature_<corpus>.{json,md} go.')
+  flags.DEFINE_integer('subset', 300, 'Test examples (a seeded sample; all where the test split is smaller).')
+  flags.DEFINE_float('target', 1e-3, 'The p90 of the completeness relative error a rule must reach.')
+  flags.DEFINE_list('steps', [str(2 ** k) for k in range(1, 13)], 'Step counts tried, increasing (each rule '
+                    'stops at the first reaching --target).')
+  flags.DEFINE_list('quadratures', list(RULES), f'Rules measured: explain.QUADRATURES and {CAPTUM_TRAPEZOID} '
+                    '(Captum\'s riemann_trapezoid, whose weights sum to (n - 1)/n).')
+  flags.DEFINE_bool('summary_only', False, 'Only rebuild quadrature_<corpus>.md from its JSON in --out.')
+
+
+# A rule whose p90 improved less than this factor on its best so far at each of its last two step counts has
+# stopped converging (the float32 floor): its sweep stops there. Halving per doubling (an O(1/n) rule) is not it.
+FLOOR_FACTOR = 1.5
+
+
+def stalled(p90s) -> bool:
+  """Whether the last two of a rule's p90s, in increasing steps, each improved < FLOOR_FACTOR on the best before."""
+  return len(p90s) >= 3 and all(min(p90s[:i]) < FLOOR_FACTOR * p90s[i] for i in (-2, -1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+  """One rule at one step count: its completeness relative error over the examples."""
+  quadrature: str
+  steps: int
+  median: float
+  p90: float
+  max: float
+
+
+def summarise(quadrature: str, steps: int, relative: np.ndarray) -> Point:
+  """relative: the completeness relative error of each example [n]."""
+  return Point(quadrature, steps, float(np.median(relative)), float(np.quantile(relative, 0.9)),
+               float(np.max(relative)))
+
+
+def relative_errors(model, params, split, config: config_lib.RunConfig, quadrature: str, steps: int,
+                    scale: float = 1.) -> np.ndarray:
+  """IG with `quadrature` at `steps` over an EncodedSplit, as the pipeline runs it: relative error [len(split)].
+
+  `scale` multiplies the maps first: a rule with the same nodes and scaled weights (Captum's riemann_trapezoid).
+  """
+  options = {**pipeline.explainer_options(config, 'integrated_gradients'), 'steps': steps, 'quadrature': quadrature}
+  fn = explain.make_explainer('integrated_gradients', model, **options)
+  maps = explain.explain_split(fn, params, split, config.eval_batch_size, progress=f'{steps} steps')
+  return explain.split_completeness(model, params, split, scale * maps, config.eval_batch_size, config.target)[1]
+
+
+# Captum's riemann_trapezoid is not faithjax's trapezoid (bench.captum_weight_sum): measured as a rule of its own.
+CAPTUM_TRAPEZOID = 'captum_riemann_trapezoid'
+RULES = (*explain.QUADRATURES, CAPTUM_TRAPEZOID)
+
+
+def rule_errors(model, params, split, config, rule, steps):
+  """relative_errors of a rule of RULES: Captum's trapezoid as faithjax's with Captum's weights."""
+  if rule == CAPTUM_TRAPEZOID:
+    return relative_errors(model, params, split, config, 'trapezoid', steps,
+                           bench.captum_weight_sum('riemann_trapezoid', steps))
+  return relative_errors(model, params, split, config, rule, steps)
+
+
+def sweep(errors_at, quadratures, grid, target):
+  """Points of every rule at increasing steps, each rule stopped at its first p90 <= target (or its floor).
+
+  errors_at(quadrature, steps) -> relative errors [n]. The trapezoids start at 2 steps (one node is no rule).
+  """
+  points = []
+  for quadrature in io.scoped(quadratures):
+    for steps in sorted(grid):
+      if 'trapezoid' in quadrature and steps < 2:
+        continue
+      point = summarise(quadrature, steps, errors_at(quadrature, steps))
+      io.log(f'{quadrature} {steps} steps: completeness relative error median {point.median:.2e}, '
+             f'p90 {point.p90:.2e}')
+      points.append(point)
+      if point.p90 <= target or stalled([p.p90 for p in points if p.quadrature == quadrature]):
+        break
+  return points
+
+
+def cheapest(points, quadrature, target):
+  """The rule's point with the fewest steps whose p90 <= target, or None."""
+  return min((p for p in points if p.quadrature == quadrature and p.p90 <= target), key=lambda p: p.steps,
+             default=None)
+
+
+def floor(points, quadrature):
+  """(smallest p90, whether the rule had stopped converging) of a rule that never reached the target."""
+  p90s = [p.p90 for p in sorted(points, key=lambda p: p.steps) if p.quadrature == quadrature]
+  return min(p90s), stalled(p90s)
+
+
+def verdicts(points, quadratures, target):
+  """{rule: {'steps', 'p90', 'median'} at its cheapest, or {'steps': None, 'best_p90', 'floor'}}."""
+  out = {}
+  for quadrature in quadratures:
+    best = cheapest(points, quadrature, target)
+    if best:
+      out[quadrature] = {'steps': best.steps, 'p90': best.p90, 'median': best.median}
+    else:
+      best_p90, flat = floor(points, quadrature)
+      out[quadrature] = {'steps': None, 'best_p90': best_p90, 'floor': flat}
+  return out
+
+
+def recommended(verdict):
+  """The rule reaching the target in the fewest steps (ties: the order of explain.QUADRATURES), or None."""
+  reached = [q for q in explain.QUADRATURES if q in verdict and verdict[q]['steps']]
+  return min(reached, key=lambda q: verdict[q]['steps'], default=None)
+
+
+def load_trained(root):
+  """The Run of a workdir whose train stage has finished; a one-line FaithjaxError otherwise."""
+  if not os.path.exists(os.path.join(root, 'stages', 'train.json')):
+    raise FaithjaxError(f'{root!r} has no trained classifier (no stages/train.json); run its train stage first')
+  return Run(root)
+
+
+def measure(root, subset, quadratures, grid, target):
+  """The record of one trained workdir: every point of the sweep and each rule's verdict."""
+  run = load_trained(root)
+  config = run.config
+  if config.detach_attention:
+    raise FaithjaxError(f'{root!r} detaches attention: completeness holds for the true gradient only')
+  indices = pipeline.test_subset(dataclasses.replace(config, test_subset=subset), run.test)
+  split = run.test.subset(indices)
+  model, params = run.classifier()
+  io.log(f'{config.corpus}: {len(split)} of {len(run.test)} test examples, target {config.target}, '
+         f'{", ".join(quadratures)} at up to {max(grid)} steps')
+  with io.progress_scope(config.corpus):
+    points = sweep(lambda q, s: rule_errors(model, params, split, config, q, s), quadratures, grid, target)
+  verdict = verdicts(points, quadratures, target)
+  return {'corpus': config.corpus, 'workdir': root, 'arguments': sys.argv[1:], 'target': target,
+          'examples': len(split), 'test_size': len(run.test), 'subset_seed': [config.split_seed, 7],
+          'grid': sorted(grid), 'explained': config.target, 'model': config.model,
+          'config': config.fingerprint(), 'measured': provenance.now(), 'provenance': provenance.record(),
+          'points': [dataclasses.asdict(p) for p in points], 'verdict': verdict,
+          'recommended': recommended(verdict)}
+
+
+def verdict_cell(verdict):
+  if verdict['steps']:
+    return f"{verdict['steps']}", f"{verdict['p90']:.2e}"
+  floor_note = 'float32 floor' if verdict['floor'] else 'still falling'
+  return 'not reached', f"best {verdict['best_p90']:.2e} ({floor_note})"
+
+
+def render(record):
+  prov = record['provenance']
+  settings = record['config']
+  lines = [f'# IG quadrature at matched accuracy ({record["corpus"]})', '',
+           f'Command: `python -m experiments.quadrature {" ".join(record["arguments"])}`; measured '
+           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
+           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'Run: {record["workdir"]} ({settings["model"]}, emb {settings["emb_dim"]}, hidden {settings["hidden"]}, '
+           f'bidirectional {settings["bidirectional"]}, seed {settings["seed"]}); IG of the predicted class\'s '
+           f'`{record["explained"]}`, zero baseline. {record["examples"]} of {record["test_size"]} test examples '
+           f'(seeded sample, numpy default_rng({record["subset_seed"]})). Completeness relative error: '
+           '|sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)| per example. Each rule stops at the first step count of '
+           f'{record["grid"]} whose p90 is <= {record["target"]:g}.', '',
+           '## Steps each rule needs', '',
+           report.markdown_table(['rule', f'steps for p90 <= {record["target"]:g}', 'p90 there'],
+                                 [[q, *verdict_cell(v)] for q, v in record['verdict'].items()]), '',
+           f'Cheapest: **{record["recommended"] or "none reaches the target"}**'
+           + (f' at {record["verdict"][record["recommended"]]["steps"]} steps' if record['recommended'] else '')
+           + ' (every rule costs one forward and backward pass per step).', '',
+           '## Every point', '',
+           report.markdown_table(['rule', 'steps', 'median', 'p90', 'max'],
+                                 [[p['quadrature'], p['steps'], f"{p['median']:.2e}", f"{p['p90']:.2e}",
+                                   f"{p['max']:.2e}"] for p in record['points']])]
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  del argv  # flags only
+  if not FLAGS.runs:
+    raise FaithjaxError('pass --runs: trained workdirs, one per corpus')
+  if unknown := set(FLAGS.quadratures) - set(RULES):
+    raise FaithjaxError(f'--quadratures {sorted(unknown)}: not among {RULES}')
+  grid = [int(s) for s in FLAGS.steps]
+  if min(grid) < 1:
+    raise FaithjaxError(f'--steps must be >= 1; got {grid}')
+  config_lib.enable_compile_cache(FLAGS.compile_cache)
+  for root in FLAGS.runs:
+    if FLAGS.summary_only:
+      corpus = io.read_json(os.path.join(root, 'config.json'))['corpus']
+      stem = os.path.join(FLAGS.out, f'quadrature_{corpus}')
+    else:
+      record = measure(root, FLAGS.subset, FLAGS.quadratures, grid, FLAGS.target)
+      stem = os.path.join(FLAGS.out, f'quadrature_{record["corpus"]}')
+      os.makedirs(FLAGS.out, exist_ok=True)
+      io.write_json(stem + '.json', record)
+    io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
+    print(f'wrote {stem}.md')
+
+
+if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+  define_flags()
+  cli.run(main)
