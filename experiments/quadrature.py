@@ -56,6 +56,8 @@ def define_flags():
                     'stops at the first reaching --target).')
   flags.DEFINE_list('quadratures', list(RULES), f'Rules measured: explain.QUADRATURES and {CAPTUM_TRAPEZOID} '
                     '(Captum\'s riemann_trapezoid, whose weights sum to (n - 1)/n).')
+  flags.DEFINE_bool('refine', True, 'Bisect between the last grid count missing --target and the first reaching '
+                    'it, so that the fewest steps are exact, not a grid count.')
   flags.DEFINE_bool('summary_only', False, 'Only rebuild quadrature_<corpus>.md from its JSON in --out.')
 
 
@@ -110,21 +112,38 @@ def rule_errors(model, params, split, config, rule, steps):
   return relative_errors(model, params, split, config, rule, steps)
 
 
-def sweep(errors_at, quadratures, grid, target):
+def sweep(errors_at, quadratures, grid, target, refine=True):
   """Points of every rule at increasing steps, each rule stopped at its first p90 <= target (or its floor).
 
   errors_at(quadrature, steps) -> relative errors [n]. The trapezoids start at 2 steps (one node is no rule).
+  With `refine`, the counts between the last grid count that missed the target and the first that reached it
+  are bisected (the error falls with the steps between two grid counts), so the fewest steps come out exact;
+  for every rule but CAPTUM_TRAPEZOID.
   """
   points = []
+
+  def measured(quadrature, steps):
+    point = summarise(quadrature, steps, errors_at(quadrature, steps))
+    io.log(f'{quadrature} {steps} steps: completeness relative error median {point.median:.2e}, '
+           f'p90 {point.p90:.2e}')
+    points.append(point)
+    return point
+
   for quadrature in io.scoped(quadratures):
-    for steps in sorted(grid):
-      if 'trapezoid' in quadrature and steps < 2:
-        continue
-      point = summarise(quadrature, steps, errors_at(quadrature, steps))
-      io.log(f'{quadrature} {steps} steps: completeness relative error median {point.median:.2e}, '
-             f'p90 {point.p90:.2e}')
-      points.append(point)
-      if point.p90 <= target or stalled([p.p90 for p in points if p.quadrature == quadrature]):
+    missed = None  # the most steps known to miss the target
+    for steps in sorted(s for s in grid if s >= (2 if 'trapezoid' in quadrature else 1)):
+      if measured(quadrature, steps).p90 <= target:
+        # Not Captum's trapezoid: its error is about 1/n, so its count is about 1/target and bisecting it costs
+        # dozens of evaluations at ~1/target steps.
+        while refine and quadrature != CAPTUM_TRAPEZOID and missed is not None and steps - missed > 1:
+          middle = (missed + steps) // 2
+          if measured(quadrature, middle).p90 <= target:
+            steps = middle
+          else:
+            missed = middle
+        break
+      missed = steps
+      if stalled([p.p90 for p in points if p.quadrature == quadrature]):
         break
   return points
 
@@ -167,7 +186,7 @@ def load_trained(root):
   return Run(root)
 
 
-def measure(root, subset, quadratures, grid, target):
+def measure(root, subset, quadratures, grid, target, refine=True):
   """The record of one trained workdir: every point of the sweep and each rule's verdict."""
   run = load_trained(root)
   config = run.config
@@ -179,11 +198,11 @@ def measure(root, subset, quadratures, grid, target):
   io.log(f'{config.corpus}: {len(split)} of {len(run.test)} test examples, target {config.target}, '
          f'{", ".join(quadratures)} at up to {max(grid)} steps')
   with io.progress_scope(config.corpus):
-    points = sweep(lambda q, s: rule_errors(model, params, split, config, q, s), quadratures, grid, target)
+    points = sweep(lambda q, s: rule_errors(model, params, split, config, q, s), quadratures, grid, target, refine)
   verdict = verdicts(points, quadratures, target)
   return {'corpus': config.corpus, 'workdir': root, 'arguments': sys.argv[1:], 'target': target,
           'examples': len(split), 'test_size': len(run.test), 'subset_seed': [config.split_seed, 7],
-          'grid': sorted(grid), 'explained': config.target, 'model': config.model,
+          'grid': sorted(grid), 'refined': refine, 'explained': config.target, 'model': config.model,
           'config': config.fingerprint(), 'measured': provenance.now(), 'provenance': provenance.record(),
           'points': [dataclasses.asdict(p) for p in points], 'verdict': verdict,
           'recommended': recommended(verdict)}
@@ -208,17 +227,28 @@ def render(record):
            f'`{record["explained"]}`, zero baseline. {record["examples"]} of {record["test_size"]} test examples '
            f'(seeded sample, numpy default_rng({record["subset_seed"]})). Completeness relative error: '
            '|sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)| per example. Each rule stops at the first step count of '
-           f'{record["grid"]} whose p90 is <= {record["target"]:g}.', '',
+           f'{record["grid"]} whose p90 is <= {record["target"]:g}'
+           + ('; the counts between it and the last that missed are then bisected, so its count is the fewest '
+              'that reaches the target' if record.get('refined') else '') + '.', '',
+           f'`{CAPTUM_TRAPEZOID}` is Captum\'s `riemann_trapezoid`: the trapezoid\'s nodes with weights 1/n, '
+           'halved at the ends, which sum to (n - 1)/n, so its attributions are faithjax\'s trapezoid ones times '
+           '(n - 1)/n and its completeness error is about 1/n. Captum\'s `riemann_middle` and `gausslegendre` are '
+           'faithjax\'s `midpoint` and `gauss_legendre` (same nodes and weights; tests/test_quadrature.py), so '
+           'their counts are the ones Captum needs. Its count is a grid count (not bisected: the fewest is about '
+           '1/target, at the cost of dozens of passes at that many steps).', '',
            '## Steps each rule needs', '',
            report.markdown_table(['rule', f'steps for p90 <= {record["target"]:g}', 'p90 there'],
-                                 [[q, *verdict_cell(v)] for q, v in record['verdict'].items()]), '',
+                                 [[q, *verdict_cell(record['verdict'][q])] for q in RULES if q in record['verdict']]),
+           '',
            f'Cheapest: **{record["recommended"] or "none reaches the target"}**'
            + (f' at {record["verdict"][record["recommended"]]["steps"]} steps' if record['recommended'] else '')
            + ' (every rule costs one forward and backward pass per step).', '',
            '## Every point', '',
            report.markdown_table(['rule', 'steps', 'median', 'p90', 'max'],
                                  [[p['quadrature'], p['steps'], f"{p['median']:.2e}", f"{p['p90']:.2e}",
-                                   f"{p['max']:.2e}"] for p in record['points']])]
+                                   f"{p['max']:.2e}"]
+                                  for p in sorted(record['points'], key=lambda p: (RULES.index(p['quadrature']),
+                                                                                   p['steps']))])]
   return '\n'.join(lines) + '\n'
 
 
@@ -237,7 +267,7 @@ def main(argv):
       corpus = io.read_json(os.path.join(root, 'config.json'))['corpus']
       stem = os.path.join(FLAGS.out, f'quadrature_{corpus}')
     else:
-      record = measure(root, FLAGS.subset, FLAGS.quadratures, grid, FLAGS.target)
+      record = measure(root, FLAGS.subset, FLAGS.quadratures, grid, FLAGS.target, FLAGS.refine)
       stem = os.path.join(FLAGS.out, f'quadrature_{record["corpus"]}')
       os.makedirs(FLAGS.out, exist_ok=True)
       io.write_json(stem + '.json', record)

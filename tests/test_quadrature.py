@@ -87,7 +87,7 @@ def fake_errors(calls):
 
 def test_each_rule_stops_at_its_first_count_reaching_the_target():
   calls = []
-  points = quadrature.sweep(fake_errors(calls), explain.QUADRATURES, [1, 4, 16, 64], target=1e-3)
+  points = quadrature.sweep(fake_errors(calls), explain.QUADRATURES, [1, 4, 16, 64], target=1e-3, refine=False)
   assert calls == [('midpoint', 1), ('midpoint', 4), ('midpoint', 16), ('midpoint', 64),
                    ('trapezoid', 4), ('trapezoid', 16), ('trapezoid', 64),  # one node is no trapezoid
                    ('gauss_legendre', 1), ('gauss_legendre', 4), ('gauss_legendre', 16)]  # flat twice: a floor
@@ -96,6 +96,13 @@ def test_each_rule_stops_at_its_first_count_reaching_the_target():
   assert verdict['trapezoid'] == {'steps': None, 'best_p90': 1 / 64, 'floor': False}  # still falling
   assert verdict['gauss_legendre'] == {'steps': None, 'best_p90': 1e-2, 'floor': True}  # flat: a floor
   assert quadrature.recommended(verdict) == 'midpoint'
+
+
+def test_refining_bisects_to_the_fewest_steps_reaching_the_target():
+  calls = []
+  points = quadrature.sweep(fake_errors(calls), ['midpoint'], [1, 4, 16, 64], target=1e-3)
+  assert quadrature.cheapest(points, 'midpoint', 1e-3).steps == 32  # the fewest n with n^-2 <= 1e-3
+  assert len(calls) == 4 + 5  # log2(64 - 16) bisections after the grid
 
 
 def test_the_cheapest_rule_is_the_one_with_fewest_steps():
