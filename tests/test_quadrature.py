@@ -77,10 +77,10 @@ def test_captums_trapezoid_is_measured_as_faithjax_trapezoid_with_captums_weight
 
 
 def fake_errors(calls):
-  """errors_at whose p90 is 1/steps^2 (midpoint), 1/steps (trapezoid), 1e-2 at every count (gauss_legendre)."""
+  """errors_at whose p90 is 1/steps^2 (midpoint), 1/steps (trapezoid), 5e-3 at every count (gauss_legendre)."""
   def errors_at(rule, steps):
     calls.append((rule, steps))
-    level = {'midpoint': steps ** -2., 'trapezoid': 1. / steps, 'gauss_legendre': 1e-2}[rule]
+    level = {'midpoint': steps ** -2., 'trapezoid': 1. / steps, 'gauss_legendre': 5e-3}[rule]
     return np.full(10, level)
   return errors_at
 
@@ -94,8 +94,22 @@ def test_each_rule_stops_at_its_first_count_reaching_the_target():
   verdict = quadrature.verdicts(points, explain.QUADRATURES, 1e-3)
   assert verdict['midpoint'] == {'steps': 64, 'p90': 64 ** -2., 'median': 64 ** -2.}
   assert verdict['trapezoid'] == {'steps': None, 'best_p90': 1 / 64, 'floor': False}  # still falling
-  assert verdict['gauss_legendre'] == {'steps': None, 'best_p90': 1e-2, 'floor': True}  # flat: a floor
+  assert verdict['gauss_legendre'] == {'steps': None, 'best_p90': 5e-3, 'floor': True}  # flat: a floor
   assert quadrature.recommended(verdict) == 'midpoint'
+
+
+def test_a_floor_is_a_flat_error_not_the_slow_start_of_a_large_one():
+  assert not quadrature.stalled([0.985, 0.869, 0.645])  # 20 News' first doublings
+  assert quadrature.stalled([5e-3, 4.5e-3, 4.4e-3]) and not quadrature.stalled([4e-3, 2e-3, 1e-3])
+  assert quadrature.stalled([0.645, 0.552, 0.402, 0.418, 0.41])  # 20 News' tail under Gauss-Legendre
+
+
+def test_each_finished_rule_is_handed_over_with_the_points_so_far():
+  seen = []
+  quadrature.sweep(fake_errors([]), ['midpoint', 'trapezoid'], [2, 64], 1e-3, refine=False,
+                   after_rule=lambda points: seen.append([(p.quadrature, p.steps) for p in points]))
+  assert seen == [[('midpoint', 2), ('midpoint', 64)], [('midpoint', 2), ('midpoint', 64), ('trapezoid', 2),
+                                                        ('trapezoid', 64)]]
 
 
 def test_refining_bisects_to_the_fewest_steps_reaching_the_target():
