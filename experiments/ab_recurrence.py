@@ -12,7 +12,6 @@ variant are compared with the first's.
 import argparse
 import contextlib
 import json
-import os
 import time
 
 import jax

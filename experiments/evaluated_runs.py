@@ -48,9 +48,13 @@ class Run:
     values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
     return (values,)
 
+  def classifier(self):
+    """(model, selected params) of the run's trained classifier."""
+    return pipeline.load_classifier(self.config, self.work, self.corpus)
+
   def classifier_probs(self, split='test'):
     """The classifier's class probabilities on `split`: [n, classes]."""
-    model, params = pipeline.load_classifier(self.config, self.work, self.corpus)
+    model, params = self.classifier()
     return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size)
 
   def classifier_predictions(self, split='test'):

@@ -89,7 +89,8 @@ def explainer_options(name, batch, args):
   """IG gets --steps and a step chunk that fits the batch; EXTRA the peer's settings; the others the defaults."""
   path_tokens = dict(path_tokens=rows_budget(args.max_rows) * args.seq_len)  # the same row budget as IG's
   return {
-      'integrated_gradients': dict(steps=args.steps, step_chunk=step_chunk_for(batch, args.steps, args.max_rows)),
+      'integrated_gradients': dict(steps=args.steps, quadrature=args.quadrature,
+                                   step_chunk=step_chunk_for(batch, args.steps, args.max_rows)),
       'occlusion': dict(removal='zero', **path_tokens),
       'smoothgrad': dict(samples=args.nt_samples, sigma=0.1, **path_tokens),
       'gradient_shap': dict(samples=args.shap_samples, **path_tokens),
@@ -176,7 +177,7 @@ def bench(args):
   dtype = jnp.dtype(args.dtype)
   run_params = cast(params, dtype)
   meta = dict(**device_meta(), bidirectional=args.bidirectional, seq_len=args.seq_len, steps=args.steps,
-              dtype=dtype.name)
+              quadrature=args.quadrature, dtype=dtype.name)
   for name in args.explainers:
     n = args.eraser_n if name == DELETION else args.n
     batches = [b for b in args.batches if b <= n] or [n]
@@ -286,6 +287,41 @@ MODELS = {'lstm': False, 'bilstm': True}  # --models name: bidirectional
 # Before each case the interleaved run waits up to this long for the load its own previous case left to decay.
 SETTLE_SECONDS = 90
 PEER = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'bench', 'peer_torch.py'))
+# Runs the peer with another default `method` for Captum's IntegratedGradients (the peer passes none).
+PEER_METHOD = os.path.join(os.path.dirname(__file__), 'peer_method.py')
+CAPTUM_DEFAULT_METHOD = 'gausslegendre'
+# Captum's name of each of explain.QUADRATURES: the same nodes; the same weights but for riemann_trapezoid's
+# (captum_weight_sum; tests/test_quadrature.py).
+CAPTUM_METHODS = {'midpoint': 'riemann_middle', 'trapezoid': 'riemann_trapezoid', 'gauss_legendre': 'gausslegendre'}
+PEER_IG_METHODS = ('riemann_left', 'riemann_right', *CAPTUM_METHODS.values())
+
+
+def captum_weight_sum(method: str, steps: int) -> float:
+  """The sum of Captum's weights for `method` at `steps`: 1 but for riemann_trapezoid, whose nodes are the
+  trapezoid's but whose weights are 1/n (halved at the ends), summing to (n - 1)/n. Its IG is faithjax's
+  trapezoid IG times this, so its completeness error is about 1/n whatever the model."""
+  return (steps - 1) / steps if method == 'riemann_trapezoid' else 1.
+
+
+def peer_steps(args: argparse.Namespace) -> int:
+  """The peer's IG steps: --peer_steps, else --steps (matched accuracy may need different counts per rule)."""
+  return args.peer_steps or args.steps
+
+
+def peer_command(args: argparse.Namespace, seq_len: int, batch: int) -> list[str]:
+  """The command line of one peer process timing one batch, through PEER_METHOD when --peer_ig_method is set."""
+  script = [PEER_METHOD, '--method', args.peer_ig_method, '--peer', args.peer] if args.peer_ig_method else [args.peer]
+  return [args.peer_python, *script, '--device', 'cpu', '--n', str(batch), '--seq_len', str(seq_len),
+          '--batch', str(batch), '--steps', str(peer_steps(args)), '--eraser_n', str(args.peer_eraser_n),
+          '--vocab', str(args.vocab), '--emb', str(args.emb), '--hidden', str(args.hidden),
+          *(['--bidirectional'] if args.bidirectional else [])]
+
+
+def tag_peer_ig(results: list[dict], args: argparse.Namespace) -> list[dict]:
+  """The peer's lines, Captum's IG tagged with the quadrature it ran (the peer's own lines do not say)."""
+  method = args.peer_ig_method or CAPTUM_DEFAULT_METHOD
+  return [dict(r, method=method) if (r.get('impl'), r.get('explainer')) == ('captum', 'integrated_gradients')
+          else r for r in results]
 
 
 def best_per_explainer(results):
@@ -306,15 +342,11 @@ def peer_runner(args, seq_len, batches):
   def run():
     results = []
     for batch in batches:
-      command = [args.peer_python, args.peer, '--device', 'cpu', '--n', str(batch), '--seq_len', str(seq_len),
-                 '--batch', str(batch), '--steps', str(args.steps), '--eraser_n', str(args.peer_eraser_n),
-                 '--vocab', str(args.vocab), '--emb', str(args.emb), '--hidden', str(args.hidden),
-                 *(['--bidirectional'] if args.bidirectional else [])]
-      out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      out = subprocess.run(peer_command(args, seq_len, batch), check=True, capture_output=True, text=True).stdout
       lines = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
       if errors := [r['error'] for r in lines if 'error' in r]:
         raise SystemExit(f'faithjax: error: the peer could not run: {errors}')
-      results += lines
+      results += tag_peer_ig(lines, args)
     return best_per_explainer(results)
   return run
 
@@ -366,7 +398,9 @@ goes first alternating between rounds, each side at its best of the batch sizes
 faithjax / peer examples/s within one round; the table gives the median over
 rounds and the min-max. Shapes: embedding {args.emb},
 hidden {args.hidden} per direction, attention {args.att_hidden}, vocabulary
-{args.vocab}, random weights and ids, IG {args.steps} steps; deletion until flip on
+{args.vocab}, random weights and ids, IG: faithjax {args.steps} steps ({args.quadrature}), the peer
+{peer_steps(args)} (Captum's {args.peer_ig_method or CAPTUM_DEFAULT_METHOD}; its hand-batched PyTorch IG the
+same count); deletion until flip on
 {args.eraser_n} examples (faithjax, vectorised) and {args.peer_eraser_n} (the peer's
 per-example loop). faithjax ran {', '.join(args.explainers)}; the peer runs all of
 its explainers, and only the pairs both sides measured are compared. Whole run: {minutes:.1f} min.
@@ -414,6 +448,8 @@ def parse_args(argv=None):
   p.add_argument('--batches', type=lambda s: [int(b) for b in s.split(',')], default=[64, 256],
                  help='comma-separated batch sizes to try; the best is reported')
   p.add_argument('--steps', type=int, default=50, help='Integrated Gradients steps')
+  p.add_argument('--quadrature', default='midpoint', choices=explain.QUADRATURES,
+                 help='Integrated Gradients quadrature rule (explain.QUADRATURES)')
   p.add_argument('--max_rows', type=int, default=None,
                  help='IG: at most this many (step, example) rows per chunk (default 1024 on CPU, '
                  f'{ACCELERATOR_MAX_ROWS} on accelerators); bounds memory')
@@ -447,6 +483,11 @@ def parse_args(argv=None):
                  help=f'--interleave: comma-separated, among {list(MODELS)}')
   p.add_argument('--peer', default=PEER, help='--interleave: the peer script')
   p.add_argument('--peer_python', default=sys.executable, help='--interleave: python with torch and captum')
+  p.add_argument('--peer_steps', type=int, default=None,
+                 help='--interleave: the peer\'s IG steps (default --steps): the count its rule needs at matched '
+                 'accuracy (experiments/quadrature.py)')
+  p.add_argument('--peer_ig_method', default=None, choices=PEER_IG_METHODS,
+                 help=f'--interleave: Captum IG\'s method (default the peer\'s: Captum\'s {CAPTUM_DEFAULT_METHOD})')
   p.add_argument('--peer_eraser_n', type=int, default=4,
                  help='--interleave: examples of the peer\'s per-example deletion loop (its rate does not depend on it)')
   p.add_argument('--allow_loaded', action='store_true',

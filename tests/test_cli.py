@@ -51,8 +51,8 @@ def test_an_empty_list_is_refused_before_any_work(tmp_path):
   assert result.returncode == 2 and result.stderr.count('\n') == 1 and not (tmp_path / 'w').exists()
 
 
-@pytest.mark.parametrize('experiment', ['agreement', 'agreement_stats', 'departures', 'probe', 'reproduce',
-                                        'side_by_side', 'sign_control'])
+@pytest.mark.parametrize('experiment', ['agreement', 'agreement_stats', 'departures', 'probe', 'quadrature',
+                                        'reproduce', 'side_by_side', 'sign_control'])
 def test_an_experiments_bad_flag_is_one_line_and_exit_2(experiment):
   """The absl entry points under experiments/ stop like run.py (the argparse ones exit 2 by themselves)."""
   result = subprocess.run([sys.executable, '-m', f'experiments.{experiment}', '--no_such_flag=1'], cwd=REPO,
