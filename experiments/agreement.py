@@ -474,7 +474,7 @@ def render_corpus(record):
            + (f' --stacked_subset={record["stacked_subset"]}' if record.get('stacked_subset') else '')
            + ('' if record['stacked'] else ' --nostacked') + f' --sensitivity_subset={record["sensitivity_subset"]}`; '
            f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
-           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           + provenance.versions_text(prov) + '.', '',
            f'Settings per seed: the `{corpus}` defaults of faithjax/config.py with preset `{record["preset"]}` '
            f'(config.json in {record["runs_dir"]}/{corpus}/seed*/); every seed uses the same data split.', '']
   if train_only:

@@ -278,9 +278,8 @@ def render(record):
   bootstrap = (f'{len(seeds)} seeds: seeds resampled, then test examples within each drawn seed'
                if len(seeds) > 1 else 'one seed: the two-level bootstrap reduces to the example bootstrap')
   lines = [f'# Agreement statistics with power ({record["corpus"]})', '',
-           f'Command: `python -m experiments.agreement_stats {" ".join(record["arguments"])}`; measured '
-           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
-           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           provenance.measured_text(f'python -m experiments.agreement_stats ' + ' '.join(record['arguments']),
+                                    record['measured'], prov), '',
            f'Runs: {", ".join(record["runs"])} (config.json in each; seed 0 settings: '
            + ', '.join(f'{k}={v}' for k, v in record['settings'].items() if k not in ('explainers',)) + ').',
            f'CIs: 95% percentile, {record["n_resamples"]} paired resamples ({bootstrap}); every explainer and '

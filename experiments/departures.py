@@ -234,9 +234,8 @@ def render(record):
   prov = record['provenance']
   settings = ', '.join(f'{k}={v}' for k, v in record['settings'].items()) or 'none'
   lines = [f'# Protocol departures ({record["corpus"]}): each switched to the original protocol, measured', '',
-           f'Command: `python -m experiments.departures {" ".join(record["arguments"])}`; measured '
-           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
-           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           provenance.measured_text(f'python -m experiments.departures ' + ' '.join(record['arguments']),
+                                    record['measured'], prov), '',
            f'Baseline: preset `{record["preset"]}` with departures ({settings}); seed {record["seed"]}, split seed '
            f'{record["split_seed"]}; one seed, so the CIs cover test examples only, not seed variance. Deletion and '
            f'ERASER on {record["test_subset"]} test examples, the weak learner, shuffle test and classifier on the '

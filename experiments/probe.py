@@ -167,7 +167,7 @@ def render(record):
       '# Map-property probe (synthetic): what does each evaluation reward?', '',
       f'Command: `python -m experiments.probe --seeds={",".join(map(str, seeds))} --preset={record["preset"]}`; '
       f'measured {record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
-      + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+      + provenance.versions_text(prov) + '.', '',
       f'Settings per seed: the synthetic defaults of faithjax/config.py with preset `{record["preset"]}` '
       f'(config.json in {record["runs_dir"]}/seed*/); {len(seeds)} seeds, each its own classifier and its own '
       'draw of the random maps, one data split. Maps: faithjax/faithfulness/probe_maps.py. The base is truth + '

@@ -241,9 +241,8 @@ def render(record):
   prov = record['provenance']
   settings = record['config']
   lines = [f'# IG quadrature at matched accuracy ({record["corpus"]})', '',
-           f'Command: `python -m experiments.quadrature {" ".join(record["arguments"])}`; measured '
-           f'{record["measured"]} on {prov["device"]["kind"]} ({prov["device"]["processor"]}); '
-           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           provenance.measured_text(f'python -m experiments.quadrature ' + ' '.join(record['arguments']),
+                                    record['measured'], prov), '',
            f'Run: {record["workdir"]} ({settings["model"]}, emb {settings["emb_dim"]}, hidden {settings["hidden"]}, '
            f'bidirectional {settings["bidirectional"]}, seed {settings["seed"]}); IG of the predicted class\'s '
            f'`{record["explained"]}`, zero baseline. {record["examples"]} of {record["test_size"]} test examples '

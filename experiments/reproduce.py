@@ -164,7 +164,7 @@ def render(runs, figure_path):
   lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if suffix() else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options}`; '
            f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["platform"]}, '
-           f'{prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           f'{prov["device"]["processor"]}); ' + provenance.versions_text(prov) + '.', '',
            'Each cell: ours [bootstrap 95% CI over test examples] | paper | ours − paper.', '',
            '## Settings that produced these numbers', '', settings_section(runs), '',
            '## Table 2: classifier on test', '', comparison_table(runs, study.table2_rows(runs), 'metric'), '']
@@ -224,7 +224,7 @@ def render_seeded(first, single, seeded):
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
            f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}`; rendered {provenance.now()} on '
            f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
-           + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.', '',
+           + provenance.versions_text(prov) + '.', '',
            'Each cell: the mean over the classifier seeds that finished (the count per corpus is below; seed = '
            'initialisation, batch order and '
            'explainer randomness; one data split) [95% CI of a two-level bootstrap: seeds with replacement, then '

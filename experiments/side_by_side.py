@@ -15,6 +15,7 @@ from absl import flags
 from faithjax import cli
 from faithjax import io
 from faithjax import paper
+from faithjax import provenance
 from faithjax import report
 from faithjax import study
 
@@ -73,7 +74,7 @@ def render(a, b, labels):
            f'Built by `python -m experiments.side_by_side --runs={FLAGS.runs} --label={labels[0]} '
            f'--beside={FLAGS.beside} --beside_label={labels[1]} --out={FLAGS.out}`. Each cell: value [bootstrap 95% '
            f'CI over test examples]; — where a run has no such number. {labels[0]} measured on '
-           f'{report.device_name(prov["device"])}; ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.',
+           f'{report.device_name(prov["device"])}; ' + provenance.versions_text(prov) + '.',
            '', '## Settings', '', settings(dict(zip(labels, (a, b))), shared_corpora(a, b)), '', '## Tables', '']
   return '\n'.join(lines + tables(a, b, labels))
 

@@ -99,7 +99,7 @@ def render(record):
   lines = [f'# Sign control ({record["corpus"]}): which evaluation rewards a signed map?', '',
            f'Command: `python -m experiments.sign_control {" ".join(record["arguments"])}`; measured '
            f'{record["measured"]} on {prov["device"]["kind"]} '
-           f'({prov["device"]["processor"]}); ' + ', '.join(f'{k} {v}' for k, v in prov['versions'].items()) + '.',
+           f'({prov["device"]["processor"]}); ' + provenance.versions_text(prov) + '.',
            '', f'Settings: preset `{record["preset"]}` with departures ({settings}); the full config is config.json '
            f'in {record["workdir"]}. One seed ({record["seed"]}). Deletion and ERASER on {record["test_subset"]} '
            'test examples, the weak learner and the shuffle test on the whole test split.', '',

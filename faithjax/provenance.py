@@ -33,3 +33,15 @@ def record():
 
 def now():
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+def versions_text(recorded: dict) -> str:
+  """'flax 0.12.8, jax 0.10.2, ...' of a `record()`: the versions sentence of every results file."""
+  return ', '.join(f'{k} {v}' for k, v in recorded['versions'].items())
+
+
+def measured_text(command: str, measured: str, recorded: dict) -> str:
+  """'Command: `<command>`; measured <when> on <device> (<processor>); <versions>.': the opening of a results file."""
+  device_ = recorded['device']
+  return (f'Command: `{command}`; measured {measured} on {device_["kind"]} ({device_["processor"]}); '
+          f'{versions_text(recorded)}.')
