@@ -45,9 +45,11 @@ def memory_maps():
     return 0
 
 
-@pytest.fixture(autouse=True, scope='module')
+@pytest.fixture(autouse=True)
 def release_compiled_programs():
-  """After a test module, drops the compiled programs once they hold many mappings (they recompile on use)."""
+  """After a test, drops the compiled programs once they hold many mappings (they recompile on use, from the
+  persistent cache). Per test, not per module: test_faithfulness alone, with its pad_fixed cases, crossed the
+  kernel's limit within the module and segfaulted in jax's cache write."""
   yield
   if memory_maps() > MAX_MEMORY_MAPS:
     jax.clear_caches()
