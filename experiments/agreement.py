@@ -197,7 +197,8 @@ def sensitivity(config, workdir, results):
                                  params, part, config.eval_batch_size)
 
   def deletion_scores(maps, mode=config.deletion_mode, absolute=config.absolute):
-    return {n: float(np.mean(deletion.deletion_rates(model, params, part, m, absolute=absolute, mode=mode)))
+    removal = deletion.removal_mode(mode, config.pad_rule)  # 'pad' under the run's pad rule
+    return {n: float(np.mean(deletion.deletion_rates(model, params, part, m, absolute=absolute, mode=removal)))
             for n, m in maps.items()}
 
   rows = []
@@ -252,7 +253,9 @@ def stacked_seeds(runs):
   stacked = reevaluate.reevaluate(
       [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
       {n: pipeline.explainer_options(config, n) for n in EXPLAINERS}, subset=subset,
-      batch_size=config.eval_batch_size, deletion_options={'absolute': config.absolute, 'mode': config.deletion_mode},
+      batch_size=config.eval_batch_size,
+      deletion_options={'absolute': config.absolute,
+                        'mode': deletion.removal_mode(config.deletion_mode, config.pad_rule)},
       weak={'model': weak, 'norm': config.norm, 'permutations': config.permutations} if all_evaluated else None)
   seconds = time.perf_counter() - start
   rows = []
