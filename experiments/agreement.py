@@ -254,8 +254,7 @@ def stacked_seeds(runs):
       [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
       {n: pipeline.explainer_options(config, n) for n in EXPLAINERS}, subset=subset,
       batch_size=config.eval_batch_size,
-      deletion_options={'absolute': config.absolute,
-                        'mode': deletion.removal_mode(config.deletion_mode, config.pad_rule)},
+      deletion_options=deletion.options_of(config),
       weak={'model': weak, 'norm': config.norm, 'permutations': config.permutations} if all_evaluated else None)
   seconds = time.perf_counter() - start
   rows = []

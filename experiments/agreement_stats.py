@@ -278,7 +278,7 @@ def render(record):
   bootstrap = (f'{len(seeds)} seeds: seeds resampled, then test examples within each drawn seed'
                if len(seeds) > 1 else 'one seed: the two-level bootstrap reduces to the example bootstrap')
   lines = [f'# Agreement statistics with power ({record["corpus"]})', '',
-           provenance.measured_text(f'python -m experiments.agreement_stats ' + ' '.join(record['arguments']),
+           provenance.measured_text('python -m experiments.agreement_stats ' + ' '.join(record['arguments']),
                                     record['measured'], prov), '',
            f'Runs: {", ".join(record["runs"])} (config.json in each; seed 0 settings: '
            + ', '.join(f'{k}={v}' for k, v in record['settings'].items() if k not in ('explainers',)) + ').',

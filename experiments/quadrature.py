@@ -241,7 +241,7 @@ def render(record):
   prov = record['provenance']
   settings = record['config']
   lines = [f'# IG quadrature at matched accuracy ({record["corpus"]})', '',
-           provenance.measured_text(f'python -m experiments.quadrature ' + ' '.join(record['arguments']),
+           provenance.measured_text('python -m experiments.quadrature ' + ' '.join(record['arguments']),
                                     record['measured'], prov), '',
            f'Run: {record["workdir"]} ({settings["model"]}, emb {settings["emb_dim"]}, hidden {settings["hidden"]}, '
            f'bidirectional {settings["bidirectional"]}, seed {settings["seed"]}); IG of the predicted class\'s '

@@ -39,7 +39,8 @@ from faithjax.faithfulness import weak_learner
 from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
-DELETION_DEFAULTS = {'absolute': False, 'mode': 'pad', 'pool': 512, 'slots': 64, 'chunk': 8}
+# The mode is RunConfig's default: 'pad' deletion under the fixed pad rule (deletion.options_of).
+DELETION_DEFAULTS = {'absolute': False, 'mode': 'pad_fixed', 'pool': 512, 'slots': 64, 'chunk': 8}
 WEAK_DEFAULTS = {'norm': 'l2', 'permutations': 100}
 
 

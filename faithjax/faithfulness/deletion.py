@@ -48,6 +48,11 @@ def removal_mode(deletion_mode, pad_rule='fixed'):
   return 'pad_fixed' if deletion_mode == 'pad' and pad_rule == 'fixed' else deletion_mode
 
 
+def options_of(config) -> dict:
+  """The deletion options a RunConfig asks for: {'absolute', 'mode'}, the mode under its pad rule."""
+  return {'absolute': config.absolute, 'mode': removal_mode(config.deletion_mode, config.pad_rule)}
+
+
 def token_ranks(scores, mask, absolute=False):
   """Importance rank of every token: <float>[batch, seq] -> <int>[batch, seq].
 
@@ -177,8 +182,8 @@ def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', 
 def evaluate(context, explainer, maps):
   """Deletion rates of one map on the context's test examples (evaluations.py), and their indices."""
   part, scores = context.test_part(explainer, maps)
-  rates = deletion_rates(context.model, context.params, part, scores, absolute=context.config.absolute,
-                         mode=removal_mode(context.config.deletion_mode, context.config.pad_rule), mesh=context.mesh)
+  rates = deletion_rates(context.model, context.params, part, scores, **options_of(context.config),
+                         mesh=context.mesh)
   return {'rates': rates, 'indices': context.subset}
 
 

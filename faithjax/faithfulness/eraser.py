@@ -68,11 +68,8 @@ def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', 
 def evaluate(context, explainer, maps):
   """Per-example ERASER scores of one map on the context's test examples, and their indices."""
   part, scores = context.test_part(explainer, maps)
-  config = context.config
   return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
-                                                      absolute=config.absolute,
-                                                      mode=deletion.removal_mode(config.deletion_mode, config.pad_rule),
-                                                      mesh=context.mesh)}
+                                                      **deletion.options_of(context.config), mesh=context.mesh)}
 
 
 def summarise(saved):
