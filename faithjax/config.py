@@ -115,6 +115,10 @@ class RunConfig:
                                 "5k train sample's rows (default: the description only, the official protocol).")
   punctuation: bool = setting(False, "Keep punctuation marks as tokens, as Jain & Wallace's spaCy tokens do "
                               "(SST's cleaner drops them whatever this says, as theirs does).")
+  length_filter: bool = setting(False, "Drop documents outside Jain & Wallace's length bounds for the corpus (their "
+                                'DatasetBC loaders: SST > 5 tokens, IMDB > 6, 20 News 6 < n < 500, AG News strictly '
+                                "between each split's shortest and longest), train, valid and test alike; default: "
+                                'keep them all and truncate at max_len.')
   eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
   # Explainers (DESIGN.md section 4).
   explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry), each '

@@ -113,6 +113,23 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
           'n': len(samples[0])}
 
 
+def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0):
+  """statistic(*a) - statistic(*b) with a percentile bootstrap CI, a and b resampled independently.
+
+  For two sets of units that are not the same examples (e.g. two test splits):
+  a, b as in paired_difference, but over n_a and n_b units; the arrays of one
+  side's tuple stay paired with each other. Returns {'difference', 'ci95', 'n': n_a + n_b}.
+  """
+  a, b = (x if isinstance(x, tuple) else (x,) for x in (a, b))
+  statistic = statistic or (lambda values: np.mean(values, -1))
+  a, b = [np.asarray(x) for x in a], [np.asarray(x) for x in b]
+  rng = np.random.default_rng(seed)
+  draws_a, draws_b = (rng.integers(0, len(side[0]), size=(n_resamples, len(side[0]))) for side in (a, b))
+  boot = statistic(*(x[draws_a] for x in a)) - statistic(*(x[draws_b] for x in b))
+  low, high = _percentiles(boot, level)
+  return {'difference': float(statistic(*a) - statistic(*b)), 'ci95': [low, high], 'n': len(a[0]) + len(b[0])}
+
+
 def f1_along_last_axis(labels, predictions, positive=1):
   """Positive-class F1 over the last axis: [..., n] x2 -> [...] (paired_difference's statistic for F1)."""
   return _f1(labels, predictions, positive)

@@ -55,12 +55,20 @@ def stage_encode(config, workdir, mesh=None):
   if any(empty.values()):
     io.log(f'encode: dropped {sum(empty.values())} documents without a token (' +
            ', '.join(f'{s} {n}' for s, n in empty.items()) + '); report.md lists them')
-  corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'])
+  by_length, train_docs = {}, raw['train'][0]
+  if config.length_filter:
+    if about['length_filter'] is None:
+      raise FaithjaxError(f'--length_filter: {about["display"]} has no Jain & Wallace length filter (their loaders '
+                          'cover SST, IMDB, AG News and 20 News)')
+    raw, by_length = encode.filter_by_length(raw, *about['length_filter'])
+    io.log(f'encode: the length filter {about["length_filter"]} dropped ' +
+           ', '.join(f'{s} {n}' for s, n in by_length.items()))
+  corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'], train_docs)
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
           'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab),
           'sizes': {s: len(d) for s, d in corpus.splits.items()},
-          'max_len': about['max_len'], 'truncated': truncated, 'dropped_empty': empty,
+          'max_len': about['max_len'], 'truncated': truncated, 'dropped_empty': empty, 'dropped_by_length': by_length,
           'inputs': inputs.identity(files, about['data_dir'])}
 
 
@@ -313,8 +321,7 @@ def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
       {n: explainer_options(config, n) for n in config.explainers},
       subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed),
-      deletion_options={'absolute': config.absolute, 'mode': deletion.removal_mode(config.deletion_mode,
-                                                                                  config.pad_rule)},
+      deletion_options=deletion.options_of(config),
       weak=weak, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -28,12 +28,14 @@ def with_ci(value, ci95=None):
 
 
 def _corpus_section(encode):
-  dropped = encode.get('dropped_empty', {})
-  rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] for s in SPLITS]
+  dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
+  rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
+          by_length else []) for s in SPLITS]
   return [f'## Corpus: {encode["display_name"]}', '',
           f'Protocol: {encode["protocol"]}.', '',
           f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
-          markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'], rows), '']
+          markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'] +
+                         (["dropped (Jain & Wallace's length filter)"] if by_length else []), rows), '']
 
 
 def _train_section(trained):

@@ -217,3 +217,59 @@ def test_a_resumed_departure_keeps_the_time_of_the_run_that_computed_it():
          {'departure': 'punctuation', 'seconds': 3.}]
   assert [r['seconds'] for r in departures.carry_seconds(previous, now)] == [29., 70., 3.]
   assert departures.carry_seconds(None, now) == now
+
+
+def jain_wallace_filterbylength(X, y, min_length=None, max_length=None):
+  """A transcription of Jain & Wallace's Trainers/DatasetBC.py rule: X holds <SOS> ... <EOS> (two extra tokens)."""
+  lens = [len(x) - 2 for x in X]
+  min_l = min(lens) if min_length is None else min_length
+  max_l = max(lens) if max_length is None else max_length
+  idx = [i for i in range(len(X)) if len(X[i]) > min_l + 2 and len(X[i]) < max_l + 2]
+  return [X[i] for i in idx], [y[i] for i in idx]
+
+
+@pytest.mark.parametrize('bounds', [(5, None), (6, 500), (None, None), (6, 12)])
+def test_length_filter_keeps_what_jain_and_wallaces_loader_keeps(bounds):
+  from faithjax.data import encode  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(sum(b or 0 for b in bounds))
+  raw = {}
+  for split, n in (('train', 60), ('valid', 20), ('test', 30)):
+    docs = [[f'w{rng.integers(9)}'] * int(k) for k in rng.integers(1, 20, n)]
+    raw[split] = (docs, rng.integers(0, 2, n).astype(np.int32))
+  kept, dropped = encode.filter_by_length(raw, *bounds)
+  for split, (docs, labels) in raw.items():
+    ref_docs, ref_labels = jain_wallace_filterbylength([['<s>', *d, '</s>'] for d in docs], list(labels), *bounds)
+    assert [d[1:-1] for d in ref_docs] == kept[split][0] and ref_labels == list(kept[split][1])
+    assert dropped[split] == len(docs) - len(ref_docs)
+  assert sum(dropped.values()) > 0  # the draw exercises the rule
+
+
+def test_length_filter_is_a_switch_of_the_encode_stage_with_the_vocabulary_built_before_it(tmp_path, monkeypatch):
+  from faithjax import pipeline  # pylint: disable=g-import-not-at-top
+  from faithjax.data import encode  # pylint: disable=g-import-not-at-top
+  assert config_lib.make_config('sst').length_filter is False
+  assert [corpora.spec(c).length_filter for c in ('sst', 'imdb', '20news', 'ag_news', 'synthetic')] == [
+      (5, None), (6, None), (6, 500), (None, None), None]
+  short, long_ = ['rare', 'word'], ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+  # SST: more than 5 tokens, and (J&W's max_length None) fewer than the split's longest
+  raw = {s: ([short, long_, long_ + ['h']], np.array([0, 1, 1], np.int32)) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(corpora, 'load_raw', lambda *args, **kwargs: raw)
+  work = workdir_lib.Workdir(str(tmp_path / 'filtered'))
+  summary = pipeline.stage_encode(config_lib.make_config('sst', length_filter=True), work)
+  assert summary['sizes'] == {'train': 1, 'valid': 1, 'test': 1}
+  assert summary['dropped_by_length'] == {'train': 2, 'valid': 2, 'test': 2}
+  assert 'rare' in encode.EncodedCorpus.load(work.corpus).vocab  # built from the train split before the filter
+  with pytest.raises(FaithjaxError, match='has no Jain & Wallace length filter'):
+    pipeline.stage_encode(config_lib.make_config('synthetic', length_filter=True),
+                          workdir_lib.Workdir(str(tmp_path / 'synthetic')))
+
+
+def test_departure_cells_on_different_test_splits_are_unpaired():
+  from experiments import departures  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  base = {('deletion_rate', 'saliency'): {'rates': rng.uniform(size=300), 'indices': np.arange(300)}}
+  variant = {('deletion_rate', 'saliency'): {'rates': rng.uniform(size=250) + 0.2, 'indices': np.arange(250)}}
+  (row,) = departures.cell_differences(base, variant, paired=False)
+  np.testing.assert_allclose(row[4], variant['deletion_rate', 'saliency']['rates'].mean()
+                             - base['deletion_rate', 'saliency']['rates'].mean(), atol=1e-12)
+  assert row[5] < row[4] < row[6] and departures.moved(row) and row[7] == '250 vs 300 (unpaired)'

@@ -73,6 +73,24 @@ def test_paired_difference_matches_a_loop_bootstrap_of_the_differences():
   assert metrics.paired_difference(a, a)['ci95'] == [0., 0.]  # paired: identical maps never differ
 
 
+def test_unpaired_difference_matches_the_normal_interval_of_two_independent_means():
+  rng = np.random.default_rng(6)
+  a, b = rng.normal(0.3, 1.0, 900), rng.normal(0.1, 0.5, 400)
+  result = metrics.unpaired_difference(a, b, n_resamples=4000)
+  assert result['difference'] == pytest.approx(a.mean() - b.mean(), abs=1e-12) and result['n'] == 1300
+  half = 1.96 * np.sqrt(a.var() / 900 + b.var() / 400)  # the two sides' variances add: nothing cancels
+  np.testing.assert_allclose(result['ci95'], [result['difference'] - half, result['difference'] + half], atol=0.012)
+  same = metrics.unpaired_difference(a, a)
+  assert same['difference'] == 0 and same['ci95'][0] < -0.05 < 0.05 < same['ci95'][1]  # unlike paired_difference
+
+
+def test_unpaired_difference_of_f1_keeps_each_sides_labels_with_its_predictions():
+  rng = np.random.default_rng(7)
+  labels_a, labels_b = rng.integers(0, 2, 600), rng.integers(0, 2, 300)
+  perfect = metrics.unpaired_difference((labels_a, labels_a), (labels_b, labels_b), metrics.f1_along_last_axis)
+  assert perfect['difference'] == 0 and perfect['ci95'] == [0., 0.]  # resampled pairs stay correct predictions
+
+
 def test_paired_difference_of_f1_resamples_labels_and_both_predictions_together():
   rng = np.random.default_rng(5)
   labels = rng.integers(0, 2, 500)

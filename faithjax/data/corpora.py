@@ -358,6 +358,9 @@ class CorpusSpec:
   load: Callable  # (data_dir: Path, seed) -> {split: (docs, labels[, rationales], ids)}
   reduced: Callable = lambda data_dir: False  # (data_dir) -> True when a stand-in replaces the official train file
   reduced_protocol: str = ''
+  # Jain & Wallace's (min_length, max_length) for their loader of this corpus (Trainers/DatasetBC.py, read by
+  # encode.filter_by_length under RunConfig.length_filter); None where they have no loader (synthetic, your own).
+  length_filter: tuple | None = None
 
 
 CORPORA = {
@@ -368,12 +371,12 @@ CORPORA = {
         'IMDB', 10, 512,  # every kept document has < 400 tokens: none is truncated
         'strip <br />, lowercase, word tokens; official train docs < 400 tokens split 80/20 (stratified) '
         '-> train/valid, official test docs < 400 tokens; random samples of 17212/4304/4363',
-        _load_imdb),
+        _load_imdb, length_filter=(6, None)),
     'sst': CorpusSpec(
         'SST', 1, 64,
         'official sentence-level binary splits (neutral dropped); drop -LRB-/-RRB-, non-word chars -> space, '
         'lowercase; 6920/872/1821',
-        _load_sst),
+        _load_sst, length_filter=(5, None)),
     'ag_news': CorpusSpec(
         'AG News', 5, 128,
         'World 0 vs Business 1 of the official train.csv/test.csv; description only, HTML entities decoded, '
@@ -381,14 +384,14 @@ CORPORA = {
         _load_ag_news, _ag_news_reduced,
         'World 0 vs Business 1 of the 5k-row train sample (text = title + description: the title cannot be '
         'removed) split stratified 85/15 -> train/valid, official test.csv (description only); '
-        'HTML entities decoded, lowercase, digit tokens -> qqq'),
+        'HTML entities decoded, lowercase, digit tokens -> qqq', length_filter=(None, None)),
     '20news': CorpusSpec(
         '20 News', 2, 512,
         'rec.sport.baseball 0 vs rec.sport.hockey 1, all bydate posts; sklearn-style removal of headers, '
         'footers and quotes; lowercase, digit tokens -> qqq; posts left without word tokens dropped (J&W kept '
         '2 punctuation-only posts, hence their 1236/310/387); '
         'stratified 80/20 -> test, then 80/20 -> valid',
-        _load_20news),
+        _load_20news, length_filter=(6, 500)),
 }
 
 
@@ -467,7 +470,8 @@ def describe(name, data_dir=None, seed=0):
   s, data_dir = spec(name), pathlib.Path(data_dir or DEFAULT_DATA_DIR)
   reduced = s.reduced(data_dir)
   return {'name': name, 'display': s.display + (' (reduced train)' if reduced else ''),
-          'min_df': s.min_df, 'max_len': s.max_len, 'seed': seed, 'reduced_train': reduced,
+          'min_df': s.min_df, 'max_len': s.max_len, 'length_filter': s.length_filter, 'seed': seed,
+          'reduced_train': reduced,
           'protocol': s.reduced_protocol if reduced else s.protocol,
           'data_dir': str(data_dir)}
 

@@ -94,6 +94,30 @@ class EncodedCorpus:
       raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
 
 
+def _rows(columns, rows):
+  """The documents `rows` of one raw split (docs, labels[, ...]), every column indexed alike."""
+  return tuple(np.asarray(c)[rows] if isinstance(c, np.ndarray) else [c[i] for i in rows] for c in columns)
+
+
+def filter_by_length(raw_splits, min_length=None, max_length=None):
+  """Jain & Wallace's length filter (their DatasetBC `filterbylength`), on every split.
+
+  Keeps a document of n tokens when min_length < n < max_length, both strict; a
+  bound of None is the split's own shortest or longest document, so, as in their
+  code, it drops the documents of exactly that length. Returns (raw_splits,
+  {split: number dropped}).
+  """
+  kept, dropped = {}, {}
+  for split, columns in raw_splits.items():
+    lengths = np.array([len(d) for d in columns[0]])
+    low = lengths.min() if min_length is None else min_length
+    high = lengths.max() if max_length is None else max_length
+    rows = np.flatnonzero((lengths > low) & (lengths < high))
+    dropped[split] = len(lengths) - len(rows)
+    kept[split] = _rows(columns, rows) if dropped[split] else columns
+  return kept, dropped
+
+
 def drop_empty(raw_splits):
   """`raw_splits` without its documents that have no token; returns (raw_splits, {split: number dropped}).
 
@@ -105,20 +129,21 @@ def drop_empty(raw_splits):
   for split, (docs, *columns) in raw_splits.items():
     rows = [i for i, doc in enumerate(docs) if len(doc)]
     dropped[split] = len(docs) - len(rows)
-    kept[split] = (docs, *columns) if not dropped[split] else tuple(
-        np.asarray(c)[rows] if isinstance(c, np.ndarray) else [c[i] for i in rows] for c in (docs, *columns))
+    kept[split] = (docs, *columns) if not dropped[split] else _rows((docs, *columns), rows)
   return kept, dropped
 
 
-def encode_corpus(name, raw_splits, min_df=1, max_len=None):
-  """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from train.
+def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None):
+  """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from `vocabulary_docs` (token lists,
+  default the train split's; Jain & Wallace build it before their length filter).
 
   Documents longer than `max_len` tokens are truncated to it (the documented
   maximum; counted in the returned `truncated`); None keeps every token.
   """
   if max_len is not None and max_len < 1:  # 0 would keep everything and a negative one cut from the end
     raise FaithjaxError(f'max_len must be a positive number of tokens or None, not {max_len!r}')
-  vocab = text.Vocabulary.build(raw_splits['train'][0], min_df=min_df)
+  vocab = text.Vocabulary.build(raw_splits['train'][0] if vocabulary_docs is None else vocabulary_docs,
+                                min_df=min_df)
   splits, truncated = {}, {}
   for split in SPLITS:
     docs, labels, *rest = raw_splits[split]

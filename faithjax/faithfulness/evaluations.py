@@ -52,19 +52,22 @@ class Evaluation:
     """Whether `difference` can resample it: it has a per-example array or units."""
     return self.per_example is not None or self.units is not None
 
-  def difference(self, saved_a, saved_b):
+  def difference(self, saved_a, saved_b, paired=True):
     """Oriented score of map a minus map b (> 0: a is more faithful), with a paired bootstrap 95% CI.
 
     saved_a, saved_b: lists of the section's saved per-example arrays (evaluate's
     npz), one per run (e.g. seed), the two maps on the same examples of each run;
     the runs' examples are pooled and resampled as pairs. Returns
-    metrics.paired_difference's {'difference', 'ci95', 'n'}.
+    metrics.paired_difference's {'difference', 'ci95', 'n'}. With paired=False the
+    two sides may be different examples and are resampled independently
+    (metrics.unpaired_difference).
     """
     def pooled(saved):
       parts = [self.units(s)[0] if self.units else (s[self.per_example],) for s in saved]
       return tuple(np.concatenate(arrays) for arrays in zip(*parts))
     statistic = self.units(saved_a[0])[1] if self.units else None
-    result = metrics.paired_difference(pooled(saved_a), pooled(saved_b), statistic)
+    result = (metrics.paired_difference if paired else metrics.unpaired_difference)(
+        pooled(saved_a), pooled(saved_b), statistic)
     low, high = sorted(self.orientation * np.asarray(result['ci95']) + 0.)  # + 0.: no -0.0 for an exact tie
     return {**result, 'difference': self.orientation * result['difference'] + 0., 'ci95': [float(low), float(high)]}
 
