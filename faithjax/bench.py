@@ -282,7 +282,7 @@ def compare(results):
 
 
 # seq_len: (examples per pass, batch sizes tried by both sides); issue 19's shapes.
-INTERLEAVE_SHAPES = {32: (128, (64, 128)), 256: (32, (16, 32))}
+INTERLEAVE_SHAPES = {32: (128, (64, 128)), 256: (32, (8, 16, 32))}
 MODELS = {'lstm': False, 'bilstm': True}  # --models name: bidirectional
 # Before each case the interleaved run waits up to this long for the load its own previous case left to decay.
 SETTLE_SECONDS = 90
