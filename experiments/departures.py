@@ -254,7 +254,9 @@ def render(record):
            f'ERASER on {record["test_subset"]} test examples, the weak learner, shuffle test and classifier on the '
            'whole test split. Each departure sets one RunConfig field to the original protocol\'s value; its '
            'cells are variant − baseline in the cell\'s own units on the same test examples, with a paired '
-           'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples). "moved": the CI excludes 0 (by more '
+           'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples), or, where the departure changes '
+           'the test split (the length filter), on each side\'s own test examples with each side resampled on its '
+           'own (metrics.unpaired_difference). "moved": the CI excludes 0 (by more '
            f'than {ROUNDING:g}, float rounding).', '',
            '## One row per departure', '']
   summary_rows = []
