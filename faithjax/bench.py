@@ -314,7 +314,15 @@ def peer_command(args: argparse.Namespace, seq_len: int, batch: int) -> list[str
   return [args.peer_python, *script, '--device', 'cpu', '--n', str(batch), '--seq_len', str(seq_len),
           '--batch', str(batch), '--steps', str(peer_steps(args)), '--eraser_n', str(args.peer_eraser_n),
           '--vocab', str(args.vocab), '--emb', str(args.emb), '--hidden', str(args.hidden),
-          *(['--bidirectional'] if args.bidirectional else [])]
+          *(['--bidirectional'] if args.bidirectional else []), *peer_extra_flags(args)]
+
+
+def peer_extra_flags(args: argparse.Namespace) -> list[str]:
+  """The peer's --extra and its sample counts (the same as ours) when --explainers names an EXTRA one."""
+  if not set(args.explainers) & set(EXTRA):
+    return []
+  return ['--extra', '--nt_samples', str(args.nt_samples), '--shap_samples', str(args.shap_samples),
+          '--surrogate_samples', str(args.surrogate_samples), '--surrogate_n', str(args.peer_surrogate_n)]
 
 
 def tag_peer_ig(results: list[dict], args: argparse.Namespace) -> list[dict]:
@@ -490,6 +498,9 @@ def parse_args(argv=None):
                  help=f'--interleave: Captum IG\'s method (default the peer\'s: Captum\'s {CAPTUM_DEFAULT_METHOD})')
   p.add_argument('--peer_eraser_n', type=int, default=4,
                  help='--interleave: examples of the peer\'s per-example deletion loop (its rate does not depend on it)')
+  p.add_argument('--peer_surrogate_n', type=int, default=4,
+                 help='--interleave: examples of the peer\'s Lime / KernelShap, fitted one at a time (its rate '
+                 'does not depend on it)')
   p.add_argument('--allow_loaded', action='store_true',
                  help='--interleave: run on a busy machine anyway; the table is marked NOT VALID')
   p.add_argument('--table', default='experiments/results/bench.md', help='--interleave: the markdown report')

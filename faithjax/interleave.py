@@ -18,9 +18,11 @@ import time
 
 import numpy as np
 
-# (faithjax explainer, peer impl) pairs compared; the peer prints the same explainer names.
+# (faithjax explainer, peer impl) pairs compared; the peer prints the same explainer names (those from
+# occlusion on with its --extra).
 PAIRS = (('saliency', 'captum'), ('input_x_gradient', 'captum'), ('integrated_gradients', 'captum'),
-         ('integrated_gradients', 'torch_batched'), ('eraser_deletion', 'torch_loop'))
+         ('integrated_gradients', 'torch_batched'), ('eraser_deletion', 'torch_loop'),
+         *((name, 'captum') for name in ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')))
 Runner = Callable[[], Iterable[dict]]
 
 

@@ -127,3 +127,12 @@ def test_the_peers_extra_explainers_run_with_its_settings():
   results = list(bench.bench(args))
   assert [r['explainer'] for r in results] == list(bench.EXTRA)
   assert all(r['examples_per_s'] > 0 for r in results)
+
+
+def test_the_interleaved_peer_runs_its_extra_explainers_only_when_ours_do():
+  extra = bench.parse_args(['--explainers', 'occlusion,saliency', '--nt_samples', '3', '--peer_surrogate_n', '2'])
+  command = bench.peer_command(extra, seq_len=6, batch=4)
+  assert '--extra' in command and command[command.index('--nt_samples') + 1] == '3'
+  assert command[command.index('--surrogate_n') + 1] == '2'
+  assert '--extra' not in bench.peer_command(bench.parse_args(['--explainers', 'saliency']), seq_len=6, batch=4)
+  assert '--peer_surrogate_n 2' in bench.interleave_command(extra)
