@@ -47,9 +47,9 @@ from faithjax.models import contract
 
 EXPLAINERS = ('saliency', 'input_x_gradient', 'integrated_gradients')
 DELETION = 'eraser_deletion'  # the peer's name for deletion until flip
-# The counterparts of the peer's --extra (Captum's Occlusion, NoiseTunnel SmoothGrad, GradientShap, Lime,
-# KernelShap), with its settings: zero-embedding removal, sigma 0.1, baselines from the batch.
-EXTRA = ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')
+# The counterparts of the peer's --extra, with its settings: zero-embedding removal, sigma 0.1, baselines from
+# the batch.
+EXTRA = interleave.PEER_EXTRA
 
 
 def best_seconds(run, repeats):

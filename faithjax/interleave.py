@@ -18,11 +18,13 @@ import time
 
 import numpy as np
 
-# (faithjax explainer, peer impl) pairs compared; the peer prints the same explainer names (those from
-# occlusion on with its --extra).
+# What the peer's Captum runs with its --extra flag (Occlusion, NoiseTunnel SmoothGrad, GradientShap, Lime,
+# KernelShap), under faithjax's names for the same explainers.
+PEER_EXTRA = ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')
+# (faithjax explainer, peer impl) pairs compared; the peer prints the same explainer names.
 PAIRS = (('saliency', 'captum'), ('input_x_gradient', 'captum'), ('integrated_gradients', 'captum'),
          ('integrated_gradients', 'torch_batched'), ('eraser_deletion', 'torch_loop'),
-         *((name, 'captum') for name in ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')))
+         *((name, 'captum') for name in PEER_EXTRA))
 Runner = Callable[[], Iterable[dict]]
 
 
