@@ -50,12 +50,16 @@ def test_ratio_median_min_max_over_rounds_and_the_load_of_each_round():
       interleave.table(records, n_cores=2))
 
 
+# The names ../shared/bench/peer_torch.py --extra prints for Captum's explainers.
+PEER_EXTRA_NAMES = ('occlusion', 'smoothgrad', 'gradient_shap', 'lime', 'kernel_shap')
+
+
 def test_every_extra_explainer_is_paired_with_captums_counterpart():
-  rates = lambda impl: {(impl, name): [10. * (impl == 'faithjax') + 5.] for name in bench.EXTRA}
+  rates = lambda impl: {(impl, name): [10. * (impl == 'faithjax') + 5.] for name in PEER_EXTRA_NAMES}
   cases = {'LSTM seq 8': dict(faithjax=stub_side([], 'c', 'faithjax', rates('faithjax')),
                               peer=stub_side([], 'c', 'peer', rates('captum')))}
   summary = interleave.ratios(interleave.run_rounds(cases, rounds=1, loadavg=lambda: (0.1, 0, 0)))
-  assert {k[1:]: s['median'] for k, s in summary.items()} == {(name, 'captum'): 3. for name in bench.EXTRA}
+  assert {k[1:]: s['median'] for k, s in summary.items()} == {(name, 'captum'): 3. for name in PEER_EXTRA_NAMES}
 
 
 def test_a_round_above_the_core_count_marks_the_table_not_valid():
