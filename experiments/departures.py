@@ -44,7 +44,8 @@ from faithjax.faithfulness import evaluations
 
 @dataclasses.dataclass(frozen=True)
 class Departure:
-  """One protocol departure: the RunConfig field, the original protocol's value, what it needs re-run."""
+  """One protocol departure: the RunConfig field, the value its variant runs (the original protocol's, or ours
+  where the default already is the original's), what it needs re-run."""
   field: str
   original: object
   stage: str  # the first stage the field changes: 'evaluate' (no retraining), 'train' or 'encode'
@@ -61,10 +62,14 @@ DEPARTURES = {
         'from the edited mask: a removed last token skipped by the backward LSTM), against the default, every '
         'position of the original length stepped over in both directions (a PyTorch packed LSTM with the original '
         'lengths)')),
-    'uniform_weights': Departure('uniform_weights', 'mean', 'evaluate', ('weak_learner', 'shuffle'), 'uniform',
-                                 'Uniform baseline 1/n per token (Wiegreffe & Pinter), not 1/sqrt(n) after L2'),
-    'select_from_epoch': Departure('select_from_epoch', 2, 'train', what=(
-        "checkpoint selection never keeps epoch 1 (Jain & Wallace's `metric > best_metric and i > 0`)")),
+    # Since session 11 the default is the original's 1/n, so this row measures our old 1/sqrt(n).
+    'uniform_weights': Departure('uniform_weights', 'norm', 'evaluate', ('weak_learner', 'shuffle'), 'uniform',
+                                 'Uniform baseline 1/sqrt(n) per token after L2 (faithjax before session 11), '
+                                 'against the default 1/n (Wiegreffe & Pinter)'),
+    # Since session 11 the default is the original's rule (never epoch 1), so this row measures our old one.
+    'select_from_epoch': Departure('select_from_epoch', 1, 'train', what=(
+        'checkpoint selection may keep epoch 1 (faithjax before session 11), against the default, Jain & '
+        "Wallace's `metric > best_metric and i > 0`")),
     'loss_reduction': Departure('loss_reduction', 'sum', 'train', what=(
         'classifier loss summed over the batch (Jain & Wallace), so the coupled L2 weighs ~batch_size times less')),
     'init_scheme': Departure('init_scheme', 'pytorch', 'train', what=(
@@ -198,9 +203,10 @@ def measure(config, root, names):
       pipeline.evaluate_maps(variant, corpus, model, params, out, maps, maps_of(base_work, config), spec.sections)
       record['rows'] = cell_differences(base, saved_evaluations(lambda section: out, maps))
       record['note'] = 'measured on the baseline classifier and maps'
-    elif name == 'select_from_epoch' and trained['selected_epoch'] >= spec.original:
-      record['note'] = (f"not retrained: the baseline selected epoch {trained['selected_epoch']}, which the rule "
-                        'keeps too, so the checkpoint and every cell are the same (0 by construction)')
+    elif (name == 'select_from_epoch' and trained['selected_epoch']
+          == train.selected_epoch(trained['history'], train.SELECT_METRIC, spec.original)):
+      record['note'] = (f"not retrained: the baseline selected epoch {trained['selected_epoch']}, which the other "
+                        'rule keeps too, so the checkpoint and every cell are the same (0 by construction)')
     else:
       variant_root = os.path.join(root, name)
       if spec.stage == 'encode':

@@ -35,12 +35,12 @@ def test_tokenizer_keeps_punctuation_only_under_the_switch():
   assert text.tokenize(raw) == ['good', 'bad', "isn't", 'it']  # the block is left
 
 
-def test_switches_are_flags_with_ours_as_default_but_the_symmetric_pad_rule():
+def test_switches_are_flags_with_the_originals_default_where_it_was_adopted():
   config = config_lib.make_config('sst')
   assert (config.pad_rule, config.uniform_weights, config.loss_reduction, config.select_from_epoch,
-          config.init_scheme, config.punctuation) == ('fixed', 'norm', 'mean', 1, 'flax', False)
-  varied = config_lib.make_config('sst', pad_rule='trailing', uniform_weights='mean', loss_reduction='sum',
-                                  select_from_epoch=2, init_scheme='pytorch', punctuation=True)
+          config.init_scheme, config.punctuation) == ('fixed', 'mean', 'mean', 2, 'flax', False)
+  varied = config_lib.make_config('sst', pad_rule='trailing', uniform_weights='norm', loss_reduction='sum',
+                                  select_from_epoch=1, init_scheme='pytorch', punctuation=True)
   assert varied.fingerprint() != config.fingerprint()
   for field, bad in (('pad_rule', 'both'), ('uniform_weights', 'sqrt'), ('loss_reduction', 'max'),
                      ('init_scheme', 'torch'), ('select_from_epoch', 0)):
@@ -59,11 +59,20 @@ def test_a_workdir_from_before_the_pad_rule_field_keeps_the_rule_it_ran_with(tmp
     workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
   workdir_lib.prepare_workdir(str(tmp_path), legacy)
   assert io.read_json(str(tmp_path / 'config.json'))['pad_rule'] == 'trailing'  # now recorded
+  # so do the selection rule and the Uniform weights, whose defaults became the original's in session 11
+  for field, before, now in (('select_from_epoch', 1, 2), ('uniform_weights', 'norm', 'mean')):
+    legacy = config_lib.make_config('synthetic', **{field: before})
+    workdir_lib.prepare_workdir(str(tmp_path / field), legacy)
+    old = {k: v for k, v in io.read_json(str(tmp_path / field / 'config.json')).items() if k != field}
+    io.write_json(str(tmp_path / field / 'config.json'), old)
+    with pytest.raises(FaithjaxError, match=rf'different config \({field}\)'):
+      workdir_lib.prepare_workdir(str(tmp_path / field), config_lib.make_config('synthetic'))
+    assert getattr(config_lib.make_config('synthetic'), field) == now
   # a field without a changed default is adopted with today's value
-  del saved['uniform_weights']
+  del saved['loss_reduction']
   io.write_json(str(tmp_path / 'config.json'), {**saved, 'pad_rule': 'fixed'})
   workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
-  assert io.read_json(str(tmp_path / 'config.json'))['uniform_weights'] == 'norm'
+  assert io.read_json(str(tmp_path / 'config.json'))['loss_reduction'] == 'mean'
 
 
 @pytest.fixture(scope='module')
@@ -123,8 +132,8 @@ def test_pad_rules_step_over_a_removed_first_and_last_token(bilstm):
 def test_uniform_weights_sum_as_specified():
   mask = jnp.asarray([[True] * 4 + [False] * 2, [True] * 2 + [False] * 4])
   ones = jnp.ones(mask.shape)
-  ours = config_lib.make_config('sst')
-  wp = dataclasses.replace(ours, uniform_weights='mean')
+  wp = config_lib.make_config('sst')  # the default since session 11
+  ours = dataclasses.replace(wp, uniform_weights='norm')
   assert weak_learner.map_norm(ours, 'uniform') == 'l2' and weak_learner.map_norm(wp, 'uniform') == 'l1'
   assert weak_learner.map_norm(wp, 'saliency') == 'l2'  # only the Uniform baseline changes
   w_ours = weak_learner.normalise(ones, mask, weak_learner.map_norm(ours, 'uniform'))
