@@ -8,6 +8,7 @@ import numpy as np
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import paper
@@ -21,7 +22,35 @@ from faithjax.faithfulness import evaluations
 CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
 
 
-class Run:
+class EvaluatedRun:
+  """What the seed-aware tables read of a finished run: its results, test labels and predictions, and the saved
+  arrays of its evaluations. `Run` reads them from a workdir, `ArchivedRun` from a run's archive."""
+
+  labels: np.ndarray  # [n_test]
+
+  def saved(self, section: str, name: str) -> dict:
+    raise NotImplementedError
+
+  def has(self, section: str, name: str) -> bool:
+    raise NotImplementedError
+
+  def classifier_predictions(self) -> np.ndarray:
+    raise NotImplementedError
+
+  def results(self) -> dict:
+    raise NotImplementedError
+
+  def units(self, spec, name):
+    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
+    saved = self.saved(spec.section, name)
+    if spec.units:
+      return spec.units(saved)[0]
+    values = np.full(len(self.labels), np.nan)
+    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
+    return (values,)
+
+
+class Run(EvaluatedRun):
   """One evaluated workdir: its config, corpus, and evaluation files."""
 
   def __init__(self, root: str):
@@ -32,6 +61,7 @@ class Run:
     self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
     self.corpus = encode.EncodedCorpus.load(self.work.corpus)
     self.test = self.corpus.splits['test']
+    self.labels = self.test.labels
 
   def has(self, section, name):
     return os.path.exists(self.work.evaluation(section, name))
@@ -39,14 +69,8 @@ class Run:
   def saved(self, section, name):
     return io.load_npz(self.work.evaluation(section, name))
 
-  def units(self, spec, name):
-    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
-    saved = self.saved(spec.section, name)
-    if spec.units:
-      return spec.units(saved)[0]
-    values = np.full(len(self.test), np.nan)
-    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
-    return (values,)
+  def results(self):
+    return io.read_json(self.work.path('results.json'))
 
   def classifier(self):
     """(model, selected params) of the run's trained classifier."""
@@ -59,6 +83,55 @@ class Run:
 
   def classifier_predictions(self, split='test'):
     return self.classifier_probs(split).argmax(-1)
+
+
+ARCHIVE_SEPARATOR = '/'  # archive keys: '<section>/<map>/<array>' beside 'labels' and 'predictions'
+
+
+def write_archive(run: Run, path: str) -> None:
+  """Writes what the seed-aware tables read of `run` to `path` (.npz, verified when read back) and its
+  results.json beside it (`path` with .json), so tables over seeds need no workdir: seeds that ran on other
+  machines or sessions are added to a table by their archives."""
+  arrays = {'labels': run.labels, 'predictions': run.classifier_predictions()}
+  for spec in evaluations.EVALUATIONS.values():
+    for name in [*run.config.explainers, *explain.BASELINES]:
+      if spec.resampled and run.has(spec.section, name):
+        arrays.update({ARCHIVE_SEPARATOR.join((spec.section, name, key)): value
+                       for key, value in run.saved(spec.section, name).items()})
+  io.write_json(archive_results_path(path), run.results())
+  io.save_npz(path, **arrays)  # last: an archive whose .npz exists is whole
+
+
+def archive_results_path(path: str) -> str:
+  return os.path.splitext(path)[0] + '.json'
+
+
+class ArchivedRun(EvaluatedRun):
+  """A run read back from its archive (write_archive)."""
+
+  def __init__(self, path: str):
+    arrays = io.load_npz(path)
+    self._results = io.read_json(archive_results_path(path))
+    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in self._results['config'].items()})
+    self.labels = arrays.pop('labels')
+    self._predictions = arrays.pop('predictions')
+    self._saved = {}
+    for key, value in arrays.items():
+      section, name, array = key.split(ARCHIVE_SEPARATOR)
+      self._saved.setdefault((section, name), {})[array] = value
+
+  def has(self, section, name):
+    return (section, name) in self._saved
+
+  def saved(self, section, name):
+    return self._saved[section, name]
+
+  def classifier_predictions(self):
+    return self._predictions
+
+  def results(self):
+    return self._results
 
 
 def nanmean(values):
@@ -102,7 +175,7 @@ def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
   the corpus's metrics.hierarchical_draws."""
   rows = []
   for corpus, runs in runs_by_corpus.items():
-    labels = np.stack([r.test.labels for r in runs])
+    labels = np.stack([r.labels for r in runs])
     predictions = np.stack([r.classifier_predictions() for r in runs])
     for metric, statistic in TABLE2_STATISTICS.items():
       cell = seeded_cell((labels, predictions), statistic, draws_of(corpus))

@@ -11,7 +11,10 @@ to experiments/results/. With several --seeds, every cell is the mean over the
 seeds with a two-level bootstrap CI (seeds, then test examples within each
 drawn seed), in reproduction_<preset>_seeds.{md,csv}, and the top of that file
 counts the cells within .05 of the paper and inside their interval, for the
-first seed alone (example CI) and for all seeds.
+first seed alone (example CI) and for all seeds. Those tables are built from
+each finished seed's archive (reproduction_<preset>_seeds/<corpus>-seed<k>.npz
+and .json, committed), so seeds run on other machines add up without their
+workdirs.
 """
 
 import csv
@@ -91,16 +94,40 @@ def finished_runs():
   return runs
 
 
+def archive_of(corpus, seed):
+  """Where a finished seed's archive goes (evaluated_runs.write_archive), committed beside the tables."""
+  return os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}_seeds', f'{corpus}-seed{seed}.npz')
+
+
+def archive_finished_seeds():
+  """Archives every seed of --seeds whose workdir finished here, so the tables keep it when the workdir is gone."""
+  for corpus in FLAGS.corpora:
+    for seed in seeds():
+      if os.path.exists(os.path.join(workdir_of(corpus, seed), 'results.json')):
+        evaluated_runs.write_archive(evaluated_runs.Run(workdir_of(corpus, seed)), archive_of(corpus, seed))
+
+
+def archived_run(corpus, seed):
+  """The seed's archive, refused in one line if it was made with other settings than --preset gives now."""
+  run = evaluated_runs.ArchivedRun(archive_of(corpus, seed))
+  expected = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model,
+                                    seed=seed).fingerprint()
+  differ = sorted(k for k, v in run.config.fingerprint().items() if expected.get(k) != v)
+  if differ:
+    raise FaithjaxError(f'{archive_of(corpus, seed)} was made with other settings ({", ".join(differ)}) than '
+                        f'--preset={FLAGS.preset} gives now; rerun that seed or move the archive away')
+  return run
+
+
 def seeded_runs():
-  """{corpus: [evaluated_runs.Run per finished seed]}: each corpus with the seeds of --seeds that finished (the
-  first seed must have), so a corpus still running its last seeds is reported over those it has."""
-  done = {c: [r for r in (workdir_of(c, seed) for seed in seeds()) if os.path.exists(os.path.join(r, 'results.json'))]
-          for c in FLAGS.corpora}
-  done = {c: roots for c, roots in done.items() if roots and roots[0] == workdir_of(c, seeds()[0])}
+  """{corpus: [evaluated_runs.ArchivedRun per archived seed]}: each corpus with the seeds of --seeds that have an
+  archive (the first seed must have), so a corpus still running its last seeds is reported over those it has."""
+  done = {c: [s for s in seeds() if os.path.exists(archive_of(c, s))] for c in FLAGS.corpora}
+  done = {c: found for c, found in done.items() if found and found[0] == seeds()[0]}
   if not done:
-    raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {FLAGS.runs_dir}/{FLAGS.preset}; '
-                        'run without --tables_only first')
-  return {c: [evaluated_runs.Run(r) for r in roots] for c, roots in done.items()}
+    raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {FLAGS.runs_dir}/{FLAGS.preset} or in '
+                        f'{os.path.dirname(archive_of("x", 0))}; run without --tables_only first')
+  return {c: [archived_run(c, s) for s in found] for c, found in done.items()}
 
 
 def display(runs, corpus):
@@ -194,9 +221,9 @@ def render(runs, figure_path):
 
 def seeded_tables(runs_by_corpus):
   """(first seed's rows, every seed's rows): {table key: rows} of Table 2 and every evaluation."""
-  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].test), FLAGS.n_resamples, seed=0)
+  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].labels), FLAGS.n_resamples, seed=0)
            for c, runs in runs_by_corpus.items()}
-  first = {c: io.read_json(runs[0].work.path('results.json')) for c, runs in runs_by_corpus.items()}
+  first = {c: runs[0].results() for c, runs in runs_by_corpus.items()}
   single = {'table2': study.table2_rows(first), **{e: study.comparison_rows(first, e) for e in study.evaluation_names()}}
   seeded = {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
             **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
@@ -242,6 +269,7 @@ def render_seeded(first, single, seeded):
 
 
 def write_seeded(out):
+  archive_finished_seeds()
   first, single, seeded = seeded_tables(seeded_runs())
   stem = os.path.join(out, f'reproduction_{FLAGS.preset}{suffix()}_seeds')
   io.write_text(stem + '.md', render_seeded(first, single, seeded))

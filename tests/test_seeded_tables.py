@@ -17,12 +17,12 @@ class FakeSplit(types.SimpleNamespace):
     return len(self.labels)
 
 
-class FakeRun:
-  """What seeded_rows reads of a finished workdir: its test split and evaluation files, made up."""
-  units = evaluated_runs.Run.units
+class FakeRun(evaluated_runs.EvaluatedRun):
+  """What seeded_rows reads of a finished workdir: its test labels and evaluation files, made up."""
 
   def __init__(self, rng, measured):
     self.test = FakeSplit(labels=rng.integers(0, 2, N_TEST))
+    self.labels = self.test.labels
     rates = np.round(rng.uniform(0, 1, measured.sum()), 3)
     self.files = {('deletion', n): {'rates': rates + rng.normal(0, .1), 'indices': np.flatnonzero(measured)}
                   for n in paper.EXPLAINERS}

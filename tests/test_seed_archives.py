@@ -1,0 +1,80 @@
+"""Seed archives (experiments.evaluated_runs.write_archive): the seed-aware tables read from them exactly what the
+workdir holds, a corrupt one is refused, and experiments.reproduce refuses one made with other settings."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import conftest
+
+from experiments import evaluated_runs
+from faithjax import io
+from faithjax import metrics
+from faithjax import study
+from faithjax.faithfulness import evaluations
+from faithjax.io import CorruptArtefact
+
+pytestmark = pytest.mark.slow  # reads the session's smoke run.py workdir
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_an_archive_reads_back_what_its_workdir_holds(smoke_workdir, tmp_path):
+  run = evaluated_runs.Run(str(smoke_workdir))
+  path = str(tmp_path / 'synthetic-seed0.npz')
+  evaluated_runs.write_archive(run, path)
+  archived = evaluated_runs.ArchivedRun(path)
+  np.testing.assert_array_equal(archived.labels, run.test.labels)
+  np.testing.assert_array_equal(archived.classifier_predictions(), run.classifier_predictions())
+  assert archived.results() == run.results() and archived.config == run.config
+  compared = 0
+  for spec in evaluations.EVALUATIONS.values():
+    for name in run.config.explainers:
+      if spec.resampled and run.has(spec.section, name):
+        for mine, theirs in zip(archived.units(spec, name), run.units(spec, name)):
+          np.testing.assert_array_equal(mine, theirs)
+        compared += 1
+  assert compared >= 3 * len(run.config.explainers)
+  draws = metrics.hierarchical_draws(2, len(run.labels), 50, seed=0)
+  for evaluation in study.evaluation_names():
+    assert (evaluated_runs.seeded_rows({'synthetic': [archived, archived]}, evaluation, lambda c: draws)
+            == evaluated_runs.seeded_rows({'synthetic': [run, run]}, evaluation, lambda c: draws))
+  with open(path, 'r+b') as f:  # one byte changed
+    f.seek(100)
+    byte = f.read(1)
+    f.seek(100)
+    f.write(bytes([byte[0] ^ 1]))
+  with pytest.raises(CorruptArtefact):
+    evaluated_runs.ArchivedRun(path)
+
+
+def reproduce(runs_dir, out, *extra):
+  command = [sys.executable, '-m', 'experiments.reproduce', '--preset=smoke', '--corpora=synthetic',
+             f'--runs_dir={runs_dir}', f'--out={out}', '--n_resamples=100', f'--compile_cache={conftest.COMPILE_CACHE}',
+             '--tables_only', *extra]
+  return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+def test_the_seeded_tables_survive_the_workdir_and_refuse_other_settings(smoke_workdir, tmp_path):
+  runs_dir, out = tmp_path / 'runs', tmp_path / 'out'
+  shutil.copytree(smoke_workdir, runs_dir / 'smoke' / 'synthetic')
+  done = reproduce(runs_dir, out, '--seeds=0,1')
+  assert done.returncode == 0, done.stderr[-3000:]
+  table = (out / 'reproduction_smoke_seeds.md').read_text()
+  assert (out / 'reproduction_smoke_seeds' / 'synthetic-seed0.npz').exists()
+  shutil.rmtree(runs_dir)  # the workdir is gone; its archive stays
+  done = reproduce(runs_dir, out, '--seeds=0,1')
+  assert done.returncode == 0, done.stderr[-3000:]
+  body = lambda text: [line for line in text.splitlines() if 'rendered' not in line]
+  assert body((out / 'reproduction_smoke_seeds.md').read_text()) == body(table)
+  # seed 0's run archived as seed 1 (hashes rewritten, so it is whole): its seed is not the one --seeds names
+  archives = out / 'reproduction_smoke_seeds'
+  for ext in ('.npz', '.json'):
+    shutil.copy(archives / f'synthetic-seed0{ext}', archives / f'synthetic-seed1{ext}')
+  io.record_hashes(str(archives / 'synthetic-seed1.npz'))
+  done = reproduce(runs_dir, out, '--seeds=0,1')
+  assert done.returncode != 0
+  assert 'synthetic-seed1.npz was made with other settings (seed)' in done.stderr
