@@ -54,12 +54,31 @@ flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../sh
 flags.DEFINE_string('model', 'lstm', 'Classifier (faithjax.models.MODELS); its runs and tables get its name unless lstm.')
 flags.DEFINE_list('seeds', ['0'], 'Classifier seeds (RunConfig.seed) per corpus; more than one writes the seed-aware '
                   'tables reproduction_<preset>_seeds.* instead of the single-seed ones.')
+flags.DEFINE_string('suffix', '', 'Appended to the workdir and result names (needed with any RunConfig flag, e.g. '
+                    '--nobidirectional --suffix=_lstm): such runs are not the preset\'s.')
+# Every RunConfig field but those set per corpus and seed above is a flag too, applied to every corpus.
+PER_RUN = ('corpus', 'seed', 'model', 'data_dir')
+cli.define_config_flags(skip=PER_RUN)
 flags.DEFINE_integer('n_resamples', 2000, 'Two-level bootstrap resamples of the seed-aware tables.')
 
 
 def suffix():
-  """'' for the LSTM (the study's model), '_<model>' otherwise: in workdir and result names."""
-  return '' if FLAGS.model == 'lstm' else f'_{FLAGS.model}'
+  """'' for the preset's LSTM (the study's model); '_<model>' for another model, then --suffix: in workdir and
+  result names."""
+  return ('' if FLAGS.model == 'lstm' else f'_{FLAGS.model}') + FLAGS.suffix
+
+
+def run_options():
+  """The command-line options that make these runs other than the preset's LSTM: ' --model=... --x=... --suffix=...'."""
+  show = lambda v: ','.join(v) if isinstance(v, tuple) else str(v).lower() if isinstance(v, bool) else str(v)
+  chosen = ({'model': FLAGS.model} if FLAGS.model != 'lstm' else {}) | cli.config_overrides(PER_RUN)
+  chosen |= {'suffix': FLAGS.suffix} if FLAGS.suffix else {}
+  return ''.join(f' --{k}={show(v)}' for k, v in chosen.items())
+
+
+def make_config(corpus, seed):
+  return config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model, seed=seed,
+                                **cli.config_overrides(PER_RUN))
 
 
 def seeds():
@@ -77,8 +96,7 @@ def workdir_of(corpus, seed=0):
 def run_corpora():
   for corpus in FLAGS.corpora:
     for seed in seeds():
-      config = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model,
-                                      seed=seed)
+      config = make_config(corpus, seed)
       io.log(f'== {corpus} ({FLAGS.preset}, seed {seed}) -> {workdir_of(corpus, seed)}')
       pipeline.run_pipeline(config, workdir_of(corpus, seed))
 
@@ -110,8 +128,7 @@ def archive_finished_seeds():
 def archived_run(corpus, seed):
   """The seed's archive, refused in one line if it was made with other settings than --preset gives now."""
   run = evaluated_runs.ArchivedRun(archive_of(corpus, seed))
-  expected = config_lib.make_config(corpus, data_dir=FLAGS.data_dir, preset=FLAGS.preset, model=FLAGS.model,
-                                    seed=seed).fingerprint()
+  expected = make_config(corpus, seed).fingerprint()
   differ = sorted(k for k, v in run.config.fingerprint().items() if expected.get(k) != v)
   if differ:
     raise FaithjaxError(f'{archive_of(corpus, seed)} was made with other settings ({", ".join(differ)}) than '
@@ -125,7 +142,7 @@ def seeded_runs():
   done = {c: [s for s in seeds() if os.path.exists(archive_of(c, s))] for c in FLAGS.corpora}
   done = {c: found for c, found in done.items() if found and found[0] == seeds()[0]}
   if not done:
-    raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {FLAGS.runs_dir}/{FLAGS.preset} or in '
+    raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {os.path.dirname(workdir_of("x"))} or in '
                         f'{os.path.dirname(archive_of("x", 0))}; run without --tables_only first')
   return {c: [archived_run(c, s) for s in found] for c, found in done.items()}
 
@@ -186,7 +203,7 @@ def settings_section(runs):
 
 def render(runs, figure_path):
   prov = next(iter(runs.values()))['provenance']
-  options = (f' --model={FLAGS.model}' if suffix() else '') + (
+  options = run_options() + (
       f' --corpora={",".join(FLAGS.corpora)}' if FLAGS.corpora != FLAGS['corpora'].default else '')
   lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if suffix() else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options}`; '
@@ -246,8 +263,8 @@ def counts_section(first, single, seeded):
 
 def render_seeded(first, single, seeded):
   prov = next(iter(first.values()))['provenance']
-  options = f' --model={FLAGS.model}' if suffix() else ''
-  lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' ({FLAGS.model})' if suffix() else ''), '',
+  options = run_options()
+  lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' (`{options.strip()}`)' if options else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
            f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}`; rendered {provenance.now()} on '
            f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
@@ -279,6 +296,9 @@ def write_seeded(out):
 
 def main(argv):
   del argv
+  if cli.config_overrides(PER_RUN) and not FLAGS.suffix:
+    raise FaithjaxError(f'the RunConfig flags --{", --".join(cli.config_overrides(PER_RUN))} make runs other than '
+                        "the preset's: name them with --suffix (e.g. --suffix=_lstm)")
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   if not FLAGS.tables_only:
     run_corpora()

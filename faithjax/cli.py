@@ -47,14 +47,23 @@ def flag_help(field):
   return field.metadata['help'] + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
 
 
-def define_config_flags(flag_values=FLAGS):
-  """One flag per RunConfig field (default None: unset, so presets and per-corpus settings apply)."""
+def define_config_flags(flag_values=FLAGS, skip=()):
+  """One flag per RunConfig field but those in `skip` (default None: unset, so presets and per-corpus settings
+  apply)."""
   for field in dataclasses.fields(config_lib.RunConfig):
+    if field.name in skip:
+      continue
     kind, choices = _value_type(field), field.metadata['choices']
     if kind is str and choices and not callable(choices):
       flags.DEFINE_enum(field.name, None, list(choices), flag_help(field), flag_values=flag_values)
     else:
       _DEFINE[kind](field.name, None, flag_help(field), flag_values=flag_values)
+
+
+def config_overrides(skip=()):
+  """{field: value} of the RunConfig flags set on the command line (define_config_flags with the same `skip`)."""
+  return {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(config_lib.RunConfig)
+          if f.name not in skip and getattr(FLAGS, f.name) is not None}
 
 
 def config_from_flags(preset):

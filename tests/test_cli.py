@@ -61,6 +61,18 @@ def test_an_experiments_bad_flag_is_one_line_and_exit_2(experiment):
   assert result.stderr.startswith('faithjax: error:') and result.stderr.count('\n') == 1, result.stderr[-2000:]
 
 
+def test_reproduce_with_a_runconfig_flag_needs_a_suffix_and_names_its_runs_by_it(tmp_path):
+  """--nobidirectional would otherwise write its runs and tables under the preset's own names."""
+  command = [sys.executable, '-m', 'experiments.reproduce', '--nobidirectional', '--tables_only', '--seeds=0,1',
+             f'--runs_dir={tmp_path}', f'--out={tmp_path}']
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2 and '--bidirectional' in refused.stderr and '--suffix' in refused.stderr
+  named = subprocess.run([*command, '--suffix=_lstm'], cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env=env)
+  assert named.returncode == 2 and f'{tmp_path}/cpu_lstm' in named.stderr  # nothing finished there yet
+
+
 def _exit_of(error, capsys):
   def main(argv):
     raise error
