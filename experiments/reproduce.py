@@ -59,6 +59,8 @@ flags.DEFINE_string('suffix', '', 'Appended to the workdir and result names (nee
 # Every RunConfig field but those set per corpus and seed above is a flag too, applied to every corpus.
 PER_RUN = ('corpus', 'seed', 'model', 'data_dir')
 cli.define_config_flags(skip=PER_RUN)
+flags.DEFINE_string('before', '', 'An earlier reproduction\'s <preset>_runs.json: the seeded tables count its '
+                    'cells within .05 and inside their CI beside this one\'s.')
 flags.DEFINE_integer('n_resamples', 2000, 'Two-level bootstrap resamples of the seed-aware tables.')
 
 
@@ -241,24 +243,53 @@ def seeded_tables(runs_by_corpus):
   draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].labels), FLAGS.n_resamples, seed=0)
            for c, runs in runs_by_corpus.items()}
   first = {c: runs[0].results() for c, runs in runs_by_corpus.items()}
-  single = {'table2': study.table2_rows(first), **{e: study.comparison_rows(first, e) for e in study.evaluation_names()}}
+  single = single_seed_rows(first)
   seeded = {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
             **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
   return first, single, seeded
 
 
-def counts_section(first, single, seeded):
-  """The closeness counts per corpus, first seed (example CI) beside every seed (two-level CI)."""
-  header = ['corpus', 'seeds', 'cells', f'within {evaluated_runs.CLOSE} (seed {seeds()[0]})',
-            f'inside CI (seed {seeds()[0]})', f'within {evaluated_runs.CLOSE} (all seeds)', 'inside CI (all seeds)']
+def single_seed_rows(results: dict) -> dict:
+  """{table key: rows} of Table 2 and every evaluation, each cell one run's with its example-bootstrap CI."""
+  return {'table2': study.table2_rows(results), **{e: study.comparison_rows(results, e) for e in study.evaluation_names()}}
+
+
+def counts_section(first, single, seeded, before=None):
+  """The closeness counts per corpus, first seed (example CI) beside every seed (two-level CI), and where
+  `before` ({corpus: results} of an earlier reproduction) is given, that reproduction's counts first."""
+  close = evaluated_runs.CLOSE
+  header = ['corpus', 'seeds', 'cells', f'within {close} (seed {seeds()[0]})', f'inside CI (seed {seeds()[0]})',
+            f'within {close} (all seeds)', 'inside CI (all seeds)']
+  if before:
+    header[3:3] = [f'within {close} (before)', 'inside CI (before)']
+    before_rows = single_seed_rows(before)
   rows = []
   for corpus in [*first, None]:
     pick = lambda tables: [r for rs in tables.values() for r in rs if corpus in (None, r['corpus'])]
-    before, after = evaluated_runs.closeness_counts(pick(single)), evaluated_runs.closeness_counts(pick(seeded))
+    then, now = evaluated_runs.closeness_counts(pick(single)), evaluated_runs.closeness_counts(pick(seeded))
     count = next(r['seeds'] for r in seeded['table2'] if r['corpus'] == corpus) if corpus else '—'
-    rows.append([display(first, corpus) if corpus else 'all', count, after['cells'], before['within_05'],
-                 before['inside_ci'], after['within_05'], after['inside_ci']])
+    row = [display(first, corpus) if corpus else 'all', count, now['cells'], then['within_05'],
+           then['inside_ci'], now['within_05'], now['inside_ci']]
+    if before:
+      earlier = evaluated_runs.closeness_counts(pick(before_rows))
+      row[3:3] = [earlier['within_05'], earlier['inside_ci']]
+    rows.append(row)
   return report.markdown_table(header, rows)
+
+
+def before_runs(first):
+  """--before's runs ({corpus: results}) of the corpora in `first`, or None."""
+  if not FLAGS.before:
+    return None
+  runs = io.read_json(FLAGS.before)
+  return {c: runs[c] for c in first if c in runs} or None
+
+
+def before_note(first):
+  if not before_runs(first):
+    return []
+  return [f'"Before": the single-seed reproduction `{FLAGS.before}` (its seed 0 with example-bootstrap CIs, over '
+          'the same cells of the corpora it has), which this one replaces.', '']
 
 
 def render_seeded(first, single, seeded):
@@ -266,7 +297,8 @@ def render_seeded(first, single, seeded):
   options = run_options()
   lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' (`{options.strip()}`)' if options else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
-           f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}`; rendered {provenance.now()} on '
+           f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}'
+           + (f' --before={FLAGS.before}' if FLAGS.before else '') + f'`; rendered {provenance.now()} on '
            f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
            + provenance.versions_text(prov) + '.', '',
            'Each cell: the mean over the classifier seeds that finished (the count per corpus is below; seed = '
@@ -277,7 +309,7 @@ def render_seeded(first, single, seeded):
            '## How close to the paper', '',
            f'Cells the paper reports, within {evaluated_runs.CLOSE} of it, and whose interval contains it: for the first seed alone '
            f'with its example-bootstrap CI (what every table was before seeds), and over all seeds.', '',
-           counts_section(first, single, seeded), '',
+           *before_note(first), counts_section(first, single, seeded, before_runs(first)), '',
            '## Settings that produced these numbers (first seed)', '', settings_section(first), '',
            '## Table 2: classifier on test', '', comparison_table(first, seeded['table2'], 'metric'), '']
   for evaluation in study.evaluation_names():

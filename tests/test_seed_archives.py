@@ -61,12 +61,15 @@ def reproduce(runs_dir, out, *extra):
 def test_the_seeded_tables_survive_the_workdir_and_refuse_other_settings(smoke_workdir, tmp_path):
   runs_dir, out = tmp_path / 'runs', tmp_path / 'out'
   shutil.copytree(smoke_workdir, runs_dir / 'smoke' / 'synthetic')
-  done = reproduce(runs_dir, out, '--seeds=0,1')
+  before = tmp_path / 'before_runs.json'  # an earlier reproduction: the same run, counted beside
+  io.write_json(str(before), {'synthetic': io.read_json(str(smoke_workdir / 'results.json'))})
+  done = reproduce(runs_dir, out, '--seeds=0,1', f'--before={before}')
   assert done.returncode == 0, done.stderr[-3000:]
   table = (out / 'reproduction_smoke_seeds.md').read_text()
+  assert 'inside CI (before)' in table and str(before) in table
   assert (out / 'reproduction_smoke_seeds' / 'synthetic-seed0.npz').exists()
   shutil.rmtree(runs_dir)  # the workdir is gone; its archive stays
-  done = reproduce(runs_dir, out, '--seeds=0,1')
+  done = reproduce(runs_dir, out, '--seeds=0,1', f'--before={before}')
   assert done.returncode == 0, done.stderr[-3000:]
   body = lambda text: [line for line in text.splitlines() if 'rendered' not in line]
   assert body((out / 'reproduction_smoke_seeds.md').read_text()) == body(table)
