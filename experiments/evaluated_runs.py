@@ -99,7 +99,7 @@ def write_archive(run: Run, path: str) -> None:
         arrays.update({ARCHIVE_SEPARATOR.join((spec.section, name, key)): value
                        for key, value in run.saved(spec.section, name).items()})
   io.write_json(archive_results_path(path), run.results())
-  io.save_npz(path, **arrays)  # last: an archive whose .npz exists is whole
+  io.save_npz(path, compress=True, **arrays)  # last: an archive whose .npz exists is whole
 
 
 def archive_results_path(path: str) -> str:

@@ -147,10 +147,11 @@ def verify(path):
       raise CorruptArtefact(path, f'the content of {name} differs from the hash written with it')
 
 
-def save_npz(path, **arrays):
+def save_npz(path, compress=False, **arrays):
+  """Writes `arrays` to `path` atomically with its sha256 (compress: deflated, for files kept in git)."""
   with atomic_path(path) as tmp:
     with open(tmp, 'wb') as f:
-      np.savez(f, **arrays)
+      (np.savez_compressed if compress else np.savez)(f, **arrays)
     record_hashes(path, content=tmp)  # before the rename: a kill in between leaves no unrecorded artefact
 
 
