@@ -22,6 +22,11 @@ from faithjax.faithfulness import evaluations
 CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
 
 
+def config_of(saved: dict) -> config_lib.RunConfig:
+  """The RunConfig of a config read back from JSON (its lists are the tuple fields)."""
+  return config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
 class EvaluatedRun:
   """What the seed-aware tables read of a finished run: its results, test labels and predictions, and the saved
   arrays of its evaluations. `Run` reads them from a workdir, `ArchivedRun` from a run's archive."""
@@ -58,7 +63,7 @@ class Run(EvaluatedRun):
     if not os.path.exists(self.work.path('config.json')):
       raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
     saved = io.read_json(self.work.path('config.json'))
-    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    self.config = config_of(saved)
     self.corpus = encode.EncodedCorpus.load(self.work.corpus)
     self.test = self.corpus.splits['test']
     self.labels = self.test.labels
@@ -112,8 +117,7 @@ class ArchivedRun(EvaluatedRun):
   def __init__(self, path: str):
     arrays = io.load_npz(path)
     self._results = io.read_json(archive_results_path(path))
-    self.config = config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in self._results['config'].items()})
+    self.config = config_of(self._results['config'])
     self.labels = arrays.pop('labels')
     self._predictions = arrays.pop('predictions')
     self._saved = {}

@@ -285,8 +285,8 @@ def before_runs(first):
   return {c: runs[c] for c in first if c in runs} or None
 
 
-def before_note(first):
-  if not before_runs(first):
+def before_note(before):
+  if not before:
     return []
   return [f'"Before": the single-seed reproduction `{FLAGS.before}` (its seed 0 with example-bootstrap CIs, over '
           'the same cells of the corpora it has), which this one replaces.', '']
@@ -294,7 +294,7 @@ def before_note(first):
 
 def render_seeded(first, single, seeded):
   prov = next(iter(first.values()))['provenance']
-  options = run_options()
+  options, before = run_options(), before_runs(first)
   lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' (`{options.strip()}`)' if options else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
            f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}'
@@ -309,7 +309,7 @@ def render_seeded(first, single, seeded):
            '## How close to the paper', '',
            f'Cells the paper reports, within {evaluated_runs.CLOSE} of it, and whose interval contains it: for the first seed alone '
            f'with its example-bootstrap CI (what every table was before seeds), and over all seeds.', '',
-           *before_note(first), counts_section(first, single, seeded, before_runs(first)), '',
+           *before_note(before), counts_section(first, single, seeded, before), '',
            '## Settings that produced these numbers (first seed)', '', settings_section(first), '',
            '## Table 2: classifier on test', '', comparison_table(first, seeded['table2'], 'metric'), '']
   for evaluation in study.evaluation_names():
