@@ -27,6 +27,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from experiments import evaluated_runs
 from faithjax import FaithjaxError
 from faithjax import cli
 from faithjax import config as config_lib
@@ -233,10 +234,6 @@ def measure(config, root, names):
   return records
 
 
-# Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
-ROUNDING = 1e-6
-
-
 def carry_seconds(previous, records):
   """Each record's `seconds` as the longest wall time of any invocation that built it: a resumed departure
   takes ~0 s, and the invocation that computed it (recorded in `previous`, the JSON it rewrites) the real time."""
@@ -246,7 +243,7 @@ def carry_seconds(previous, records):
 
 def moved(row):
   """Whether a cell's CI excludes 0 (by more than float rounding)."""
-  return row[5] > ROUNDING or row[6] < -ROUNDING
+  return evaluated_runs.excludes_zero(row[5], row[6])
 
 
 def render(record):
@@ -263,7 +260,7 @@ def render(record):
            'percentile bootstrap 95% CI (Evaluation.difference; 1000 resamples), or, where the departure changes '
            'the test split (the length filter), on each side\'s own test examples with each side resampled on its '
            'own (metrics.unpaired_difference). "moved": the CI excludes 0 (by more '
-           f'than {ROUNDING:g}, float rounding).', '',
+           f'than {evaluated_runs.ROUNDING:g}, float rounding).', '',
            '## One row per departure', '']
   summary_rows = []
   for dep in record['departures'][1:]:

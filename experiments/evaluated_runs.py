@@ -20,6 +20,8 @@ from faithjax.data import encode
 from faithjax.faithfulness import evaluations
 
 CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
+# Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
+ROUNDING = 1e-6
 
 
 def config_of(saved: dict) -> config_lib.RunConfig:
@@ -166,7 +168,8 @@ def seeded_cell(units: tuple, statistic, draws: tuple) -> dict:
   low, high = metrics.percentile_interval(boot)
   per_seed = statistic(*units)
   return {'ours': float(estimate), 'low': float(low), 'high': float(high),
-          'seed_sd': float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 'seeds': len(per_seed)}
+          'seed_sd': float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 'seeds': len(per_seed),
+          'boot': boot}
 
 
 def with_paper(row: dict, theirs: float | None) -> dict:
@@ -208,3 +211,53 @@ def closeness_counts(rows: list) -> dict:
   compared = [r for r in rows if r['paper'] is not None]
   return {'cells': len(compared), 'within_05': sum(abs(r['diff']) <= CLOSE for r in compared),
           'inside_ci': sum(r['low'] is not None and r['low'] <= r['paper'] <= r['high'] for r in compared)}
+
+
+def excludes_zero(low: float, high: float) -> bool:
+  """Whether an interval of a difference excludes 0 by more than float rounding."""
+  return low > ROUNDING or high < -ROUNDING
+
+
+def not_reproduced(tables: dict) -> list:
+  """(table, row) of every cell the paper reports that lies more than CLOSE from it with an interval that
+  excludes it (tables: {table key: seeded rows}), the largest gap first."""
+  missed = [(t, r) for t, rows in tables.items() for r in rows
+            if r['paper'] is not None and abs(r['diff']) > CLOSE and not r['low'] <= r['paper'] <= r['high']]
+  return sorted(missed, key=lambda cell: -abs(cell[1]['diff']))
+
+
+def cell_name(table: str, row: dict) -> tuple:
+  """(evaluation, map) of a seeded row, as experiments.departures names its rows."""
+  return (f'classifier_{row["metric"]}', 'classifier') if table == 'table2' else (table, row['map'])
+
+
+def direction(gap: float, move: float, low: float, high: float) -> str:
+  """'closer' or 'further' from the paper for a move (with its CI) of a cell `gap` = ours − paper away from it;
+  'tie' where the interval covers 0."""
+  if not excludes_zero(low, high):
+    return 'tie'
+  return 'closer' if abs(gap + move) < abs(gap) else 'further'
+
+
+def variant_move(base: dict, variant: dict) -> dict:
+  """variant − base of one seeded cell (rows with their 'boot'), with the 95% CI of the difference of their two
+  independent two-level bootstraps: different classifiers, so nothing pairs their seeds."""
+  low, high = metrics.percentile_interval(variant['boot'] - base['boot'])
+  move = variant['ours'] - base['ours']
+  return {'variant': variant['ours'], 'move': move, 'low': float(low), 'high': float(high),
+          'direction': direction(base['diff'], move, low, high)}
+
+
+def departure_moves(corpus: str, cell: tuple, gap: float, records: dict) -> list:
+  """The measured moves of one cell in experiments.departures' records ({name: record}) of the corpus whose CI
+  excludes 0: [(record name, the switch 'field=value' from the record's baseline, move, low, high, direction)]."""
+  found = []
+  for name, record in records.items():
+    if record['corpus'] != corpus:
+      continue
+    for dep in record['departures'][1:]:
+      for row in dep['rows']:
+        if tuple(row[:2]) == cell and excludes_zero(row[5], row[6]):
+          switch = f"{dep['field']}={dep['original']}"
+          found.append((name, switch, row[4], row[5], row[6], direction(gap, *row[4:7])))
+  return found

@@ -18,12 +18,14 @@ workdirs.
 """
 
 import csv
+import glob
 import io as stdio
 import os
 
 from absl import flags
 from absl import logging
 import matplotlib
+import numpy as np
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -61,6 +63,8 @@ PER_RUN = ('corpus', 'seed', 'model', 'data_dir')
 cli.define_config_flags(skip=PER_RUN)
 flags.DEFINE_string('before', '', 'An earlier reproduction\'s <preset>_runs.json: the seeded tables count its '
                     'cells within .05 and inside their CI beside this one\'s.')
+flags.DEFINE_list('variants', [], 'Suffixes of other seeded reproductions of this preset (e.g. _lstm,_pytorch_init) '
+                  'whose archives cover corpora here: the "not reproduced" section gives how far each moves every such cell.')
 flags.DEFINE_integer('n_resamples', 2000, 'Two-level bootstrap resamples of the seed-aware tables.')
 
 
@@ -114,9 +118,11 @@ def finished_runs():
   return runs
 
 
-def archive_of(corpus, seed):
-  """Where a finished seed's archive goes (evaluated_runs.write_archive), committed beside the tables."""
-  return os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{suffix()}_seeds', f'{corpus}-seed{seed}.npz')
+def archive_of(corpus, seed, variant=None):
+  """Where a finished seed's archive goes (evaluated_runs.write_archive), committed beside the tables; `variant`:
+  another reproduction's suffix instead of this one's."""
+  name = suffix() if variant is None else variant
+  return os.path.join(FLAGS.out, f'reproduction_{FLAGS.preset}{name}_seeds', f'{corpus}-seed{seed}.npz')
 
 
 def archive_finished_seeds():
@@ -147,6 +153,26 @@ def seeded_runs():
     raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {os.path.dirname(workdir_of("x"))} or in '
                         f'{os.path.dirname(archive_of("x", 0))}; run without --tables_only first')
   return {c: [archived_run(c, s) for s in found] for c, found in done.items()}
+
+
+def variant_runs(base_by_corpus):
+  """{variant: (the settings it changes, {corpus: [ArchivedRun per seed]})} of --variants: each variant's archives
+  of --seeds for the corpora here, refused in one line where their test documents are not the base's."""
+  variants = {}
+  for variant in FLAGS.variants:
+    by_corpus = {c: [evaluated_runs.ArchivedRun(archive_of(c, s, variant)) for s in seeds()
+                     if os.path.exists(archive_of(c, s, variant))] for c in base_by_corpus}
+    by_corpus = {c: runs for c, runs in by_corpus.items() if runs}
+    if not by_corpus:
+      where = os.path.dirname(archive_of('x', 0, variant))
+      raise FaithjaxError(f'--variants={variant}: no archive of --seeds under {where}')
+    for corpus, runs in by_corpus.items():
+      if not np.array_equal(runs[0].labels, base_by_corpus[corpus][0].labels):
+        raise FaithjaxError(f'--variants={variant}: its {corpus} test documents are not this reproduction\'s')
+    base, other = (next(iter(r.values()))[0].config.fingerprint() for r in (base_by_corpus, by_corpus))
+    changed = ', '.join(f'{k}={other[k]}' for k in sorted(other) if k != 'corpus' and other[k] != base.get(k))
+    variants[variant] = (changed or 'the same settings', by_corpus)
+  return variants
 
 
 def display(runs, corpus):
@@ -238,15 +264,19 @@ def render(runs, figure_path):
   return '\n'.join(lines)
 
 
-def seeded_tables(runs_by_corpus):
-  """(first seed's rows, every seed's rows): {table key: rows} of Table 2 and every evaluation."""
-  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].labels), FLAGS.n_resamples, seed=0)
+def seeded_rows(runs_by_corpus, draws_seed=0):
+  """{table key: rows} of Table 2 and every evaluation over every seed; draws_seed: the bootstrap's."""
+  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].labels), FLAGS.n_resamples, seed=draws_seed)
            for c, runs in runs_by_corpus.items()}
+  return {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
+          **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
+
+
+def seeded_tables(runs_by_corpus):
+  """(first seed's results, first seed's rows, every seed's rows): rows as {table key: rows} of Table 2 and every
+  evaluation."""
   first = {c: runs[0].results() for c, runs in runs_by_corpus.items()}
-  single = single_seed_rows(first)
-  seeded = {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
-            **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
-  return first, single, seeded
+  return first, single_seed_rows(first), seeded_rows(runs_by_corpus)
 
 
 def single_seed_rows(results: dict) -> dict:
@@ -292,13 +322,67 @@ def before_note(before):
           'the same cells of the corpora it has), which this one replaces.', '']
 
 
-def render_seeded(first, single, seeded):
+def departure_records():
+  """{name: record} of every experiments.departures result in --out (departures_<name>.json)."""
+  paths = sorted(glob.glob(os.path.join(FLAGS.out, 'departures_*.json')))
+  return {os.path.basename(p)[len('departures_'):-len('.json')]: io.read_json(p) for p in paths}
+
+
+def signed_interval(move, low, high):
+  return f'{move:+.3f} [{low:+.3f}, {high:+.3f}]'
+
+
+def not_reproduced_section(first, seeded, variants):
+  """The cells not reproduced, largest gap first, each with how far every --variants reproduction (all its seeds)
+  and every single-seed departure measurement in --out moves it."""
+  missed = evaluated_runs.not_reproduced(seeded)
+  cells = evaluated_runs.closeness_counts([r for rows in seeded.values() for r in rows])['cells']
+  lines = ['## Not reproduced, and what moves it', '',
+           f'{len(missed)} of the {cells} cells the paper reports lie more than {evaluated_runs.CLOSE} from it with an '
+           'interval that excludes it: these are not reproduced here. Largest gap first.']
+  if variants:
+    lines[-1] += (' Each variant column is another reproduction of this preset over its own seeds (its archives, '
+                  'the settings it changes named in the header): variant − ours [95% CI of the difference of the two '
+                  'independent two-level bootstraps], and whether that brings the cell closer to the paper.')
+  header = ['corpus', 'cell', 'map', 'ours', 'paper', 'ours − paper']
+  header += [f'`{v}` ({changed}, {max(len(r) for r in by_corpus.values())} seeds) − ours'
+             for v, (changed, by_corpus) in variants.items()]
+  # Each variant's own bootstrap draws (seed i + 1): independent of this reproduction's (seed 0).
+  variant_rows = {v: {(t, evaluated_runs.cell_name(t, r), r['corpus']): r
+                      for t, rs in seeded_rows(by_corpus, i + 1).items() for r in rs}
+                  for i, (v, (_, by_corpus)) in enumerate(variants.items())}
+  rows, records, measured = [], departure_records(), []
+  for table, row in missed:
+    cell = evaluated_runs.cell_name(table, row)
+    key = (table, cell, row['corpus'])
+    moves = [evaluated_runs.variant_move(row, variant_rows[v][key]) if key in variant_rows[v] else None
+             for v in variants]
+    rows.append([display(first, row['corpus']), *cell, f'{row["ours"]:.3f}', f'{row["paper"]:.3f}',
+                 f'{row["diff"]:+.3f}', *('—' if m is None else
+                                          f'{signed_interval(m["move"], m["low"], m["high"])} → {m["variant"]:.3f}, {m["direction"]}'
+                                          for m in moves)])
+    found = evaluated_runs.departure_moves(row['corpus'], cell, row['diff'], records)
+    measured.append([display(first, row['corpus']), *cell, f'{row["diff"]:+.3f}',
+                     *('; '.join(f'{d} {signed_interval(*m)} ({name})' for name, d, *m, way in found if way == w)
+                       or '—' for w in ('closer', 'further'))])
+  lines += ['', report.markdown_table(header, rows), '']
+  if records:
+    lines += ['Single-seed measurements of the protocol departures (`experiments.departures`, '
+              f'{", ".join(f"departures_{n}.json" for n in records)} in this folder; each at its own baseline, named '
+              'in its .md: mostly the `reduced` preset with a 64-d BiLSTM, not this preset) that move these cells, '
+              'variant − baseline [paired 95% CI], by whether they bring the cell closer to the paper:', '',
+              report.markdown_table(['corpus', 'cell', 'map', 'ours − paper', 'closer', 'further'], measured), '']
+  return lines
+
+
+def render_seeded(first, single, seeded, variants):
   prov = next(iter(first.values()))['provenance']
   options, before = run_options(), before_runs(first)
   lines = [f'# Reproduction of the study over up to {len(seeds())} seeds' + (f' (`{options.strip()}`)' if options else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options} '
            f'--corpora={",".join(first)} --seeds={",".join(FLAGS.seeds)}'
-           + (f' --before={FLAGS.before}' if FLAGS.before else '') + f'`; rendered {provenance.now()} on '
+           + (f' --before={FLAGS.before}' if FLAGS.before else '')
+           + (f' --variants={",".join(FLAGS.variants)}' if FLAGS.variants else '') + f'`; rendered {provenance.now()} on '
            f'{prov["device"]["kind"]} ({prov["device"]["platform"]}, {prov["device"]["processor"]}); '
            + provenance.versions_text(prov) + '.', '',
            'Each cell: the mean over the classifier seeds that finished (the count per corpus is below; seed = '
@@ -314,15 +398,18 @@ def render_seeded(first, single, seeded):
            '## Table 2: classifier on test', '', comparison_table(first, seeded['table2'], 'metric'), '']
   for evaluation in study.evaluation_names():
     lines += [f'## {study.title(evaluation)}', '', comparison_table(first, seeded[evaluation], 'map'), '']
+  lines += not_reproduced_section(first, seeded, variants)
   return '\n'.join(lines)
 
 
 def write_seeded(out):
   archive_finished_seeds()
-  first, single, seeded = seeded_tables(seeded_runs())
+  runs = seeded_runs()
+  first, single, seeded = seeded_tables(runs)
   stem = os.path.join(out, f'reproduction_{FLAGS.preset}{suffix()}_seeds')
-  io.write_text(stem + '.md', render_seeded(first, single, seeded))
-  write_csv(stem + '.csv', [dict(table=t, **r) for t, rows in seeded.items() for r in rows])
+  io.write_text(stem + '.md', render_seeded(first, single, seeded, variant_runs(runs)))
+  write_csv(stem + '.csv', [dict(table=t, **{k: v for k, v in r.items() if k != 'boot'})
+                            for t, rows in seeded.items() for r in rows])
   print(f'wrote {stem}.md')
 
 

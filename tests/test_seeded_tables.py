@@ -90,3 +90,58 @@ def test_closeness_counts():
           {'ours': .50, 'low': .30, 'high': .70, 'paper': .60, 'diff': -.10},   # inside, not close
           {'ours': .50, 'low': .45, 'high': .55, 'paper': None, 'diff': None}]  # the paper has no such cell
   assert evaluated_runs.closeness_counts(rows) == {'cells': 3, 'within_05': 2, 'inside_ci': 2}
+
+
+def test_not_reproduced_are_the_far_cells_outside_their_interval_largest_gap_first():
+  far_outside = {'map': 'saliency', 'ours': .80, 'low': .75, 'high': .85, 'paper': .50, 'diff': .30}
+  farther = {'map': 'attention', 'ours': .10, 'low': .05, 'high': .15, 'paper': .50, 'diff': -.40}
+  far_inside = {'map': 'random', 'ours': .50, 'low': .30, 'high': .70, 'paper': .60, 'diff': -.10}
+  close_outside = {'map': 'uniform', 'ours': .50, 'low': .49, 'high': .51, 'paper': .54, 'diff': -.04}
+  unreported = {'map': 'eraser', 'ours': .50, 'low': .45, 'high': .55, 'paper': None, 'diff': None}
+  tables = {'deletion_rate': [far_outside, far_inside, close_outside], 'shuffle_tvd': [unreported, farther]}
+  assert evaluated_runs.not_reproduced(tables) == [('shuffle_tvd', farther), ('deletion_rate', far_outside)]
+  assert evaluated_runs.cell_name('table2', {'metric': 'f1'}) == ('classifier_f1', 'classifier')
+  assert evaluated_runs.cell_name('shuffle_tvd', farther) == ('shuffle_tvd', 'attention')
+
+
+@pytest.mark.parametrize('gap, move, low, high, expected', [
+    (+.3, -.2, -.25, -.15, 'closer'),
+    (+.3, -.7, -.75, -.65, 'further'),  # past the paper by more than the gap
+    (+.3, +.1, +.05, +.15, 'further'),
+    (-.3, +.1, +.05, +.15, 'closer'),
+    (+.3, -.1, -.2, +.01, 'tie'),
+    (+.3, 0., 0., 1e-9, 'tie'),  # float rounding is not a move
+])
+def test_direction(gap, move, low, high, expected):
+  assert evaluated_runs.direction(gap, move, low, high) == expected
+
+
+def test_variant_move_is_the_difference_of_means_with_an_interval_covering_it():
+  rng = np.random.default_rng(3)
+  base = rng.uniform(0, 1, (N_SEEDS, N_TEST))
+  shift = -.15
+  cells = [evaluated_runs.with_paper(evaluated_runs.seeded_cell(
+      (values,), evaluated_runs.nanmean, metrics.hierarchical_draws(N_SEEDS, N_TEST, 500, seed=seed)), .2)
+           for seed, values in ((0, base), (1, base + shift))]
+  move = evaluated_runs.variant_move(*cells)
+  assert move['move'] == pytest.approx(shift) and move['variant'] == pytest.approx(cells[1]['ours'])
+  assert move['low'] < shift < move['high'] < 0
+  assert move['direction'] == ('closer' if cells[0]['diff'] > 0 else 'further')
+
+
+def test_departure_moves_keep_the_corpus_cell_and_intervals_that_exclude_zero():
+  row = lambda name, move, low, high: ['deletion_rate', name, .5, .5 + move, move, low, high, 300]
+  records = {
+      'sst': {'corpus': 'sst', 'departures': [
+          {'departure': 'baseline'},
+          {'departure': 'init_scheme', 'field': 'init_scheme', 'original': 'pytorch',
+           'rows': [row('saliency', -.2, -.25, -.15), row('attention', -.1, -.12, -.08)]},
+          {'departure': 'pad_rule', 'field': 'pad_rule', 'original': 'trailing',
+           'rows': [row('saliency', .01, -.01, .03)]}]},  # a tie: not a move
+      'ag_news': {'corpus': 'ag_news', 'departures': [
+          {'departure': 'baseline'},
+          {'departure': 'init_scheme', 'field': 'init_scheme', 'original': 'pytorch',
+           'rows': [row('saliency', -.3, -.35, -.25)]}]},
+  }
+  found = evaluated_runs.departure_moves('sst', ('deletion_rate', 'saliency'), +.26, records)
+  assert found == [('sst', 'init_scheme=pytorch', -.2, -.25, -.15, 'closer')]
