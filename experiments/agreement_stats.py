@@ -338,7 +338,7 @@ def render(record):
                                     f'{r["flipped"]["opposing"]:.3f}', f'{r["flipped"]["all_tokens"]:.3f}']
                                    for r in record['opposing']])]
   if 'per_example' in record:  # records measured before this section render as they were
-    rho = lambda c: f'{c["rho"]:+.3f} [{c["low"]:+.3f}, {c["high"]:+.3f}]'
+    rho = lambda c: report.signed_with_ci(c['rho'], c['low'], c['high'])
     lines += ['', '## 5. Per example: do deletion and the shuffle test agree on which documents are explained '
               'faithfully?', '',
               'Spearman ρ between −deletion rate and shuffle TVD over the test examples deletion measured '

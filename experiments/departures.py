@@ -269,7 +269,7 @@ def render(record):
     largest = max(shifted or rows, key=lambda r: abs(r[4]), default=None)  # the largest move, else the largest tie
     summary_rows.append([dep['departure'], f'`--{dep["field"]}={dep["original"]}` (ours: {dep["ours"]})',
                          f'{len(shifted)} of {len(rows)}' if rows else '0 (not re-run)',
-                         f'{largest[0]} / {largest[1]}: {largest[4]:+.3f} [{largest[5]:+.3f}, {largest[6]:+.3f}]'
+                         f'{largest[0]} / {largest[1]}: {report.signed_with_ci(*largest[4:7])}'
                          if largest else '—', dep['note'], f'{dep["seconds"]:.0f}'])
   lines += [report.markdown_table(['departure', 'switch', 'cells moved', 'largest move (variant − baseline)',
                                    'how', 'seconds (wall, the invocation that computed it)'], summary_rows), '']

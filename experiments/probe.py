@@ -153,7 +153,7 @@ def rewards(record, evaluation):
   rows = sorted((r for r in record['contrasts'] if r[0] == evaluation), key=lambda r: -abs(r[4]))
   if not rows:
     return f'- **{evaluations.EVALUATIONS[evaluation].label}**: no contrast measured.'
-  separated = [f'{r[1]} ({r[4]:+.3f} [{r[5]:+.3f}, {r[6]:+.3f}])' for r in rows if r[5] > 0 or r[6] < 0]
+  separated = [f'{r[1]} ({report.signed_with_ci(*r[4:7])})' for r in rows if r[5] > 0 or r[6] < 0]
   blind = [f'{r[1]} ({r[4]:+.3f})' for r in rows if r[5] <= 0 <= r[6]]
   return (f'- **{evaluations.EVALUATIONS[evaluation].label}** separates: ' + ('; '.join(separated) or 'nothing')
           + '. Does not separate (CI covers 0): ' + ('; '.join(blind) or 'nothing') + '.')

@@ -328,10 +328,6 @@ def departure_records():
   return {os.path.basename(p)[len('departures_'):-len('.json')]: io.read_json(p) for p in paths}
 
 
-def signed_interval(move, low, high):
-  return f'{move:+.3f} [{low:+.3f}, {high:+.3f}]'
-
-
 def not_reproduced_section(first, seeded, variants):
   """The cells not reproduced, largest gap first, each with how far every --variants reproduction (all its seeds)
   and every single-seed departure measurement in --out moves it."""
@@ -348,22 +344,22 @@ def not_reproduced_section(first, seeded, variants):
   header += [f'`{v}` ({changed}, {max(len(r) for r in by_corpus.values())} seeds) − ours'
              for v, (changed, by_corpus) in variants.items()]
   # Each variant's own bootstrap draws (seed i + 1): independent of this reproduction's (seed 0).
-  variant_rows = {v: {(t, evaluated_runs.cell_name(t, r), r['corpus']): r
+  variant_rows = {v: {(evaluated_runs.cell_name(t, r), r['corpus']): r
                       for t, rs in seeded_rows(by_corpus, i + 1).items() for r in rs}
                   for i, (v, (_, by_corpus)) in enumerate(variants.items())}
   rows, records, measured = [], departure_records(), []
   for table, row in missed:
     cell = evaluated_runs.cell_name(table, row)
-    key = (table, cell, row['corpus'])
+    key = (cell, row['corpus'])
     moves = [evaluated_runs.variant_move(row, variant_rows[v][key]) if key in variant_rows[v] else None
              for v in variants]
     rows.append([display(first, row['corpus']), *cell, f'{row["ours"]:.3f}', f'{row["paper"]:.3f}',
                  f'{row["diff"]:+.3f}', *('—' if m is None else
-                                          f'{signed_interval(m["move"], m["low"], m["high"])} → {m["variant"]:.3f}, {m["direction"]}'
+                                          f'{report.signed_with_ci(m["move"], m["low"], m["high"])} → {m["variant"]:.3f}, {m["direction"]}'
                                           for m in moves)])
     found = evaluated_runs.departure_moves(row['corpus'], cell, row['diff'], records)
     measured.append([display(first, row['corpus']), *cell, f'{row["diff"]:+.3f}',
-                     *('; '.join(f'{d} {signed_interval(*m)} ({name})' for name, d, *m, way in found if way == w)
+                     *('; '.join(f'{d} {report.signed_with_ci(*m)} ({name})' for name, d, *m, way in found if way == w)
                        or '—' for w in ('closer', 'further'))])
   lines += ['', report.markdown_table(header, rows), '']
   if records:

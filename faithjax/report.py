@@ -27,6 +27,11 @@ def with_ci(value, ci95=None):
   return f'{value:.3f}' + (f' [{ci95[0]:.3f}, {ci95[1]:.3f}]' if ci95 else '')
 
 
+def signed_with_ci(value, low, high):
+  """'+0.123 [+0.100, +0.150]': a difference and its CI."""
+  return f'{value:+.3f} [{low:+.3f}, {high:+.3f}]'
+
+
 def _corpus_section(encode):
   dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
