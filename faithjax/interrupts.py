@@ -4,51 +4,31 @@ Python's default SIGINT handler raises KeyboardInterrupt wherever the main
 thread happens to be, and two places lose it: `asyncio.run` (which orbax
 calls for every checkpoint read and write) replaces that handler with one
 that only cancels its task, so a coroutine that absorbs the cancellation
-returns normally; and an exception raised inside a finalizer (`__del__`) or a
-garbage-collector callback (jax registers one) is printed as a traceback and
-dropped. `install` puts our own handler in place (asyncio leaves a non-default
-handler alone), which also records the signal, so that `raise_if_received` can
-stop the run at the next stage boundary even when the KeyboardInterrupt itself
-was lost. During a garbage collection the handler only records it: raising
-there could only print a traceback.
+returns normally; and an exception raised inside a finalizer (`__del__`) is
+printed and dropped. `install` puts our own handler in place (asyncio leaves
+a non-default handler alone), which also records the signal, so that
+`raise_if_received` can stop the run at the next stage boundary even when the
+KeyboardInterrupt itself was lost.
 """
 
-import gc
 import signal
 import threading
 
 from faithjax import Interrupted
 
 _received = threading.Event()
-_collecting = threading.Event()
 
 
 def _on_sigint(signum, frame):
   del signum, frame
   _received.set()
-  if not _collecting.is_set():
-    raise KeyboardInterrupt
-
-
-def _collection_starts(phase, info):
-  del info
-  if phase == 'start':
-    _collecting.set()
-
-
-def _collection_ends(phase, info):
-  del info
-  if phase == 'stop':
-    _collecting.clear()
+  raise KeyboardInterrupt
 
 
 def install() -> None:
   """SIGINT raises KeyboardInterrupt through our handler (from the main thread; elsewhere a no-op)."""
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _on_sigint)
-    if _collection_starts not in gc.callbacks:  # first and last, around every other callback (jax's)
-      gc.callbacks.insert(0, _collection_starts)
-      gc.callbacks.append(_collection_ends)
 
 
 def received() -> bool:
