@@ -4,14 +4,18 @@ Python's default SIGINT handler raises KeyboardInterrupt wherever the main
 thread happens to be, and two places lose it: `asyncio.run` (which orbax
 calls for every checkpoint read and write) replaces that handler with one
 that only cancels its task, so a coroutine that absorbs the cancellation
-returns normally; and an exception raised inside a finalizer (`__del__`) is
-printed and dropped. `install` puts our own handler in place (asyncio leaves
-a non-default handler alone), which also records the signal, so that
-`raise_if_received` can stop the run at the next stage boundary even when the
-KeyboardInterrupt itself was lost.
+returns normally; and an exception raised inside a finalizer (`__del__`) or
+a gc callback (jax registers one) is passed to `sys.unraisablehook`, which
+prints it with a traceback and drops it. `install` puts our own handler in
+place (asyncio leaves a non-default handler alone), which also records the
+signal, so that `raise_if_received` can stop the run at the next stage
+boundary even when the KeyboardInterrupt itself was lost; and it wraps
+`sys.unraisablehook` so that such a recorded, dropped interrupt is not
+printed (Ctrl-C stays one line).
 """
 
 import signal
+import sys
 import threading
 
 from faithjax import Interrupted
@@ -25,10 +29,23 @@ def _on_sigint(signum, frame):
   raise KeyboardInterrupt
 
 
+def _quiet_about_recorded_interrupts(hook):
+  """An unraisable hook that drops a KeyboardInterrupt our handler recorded and passes the rest to `hook`."""
+
+  def unraisable(args):
+    if not (issubclass(args.exc_type, KeyboardInterrupt) and received()):
+      hook(args)
+
+  unraisable.quiet_about_recorded_interrupts = True
+  return unraisable
+
+
 def install() -> None:
   """SIGINT raises KeyboardInterrupt through our handler (from the main thread; elsewhere a no-op)."""
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _on_sigint)
+    if not getattr(sys.unraisablehook, 'quiet_about_recorded_interrupts', False):
+      sys.unraisablehook = _quiet_about_recorded_interrupts(sys.unraisablehook)
 
 
 def received() -> bool:

@@ -1,8 +1,11 @@
-"""Ctrl-C is not lost inside asyncio.run (orbax's checkpoint I/O) once faithjax's handler is installed."""
+"""Ctrl-C is not lost inside asyncio.run (orbax's checkpoint I/O), nor printed where Python drops it (a
+finalizer, a gc callback), once faithjax's handler is installed."""
 
 import asyncio
 import os
+import subprocess
 import signal
+import sys
 import threading
 
 import pytest
@@ -60,3 +63,34 @@ def test_a_swallowed_interrupt_is_raised_at_the_next_check(default_handler):
     pass  # stands in for a library that drops it
   with pytest.raises(Interrupted, match='stage encode'):
     interrupts.raise_if_received('stage encode')
+
+
+# Run in a fresh interpreter: pytest routes unraisable exceptions through its own hook.
+LOST_IN = {
+    'finalizer': 'class Finalizer:\n  def __del__(self):\n    signal.raise_signal(signal.SIGINT)\n'
+                 'Finalizer()\n',
+    'gc_callback': 'gc.callbacks.append(lambda phase, info: phase == "start" and signal.raise_signal(signal.SIGINT))\n'
+                   'gc.collect()\n',
+}
+
+
+@pytest.mark.parametrize('where', sorted(LOST_IN))
+@pytest.mark.parametrize('installed', [False, True])
+def test_an_interrupt_dropped_as_unraisable_is_printed_only_without_our_handler(where, installed):
+  """raise_signal runs the Python handler before it returns, so the KeyboardInterrupt is raised inside the
+  finalizer or gc callback, where Python drops it through sys.unraisablehook."""
+  script = ('import gc, signal\nfrom faithjax import Interrupted, interrupts\n'
+            + ('interrupts.install()\n' if installed else '') + LOST_IN[where] + 'print("went on")\n'
+            'try:\n  interrupts.raise_if_received("stage train")\nexcept Interrupted:\n  print("interrupted")\n')
+  done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+  if installed:
+    assert (done.stdout, done.stderr) == ('went on\ninterrupted\n', '')
+  else:
+    assert done.stdout == 'went on\n' and 'KeyboardInterrupt' in done.stderr, done.stderr
+
+
+def test_other_unraisable_exceptions_still_reach_the_previous_hook():
+  script = ('import gc\nfrom faithjax import interrupts\ninterrupts.install()\n'
+            'class Finalizer:\n  def __del__(self):\n    raise ValueError("kept")\nFinalizer()\n')
+  done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
+  assert 'ValueError: kept' in done.stderr and done.returncode == 0
