@@ -172,11 +172,6 @@ def seeded_cell(units: tuple, statistic, draws: tuple) -> dict:
           'boot': boot}
 
 
-def with_paper(row: dict, theirs: float | None) -> dict:
-  """The row with the paper's value and ours − paper (None where the paper has no such cell)."""
-  return {**row, 'paper': theirs, 'diff': None if theirs is None else row['ours'] - theirs}
-
-
 def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
   """Table 2's rows (accuracy, F1) over every seed: runs_by_corpus {corpus: [Run per seed]}, draws_of(corpus)
   the corpus's metrics.hierarchical_draws."""
@@ -186,7 +181,7 @@ def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
     predictions = np.stack([r.classifier_predictions() for r in runs])
     for metric, statistic in TABLE2_STATISTICS.items():
       cell = seeded_cell((labels, predictions), statistic, draws_of(corpus))
-      rows.append(with_paper({'metric': metric, 'corpus': corpus, **cell}, paper.TABLE2[metric].get(corpus)))
+      rows.append(study.with_paper({'metric': metric, 'corpus': corpus, **cell}, paper.TABLE2[metric].get(corpus)))
   return rows
 
 
@@ -202,7 +197,7 @@ def seeded_rows(runs_by_corpus: dict, evaluation: str, draws_of) -> list:
       per_seed = [r.units(spec, name) for r in runs]
       units = tuple(np.stack([seed[i] for seed in per_seed]) for i in range(len(per_seed[0])))
       cell = seeded_cell(units, statistic_of(runs[0], spec, name), draws_of(corpus))
-      rows.append(with_paper({'map': name, 'corpus': corpus, **cell}, by_corpus.get(corpus)))
+      rows.append(study.with_paper({'map': name, 'corpus': corpus, **cell}, by_corpus.get(corpus)))
   return rows
 
 

@@ -13,7 +13,8 @@ drawn seed), in reproduction_<preset>_seeds.{md,csv}, and the top of that file
 counts the cells within .05 of the paper and inside their interval, for the
 first seed alone (example CI) and for all seeds. Those tables are built from
 each finished seed's archive (reproduction_<preset>_seeds/<corpus>-seed<k>.npz
-and .json, committed), so seeds run on other machines add up without their
+and .json, committed), written as soon as that seed finishes (a single-seed
+reproduction too), so seeds run on other machines add up without their
 workdirs.
 """
 
@@ -105,6 +106,8 @@ def run_corpora():
       config = make_config(corpus, seed)
       io.log(f'== {corpus} ({FLAGS.preset}, seed {seed}) -> {workdir_of(corpus, seed)}')
       pipeline.run_pipeline(config, workdir_of(corpus, seed))
+      # At once, not after the last corpus: a workdir lost before the tables are rendered loses nothing.
+      evaluated_runs.write_archive(evaluated_runs.Run(workdir_of(corpus, seed)), archive_of(corpus, seed))
 
 
 def finished_runs():
@@ -126,7 +129,8 @@ def archive_of(corpus, seed, variant=None):
 
 
 def archive_finished_seeds():
-  """Archives every seed of --seeds whose workdir finished here, so the tables keep it when the workdir is gone."""
+  """Archives every seed of --seeds whose workdir finished here (one run before archives were written on finishing,
+  too), so the tables keep it when the workdir is gone."""
   for corpus in FLAGS.corpora:
     for seed in seeds():
       if os.path.exists(os.path.join(workdir_of(corpus, seed), 'results.json')):
@@ -192,7 +196,7 @@ def comparison_cell(row):
 
 
 def comparison_table(runs, rows, key):
-  corpora = [c for c in paper.CORPORA if c in runs]
+  corpora = study.corpora_of(runs)
   cells = {(r[key], r['corpus']): comparison_cell(r) for r in rows}
   names = list(dict.fromkeys(r[key] for r in rows))
   return report.markdown_table([key] + [display(runs, c) for c in corpora],
@@ -201,7 +205,7 @@ def comparison_table(runs, rows, key):
 
 def figure5(runs, out):
   """Weak-learner validation loss per epoch, one panel per corpus, one line per map."""
-  corpora = [c for c in paper.CORPORA if c in runs]
+  corpora = study.corpora_of(runs)
   fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.4), squeeze=False)
   for ax, corpus in zip(axes[0], corpora):
     for name, result in runs[corpus]['stages']['evaluate']['weak_learner'].items():
@@ -228,7 +232,7 @@ def settings_section(runs):
   keys = ('epochs', 'weak_epochs', 'ig_steps', 'quadrature', 'test_subset', 'permutations', 'deletion_mode',
           'pad_rule', 'absolute', 'norm', 'target', 'seed')
   # '—': a field the run's config predates
-  rows = [[display(runs, c)] + [runs[c]['config'].get(k, '—') for k in keys] for c in paper.CORPORA if c in runs]
+  rows = [[display(runs, c)] + [runs[c]['config'].get(k, '—') for k in keys] for c in study.corpora_of(runs)]
   return report.markdown_table(['corpus', *keys], rows)
 
 
@@ -402,7 +406,6 @@ def render_seeded(first, single, seeded, variants):
 
 
 def write_seeded(out):
-  archive_finished_seeds()
   runs = seeded_runs()
   first, single, seeded = seeded_tables(runs)
   stem = os.path.join(out, f'reproduction_{FLAGS.preset}{suffix()}_seeds')
@@ -421,6 +424,7 @@ def main(argv):
   if not FLAGS.tables_only:
     run_corpora()
   os.makedirs(FLAGS.out, exist_ok=True)
+  archive_finished_seeds()  # a single seed too: it is the first seed of a later --seeds call
   if len(seeds()) > 1:
     write_seeded(FLAGS.out)
     return

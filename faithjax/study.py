@@ -44,31 +44,40 @@ def our_scores(results, evaluation, names=paper.EXPLAINERS):
   return {n: c['mean'] for n, c in cells.items() if c}
 
 
+def corpora_of(runs) -> list:
+  """The corpora of `runs`, the paper's in its order first, then any it lacks (synthetic, a plugged-in one)."""
+  return [c for c in paper.CORPORA if c in runs] + [c for c in runs if c not in paper.CORPORA]
+
+
 def comparison_rows(runs, evaluation):
   """Rows (map, corpus, ours, ci low, ci high, paper, ours - paper) of one table; paper and diff are None
-  for an evaluation the paper does not report."""
-  theirs = TABLE_OF.get(evaluation, {n: {c: None for c in paper.CORPORA} for n in paper.EXPLAINERS})
+  for a cell the paper does not report (another evaluation, or a corpus it did not study)."""
+  theirs = TABLE_OF.get(evaluation, {n: {} for n in paper.EXPLAINERS})
   rows = []
   for name, by_corpus in theirs.items():
-    for corpus, value in by_corpus.items():
-      cell = our_cell(runs[corpus], evaluation, name) if corpus in runs else None
+    for corpus in corpora_of(runs):
+      cell = our_cell(runs[corpus], evaluation, name)
       if cell:
         low, high = cell['ci95'] or (None, None)
-        rows.append({'map': name, 'corpus': corpus, 'ours': cell['mean'], 'low': low, 'high': high,
-                     'paper': value, 'diff': None if value is None else cell['mean'] - value})
+        rows.append(with_paper({'map': name, 'corpus': corpus, 'ours': cell['mean'], 'low': low, 'high': high},
+                               by_corpus.get(corpus)))
   return rows
 
 
 def table2_rows(runs):
   rows = []
   for metric, by_corpus in paper.TABLE2.items():
-    for corpus, theirs in by_corpus.items():
-      if corpus in runs:
-        test = runs[corpus]['stages']['train']['test']
-        low, high = test.get(f'{metric}_ci95') or (None, None)
-        rows.append({'metric': metric, 'corpus': corpus, 'ours': test[metric], 'low': low, 'high': high,
-                     'paper': theirs, 'diff': test[metric] - theirs})
+    for corpus in corpora_of(runs):
+      test = runs[corpus]['stages']['train']['test']
+      low, high = test.get(f'{metric}_ci95') or (None, None)
+      rows.append(with_paper({'metric': metric, 'corpus': corpus, 'ours': test[metric], 'low': low, 'high': high},
+                             by_corpus.get(corpus)))
   return rows
+
+
+def with_paper(row: dict, theirs: float | None) -> dict:
+  """The row with the paper's value and ours − paper (None where the paper has no such cell)."""
+  return {**row, 'paper': theirs, 'diff': None if theirs is None else row['ours'] - theirs}
 
 
 def ranking_agreement_with_paper(runs, evaluation):

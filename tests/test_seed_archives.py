@@ -65,6 +65,10 @@ def test_the_seeded_tables_survive_the_workdir_and_refuse_other_settings(smoke_w
   shutil.copytree(smoke_workdir, runs_dir / 'smoke' / 'synthetic')
   before = tmp_path / 'before_runs.json'  # an earlier reproduction: the same run, counted beside
   io.write_json(str(before), {'synthetic': io.read_json(str(smoke_workdir / 'results.json'))})
+  done = reproduce(runs_dir, out)  # one seed: its archive is the first seed of a later --seeds call
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert (out / 'reproduction_smoke_seeds' / 'synthetic-seed0.npz').exists()
+  (out / 'reproduction_smoke_seeds' / 'synthetic-seed0.npz').unlink()
   done = reproduce(runs_dir, out, '--seeds=0,1', f'--before={before}')
   assert done.returncode == 0, done.stderr[-3000:]
   table = (out / 'reproduction_smoke_seeds.md').read_text()

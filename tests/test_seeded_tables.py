@@ -8,6 +8,7 @@ import pytest
 from experiments import evaluated_runs
 from faithjax import metrics
 from faithjax import paper
+from faithjax import study
 
 N_TEST, N_SEEDS = 40, 3
 
@@ -120,7 +121,7 @@ def test_variant_move_is_the_difference_of_means_with_an_interval_covering_it():
   rng = np.random.default_rng(3)
   base = rng.uniform(0, 1, (N_SEEDS, N_TEST))
   shift = -.15
-  cells = [evaluated_runs.with_paper(evaluated_runs.seeded_cell(
+  cells = [study.with_paper(evaluated_runs.seeded_cell(
       (values,), evaluated_runs.nanmean, metrics.hierarchical_draws(N_SEEDS, N_TEST, 500, seed=seed)), .2)
            for seed, values in ((0, base), (1, base + shift))]
   move = evaluated_runs.variant_move(*cells)

@@ -94,3 +94,12 @@ def test_per_example_agreement_reads_tvds_and_covariates_at_deletions_examples()
   assert result['rho'] == pytest.approx(agreement.partial_spearman(-rates, tvds[indices], [length[indices]]))
   assert study.per_example_agreement(rates, indices, tvds)['rho'] == pytest.approx(
       agreement.partial_spearman(-rates, tvds[indices]))
+
+
+def test_a_corpus_the_paper_lacks_gets_rows_without_paper_values():
+  runs = {'synthetic': fake_run('sst'), 'sst': fake_run('sst', shift=0.01)}
+  assert study.corpora_of(runs) == ['sst', 'synthetic']
+  for rows in (study.table2_rows(runs), study.comparison_rows(runs, 'deletion_rate')):
+    assert {r['corpus'] for r in rows} == {'sst', 'synthetic'}
+    assert all((r['paper'] is None) == (r['corpus'] == 'synthetic') for r in rows)
+    assert all(r['diff'] == pytest.approx(0.01) for r in rows if r['corpus'] == 'sst')
