@@ -2,7 +2,7 @@
 
   python -m experiments.reproduce --preset=cpu   # reduced settings for 2 CPU cores (config.PRESETS)
   python -m experiments.reproduce --preset=full  # the paper's settings, for a GPU
-  python -m experiments.reproduce --tables_only  # rebuild the tables from finished workdirs
+  python -m experiments.reproduce --tables_only  # rebuild the tables from the seed archives
   python -m experiments.reproduce --preset=cpu --corpora=sst,20news --seeds=0,1,2,3,4  # seed-aware tables
 
 Each corpus runs in <runs_dir>/<preset>/<corpus> (seed k > 0: <corpus>-seed<k>);
@@ -15,7 +15,8 @@ first seed alone (example CI) and for all seeds. Those tables are built from
 each finished seed's archive (reproduction_<preset>_seeds/<corpus>-seed<k>.npz
 and .json, committed), written as soon as that seed finishes (a single-seed
 reproduction too), so seeds run on other machines add up without their
-workdirs.
+workdirs; an archived seed is not run again. Every table covers each corpus
+archived for this preset, --corpora or not, so a call for one corpus adds it.
 """
 
 import csv
@@ -52,7 +53,8 @@ flags.DEFINE_enum('preset', 'cpu', list(config_lib.PRESETS),
 flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
 flags.DEFINE_string('runs_dir', 'runs/reproduce', 'Parent of the per-corpus workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures go.')
-flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from workdirs that finished.')
+flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from the archives (a finished workdir is archived '
+                  'first).')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
 flags.DEFINE_string('model', 'lstm', 'Classifier (faithjax.models.MODELS); its runs and tables get its name unless lstm.')
 flags.DEFINE_list('seeds', ['0'], 'Classifier seeds (RunConfig.seed) per corpus; more than one writes the seed-aware '
@@ -101,8 +103,14 @@ def workdir_of(corpus, seed=0):
 
 
 def run_corpora():
+  """Runs every (corpus, seed) of --corpora and --seeds that has no archive yet: an archived seed is finished, even
+  when its workdir is gone (move the archive away to run it again)."""
   for corpus in FLAGS.corpora:
     for seed in seeds():
+      if os.path.exists(archive_of(corpus, seed)):
+        archived_run(corpus, seed)  # refused in one line if made with other settings
+        io.log(f'== {corpus} ({FLAGS.preset}, seed {seed}): archived in {archive_of(corpus, seed)}, not run again')
+        continue
       config = make_config(corpus, seed)
       io.log(f'== {corpus} ({FLAGS.preset}, seed {seed}) -> {workdir_of(corpus, seed)}')
       pipeline.run_pipeline(config, workdir_of(corpus, seed))
@@ -110,14 +118,20 @@ def run_corpora():
       evaluated_runs.write_archive(evaluated_runs.Run(workdir_of(corpus, seed)), archive_of(corpus, seed))
 
 
+def table_corpora():
+  """--corpora, then every other corpus with an archive of this reproduction, in the paper's order: a call for one
+  corpus adds it to the tables instead of rendering them over again with that corpus alone."""
+  archived = [os.path.basename(p).rsplit('-seed', 1)[0] for p in glob.glob(archive_of('*', '*'))]
+  return study.corpora_of(dict.fromkeys([*FLAGS.corpora, *archived]))
+
+
 def finished_runs():
-  runs = {}
-  for corpus in FLAGS.corpora:
-    path = os.path.join(workdir_of(corpus), 'results.json')
-    if os.path.exists(path):
-      runs[corpus] = io.read_json(path)
+  """{corpus: results} of the first seed's archive of every corpus of table_corpora() that has one."""
+  runs = {c: archived_run(c, seeds()[0]).results() for c in table_corpora()
+          if os.path.exists(archive_of(c, seeds()[0]))}
   if not runs:
-    raise FaithjaxError(f'no finished run under {FLAGS.runs_dir}/{FLAGS.preset}; run without --tables_only first')
+    raise FaithjaxError(f'no corpus has an archive of seed {seeds()[0]} in {os.path.dirname(archive_of("x", 0))}; '
+                        'run without --tables_only first')
   return runs
 
 
@@ -151,7 +165,7 @@ def archived_run(corpus, seed):
 def seeded_runs():
   """{corpus: [evaluated_runs.ArchivedRun per archived seed]}: each corpus with the seeds of --seeds that have an
   archive (the first seed must have), so a corpus still running its last seeds is reported over those it has."""
-  done = {c: [s for s in seeds() if os.path.exists(archive_of(c, s))] for c in FLAGS.corpora}
+  done = {c: [s for s in seeds() if os.path.exists(archive_of(c, s))] for c in table_corpora()}
   done = {c: found for c, found in done.items() if found and found[0] == seeds()[0]}
   if not done:
     raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {os.path.dirname(workdir_of("x"))} or in '
@@ -238,8 +252,8 @@ def settings_section(runs):
 
 def render(runs, figure_path):
   prov = next(iter(runs.values()))['provenance']
-  options = run_options() + (
-      f' --corpora={",".join(FLAGS.corpora)}' if FLAGS.corpora != FLAGS['corpora'].default else '')
+  corpora = study.corpora_of(runs)
+  options = run_options() + (f' --corpora={",".join(corpora)}' if corpora != list(paper.CORPORA) else '')
   lines = ['# Reproduction of the study' + (f' with the {FLAGS.model} classifier' if suffix() else ''), '',
            f'Preset `{FLAGS.preset}`; command `python -m experiments.reproduce --preset={FLAGS.preset}{options}`; '
            f'rendered {provenance.now()} on {prov["device"]["kind"]} ({prov["device"]["platform"]}, '
@@ -427,6 +441,9 @@ def main(argv):
   archive_finished_seeds()  # a single seed too: it is the first seed of a later --seeds call
   if len(seeds()) > 1:
     write_seeded(FLAGS.out)
+    return
+  if seeds()[0] != 0:  # the single-seed tables are seed 0's; another seed counts in the seed-aware ones
+    print(f'archived seed {seeds()[0]}; its tables: --seeds=0,{seeds()[0]} --tables_only')
     return
   runs = finished_runs()
   figure_path = figure5(runs, FLAGS.out)

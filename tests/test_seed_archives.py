@@ -107,3 +107,26 @@ def test_a_variant_on_other_test_documents_is_compared_and_says_so(smoke_workdir
   assert done.returncode == 0, done.stderr[-3000:]
   assert ('`_v` (the same settings; other test documents on synthetic, 1 seeds) − ours'
           in (out / 'reproduction_smoke_seeds.md').read_text())
+
+
+def test_an_archived_seed_is_not_run_again_and_a_call_for_another_corpus_keeps_it_in_the_tables(
+    smoke_workdir, tmp_path):
+  """Session 14's IMDB-only call rendered reproduction_cpu.md over with IMDB alone, and --seeds=0,... re-ran
+  seed 0 when its workdir was gone though its archive was committed."""
+  runs_dir, out = tmp_path / 'runs', tmp_path / 'out'
+  shutil.copytree(smoke_workdir, runs_dir / 'smoke' / 'synthetic')
+  assert reproduce(runs_dir, out).returncode == 0
+  body = lambda text: [line for line in text.splitlines() if 'rendered' not in line]
+  table = body((out / 'reproduction_smoke.md').read_text())
+  shutil.rmtree(runs_dir)
+  done = reproduce(runs_dir, out, '--notables_only')  # the workdir is gone, the archive says it finished
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'not run again' in done.stderr + done.stdout and not runs_dir.exists()
+  assert body((out / 'reproduction_smoke.md').read_text()) == table
+  done = reproduce(runs_dir, out, '--corpora=other')  # a call naming only another corpus keeps synthetic
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert body((out / 'reproduction_smoke.md').read_text()) == table
+  (out / 'reproduction_smoke.md').unlink()
+  done = reproduce(runs_dir, out, '--seeds=1')  # a lone seed other than 0 renders no single-seed table
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert '--seeds=0,1 --tables_only' in done.stdout and not (out / 'reproduction_smoke.md').exists()
