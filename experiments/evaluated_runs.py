@@ -234,6 +234,19 @@ def direction(gap: float, move: float, low: float, high: float) -> str:
   return 'closer' if abs(gap + move) < abs(gap) else 'further'
 
 
+def variant_change(base_by_corpus: dict, variant_by_corpus: dict) -> str:
+  """What a variant reproduction changes, for its column header: the settings it runs otherwise than ours on a
+  corpus both have (two corpora's presets differ in more than the variant), and the corpora whose test documents
+  differ. Both: {corpus: [EvaluatedRun per seed]}, the variant's corpora a subset of ours."""
+  shared = next(iter(variant_by_corpus))
+  base, other = (runs[shared][0].config.fingerprint() for runs in (base_by_corpus, variant_by_corpus))
+  changed = ', '.join(f'{k}={other[k]}' for k in sorted(other)
+                      if k != 'corpus' and other[k] != base.get(k)) or 'the same settings'
+  other_documents = sorted(c for c, runs in variant_by_corpus.items()
+                           if not np.array_equal(runs[0].labels, base_by_corpus[c][0].labels))
+  return changed + (f'; other test documents on {", ".join(other_documents)}' if other_documents else '')
+
+
 def variant_move(base: dict, variant: dict) -> dict:
   """variant − base of one seeded cell (rows with their 'boot'), with the 95% CI of the difference of their two
   independent two-level bootstraps: different classifiers, so nothing pairs their seeds."""

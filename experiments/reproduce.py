@@ -27,7 +27,6 @@ import os
 from absl import flags
 from absl import logging
 import matplotlib
-import numpy as np
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -185,14 +184,7 @@ def variant_runs(base_by_corpus):
     if not by_corpus:
       where = os.path.dirname(archive_of('x', 0, variant))
       raise FaithjaxError(f'--variants={variant}: no archive of --seeds under {where}')
-    other_documents = sorted(c for c, runs in by_corpus.items()
-                             if not np.array_equal(runs[0].labels, base_by_corpus[c][0].labels))
-    base, other = (next(iter(r.values()))[0].config.fingerprint() for r in (base_by_corpus, by_corpus))
-    changed = ', '.join(f'{k}={other[k]}' for k in sorted(other)
-                        if k != 'corpus' and other[k] != base.get(k)) or 'the same settings'
-    if other_documents:
-      changed += f'; other test documents on {", ".join(other_documents)}'
-    variants[variant] = (changed, by_corpus)
+    variants[variant] = (evaluated_runs.variant_change(base_by_corpus, by_corpus), by_corpus)
   return variants
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from experiments import evaluated_runs
+from faithjax import config as config_lib
 from faithjax import metrics
 from faithjax import paper
 from faithjax import study
@@ -146,3 +147,16 @@ def test_departure_moves_keep_the_corpus_cell_and_intervals_that_exclude_zero():
   }
   found = evaluated_runs.departure_moves('sst', ('deletion_rate', 'saliency'), +.26, records)
   assert found == [('sst', 'init_scheme=pytorch', -.2, -.25, -.15, 'closer')]
+
+
+def test_a_variant_header_names_only_what_it_changes_on_a_corpus_both_reproductions_have():
+  """The cpu preset runs IMDB at other epochs and test size than 20 News: a 20 News-only variant compared with
+  the first corpus of ours (IMDB) would name those too."""
+  run = lambda corpus, labels, **changed: types.SimpleNamespace(
+      config=config_lib.make_config(corpus, preset='cpu', **changed), labels=np.array(labels))
+  ours = {'imdb': [run('imdb', [0, 1])], '20news': [run('20news', [0, 1, 2])]}
+  assert (evaluated_runs.variant_change(ours, {'20news': [run('20news', [0, 1, 2], bidirectional=False)]})
+          == 'bidirectional=False')
+  assert (evaluated_runs.variant_change(ours, {'20news': [run('20news', [0, 2], length_filter=True)]})
+          == 'length_filter=True; other test documents on 20news')
+  assert evaluated_runs.variant_change(ours, {'imdb': [run('imdb', [0, 1])]}) == 'the same settings'
