@@ -77,22 +77,27 @@ class Diagnosticity:
   examples: int
 
 
-def preferences(original, degraded, higher_is_better: bool) -> np.ndarray:
-  """1 where the evaluation prefers the original, 1/2 on a tie, 0 otherwise: two [..., examples] -> same."""
+def preferences(original, degraded, orientation: float = 1.) -> np.ndarray:
+  """1 where the evaluation prefers the original, 1/2 on a tie, 0 otherwise: two [..., examples] -> same.
+
+  orientation: +1 where a higher score is more faithful, -1 where a lower one
+  is (as evaluations.Evaluation.orientation).
+  """
   original, degraded = np.asarray(original, np.float64), np.asarray(degraded, np.float64)
   if np.isnan(original).any() or np.isnan(degraded).any():
     raise ValueError('diagnosticity needs a score for every pair; drop the examples with NaN first')
-  margin = (original - degraded) * (1 if higher_is_better else -1)
+  margin = (original - degraded) * orientation
   return (margin > 0) + 0.5 * (margin == 0)
 
 
-def diagnosticity(original, degraded, higher_is_better: bool, n_resamples=1000, seed=0) -> Diagnosticity:
+def diagnosticity(original, degraded, orientation: float = 1., n_resamples=1000, seed=0) -> Diagnosticity:
   """Diagnosticity of one evaluation from its per-example scores of maps and of their degraded copies.
 
   original, degraded: [examples] (one map) or [maps, examples] (maps that
-  share the examples). The CI resamples examples, each draw shared by the maps.
+  share the examples), scored in `orientation` (see `preferences`). The CI
+  resamples examples, each draw shared by the maps.
   """
-  wins = preferences(original, degraded, higher_is_better).reshape(-1, np.shape(original)[-1])
+  wins = preferences(original, degraded, orientation).reshape(-1, np.shape(original)[-1])
   per_example = wins.mean(0)
   return Diagnosticity(share=float(per_example.mean()), pairs=int(wins.size), examples=len(per_example),
                        ci95=metrics.bootstrap_ci(per_example, n_resamples=n_resamples, seed=seed))

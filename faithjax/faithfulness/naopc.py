@@ -15,7 +15,8 @@ ordering, so the bounds over all n! orderings are the bounds over chains:
   beam_bounds: sets grown one token at a time, `width` per example and bound,
     all examples of a batch in one program. Every kept set comes from a real
     ordering, so the bound is never beyond the exact one; with a beam as wide
-    as the largest C(n, s) it is the exact one.
+    as the largest C(n, s) it is the exact one (barring a collision of the
+    64-bit set hashes, which would only drop a set and loosen the bound).
 
 NAOPC = (AOPC - lower) / (upper - lower), in [0, 1] (NaN where the bounds meet,
 e.g. one-token documents). The orientation is AOPC's: higher comprehensiveness
