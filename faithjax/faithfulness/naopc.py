@@ -199,10 +199,16 @@ def beam_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, wid
   return (extreme[:, 1], extreme[:, 0]), (extreme[:, 3], extreme[:, 2]), 1 + evaluated.sum(0)
 
 
+def _rows_padded(ids, rows):
+  """ids[rows], padded to a power-of-two count by repeating the last row: a few program shapes per batch shape."""
+  return ids[np.concatenate([rows, np.repeat(rows[-1:], (1 << (len(rows) - 1).bit_length()) - len(rows))])]
+
+
 def aopc_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, max_subsets=MAX_SUBSETS,
                 width=BEAM_WIDTH, chunk=256) -> Bounds:
   """Bounds of every example of a batch (ids <int>[batch, seq], real tokens first): exact_bounds for the
-  documents with at most `max_subsets` subsets to evaluate (one call per length), beam_bounds for the rest."""
+  documents with at most `max_subsets` subsets to evaluate (one call per length), beam_bounds for the rest.
+  Each call's rows are padded to a power-of-two count, so batches of one shape share a few programs."""
   ids = np.asarray(ids)
   n = (ids != PAD_ID).sum(-1)
   exact = np.array([subset_count(int(k), tuple(percents)) <= max_subsets for k in n])
@@ -210,14 +216,15 @@ def aopc_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, max
   forwards = np.zeros(len(ids), np.int64)
   for length in np.unique(n[exact]):
     rows = np.flatnonzero(exact & (n == length))
-    bounds[:, rows] = np.reshape(exact_bounds(model, params, ids[rows], mode=mode, percents=percents, chunk=chunk),
-                                 (4, -1))
+    got = exact_bounds(model, params, _rows_padded(ids, rows), mode=mode, percents=percents, chunk=chunk)
+    bounds[:, rows] = np.reshape(got, (4, -1))[:, :len(rows)]
     forwards[rows] = 1 + 2 * subset_count(int(length), tuple(percents))
   if not exact.all():
     rows = np.flatnonzero(~exact)
-    *beam, beam_forwards = beam_bounds(model, params, ids[rows], mode=mode, percents=tuple(percents), width=width)
-    bounds[:, rows] = np.reshape(np.asarray(beam, np.float64), (4, -1))
-    forwards[rows] = beam_forwards
+    *beam, beam_forwards = beam_bounds(model, params, _rows_padded(ids, rows), mode=mode, percents=tuple(percents),
+                                       width=width)
+    bounds[:, rows] = np.reshape(np.asarray(beam, np.float64), (4, -1))[:, :len(rows)]
+    forwards[rows] = np.asarray(beam_forwards)[:len(rows)]
   return Bounds(*bounds, exact=exact, forwards=forwards)
 
 
