@@ -58,7 +58,9 @@ def randomised_layers(model, params, key, modules) -> list:
 
   modules: top-level names of the params pytree, from the output down (for
   the BiLSTM classifier: 'output', 'attention', 'recurrences_1', ...). The new
-  values are contract.init(model, key)'s, the same for every step.
+  values are contract.init(model, key)'s, the same for every step. A map
+  recomputed on one of them is a degraded copy like the others: the
+  evaluation still scores it on the trained model.
   """
   unknown = set(modules) - set(params)
   if unknown:
