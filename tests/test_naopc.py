@@ -151,3 +151,16 @@ def test_naopc_of_any_map_is_in_the_unit_interval(classifier, documents, max_sub
 def test_normalise_widens_the_bounds_to_the_aopc():
   np.testing.assert_allclose(naopc.normalise([.2, .5, .9, .3], [.1, .1, .1, .3], [.6, .4, .5, .3]),
                              [.2, 1, 1, np.nan])
+
+
+def test_exact_bounds_on_a_transformer(documents):
+  model = conftest.tiny_classifier('transformer', VOCAB)
+  params = contract.init(model, jax.random.key(4))
+  rows = [row for row, n in enumerate(LENGTHS) if 3 <= n <= 5]
+  bounds = naopc.aopc_bounds(model, params, documents[rows], mode='unk')
+  for i, row in enumerate(rows):
+    _, comprehensiveness, sufficiency = ordering_aopcs(model, params, documents[row], 'unk')
+    np.testing.assert_allclose([bounds.comprehensiveness_lower[i], bounds.comprehensiveness_upper[i],
+                                bounds.sufficiency_lower[i], bounds.sufficiency_upper[i]],
+                               [comprehensiveness.min(), comprehensiveness.max(), sufficiency.min(),
+                                sufficiency.max()], atol=1e-6)
