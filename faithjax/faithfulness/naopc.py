@@ -189,6 +189,8 @@ def beam_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, wid
                          chosen, state)
     return state, (fresh.sum((1, 2, 3)) * active[:, 0, 0])
 
+  # Per example, search and beam slot: the set, its chain value times the search's sign (every search maximises),
+  # whether the slot holds a set, and the set's hash. The search starts from one empty set.
   valid = jnp.zeros((batch, 4, width), bool).at[:, :, 0].set(True)
   state = {'sets': jnp.zeros((batch, 4, width, seq), bool), 'value': jnp.zeros((batch, 4, width)), 'valid': valid,
            'hash': jnp.zeros((batch, 4, width, 2), jnp.uint32)}
