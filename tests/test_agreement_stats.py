@@ -1,13 +1,21 @@
 """Agreement statistics with power (issue 15, item 4): each fast path against a plain loop or a hand case."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
 
+from faithjax import explain
+from faithjax import io
 from faithjax import metrics
 from faithjax.data.encode import EncodedSplit
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import diagnostics
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def loop_benjamini_hochberg(p):
@@ -93,3 +101,22 @@ def test_opposing_share_fixed_class_maps_and_leakage_by_hand():
   result = diagnostics.leakage(labels=[0, 1, 1, 0], classifier_predictions=[1, 1, 0, 0], weak_predictions=[1, 1, 1, 1])
   assert result['classifier_wrong'] == 2 and result['follows_classifier_when_wrong'] == 0.5
   assert result['agrees_with_classifier'] == 0.5 and result['accuracy'] == 0.5
+
+
+def test_agreement_stats_reads_seed_archives(tmp_path):
+  """Sections 1 and 2 from two committed 20 News seed archives: crossed (same test documents), the rank agreement
+  with and without the baselines, every p corrected."""
+  archives = [os.path.join(REPO, 'experiments', 'results', 'reproduction_cpu_seeds', f'20news-seed{s}.npz')
+              for s in (0, 1)]
+  command = [sys.executable, '-m', 'experiments.agreement_stats', '--corpus=archived', f'--archives={",".join(archives)}',
+             f'--out={tmp_path}', f'--scored_dir={tmp_path}', '--n_resamples=50']
+  done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  record = io.read_json(str(tmp_path / 'agreement_stats_archived.json'))
+  assert record['design'] == 'crossed' and record['seeds'] == [0, 1] and record['examples'] == 387
+  assert 'leakage' not in record
+  for row in record['rank_agreement_without_baselines']:
+    assert not set(row['explainers']) & set(explain.BASELINES) and 0 <= row['kendall_tau']['p_bh'] <= 1
+  assert any(set(row['explainers']) & set(explain.BASELINES) for row in record['rank_agreement'])
+  assert all('p_bh' in p for entry in record['evaluations'].values() for p in entry['pairs'])
+  assert 'Benjamini–Hochberg' in (tmp_path / 'agreement_stats_archived.md').read_text()
