@@ -306,16 +306,23 @@ def interval_text(record):
 
 def render_pooled(record):
   explainers = record['rank_agreement'][0]['explainers'] if record['rank_agreement'] else []
+  corrected = 'rank_agreement_without_baselines' in record  # measured with the two-level t interval
   return '\n'.join([
       f'# Agreement statistics with power, pooled over {", ".join(record["pool"])}', '',
       f'Command: `python -m experiments.agreement_stats {" ".join(record["arguments"])}`; measured '
-      f'{record["measured"]}, from the resamples that agreement_stats_<corpus>.json of each corpus records '
+      f'{record["measured"]}' + (f' with {provenance.versions_text(record["provenance"])}' if corrected else '')
+      + ', from the resamples that agreement_stats_<corpus>.json of each corpus records '
       f'(seeds: ' + '; '.join(f'{c} {s}' for c, s in record['seeds'].items()) + ').', '',
       'Per evaluation pair, over the explainers every corpus scores (' + ', '.join(explainers) + '): the mean '
-      'over corpora of the per-corpus Kendall τ-b and Spearman ρ; the CI is the t interval of that mean from '
-      'the corpora\'s two-level resamples (independent draws per corpus; metrics.two_level_interval with the '
-      'fewest seeds and test examples of the pooled corpora), p (the statistic is 0) corrected by Benjamini–Hochberg '
-      'over the table\'s evaluation pairs.', '', rank_table(record['rank_agreement'])]) + '\n'
+      'over corpora of the per-corpus Kendall τ-b and Spearman ρ; the CI is ' + (
+          'the t interval of that mean from the corpora\'s two-level resamples (independent draws per corpus; '
+          'metrics.two_level_interval with the fewest seeds and test examples of the pooled corpora), p (the '
+          'statistic is 0) corrected by Benjamini–Hochberg over the table\'s evaluation pairs.' if corrected else
+          'the percentile interval of that mean over the corpora\'s resamples (independent draws per corpus).'),
+      '', rank_table(record['rank_agreement']),
+      *(['', 'Without the baselines (uniform and random): over the explainers alone.', '',
+         rank_table(record['rank_agreement_without_baselines'])] if 'rank_agreement_without_baselines' in record
+        else [])]) + '\n'
 
 
 def render(record):
@@ -423,7 +430,8 @@ def measure_record():
     layout = (min(len(r['seeds']) for r in records.values()), min(r['examples'] for r in records.values()),
               'crossed' if all(r['design'] == 'crossed' for r in records.values()) else 'nested')
     return {**common, 'pool': FLAGS.pool, 'seeds': {c: r['seeds'] for c, r in records.items()},
-            'rank_agreement': rank_agreements(scored, layout)}
+            'rank_agreement': rank_agreements(scored, layout),
+            'rank_agreement_without_baselines': rank_agreements(scored, layout, baselines=False)}
   if FLAGS.archives:
     return {**common, 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
             **measure([evaluated_runs.ArchivedRun(path) for path in FLAGS.archives])}
