@@ -168,6 +168,24 @@ def rank_agreements(scored, layout, baselines=True):
   return rows
 
 
+def corpus_agreements(scored, corpora, layout):
+  """Does the corpus change an evaluation's verdict? For every evaluation and two corpora: Kendall tau-b and
+  Spearman rho between the two corpora's rankings of the explainers (and baselines) both score, with CIs from
+  their independent two-level resamples and p (the statistic is 0) corrected by Benjamini–Hochberg over all rows.
+  scored: pooled()'s; corpora: the names of its leading axis; layout: (n_seeds, n, design) for the interval."""
+  rows = []
+  for evaluation, s in scored.items():
+    for i, a in enumerate(corpora):
+      for j in range(i + 1, len(corpora)):
+        rows.append({'evaluation': evaluation, 'a': a, 'b': corpora[j], 'explainers': s['explainers'],
+                     **agreement.rank_agreement(s['estimate'][i], s['boot'][i], s['estimate'][j], s['boot'][j],
+                                                layout)})
+  for statistic in agreement.RANK_STATISTICS:
+    for row, p_bh in zip(rows, stats.false_discovery_control([r[statistic]['p'] for r in rows]) if rows else []):
+      row[statistic]['p_bh'] = float(p_bh)
+  return rows
+
+
 def fixed_class_weak_learners(run, signed, predictions):
   """Weak learners trained on maps of FIXED_CLASS (maps of the predicted class with the sign of the other
   class's rows flipped: diagnostics.fixed_class_maps); their evaluation files under <run>/agreement_stats."""
@@ -322,7 +340,16 @@ def render_pooled(record):
       '', rank_table(record['rank_agreement']),
       *(['', 'Without the baselines (uniform and random): over the explainers alone.', '',
          rank_table(record['rank_agreement_without_baselines'])] if 'rank_agreement_without_baselines' in record
-        else [])]) + '\n'
+        else []),
+      *(['', '## Does the corpus change the verdict? One evaluation\'s ranking on two corpora', '',
+         'Per evaluation and pair of corpora, over the explainers and baselines every corpus scores: Kendall τ-b '
+         'between the two corpora\'s rankings, t interval from their independent two-level resamples, p (τ = 0) '
+         'corrected by Benjamini–Hochberg over all the rows. τ = 1: the corpus does not change the ranking.', '',
+         report.markdown_table(['evaluation', 'a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'p (BH)'], [
+             [evaluations.EVALUATIONS[r['evaluation']].label, r['a'], r['b'], len(r['explainers']),
+              f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
+              f'{r["kendall_tau"]["p_bh"]:.3f}'] for r in record['between_corpora']])]
+        if 'between_corpora' in record else [])]) + '\n'
 
 
 def render(record):
@@ -431,7 +458,8 @@ def measure_record():
               'crossed' if all(r['design'] == 'crossed' for r in records.values()) else 'nested')
     return {**common, 'pool': FLAGS.pool, 'seeds': {c: r['seeds'] for c, r in records.items()},
             'rank_agreement': rank_agreements(scored, layout),
-            'rank_agreement_without_baselines': rank_agreements(scored, layout, baselines=False)}
+            'rank_agreement_without_baselines': rank_agreements(scored, layout, baselines=False),
+            'between_corpora': corpus_agreements(scored, FLAGS.pool, layout)}
   if FLAGS.archives:
     return {**common, 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
             **measure([evaluated_runs.ArchivedRun(path) for path in FLAGS.archives])}

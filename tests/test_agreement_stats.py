@@ -103,15 +103,20 @@ def test_opposing_share_fixed_class_maps_and_leakage_by_hand():
   assert result['agrees_with_classifier'] == 0.5 and result['accuracy'] == 0.5
 
 
-def test_agreement_stats_reads_seed_archives(tmp_path):
-  """Sections 1 and 2 from two committed 20 News seed archives: crossed (same test documents), the rank agreement
-  with and without the baselines, every p corrected."""
-  archives = [os.path.join(REPO, 'experiments', 'results', 'reproduction_cpu_seeds', f'20news-seed{s}.npz')
-              for s in (0, 1)]
-  command = [sys.executable, '-m', 'experiments.agreement_stats', '--corpus=archived', f'--archives={",".join(archives)}',
-             f'--out={tmp_path}', f'--scored_dir={tmp_path}', '--n_resamples=50']
+def run_agreement_stats(*arguments):
+  command = [sys.executable, '-m', 'experiments.agreement_stats', *arguments]
   done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_agreement_stats_reads_seed_archives(tmp_path):
+  """Sections 1 and 2 from two committed 20 News seed archives: crossed (same test documents), the rank agreement
+  with and without the baselines, every p corrected; pooled with itself, every evaluation ranks alike on the two
+  "corpora"."""
+  archives = [os.path.join(REPO, 'experiments', 'results', 'reproduction_cpu_seeds', f'20news-seed{s}.npz')
+              for s in (0, 1)]
+  run_agreement_stats('--corpus=archived', f'--archives={",".join(archives)}', f'--out={tmp_path}',
+                      f'--scored_dir={tmp_path}', '--n_resamples=50')
   record = io.read_json(str(tmp_path / 'agreement_stats_archived.json'))
   assert record['design'] == 'crossed' and record['seeds'] == [0, 1] and record['examples'] == 387
   assert 'leakage' not in record
@@ -120,3 +125,7 @@ def test_agreement_stats_reads_seed_archives(tmp_path):
   assert any(set(row['explainers']) & set(explain.BASELINES) for row in record['rank_agreement'])
   assert all('p_bh' in p for entry in record['evaluations'].values() for p in entry['pairs'])
   assert 'Benjamini–Hochberg' in (tmp_path / 'agreement_stats_archived.md').read_text()
+  run_agreement_stats('--corpus=pooled', '--pool=archived,archived', f'--out={tmp_path}', f'--scored_dir={tmp_path}')
+  pooled = io.read_json(str(tmp_path / 'agreement_stats_pooled.json'))
+  assert len(pooled['between_corpora']) == len(record['evaluations'])
+  assert all(r['kendall_tau']['value'] == 1 for r in pooled['between_corpora'])
