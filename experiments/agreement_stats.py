@@ -283,7 +283,8 @@ def measure(runs):
   save_scored(os.path.join(FLAGS.scored_dir, f'{FLAGS.corpus}.npz'), scored)
   record = {'seeds': [r.config.seed for r in runs], 'explainers': names, 'design': draws.design,
             'examples': draws.n, 'settings': runs[0].config.fingerprint(),
-            'evaluations': scores_and_pairs(scored, draws.layout), 'rank_agreement': rank_agreements(scored, draws.layout),
+            'evaluations': scores_and_pairs(scored, draws.layout),
+            'rank_agreement': rank_agreements(scored, draws.layout),
             'rank_agreement_without_baselines': rank_agreements(scored, draws.layout, baselines=False)}
   if all(isinstance(r, evaluated_runs.Run) for r in runs):
     record.update(leakage=leakage_rows(runs, names), opposing=opposing_rows(runs, names),

@@ -151,7 +151,7 @@ class TwoLevelDraws:
   seeds <int>[n_resamples, n_seeds]: seeds with replacement, every example kept;
   shared <int>[n_resamples, n]: one draw of examples used by every seed, the seeds kept;
   per_seed <int>[n_resamples, n_seeds, n]: an independent draw of examples for each seed, the seeds kept.
-  `interval` combines their variances into the variance of the seeds' mean (see its docstring).
+  variance_parts combines their variances into the variance of the seeds' mean, two_level_interval into a t interval.
   """
   design: str
   seeds: np.ndarray

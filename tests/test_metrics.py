@@ -145,7 +145,8 @@ def test_a_percentile_interval_undercovers_with_five_seeds():
   seed-dominated data well under 95% with 5 seeds."""
   values = simulated('crossed', SEED_DOMINATED, seed=7)
   rng = np.random.default_rng(2)
-  seeds, examples = rng.integers(0, N_SEEDS, (N_RESAMPLES, N_SEEDS)), rng.integers(0, N_EXAMPLES, (N_RESAMPLES, N_EXAMPLES))
+  seeds = rng.integers(0, N_SEEDS, (N_RESAMPLES, N_SEEDS))
+  examples = rng.integers(0, N_EXAMPLES, (N_RESAMPLES, N_EXAMPLES))
   boot = values[:, seeds[..., None], examples[:, None, :]].mean((-2, -1))  # [N_DATA_SETS, N_RESAMPLES]
   assert coverage(*np.quantile(boot, [0.025, 0.975], -1)) < 0.9
 
