@@ -3,16 +3,24 @@
   python -m experiments.agreement_stats --corpus=synthetic \
       --runs=runs/sign_control/synthetic/seed0,runs/stats/synthetic/seed1,runs/stats/synthetic/seed2
   python -m experiments.agreement_stats --corpus=sst --runs=runs/sign_control/sst/seed0
+  python -m experiments.agreement_stats --corpus=sst_cpu_5seeds \
+      --archives=experiments/results/reproduction_cpu_seeds/sst-seed{0,1,2,3,4}.npz
 
 Each run is a workdir whose evaluate stage has run (run.py --stages=...,evaluate,
 or experiments.sign_control plus the evaluate stage), one per seed, on the same
-data split. From their per-example evaluation files:
+data split; or, with --archives, the seed archives experiments.reproduce writes
+(sections 1 and 2 only: the others read the workdir's maps and classifier).
+From their per-example evaluation files:
 1. every explainer pair's oriented difference under every evaluation, with a
-   95% CI from a paired two-level bootstrap (seeds with replacement, then test
-   examples within each drawn seed; every explainer and evaluation reads the same
-   draws); a CI that covers 0 is a tie, not a rank swap;
+   95% t interval of a paired two-level bootstrap (metrics.two_level_interval:
+   seeds resampled, and the test examples, one draw shared by all seeds when
+   they scored the same documents, the crossed design; every explainer and
+   evaluation reads the same draws); each evaluation's family of pairs is
+   corrected by Benjamini–Hochberg, and a pair whose corrected p is >= .05 is a
+   tie, not a rank swap;
 2. Kendall tau-b and Spearman rho between every two evaluations over the
-   explainers both score, with CIs from the same resamples;
+   explainers both score, over all maps and without the baselines, with CIs
+   from the same resamples and p (tau = 0) corrected over the table's pairs;
 3. label leakage: how often each weak learner repeats the classifier's wrong
    predictions, and (binary corpora, --fixed_class) the weak learner retrained on
    maps of class 1 instead of the predicted class (<run>/agreement_stats/fixed_class);
@@ -32,6 +40,7 @@ import sys
 from absl import flags
 from absl import logging
 import numpy as np
+from scipy import stats
 
 from faithjax import FaithjaxError
 from faithjax import cli
@@ -54,6 +63,8 @@ FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
 flags.DEFINE_string('corpus', None, 'Corpus name, for the report file.')
 flags.DEFINE_list('runs', [], 'Evaluated workdirs, one per seed, same corpus and data split.')
+flags.DEFINE_list('archives', [], 'Instead of --runs: seed archives (experiments.reproduce), one per seed; only the '
+                  'scores, pairs and rank agreement are measured from them.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples.')
 flags.DEFINE_bool('fixed_class', True, 'Retrain each weak learner on maps of class 1 (binary corpora).')
@@ -67,15 +78,17 @@ FIXED_CLASS = 1
 
 
 def explainers_of(runs):
-  """The explainers (with baselines and stored |X| variants) every run has maps or a baseline for."""
+  """The explainers (with baselines and |X| variants) every run has an evaluation of."""
   names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.BASELINES]
-  return [n for n in names if n in explain.BASELINES or all(os.path.exists(r.work.maps(n)) for r in runs)]
+  sections = {spec.section for spec in evaluations.EVALUATIONS.values()}
+  return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
 
 
 def score_evaluations(runs, names, draws):
   """{evaluation: {'explainers', 'estimate' [e], 'boot' [e, resamples]}}, oriented (higher = more faithful).
 
-  Every evaluation and explainer reads the same two-level draws over the whole test split.
+  Every evaluation and explainer reads the same two-level draws (metrics.two_level_draws) over the whole test
+  split; 'boot' is metrics.two_level_bootstrap's [e, 3 * n_resamples].
   """
   scored = {}
   for evaluation, spec in evaluations.EVALUATIONS.items():
@@ -84,22 +97,23 @@ def score_evaluations(runs, names, draws):
       continue
     per_name = [[r.units(spec, n) for r in runs] for n in present]  # [explainer][seed] -> tuple of [n_test]
     units = tuple(np.array([[seed[i] for seed in seeds] for seeds in per_name]) for i in range(len(per_name[0][0])))
-    estimate, boot = metrics.hierarchical_bootstrap(units, evaluated_runs.statistic_of(runs[0], spec, present[0]), draws)
+    estimate, boot = metrics.two_level_bootstrap(units, evaluated_runs.statistic_of(runs[0], spec, present[0]), draws)
     scored[evaluation] = {'explainers': present, 'estimate': spec.orientation * estimate,
                           'boot': spec.orientation * boot}
   return scored
 
 
-def scores_and_pairs(scored):
-  """Per evaluation: each explainer's score (as reported, not oriented) with its CI, and every pair's verdict."""
+def scores_and_pairs(scored, layout):
+  """Per evaluation: each explainer's score (as reported, not oriented) with its CI, and every pair's verdict
+  (Benjamini–Hochberg over the evaluation's pairs). layout: the draws' (n_seeds, n, design)."""
   rows = {}
   for evaluation, s in scored.items():
     sign = evaluations.EVALUATIONS[evaluation].orientation
-    low, high = metrics.percentile_interval(sign * s['boot'])
+    low, high = metrics.two_level_interval(sign * s['estimate'], sign * s['boot'], *layout)
     rows[evaluation] = {
         'scores': {n: {'mean': float(sign * e), 'ci95': [float(a), float(b)]}
                    for n, e, a, b in zip(s['explainers'], s['estimate'], low, high)},
-        'pairs': agreement.pair_differences(s['explainers'], s['estimate'], s['boot'])}
+        'pairs': agreement.pair_differences(s['explainers'], s['estimate'], s['boot'], layout)}
   return rows
 
 
@@ -129,8 +143,10 @@ def pooled(corpora):
   return result
 
 
-def rank_agreements(scored):
-  """Kendall tau-b and Spearman rho of every two evaluations over the explainers both score.
+def rank_agreements(scored, layout, baselines=True):
+  """Kendall tau-b and Spearman rho of every two evaluations over the explainers both score (baselines=False:
+  without the uniform and random maps), each p (the statistic is 0) corrected by Benjamini–Hochberg over the
+  table's evaluation pairs ('p_bh'). layout: the draws' (n_seeds, n, design).
 
   The |X| variants are left out: they are the sign control's maps, not explainers of their own, and
   near-copies of X would inflate the agreement.
@@ -139,12 +155,34 @@ def rank_agreements(scored):
   names = list(scored)
   for i, a in enumerate(names):
     for b in names[i + 1:]:
-      common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n]
+      common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n
+                and (baselines or n not in explain.BASELINES)]
       pick = lambda e: [scored[e]['explainers'].index(n) for n in common]
       ia, ib = pick(a), pick(b)
       rows.append({'a': a, 'b': b, 'explainers': common,
                    **agreement.rank_agreement(scored[a]['estimate'][..., ia], scored[a]['boot'][..., ia, :],
-                                              scored[b]['estimate'][..., ib], scored[b]['boot'][..., ib, :])})
+                                              scored[b]['estimate'][..., ib], scored[b]['boot'][..., ib, :], layout)})
+  for statistic in agreement.RANK_STATISTICS:
+    for row, p_bh in zip(rows, stats.false_discovery_control([r[statistic]['p'] for r in rows]) if rows else []):
+      row[statistic]['p_bh'] = float(p_bh)
+  return rows
+
+
+def corpus_agreements(scored, corpora, layout):
+  """Does the corpus change an evaluation's verdict? For every evaluation and two corpora: Kendall tau-b and
+  Spearman rho between the two corpora's rankings of the explainers (and baselines) both score, with CIs from
+  their independent two-level resamples and p (the statistic is 0) corrected by Benjamini–Hochberg over all rows.
+  scored: pooled()'s; corpora: the names of its leading axis; layout: (n_seeds, n, design) for the interval."""
+  rows = []
+  for evaluation, s in scored.items():
+    for i, a in enumerate(corpora):
+      for j in range(i + 1, len(corpora)):
+        rows.append({'evaluation': evaluation, 'a': a, 'b': corpora[j], 'explainers': s['explainers'],
+                     **agreement.rank_agreement(s['estimate'][i], s['boot'][i], s['estimate'][j], s['boot'][j],
+                                                layout)})
+  for statistic in agreement.RANK_STATISTICS:
+    for row, p_bh in zip(rows, stats.false_discovery_control([r[statistic]['p'] for r in rows]) if rows else []):
+      row[statistic]['p_bh'] = float(p_bh)
   return rows
 
 
@@ -232,21 +270,26 @@ def per_example_rows(runs, names):
   return rows
 
 
-def measure(roots):
-  runs = [evaluated_runs.Run(root) for root in roots]
-  sizes = {len(r.test) for r in runs}
+def measure(runs):
+  """The record of evaluated runs (one per seed): scores, pairs and rank agreement, and, from workdirs
+  (evaluated_runs.Run), the leakage, opposing-token and per-example sections."""
+  sizes = {len(r.labels) for r in runs}
   if len(sizes) != 1:
     raise FaithjaxError(f'the runs have different test splits (sizes {sorted(sizes)}); '
                                    'pass runs of one corpus and data split')
   names = explainers_of(runs)
-  draws = metrics.hierarchical_draws(len(runs), sizes.pop(), FLAGS.n_resamples, seed=0)
+  draws = metrics.two_level_draws(len(runs), sizes.pop(), evaluated_runs.design_of(runs), FLAGS.n_resamples, seed=0)
   scored = score_evaluations(runs, names, draws)
   save_scored(os.path.join(FLAGS.scored_dir, f'{FLAGS.corpus}.npz'), scored)
-  return {'seeds': [r.config.seed for r in runs], 'explainers': names,
-          'settings': runs[0].config.fingerprint(),
-          'evaluations': scores_and_pairs(scored), 'rank_agreement': rank_agreements(scored),
-          'leakage': leakage_rows(runs, names), 'opposing': opposing_rows(runs, names),
-          'per_example': per_example_rows(runs, names)}
+  record = {'seeds': [r.config.seed for r in runs], 'explainers': names, 'design': draws.design,
+            'examples': draws.n, 'settings': runs[0].config.fingerprint(),
+            'evaluations': scores_and_pairs(scored, draws.layout),
+            'rank_agreement': rank_agreements(scored, draws.layout),
+            'rank_agreement_without_baselines': rank_agreements(scored, draws.layout, baselines=False)}
+  if all(isinstance(r, evaluated_runs.Run) for r in runs):
+    record.update(leakage=leakage_rows(runs, names), opposing=opposing_rows(runs, names),
+                  per_example=per_example_rows(runs, names))
+  return record
 
 
 def ci(cell):
@@ -254,39 +297,80 @@ def ci(cell):
 
 
 def rank_table(rows):
-  return report.markdown_table(['a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'Spearman ρ', '95% CI'], [
+  """The rank agreement rows as markdown; with a BH-corrected p column per statistic where the rows have one."""
+  corrected = bool(rows) and 'p_bh' in rows[0]['kendall_tau']
+  columns = lambda name: [name, '95% CI', *(['p (BH)'] if corrected else [])]
+  cells = lambda c: [f'{c["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*c['ci95']),
+                     *([f'{c["p_bh"]:.3f}'] if corrected else [])]
+  return report.markdown_table(['a', 'b', 'explainers', *columns('Kendall τ-b'), *columns('Spearman ρ')], [
       [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
-       f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
-       f'{r["spearman_rho"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['spearman_rho']['ci95'])]
-      for r in rows])
+       *cells(r['kendall_tau']), *cells(r['spearman_rho'])] for r in rows])
+
+
+def interval_text(record):
+  """How a record's CIs were made: the two-level t interval of its design, or (records measured before it) the
+  percentile interval of the nested two-level bootstrap."""
+  seeds = len(record['seeds'])
+  if 'design' not in record:
+    return (f'95% percentile, {record["n_resamples"]} paired resamples ('
+            + (f'{seeds} seeds: seeds resampled, then test examples within each drawn seed' if seeds > 1 else
+               'one seed: the two-level bootstrap reduces to the example bootstrap') + ')')
+  design = ('crossed: every seed scored the same test documents, so one example draw is shared by all seeds'
+            if record['design'] == 'crossed' else 'nested: each seed scored its own documents')
+  return (f'95% t intervals of a paired two-level bootstrap (metrics.two_level_interval; {seeds} seeds, '
+          f'{record["examples"]} test examples, design {design}): the seed variance from {record["n_resamples"]} '
+          f'resamples of the seeds, the examples\' from {record["n_resamples"]} resamples of the examples, degrees '
+          'of freedom by Welch–Satterthwaite')
 
 
 def render_pooled(record):
   explainers = record['rank_agreement'][0]['explainers'] if record['rank_agreement'] else []
+  corrected = 'rank_agreement_without_baselines' in record  # measured with the two-level t interval
   return '\n'.join([
       f'# Agreement statistics with power, pooled over {", ".join(record["pool"])}', '',
       f'Command: `python -m experiments.agreement_stats {" ".join(record["arguments"])}`; measured '
-      f'{record["measured"]}, from the resamples that agreement_stats_<corpus>.json of each corpus records '
+      f'{record["measured"]}' + (f' with {provenance.versions_text(record["provenance"])}' if corrected else '')
+      + ', from the resamples that agreement_stats_<corpus>.json of each corpus records '
       f'(seeds: ' + '; '.join(f'{c} {s}' for c, s in record['seeds'].items()) + ').', '',
       'Per evaluation pair, over the explainers every corpus scores (' + ', '.join(explainers) + '): the mean '
-      'over corpora of the per-corpus Kendall τ-b and Spearman ρ; the CI is the percentile interval of that mean '
-      'over the corpora\'s resamples (independent draws per corpus).', '', rank_table(record['rank_agreement'])]) + '\n'
+      'over corpora of the per-corpus Kendall τ-b and Spearman ρ; the CI is ' + (
+          'the t interval of that mean from the corpora\'s two-level resamples (independent draws per corpus; '
+          'metrics.two_level_interval with the fewest seeds and test examples of the pooled corpora), p (the '
+          'statistic is 0) corrected by Benjamini–Hochberg over the table\'s evaluation pairs.' if corrected else
+          'the percentile interval of that mean over the corpora\'s resamples (independent draws per corpus).'),
+      '', rank_table(record['rank_agreement']),
+      *(['', 'Without the baselines (uniform and random): over the explainers alone.', '',
+         rank_table(record['rank_agreement_without_baselines'])] if 'rank_agreement_without_baselines' in record
+        else []),
+      *(['', '## Does the corpus change the verdict? One evaluation\'s ranking on two corpora', '',
+         'Per evaluation and pair of corpora, over the explainers and baselines every corpus scores: Kendall τ-b '
+         'between the two corpora\'s rankings, t interval from their independent two-level resamples, p (τ = 0) '
+         'corrected by Benjamini–Hochberg over all the rows. τ = 1: the corpus does not change the ranking.', '',
+         report.markdown_table(['evaluation', 'a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'p (BH)'], [
+             [evaluations.EVALUATIONS[r['evaluation']].label, r['a'], r['b'], len(r['explainers']),
+              f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
+              f'{r["kendall_tau"]["p_bh"]:.3f}'] for r in record['between_corpora']])]
+        if 'between_corpora' in record else [])]) + '\n'
 
 
 def render(record):
-  prov, seeds = record['provenance'], record['seeds']
-  bootstrap = (f'{len(seeds)} seeds: seeds resampled, then test examples within each drawn seed'
-               if len(seeds) > 1 else 'one seed: the two-level bootstrap reduces to the example bootstrap')
+  prov = record['provenance']
+  sources = (f'Archives: {", ".join(record["archives"])} (experiments.reproduce\'s; seed {record["seeds"][0]} '
+             'settings: ' if 'archives' in record else f'Runs: {", ".join(record["runs"])} (config.json in each; '
+             f'seed {record["seeds"][0]} settings: ')
+  corrected = 'design' in record
   lines = [f'# Agreement statistics with power ({record["corpus"]})', '',
            provenance.measured_text('python -m experiments.agreement_stats ' + ' '.join(record['arguments']),
                                     record['measured'], prov), '',
-           f'Runs: {", ".join(record["runs"])} (config.json in each; seed 0 settings: '
-           + ', '.join(f'{k}={v}' for k, v in record['settings'].items() if k not in ('explainers',)) + ').',
-           f'CIs: 95% percentile, {record["n_resamples"]} paired resamples ({bootstrap}); every explainer and '
+           sources + ', '.join(f'{k}={v}' for k, v in record['settings'].items() if k not in ('explainers',)) + ').',
+           f'CIs: {interval_text(record)}; every explainer and '
            'evaluation reads the same draws. A score is the mean over seeds of the per-seed statistic (mean, '
            'or F1 for the weak learner). Deletion and ERASER read only their test subset.', '',
            '## 1. Scores and pairwise differences', '',
-           'Pairs: a − b oriented (> 0: a more faithful); "tie" when the CI covers 0.', '']
+           'Pairs: a − b oriented (> 0: a more faithful); ' + (
+               '"tie" when the pair\'s p, corrected by Benjamini–Hochberg over the evaluation\'s pairs (its '
+               'family), is >= .05; the CIs shown are the uncorrected 95% ones.' if corrected else
+               '"tie" when the CI covers 0.'), '']
   for evaluation, entry in record['evaluations'].items():
     label = evaluations.EVALUATIONS[evaluation].label
     order = sorted(entry['scores'], key=lambda n: -evaluations.EVALUATIONS[evaluation].orientation
@@ -296,12 +380,20 @@ def render(record):
     ties = [p for p in entry['pairs'] if p['verdict'] == 'tie']
     lines.append(f'{len(entry["pairs"]) - len(ties)} of {len(entry["pairs"])} pairs separated; ties: '
                  + ('; '.join(f'{p["a"]}–{p["b"]} {p["difference"]:+.3f} [{p["ci95"][0]:+.3f}, '
-                              f'{p["ci95"][1]:+.3f}]' for p in ties) or 'none') + '.')
+                              f'{p["ci95"][1]:+.3f}]' + (f' (p BH {p["p_bh"]:.3f})' if 'p_bh' in p else '')
+                              for p in ties) or 'none') + '.')
     lines.append('')
   lines += ['## 2. Rank agreement between evaluations', '',
             'Over the explainers and baselines both evaluations score (|X| variants left out); CIs from the '
-            'same resamples as the scores.', '', rank_table(record['rank_agreement']), '',
-            '## 3. Label leakage: does the weak learner repeat the classifier?', '',
+            'same resamples as the scores' + ('; p (the statistic is 0) corrected by Benjamini–Hochberg over the '
+                                              'table\'s evaluation pairs.' if corrected else '.'), '',
+            rank_table(record['rank_agreement'])]
+  if 'rank_agreement_without_baselines' in record:
+    lines += ['', 'Without the baselines (uniform and random, which every evaluation puts low and so inflate the '
+              'agreement): over the explainers alone.', '', rank_table(record['rank_agreement_without_baselines'])]
+  if 'leakage' not in record:  # measured from archives: the maps and classifiers are not in them
+    return '\n'.join(lines) + '\n'
+  lines += ['', '## 3. Label leakage: does the weak learner repeat the classifier?', '',
             '"follows when wrong": on the test examples the classifier gets wrong, the share where the weak '
             'learner predicts the classifier\'s (wrong) class. "fixed class": the weak learner retrained on maps '
             f'of class {FIXED_CLASS} instead of the predicted class (signed maps only; for a probability target '
@@ -362,12 +454,21 @@ def measure_record():
       raise FaithjaxError(f'no resampled scores for {", ".join(missing)} in {FLAGS.scored_dir}; run '
                           'agreement_stats on each corpus first')
     scored = pooled([load_scored(os.path.join(FLAGS.scored_dir, f'{c}.npz')) for c in FLAGS.pool])
-    seeds = {c: io.read_json(os.path.join(FLAGS.out, f'agreement_stats_{c}.json'))['seeds'] for c in FLAGS.pool}
-    return {**common, 'pool': FLAGS.pool, 'seeds': seeds, 'rank_agreement': rank_agreements(scored)}
+    records = {c: io.read_json(os.path.join(FLAGS.out, f'agreement_stats_{c}.json')) for c in FLAGS.pool}
+    layout = (min(len(r['seeds']) for r in records.values()), min(r['examples'] for r in records.values()),
+              'crossed' if all(r['design'] == 'crossed' for r in records.values()) else 'nested')
+    return {**common, 'pool': FLAGS.pool, 'seeds': {c: r['seeds'] for c, r in records.items()},
+            'rank_agreement': rank_agreements(scored, layout),
+            'rank_agreement_without_baselines': rank_agreements(scored, layout, baselines=False),
+            'between_corpora': corpus_agreements(scored, FLAGS.pool, layout)}
+  if FLAGS.archives:
+    return {**common, 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
+            **measure([evaluated_runs.ArchivedRun(path) for path in FLAGS.archives])}
   if not FLAGS.runs:
-    raise FaithjaxError('pass --runs: evaluated workdirs, one per seed')
+    raise FaithjaxError('pass --runs (evaluated workdirs) or --archives (seed archives), one per seed')
   config_lib.enable_compile_cache(FLAGS.compile_cache)
-  return {**common, 'runs': FLAGS.runs, 'n_resamples': FLAGS.n_resamples, **measure(FLAGS.runs)}
+  return {**common, 'runs': FLAGS.runs, 'n_resamples': FLAGS.n_resamples,
+          **measure([evaluated_runs.Run(root) for root in FLAGS.runs])}
 
 
 def main(argv):

@@ -159,22 +159,29 @@ def accuracy_along_last_axis(labels: np.ndarray, predictions: np.ndarray) -> np.
 TABLE2_STATISTICS = {'accuracy': accuracy_along_last_axis, 'f1': metrics.f1_along_last_axis}
 
 
-def seeded_cell(units: tuple, statistic, draws: tuple) -> dict:
-  """The mean over seeds of a per-seed statistic, its two-level 95% CI and the seeds' sd.
+def design_of(runs: list) -> str:
+  """metrics.DESIGNS' name for a corpus's seeds (EvaluatedRun each): 'crossed' when they scored the same test
+  documents (the same labels in the same order: one data split, as every seed of a reproduction), else 'nested'."""
+  return 'crossed' if all(np.array_equal(r.labels, runs[0].labels) for r in runs) else 'nested'
 
-  units: a tuple of arrays [n_seeds, n_test]; statistic: [..., n_test] -> [...].
+
+def seeded_cell(units: tuple, statistic, draws: metrics.TwoLevelDraws) -> dict:
+  """The mean over seeds of a per-seed statistic, its two-level 95% CI (draws.interval) and the seeds' sd.
+
+  units: a tuple of arrays [n_seeds, n_test]; statistic: [..., n_test] -> [...]. The row keeps the bootstrap
+  ('boot') and the design it resampled ('design', 'examples' = n_test) for variant_move.
   """
-  estimate, boot = metrics.hierarchical_bootstrap(units, statistic, draws)
-  low, high = metrics.percentile_interval(boot)
+  estimate, boot = metrics.two_level_bootstrap(units, statistic, draws)
+  low, high = draws.interval(estimate, boot)
   per_seed = statistic(*units)
   return {'ours': float(estimate), 'low': float(low), 'high': float(high),
           'seed_sd': float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, 'seeds': len(per_seed),
-          'boot': boot}
+          'design': draws.design, 'examples': draws.n, 'boot': boot}
 
 
 def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
   """Table 2's rows (accuracy, F1) over every seed: runs_by_corpus {corpus: [Run per seed]}, draws_of(corpus)
-  the corpus's metrics.hierarchical_draws."""
+  the corpus's metrics.two_level_draws."""
   rows = []
   for corpus, runs in runs_by_corpus.items():
     labels = np.stack([r.labels for r in runs])
@@ -249,9 +256,11 @@ def variant_change(base_by_corpus: dict, variant_by_corpus: dict) -> str:
 
 def variant_move(base: dict, variant: dict) -> dict:
   """variant − base of one seeded cell (rows with their 'boot'), with the 95% CI of the difference of their two
-  independent two-level bootstraps: different classifiers, so nothing pairs their seeds."""
-  low, high = metrics.percentile_interval(variant['boot'] - base['boot'])
+  independent two-level bootstraps (different classifiers, so nothing pairs their seeds: the variances add), read
+  with the smaller of the two's seeds and test examples."""
+  layout = (min(base['seeds'], variant['seeds']), min(base['examples'], variant['examples']), base['design'])
   move = variant['ours'] - base['ours']
+  low, high = metrics.two_level_interval(move, variant['boot'] - base['boot'], *layout)
   return {'variant': variant['ours'], 'move': move, 'low': float(low), 'high': float(high),
           'direction': direction(base['diff'], move, low, high)}
 

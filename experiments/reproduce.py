@@ -8,8 +8,9 @@
 Each corpus runs in <runs_dir>/<preset>/<corpus> (seed k > 0: <corpus>-seed<k>);
 finished stages are skipped, so an interrupted reproduction resumes. Results go
 to experiments/results/. With several --seeds, every cell is the mean over the
-seeds with a two-level bootstrap CI (seeds, then test examples within each
-drawn seed), in reproduction_<preset>_seeds.{md,csv}, and the top of that file
+seeds with a two-level bootstrap t interval (seeds resampled, and the test
+examples, one draw shared by the seeds that scored the same documents:
+metrics.two_level_interval), in reproduction_<preset>_seeds.{md,csv}, and the top of that file
 counts the cells within .05 of the paper and inside their interval, for the
 first seed alone (example CI) and for all seeds. Those tables are built from
 each finished seed's archive (reproduction_<preset>_seeds/<corpus>-seed<k>.npz
@@ -279,10 +280,24 @@ def render(runs, figure_path):
 
 def seeded_rows(runs_by_corpus, draws_seed=0):
   """{table key: rows} of Table 2 and every evaluation over every seed; draws_seed: the bootstrap's."""
-  draws = {c: metrics.hierarchical_draws(len(runs), len(runs[0].labels), FLAGS.n_resamples, seed=draws_seed)
+  draws = {c: metrics.two_level_draws(len(runs), len(runs[0].labels), evaluated_runs.design_of(runs),
+                                      FLAGS.n_resamples, seed=draws_seed)
            for c, runs in runs_by_corpus.items()}
   return {'table2': evaluated_runs.seeded_table2_rows(runs_by_corpus, draws.get),
           **{e: evaluated_runs.seeded_rows(runs_by_corpus, e, draws.get) for e in study.evaluation_names()}}
+
+
+def design_text(seeded: dict) -> str:
+  """How the seeded tables' intervals were resampled, naming the design of every corpus (seeded rows' 'design')."""
+  designs = sorted({(r['corpus'], r['design']) for rows in seeded.values() for r in rows})
+  crossed = [c for c, d in designs if d == 'crossed']
+  nested = [c for c, d in designs if d == 'nested']
+  return ('t interval of the two-level bootstrap (metrics.two_level_interval): the seed variance from '
+          f'{FLAGS.n_resamples} resamples of seeds with replacement, the test examples\' variance from '
+          f'{FLAGS.n_resamples} resamples of examples; design crossed (every seed scored the same test documents, '
+          'so one example draw is shared by all seeds) on ' + (', '.join(crossed) or 'no corpus')
+          + (f', nested (each seed its own documents) on {", ".join(nested)}' if nested else '')
+          + '; degrees of freedom by Welch–Satterthwaite (4 when 5 seeds\' spread dominates)')
 
 
 def seeded_tables(runs_by_corpus):
@@ -396,8 +411,7 @@ def render_seeded(first, single, seeded, variants):
            + provenance.versions_text(prov) + '.', '',
            'Each cell: the mean over the classifier seeds that finished (the count per corpus is below; seed = '
            'initialisation, batch order and '
-           'explainer randomness; one data split) [95% CI of a two-level bootstrap: seeds with replacement, then '
-           f'test examples within each drawn seed, {FLAGS.n_resamples} resamples] (sd over seeds) | paper | '
+           f'explainer randomness; one data split) [95% CI: {design_text(seeded)}] (sd over seeds) | paper | '
            'ours − paper. Weak-learner and classifier cells are F1 / accuracy per seed, then averaged.', '',
            '## How close to the paper', '',
            f'Cells the paper reports, within {evaluated_runs.CLOSE} of it, and whose interval contains it: for the first seed alone '

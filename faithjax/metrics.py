@@ -1,5 +1,7 @@
 """Classification metrics, distances and confidence intervals (numpy, host side)."""
 
+import dataclasses
+
 import numpy as np
 from scipy import stats
 
@@ -135,31 +137,128 @@ def f1_along_last_axis(labels, predictions, positive=1):
   return _f1(labels, predictions, positive)
 
 
-def hierarchical_draws(n_seeds, n, n_resamples=1000, seed=0):
-  """Two-level bootstrap draws: seeds with replacement, then examples with replacement within each drawn seed.
+DESIGNS = ('crossed', 'nested')
+CHUNK = 200  # resamples gathered at once by two_level_bootstrap: [..., CHUNK, n_seeds, n] in memory
 
-  Returns (seeds <int>[n_resamples, n_seeds], examples <int>[n_resamples, n_seeds, n]): slot k of resample b
-  reads seed seeds[b, k] at examples[b, k]. A seed drawn twice gets two independent example draws. With
-  n_seeds = 1 every seed draw is 0: the plain example bootstrap.
+
+@dataclasses.dataclass(frozen=True)
+class TwoLevelDraws:
+  """Bootstrap draws for a statistic of units [..., n_seeds, n] (seeds x test examples), and its 95% interval.
+
+  design: 'crossed' when every seed evaluated the same n examples (one data split: an example's effect is shared
+  by the seeds), 'nested' when each seed saw its own examples. Three parts of n_resamples each, every one
+  resampling one source of variance with the other held fixed:
+  seeds <int>[n_resamples, n_seeds]: seeds with replacement, every example kept;
+  shared <int>[n_resamples, n]: one draw of examples used by every seed, the seeds kept;
+  per_seed <int>[n_resamples, n_seeds, n]: an independent draw of examples for each seed, the seeds kept.
+  variance_parts combines their variances into the variance of the seeds' mean, two_level_interval into a t interval.
   """
+  design: str
+  seeds: np.ndarray
+  shared: np.ndarray
+  per_seed: np.ndarray
+
+  @property
+  def n_seeds(self) -> int:
+    return self.seeds.shape[1]
+
+  @property
+  def n(self) -> int:
+    return self.shared.shape[1]
+
+  @property
+  def layout(self) -> tuple:
+    """(n_seeds, n, design): what two_level_interval and two_level_p_value read with a bootstrap of these draws."""
+    return self.n_seeds, self.n, self.design
+
+  def interval(self, estimate: np.ndarray, boot: np.ndarray, level: float = 0.95) -> tuple:
+    """two_level_interval of a bootstrap of these draws."""
+    return two_level_interval(estimate, boot, *self.layout, level)
+
+
+def variance_parts(boot: np.ndarray, n_seeds: int, n: int, design: str) -> tuple:
+  """(seed part, example part) of the variance of a statistic from its two_level_bootstrap values
+  boot [..., 3 * n_resamples] -> ([...], [...]).
+
+  A bootstrap's plug-in variance of a mean of k units is (k - 1) / k of the unbiased one, so each part is
+  scaled by k / (k - 1) (k = n_seeds for the seed draws, n for the example draws). One seed: (0, the example
+  bootstrap's variance). Otherwise the seed part is the seed bootstrap's; it already holds each seed's own
+  example noise. Nested, the seeds' means are independent, so that is all. Crossed, the examples' shared
+  effect adds: for a mean, the shared draw's variance is sigma_example^2 / n + sigma_interaction^2 /
+  (n_seeds n) and the per-seed draws' (sigma_example^2 + sigma_interaction^2) / (n_seeds n), so n_seeds /
+  (n_seeds - 1) times their difference (floored at 0) is sigma_example^2 / n, the interaction not counted twice.
+  """
+  seed_boot, shared, per_seed = np.split(np.asarray(boot, np.float64), 3, axis=-1)
+  variance = lambda part, k: k / (k - 1) * np.nanvar(part, -1, ddof=1)
+  if n_seeds == 1:
+    return np.zeros(np.shape(boot)[:-1]), variance(shared, n)
+  seed_part = variance(seed_boot, n_seeds)
+  if design == 'nested':
+    return seed_part, np.zeros_like(seed_part)
+  scale = n_seeds / (n_seeds - 1)
+  return seed_part, scale * np.maximum(variance(shared, n) - variance(per_seed, n), 0.)
+
+
+def _standard_error(boot, n_seeds, n, design):
+  """(standard error [...], Welch-Satterthwaite degrees of freedom [...]) from variance_parts: n_seeds - 1 for the
+  seed part and n - 1 for the example part."""
+  seed_part, example_part = variance_parts(boot, n_seeds, n, design)
+  total = seed_part + example_part
+  spread = seed_part ** 2 / max(n_seeds - 1, 1) + example_part ** 2 / (n - 1)
+  return np.sqrt(total), np.divide(total ** 2, spread, out=np.full(np.shape(total), np.inf), where=spread > 0)
+
+
+def two_level_interval(estimate: np.ndarray, boot: np.ndarray, n_seeds: int, n: int, design: str,
+                       level: float = 0.95) -> tuple:
+  """t interval of estimate [...] with boot [..., 3 * n_resamples] (two_level_bootstrap's, or a difference of
+  such): estimate +- t * sqrt(seed part + example part) (variance_parts) -> (low [...], high [...]).
+
+  5 seeds whose spread dominates get t_4 = 2.78, a cell the test set's size dominates about 1.96. A percentile
+  interval of the two-level bootstrap undercovers with 5 seeds (its seed variance is 4/5 of the unbiased one
+  and its quantiles are normal ones): tests/test_metrics.py measures both.
+  """
+  se, df = _standard_error(boot, n_seeds, n, design)
+  half = stats.t.ppf(0.5 + level / 2, df) * se
+  return np.asarray(estimate) - half, np.asarray(estimate) + half
+
+
+def two_level_p_value(estimate: np.ndarray, boot: np.ndarray, n_seeds: int, n: int, design: str) -> np.ndarray:
+  """Two-sided p of "the statistic is 0" from two_level_interval's t: [...] (with no variance: 1 where the
+  estimate is 0, else 0)."""
+  se, df = _standard_error(boot, n_seeds, n, design)
+  estimate = np.abs(estimate)
+  t = np.divide(estimate, se, out=np.where(estimate > 0, np.inf, 0.), where=se > 0)
+  return 2 * stats.t.sf(t, df)
+
+
+def two_level_draws(n_seeds: int, n: int, design: str, n_resamples: int = 1000, seed: int = 0) -> TwoLevelDraws:
+  """TwoLevelDraws of the design ('crossed' or 'nested') for units [..., n_seeds, n]."""
+  if design not in DESIGNS:
+    raise ValueError(f'design must be one of {DESIGNS}; got {design!r}')
   rng = np.random.default_rng(seed)
-  return rng.integers(0, n_seeds, (n_resamples, n_seeds)), rng.integers(0, n, (n_resamples, n_seeds, n))
+  return TwoLevelDraws(design, rng.integers(0, n_seeds, (n_resamples, n_seeds)), rng.integers(0, n, (n_resamples, n)),
+                       rng.integers(0, n, (n_resamples, n_seeds, n)))
 
 
-def hierarchical_bootstrap(units, statistic, draws):
-  """A per-seed statistic averaged over seeds, and its two-level bootstrap distribution.
+def two_level_bootstrap(units: tuple, statistic, draws: TwoLevelDraws) -> tuple:
+  """A per-seed statistic averaged over seeds, and its values on the draws' three parts.
 
-  units: a tuple of arrays [..., n_seeds, n] (leading axes, e.g. explainers, are
-  carried along, so every explainer is resampled with the same draws: paired);
-  statistic: vectorised over the last axis ([..., n] -> [...]);
-  draws: hierarchical_draws(n_seeds, n, ...). Returns (estimate [...], boot
-  [..., n_resamples]): the mean over seeds of statistic(seed's units), and its
-  value on each resample.
+  units: a tuple of arrays [..., n_seeds, n] (leading axes, e.g. explainers, are carried along, so every
+  explainer is resampled with the same draws: paired); statistic: vectorised over the last axis ([..., n] ->
+  [...]). Returns (estimate [...], boot [..., 3 * n_resamples]): the mean over seeds of statistic(seed's units),
+  and its value on the seed, shared-example and per-seed-example resamples, in that order (draws.interval reads
+  them; any function applied to every resample alike, e.g. a difference of two explainers, keeps that layout).
   """
-  seeds, examples = draws
-  estimate = statistic(*units).mean(-1)
-  resampled = [np.asarray(u)[..., seeds[..., None], examples] for u in units]  # [..., n_resamples, n_seeds, n]
-  return estimate, statistic(*resampled).mean(-1)
+  units = [np.asarray(u) for u in units]
+  per_seed = statistic(*units)  # [..., n_seeds]
+  every_seed = np.arange(draws.n_seeds)[:, None]  # [n_seeds, 1]
+
+  def examples_drawn(examples):  # [resamples, n_seeds or 1, n] -> [..., resamples], a chunk at a time (memory)
+    return np.concatenate([statistic(*(u[..., every_seed, chunk] for u in units)).mean(-1)
+                           for chunk in np.array_split(examples, max(1, len(examples) // CHUNK))], -1)
+  boot = np.concatenate([per_seed[..., draws.seeds].mean(-1), examples_drawn(draws.shared[:, None, :]),
+                         examples_drawn(draws.per_seed)], -1)
+  return per_seed.mean(-1), boot
 
 
 def percentile_interval(boot, level=0.95):

@@ -1,47 +1,44 @@
 """Agreement statistics with power (issue 15, item 4): each fast path against a plain loop or a hand case."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
 
+from faithjax import explain
+from faithjax import io
 from faithjax import metrics
 from faithjax.data.encode import EncodedSplit
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import diagnostics
 
-
-def loop_hierarchical(values, statistic, draws):
-  """The two-level bootstrap one resample, one seed slot at a time: values [explainers, seeds, n]."""
-  seeds, examples = draws
-  boot = np.zeros((values[0].shape[0], len(seeds)))
-  for e in range(values[0].shape[0]):
-    for b in range(len(seeds)):
-      per_slot = [statistic(*(v[e, seeds[b, k]][examples[b, k]] for v in values)) for k in range(seeds.shape[1])]
-      boot[e, b] = np.mean(per_slot)
-  return boot
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_hierarchical_bootstrap_matches_a_loop_for_a_mean_and_for_f1():
-  rng = np.random.default_rng(0)
-  draws = metrics.hierarchical_draws(n_seeds=3, n=7, n_resamples=40, seed=1)
-  rates = rng.random((2, 3, 7))
-  estimate, boot = metrics.hierarchical_bootstrap((rates,), lambda x: np.mean(x, -1), draws)
-  np.testing.assert_allclose(estimate, rates.mean((1, 2)))
-  np.testing.assert_allclose(boot, loop_hierarchical((rates,), np.mean, draws))
-  labels = np.broadcast_to(rng.integers(0, 2, (1, 3, 7)), (2, 3, 7))
-  predictions = rng.integers(0, 2, (2, 3, 7))
-  _, boot = metrics.hierarchical_bootstrap((labels, predictions), metrics.f1_along_last_axis, draws)
-  np.testing.assert_allclose(boot, loop_hierarchical((labels, predictions), metrics.f1, draws))
+def loop_benjamini_hochberg(p):
+  """BH adjusted p by its definition: min over ranks k >= rank(i) of p_(k) * m / k, capped at 1."""
+  order = sorted(range(len(p)), key=lambda i: p[i])
+  adjusted = [0.] * len(p)
+  for position, i in enumerate(order):
+    adjusted[i] = min(1., min(p[order[k]] * len(p) / (k + 1) for k in range(position, len(p))))
+  return adjusted
 
 
-def test_one_seed_is_the_example_bootstrap_and_seeds_vary_between_resamples():
-  seeds, examples = metrics.hierarchical_draws(n_seeds=1, n=5, n_resamples=30)
-  assert not seeds.any() and examples.shape == (30, 1, 5)
-  values = np.arange(5.)[None, None]
-  _, boot = metrics.hierarchical_bootstrap((values,), lambda x: np.mean(x, -1), (seeds, examples))
-  np.testing.assert_allclose(boot[0], values[0, 0][examples[:, 0]].mean(-1))
-  seeds, _ = metrics.hierarchical_draws(n_seeds=4, n=5, n_resamples=200)
-  assert len({tuple(np.sort(s)) for s in seeds}) > 10  # seeds are drawn with replacement, not kept fixed
+def test_two_level_pair_differences_read_the_t_interval_and_correct_the_family():
+  rng = np.random.default_rng(4)
+  means = np.array([0., .02, .3, .31])[:, None, None]  # two close pairs, four far apart
+  units = means + rng.normal(0, .05, (1, 5, 1)) + rng.normal(0, .3, (4, 5, 60))
+  draws = metrics.two_level_draws(5, 60, 'crossed', 500, seed=5)
+  estimate, boot = metrics.two_level_bootstrap((units,), lambda x: np.mean(x, -1), draws)
+  rows = agreement.pair_differences(list('wxyz'), estimate, boot, layout=draws.layout)
+  np.testing.assert_allclose([r['p_bh'] for r in rows], loop_benjamini_hochberg([r['p'] for r in rows]))
+  for r, (i, j) in zip(rows, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]):
+    np.testing.assert_allclose(r['ci95'], draws.interval(estimate[i] - estimate[j], boot[i] - boot[j]))
+    assert (r['verdict'] == 'tie') == (r['p_bh'] >= .05)
+  assert {(r['a'], r['b']) for r in rows if r['verdict'] != 'tie'} >= {('w', 'y'), ('w', 'z'), ('x', 'y'), ('x', 'z')}
 
 
 @pytest.mark.filterwarnings('ignore::scipy.stats.ConstantInputWarning')  # constant rows: scipy's nan, our 0
@@ -104,3 +101,31 @@ def test_opposing_share_fixed_class_maps_and_leakage_by_hand():
   result = diagnostics.leakage(labels=[0, 1, 1, 0], classifier_predictions=[1, 1, 0, 0], weak_predictions=[1, 1, 1, 1])
   assert result['classifier_wrong'] == 2 and result['follows_classifier_when_wrong'] == 0.5
   assert result['agrees_with_classifier'] == 0.5 and result['accuracy'] == 0.5
+
+
+def run_agreement_stats(*arguments):
+  command = [sys.executable, '-m', 'experiments.agreement_stats', *arguments]
+  done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_agreement_stats_reads_seed_archives(tmp_path):
+  """Sections 1 and 2 from two committed 20 News seed archives: crossed (same test documents), the rank agreement
+  with and without the baselines, every p corrected; pooled with itself, every evaluation ranks alike on the two
+  "corpora"."""
+  archives = [os.path.join(REPO, 'experiments', 'results', 'reproduction_cpu_seeds', f'20news-seed{s}.npz')
+              for s in (0, 1)]
+  run_agreement_stats('--corpus=archived', f'--archives={",".join(archives)}', f'--out={tmp_path}',
+                      f'--scored_dir={tmp_path}', '--n_resamples=50')
+  record = io.read_json(str(tmp_path / 'agreement_stats_archived.json'))
+  assert record['design'] == 'crossed' and record['seeds'] == [0, 1] and record['examples'] == 387
+  assert 'leakage' not in record
+  for row in record['rank_agreement_without_baselines']:
+    assert not set(row['explainers']) & set(explain.BASELINES) and 0 <= row['kendall_tau']['p_bh'] <= 1
+  assert any(set(row['explainers']) & set(explain.BASELINES) for row in record['rank_agreement'])
+  assert all('p_bh' in p for entry in record['evaluations'].values() for p in entry['pairs'])
+  assert 'Benjamini–Hochberg' in (tmp_path / 'agreement_stats_archived.md').read_text()
+  run_agreement_stats('--corpus=pooled', '--pool=archived,archived', f'--out={tmp_path}', f'--scored_dir={tmp_path}')
+  pooled = io.read_json(str(tmp_path / 'agreement_stats_pooled.json'))
+  assert len(pooled['between_corpora']) == len(record['evaluations'])
+  assert all(r['kendall_tau']['value'] == 1 for r in pooled['between_corpora'])

@@ -342,7 +342,7 @@ def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
   assert concentrated['mean'] > 0.05
 
 
-def test_an_evaluations_difference_is_oriented_and_pools_the_runs_examples():
+def test_an_evaluations_difference_is_oriented_and_averages_the_runs():
   rng = np.random.default_rng(0)
   runs_a = [{'rates': rng.random(50)} for _ in range(2)]
   runs_b = [{'rates': rng.random(50) + 0.3} for _ in range(2)]
@@ -351,6 +351,15 @@ def test_an_evaluations_difference_is_oriented_and_pools_the_runs_examples():
   # Lower deletion rate = more faithful: a's lower rates make a positive difference.
   assert result['difference'] == pytest.approx(pooled(runs_b).mean() - pooled(runs_a).mean(), abs=1e-12)
   assert result['n'] == 100 and 0 < result['ci95'][0] < result['difference'] < result['ci95'][1]
+  # Crossed runs: the examples' shared effect counts. Two seeds that score the same examples alike leave the
+  # examples' spread in the interval, which pooling them as 100 independent pairs would halve in variance.
+  shared = [{'rates': rng.random(50)}] * 2
+  crossed = evaluations.EVALUATIONS['deletion_rate'].difference(shared, [{'rates': np.full(50, .5)}] * 2)
+  single = evaluations.EVALUATIONS['deletion_rate'].difference(shared[:1], [{'rates': np.full(50, .5)}])
+  width = lambda r: r['ci95'][1] - r['ci95'][0]
+  assert width(crossed) == pytest.approx(width(single), rel=0.1)
+  with pytest.raises(ValueError, match='one run per side'):
+    evaluations.EVALUATIONS['deletion_rate'].difference(runs_a, runs_b, paired=False)
   assert not evaluations.Evaluation('a mean with nothing per example', 1., 'x', statistic='s').resampled
   labels = rng.integers(0, 2, 80)
   probs = lambda accuracy: np.eye(2)[np.where(rng.random(80) < accuracy, labels, 1 - labels)]

@@ -38,7 +38,7 @@ def test_an_archive_reads_back_what_its_workdir_holds(smoke_workdir, tmp_path):
           np.testing.assert_array_equal(mine, theirs)
         compared += 1
   assert compared >= 3 * len(run.config.explainers)
-  draws = metrics.hierarchical_draws(2, len(run.labels), 50, seed=0)
+  draws = metrics.two_level_draws(2, len(run.labels), 'crossed', 50, seed=0)
   for evaluation in study.evaluation_names():
     rows = [evaluated_runs.seeded_rows({'synthetic': [r, r]}, evaluation, lambda c: draws) for r in (archived, run)]
     for mine, theirs in zip(*rows, strict=True):

@@ -46,17 +46,16 @@ def runs():
 
 
 def brute_force_cell(per_seed_units, statistic, draws):
-  """The two-level bootstrap one resample and one slot at a time."""
-  seeds, examples = draws
-  boot = [np.mean([statistic(*(u[seeds[b, k]][examples[b, k]] for u in per_seed_units))
-                   for k in range(seeds.shape[1])]) for b in range(seeds.shape[0])]
+  """The cell from units stacked by hand, one seed at a time: (mean, (low, high), sd). The bootstrap itself is
+  checked against a loop with its own draws in tests/test_metrics.py; this checks what seeded_rows feeds it."""
   per_seed = [statistic(*(u[s] for u in per_seed_units)) for s in range(N_SEEDS)]
-  return np.mean(per_seed), np.nanquantile(boot, [.025, .975]), np.std(per_seed, ddof=1)
+  estimate, boot = metrics.two_level_bootstrap(tuple(per_seed_units), statistic, draws)
+  return np.mean(per_seed), draws.interval(estimate, boot), np.std(per_seed, ddof=1)
 
 
 @pytest.mark.parametrize('evaluation', ['deletion_rate', 'weak_learner_f1'])
 def test_seeded_rows_equal_a_brute_force_two_level_bootstrap(runs, evaluation):
-  draws = metrics.hierarchical_draws(N_SEEDS, N_TEST, 200, seed=1)
+  draws = metrics.two_level_draws(N_SEEDS, N_TEST, 'crossed', 200, seed=1)
   rows = evaluated_runs.seeded_rows(runs, evaluation, lambda corpus: draws)
   names = [r['map'] for r in rows]
   assert names == list({'deletion_rate': paper.TABLE3, 'weak_learner_f1': paper.TABLE4}[evaluation])
@@ -73,12 +72,13 @@ def test_seeded_rows_equal_a_brute_force_two_level_bootstrap(runs, evaluation):
     mean, (low, high), sd = brute_force_cell(per_seed_units, statistic, draws)
     assert row['ours'] == pytest.approx(mean) and row['seed_sd'] == pytest.approx(sd)
     assert (row['low'], row['high']) == pytest.approx((low, high))
-    assert row['seeds'] == N_SEEDS and row['diff'] == pytest.approx(row['ours'] - row['paper'])
+    assert row['seeds'] == N_SEEDS and row['design'] == 'crossed'
+    assert row['diff'] == pytest.approx(row['ours'] - row['paper'])
 
 
 def test_seed_spread_widens_the_interval_beyond_the_example_bootstrap(runs):
   # The same examples, but the seeds' deletion rates shifted apart: the two-level CI must cover the spread.
-  draws = metrics.hierarchical_draws(N_SEEDS, N_TEST, 500, seed=2)
+  draws = metrics.two_level_draws(N_SEEDS, N_TEST, 'crossed', 500, seed=2)
   values = np.tile(np.linspace(0, 1, N_TEST), (N_SEEDS, 1))
   alike = evaluated_runs.seeded_cell((values,), evaluated_runs.nanmean, draws)
   apart = evaluated_runs.seeded_cell((values + np.array([[-.2], [0.], [.2]]),), evaluated_runs.nanmean, draws)
@@ -123,7 +123,7 @@ def test_variant_move_is_the_difference_of_means_with_an_interval_covering_it():
   base = rng.uniform(0, 1, (N_SEEDS, N_TEST))
   shift = -.15
   cells = [study.with_paper(evaluated_runs.seeded_cell(
-      (values,), evaluated_runs.nanmean, metrics.hierarchical_draws(N_SEEDS, N_TEST, 500, seed=seed)), .2)
+      (values,), evaluated_runs.nanmean, metrics.two_level_draws(N_SEEDS, N_TEST, 'crossed', 500, seed=seed)), .2)
            for seed, values in ((0, base), (1, base + shift))]
   move = evaluated_runs.variant_move(*cells)
   assert move['move'] == pytest.approx(shift) and move['variant'] == pytest.approx(cells[1]['ours'])
@@ -160,3 +160,10 @@ def test_a_variant_header_names_only_what_it_changes_on_a_corpus_both_reproducti
   assert (evaluated_runs.variant_change(ours, {'20news': [run('20news', [0, 2], length_filter=True)]})
           == 'length_filter=True; other test documents on 20news')
   assert evaluated_runs.variant_change(ours, {'imdb': [run('imdb', [0, 1])]}) == 'the same settings'
+
+
+def test_seeds_that_scored_the_same_documents_are_crossed():
+  labels = np.random.default_rng(9).integers(0, 2, (2, N_TEST))
+  seed = lambda k: types.SimpleNamespace(labels=labels[k].copy())
+  assert evaluated_runs.design_of([seed(0), seed(0), seed(0)]) == 'crossed'
+  assert evaluated_runs.design_of([seed(0), seed(1)]) == 'nested'

@@ -109,34 +109,61 @@ def spearman_rho(a, b):
 RANK_STATISTICS = {'kendall_tau': kendall_tau_b, 'spearman_rho': spearman_rho}
 
 
-def pair_differences(explainers, estimate, boot, level=0.95):
+def pair_differences(explainers, estimate, boot, layout=None, level=0.95):
   """Every explainer pair's oriented difference with its bootstrap CI; a CI covering 0 is a tie.
 
   estimate: [explainers] oriented scores (higher = more faithful); boot:
   [explainers, n_resamples] the same on paired resamples. Returns rows
   {'a', 'b', 'difference', 'ci95', 'verdict'} with a − b oriented: 'a' / 'b'
-  (the more faithful one) or 'tie'.
+  (the more faithful one) or 'tie'. Without layout, boot is a plain bootstrap
+  and the CI its percentile interval. With layout = (n_seeds, n, design) of a
+  metrics.two_level_bootstrap, the CI is metrics.two_level_interval's, each row
+  adds its 'p' (difference 0) and 'p_bh': the p corrected for the family of all
+  the pairs by Benjamini–Hochberg (scipy.stats.false_discovery_control), and the
+  verdict is a tie unless p_bh < 1 - level.
   """
+  pairs = list(itertools.combinations(range(len(explainers)), 2))
+  differences = np.array([estimate[i] - estimate[j] for i, j in pairs])
+  boots = np.stack([boot[i] - boot[j] for i, j in pairs])
+  if layout is None:
+    low, high = metrics.percentile_interval(boots, level)
+    separated = (low > 0) | (high < 0)
+    tests = [{}] * len(pairs)
+  else:
+    low, high = metrics.two_level_interval(differences, boots, *layout, level)
+    p = metrics.two_level_p_value(differences, boots, *layout)
+    p_bh = stats.false_discovery_control(p)
+    separated = p_bh < 1 - level
+    tests = [{'p': float(a), 'p_bh': float(b)} for a, b in zip(p, p_bh)]
   rows = []
-  for i, j in itertools.combinations(range(len(explainers)), 2):
-    low, high = metrics.percentile_interval(boot[i] - boot[j], level)
-    verdict = explainers[i] if low > 0 else explainers[j] if high < 0 else 'tie'
-    rows.append({'a': explainers[i], 'b': explainers[j], 'difference': float(estimate[i] - estimate[j]),
-                 'ci95': [float(low), float(high)], 'verdict': verdict})
+  for (i, j), d, lo, hi, apart, test in zip(pairs, differences, low, high, separated, tests):
+    verdict = (explainers[i] if d > 0 else explainers[j]) if apart else 'tie'
+    rows.append({'a': explainers[i], 'b': explainers[j], 'difference': float(d),
+                 'ci95': [float(lo), float(hi)], 'verdict': verdict, **test})
   return rows
 
 
-def rank_agreement(estimate_a, boot_a, estimate_b, boot_b, level=0.95):
+def rank_agreement(estimate_a, boot_a, estimate_b, boot_b, layout=None, level=0.95):
   """Kendall tau-b and Spearman rho between two evaluations' oriented scores, with bootstrap CIs.
 
   estimate_*: [..., explainers]; boot_*: [..., explainers, n_resamples], drawn
   with the same resamples (so ties between explainers make tau's CI wide).
   Leading axes (corpora) are pooled: the statistic is the mean over them, on
-  each resample. Returns {statistic: {'value', 'ci95'}}.
+  each resample. Without layout the CI is the percentile interval; with layout
+  = (n_seeds, n, design) of a metrics.two_level_bootstrap it is
+  metrics.two_level_interval's (clipped to [-1, 1]) and each statistic adds its
+  'p' (the statistic is 0). Returns {statistic: {'value', 'ci95'[, 'p']}}.
   """
   result = {}
   for name, statistic in RANK_STATISTICS.items():
     boot = statistic(np.moveaxis(boot_a, -1, 0), np.moveaxis(boot_b, -1, 0))  # [n_resamples, ...]
-    low, high = metrics.percentile_interval(boot.reshape(len(boot), -1).mean(1), level)
-    result[name] = {'value': float(np.mean(statistic(estimate_a, estimate_b))), 'ci95': [float(low), float(high)]}
+    boot = boot.reshape(len(boot), -1).mean(1)
+    value = float(np.mean(statistic(estimate_a, estimate_b)))
+    if layout is None:
+      low, high = metrics.percentile_interval(boot, level)
+      result[name] = {'value': value, 'ci95': [float(low), float(high)]}
+    else:
+      low, high = np.clip(metrics.two_level_interval(value, boot, *layout, level), -1, 1)
+      result[name] = {'value': value, 'ci95': [float(low), float(high)],
+                      'p': float(metrics.two_level_p_value(value, boot, *layout))}
   return result

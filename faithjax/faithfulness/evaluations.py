@@ -52,22 +52,35 @@ class Evaluation:
     """Whether `difference` can resample it: it has a per-example array or units."""
     return self.per_example is not None or self.units is not None
 
-  def difference(self, saved_a, saved_b, paired=True):
+  def difference(self, saved_a: list, saved_b: list, paired: bool = True, design: str = 'crossed') -> dict:
     """Oriented score of map a minus map b (> 0: a is more faithful), with a paired bootstrap 95% CI.
 
-    saved_a, saved_b: lists of the section's saved per-example arrays (evaluate's
-    npz), one per run (e.g. seed), the two maps on the same examples of each run;
-    the runs' examples are pooled and resampled as pairs. Returns
-    metrics.paired_difference's {'difference', 'ci95', 'n'}. With paired=False the
-    two sides may be different examples and are resampled independently
-    (metrics.unpaired_difference).
+    saved_a, saved_b: lists of the section's saved per-example arrays (evaluate's npz), one per run (e.g. seed),
+    the two maps on the same examples of each run. One run: its examples resampled as pairs
+    (metrics.paired_difference) or, paired=False, the two sides (which may be different examples) resampled
+    independently (metrics.unpaired_difference). Several runs of n examples each: the mean over runs of their
+    difference with metrics.two_level_interval of the design, the two maps read with the same draws. Seeds of
+    one data split score the same examples ('crossed': pooling their examples as independent pairs, as this did
+    before, leaves out both the seed spread and the examples' shared effect); 'nested' for runs on examples of
+    their own. Returns {'difference', 'ci95', 'n'} (n: the examples of all runs).
     """
-    def pooled(saved):
-      parts = [self.units(s)[0] if self.units else (s[self.per_example],) for s in saved]
-      return tuple(np.concatenate(arrays) for arrays in zip(*parts))
-    statistic = self.units(saved_a[0])[1] if self.units else None
-    result = (metrics.paired_difference if paired else metrics.unpaired_difference)(
-        pooled(saved_a), pooled(saved_b), statistic)
+    def units_of(saved):  # one run's (per-example arrays [n], ...) and their statistic over the last axis
+      return self.units(saved) if self.units else ((saved[self.per_example],), lambda values: np.mean(values, -1))
+    statistic = units_of(saved_a[0])[1]
+    if len(saved_a) == 1 == len(saved_b):
+      result = (metrics.paired_difference if paired else metrics.unpaired_difference)(
+          units_of(saved_a[0])[0], units_of(saved_b[0])[0], statistic)
+    elif not paired:
+      raise ValueError('an unpaired difference compares one run per side; got several runs')
+    else:
+      per_run = [[units_of(saved)[0] for saved in side] for side in (saved_a, saved_b)]
+      stacked = tuple(np.stack([np.stack([run[i] for run in side]) for side in per_run])  # [2, runs, n]
+                      for i in range(len(per_run[0][0])))
+      draws = metrics.two_level_draws(len(saved_a), stacked[0].shape[-1], design)
+      estimate, boot = metrics.two_level_bootstrap(stacked, statistic, draws)
+      low, high = draws.interval(estimate[0] - estimate[1], boot[0] - boot[1])
+      result = {'difference': float(estimate[0] - estimate[1]), 'ci95': [float(low), float(high)],
+                'n': int(stacked[0][0].size)}
     low, high = sorted(self.orientation * np.asarray(result['ci95']) + 0.)  # + 0.: no -0.0 for an exact tie
     return {**result, 'difference': self.orientation * result['difference'] + 0., 'ci95': [float(low), float(high)]}
 
