@@ -56,8 +56,9 @@ class Decomposition:
   """Variance components of one evaluation's score with their bootstrap 95% CIs.
 
   components / ci95: {COMPONENTS name: estimate / normal (low, high)}; interaction_share: explainer x corpus over
-  (explainer + explainer x corpus), both clipped at 0; explainer_means: {corpus: [n_explainers]} the corpus's
-  explainer means on the scale, centred; ranking: rankings_compared's record.
+  (explainer + explainer x corpus), both clipped at 0; explainer_means: <float64>[corpora, explainers], each
+  corpus's explainer means on the scale, centred; boot_means: <float64>[n_resamples, corpora, explainers], the same
+  in each resample.
   """
   scale: str
   explainers: tuple
@@ -68,8 +69,8 @@ class Decomposition:
   ci95: dict
   interaction_share: float
   interaction_share_ci95: tuple
-  explainer_means: dict
-  ranking: dict
+  explainer_means: np.ndarray
+  boot_means: np.ndarray
   n_resamples: int
 
 
@@ -179,11 +180,10 @@ def interaction_share(components: dict) -> np.ndarray:
     return cross / (main + cross)
 
 
-def rankings_compared(means: np.ndarray, boot: np.ndarray, explainers: tuple, corpora: tuple,
-                      level: float = 0.95) -> dict:
+def rankings_compared(decomposition: Decomposition, level: float = 0.95) -> dict:
   """Which explainer pairs each corpus orders, and the pairs whose order flips between corpora.
 
-  means: [C, E] point estimates, boot: [B, C, E] resampled (higher = more faithful). Each (pair, corpus)
+  From the decomposition's explainer means (higher = more faithful) and their resamples. Each (pair, corpus)
   difference is tested with a two-sided bootstrap p-value ((1 + draws on the other side of 0) / (B + 1), doubled)
   and the whole family (pairs x corpora) Holm-corrected (statsmodels); a pair not rejected on a corpus is a tie
   there. A flip: a pair ordered one way on one
@@ -191,9 +191,15 @@ def rankings_compared(means: np.ndarray, boot: np.ndarray, explainers: tuple, co
   'same_everywhere', 'n_pairs', 'correction'}.
   """
   from statsmodels.stats import multitest  # analysis only: not needed to train or evaluate (absent on the GPU image)
+  means, boot = decomposition.explainer_means, decomposition.boot_means
+  explainers, corpora = decomposition.explainers, decomposition.corpora
   pairs = list(itertools.combinations(range(len(explainers)), 2))
   first, second = (np.array(side) for side in zip(*pairs))
   diff, diff_boot = means[:, first] - means[:, second], boot[..., first] - boot[..., second]  # [C, P], [B, C, P]
+  smallest = 2 / (len(boot) + 1)
+  if smallest > (1 - level) / diff.size:
+    raise ValueError(f'{len(boot)} resamples cannot reject any of {diff.size} Holm-corrected tests (smallest p '
+                     f'{smallest:.4f}); use >= {int(np.ceil(2 * diff.size / (1 - level)))}')
   tail = lambda side: (1 + side.sum(0)) / (len(boot) + 1)
   p = np.minimum(1, 2 * np.minimum(tail(diff_boot <= 0), tail(diff_boot >= 0)))
   rejected = multitest.multipletests(p.ravel(), alpha=1 - level, method='holm')[0].reshape(p.shape)
@@ -235,7 +241,7 @@ def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: in
   boot_means = np.concatenate([c[1] for c in chunks])
   interval = lambda x: tuple(float(v) for v in np.nanpercentile(x, [2.5, 97.5]))
   normal = lambda estimate, x: tuple(float(estimate + z * np.std(x, ddof=1)) for z in stats.norm.ppf([.025, .975]))
-  centred = means[0] - means[0].mean(-1, keepdims=True)
+  centre = lambda x: x - x.mean(-1, keepdims=True)
   return Decomposition(
       scale=scale, explainers=explainers, corpora=corpora,
       seeds={c: cube.shape[1] for c, cube in zip(corpora, raw)},
@@ -243,5 +249,4 @@ def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: in
       components={name: float(point[name][0]) for name in COMPONENTS},
       ci95={name: normal(point[name][0], boot[name]) for name in COMPONENTS},
       interaction_share=float(interaction_share(point)[0]), interaction_share_ci95=interval(interaction_share(boot)),
-      explainer_means=dict(zip(corpora, centred)),
-      ranking=rankings_compared(means[0], boot_means, explainers, corpora), n_resamples=n_resamples)
+      explainer_means=centre(means[0]), boot_means=centre(boot_means), n_resamples=n_resamples)
