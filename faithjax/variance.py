@@ -44,11 +44,18 @@ def _rank(cube: np.ndarray) -> np.ndarray:
   return stats.rankdata(cube, axis=0)
 
 
-# How a corpus's [explainers, seeds, examples] scores are put on a common scale before they are pooled.
+@dataclasses.dataclass(frozen=True)
+class Scale:
+  """How a corpus's [explainers, seeds, examples] scores are put on a scale shared by the corpora."""
+  transform: Callable[[np.ndarray], np.ndarray]
+  zero: tuple = ()  # components the scale makes 0 by construction: reported as 0, not estimated
+
+
 # z: standardised over the corpus's rows (every within-corpus verdict unchanged: an increasing affine map per
 # corpus; components are shares of a corpus's total variance); rank: explainers ranked within each (seed,
-# example), so only explainer-related components remain; raw: as given.
-SCALES: dict[str, Callable[[np.ndarray], np.ndarray]] = {'z': _z, 'rank': _rank, 'raw': np.asarray}
+# example), so no part without the explainer remains (their ANOVA estimates would be artefacts of the
+# unrestricted model's expected mean squares); raw: as given.
+SCALES = {'z': Scale(_z), 'rank': Scale(_rank, ('seed', 'example', 'seed x example')), 'raw': Scale(np.asarray)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +229,7 @@ def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: in
   explainers, corpora, raw = cubes(table)
   if len(explainers) < 2 or len(corpora) < 2:
     raise ValueError(f'need >= 2 explainers and >= 2 corpora; got {len(explainers)} and {len(corpora)}')
-  scaled = [SCALES[scale](cube) for cube in raw]
+  scaled = [SCALES[scale].transform(cube) for cube in raw]
   rng = np.random.default_rng(seed)
 
   def estimate(counts):
@@ -238,6 +245,8 @@ def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: in
   point, means = estimate([(np.ones((1, c.shape[1])), np.ones((1, c.shape[2]))) for c in scaled])
   chunks = [estimate(drawn(min(CHUNK, n_resamples - start))) for start in range(0, n_resamples, CHUNK)]
   boot = {name: np.concatenate([c[0][name] for c in chunks]) for name in COMPONENTS}
+  for name in SCALES[scale].zero:
+    point[name], boot[name] = np.zeros(1), np.zeros(n_resamples)
   boot_means = np.concatenate([c[1] for c in chunks])
   interval = lambda x: tuple(float(v) for v in np.nanpercentile(x, [2.5, 97.5]))
   normal = lambda estimate, x: tuple(float(estimate + z * np.std(x, ddof=1)) for z in stats.norm.ppf([.025, .975]))

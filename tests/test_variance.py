@@ -147,8 +147,10 @@ def test_scales_keep_within_corpus_verdicts():
   raw, z = (variance.decompose(table, scale, n_resamples=1000) for scale in ('raw', 'z'))
   raw_order, z_order = ([p['order'] for p in variance.rankings_compared(d)['pairs']] for d in (raw, z))
   assert raw_order == z_order and any(0 != v for order in raw_order for v in order.values())
-  cube = variance.SCALES['rank'](variance.cubes(table)[2][0])
+  cube = variance.SCALES['rank'].transform(variance.cubes(table)[2][0])
   ss = variance.sums_of_squares(cube, np.ones((1, cube.shape[1])), np.ones((1, cube.shape[2])))
   for term in ('s', 'i', 'si'):  # explainers ranked within each (seed, example): no effect without the explainer
     assert ss[term][0] == pytest.approx(0, abs=1e-9)
   assert ss['e'][0] > 1
+  ranked = variance.decompose(table, 'rank', n_resamples=2)
+  assert all(ranked.components[name] == 0 and ranked.ci95[name] == (0, 0) for name in variance.SCALES['rank'].zero)
