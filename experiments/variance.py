@@ -15,6 +15,7 @@ Writes <out>/variance_<evaluation, or all>.{json,md}.
 
 import dataclasses
 import glob
+import itertools
 import os
 import sys
 
@@ -63,12 +64,20 @@ def per_example(run: evaluated_runs.EvaluatedRun, spec: evaluations.Evaluation, 
   return units[0] if len(units) == 1 else (units[0] == units[1]).astype(np.float64)
 
 
-def long_table(runs_by_corpus: dict, evaluation: str) -> dict:
-  """variance.cubes' long table of an evaluation: oriented scores of the maps every run has, one row per (map,
-  corpus, seed, measured example); example ids are test indices (shared by a corpus's seeds)."""
+# Which maps a decomposition reads: all of them, or the explainers alone (the random map, last under every
+# evaluation on every corpus, makes a large explainer main effect by itself).
+MAP_SETS = {'all maps': lambda names: names,
+            'without baselines': lambda names: [n for n in names if n not in explain.BASELINES]}
+
+
+def long_table(runs_by_corpus: dict, evaluation: str, maps: str) -> dict:
+  """variance.cubes' long table of an evaluation: oriented scores of the maps of MAP_SETS[maps] that every run
+  has, one row per (map, corpus, seed, measured example); example ids are test indices (shared by a corpus's
+  seeds)."""
   spec = evaluations.EVALUATIONS[evaluation]
   runs = [r for rs in runs_by_corpus.values() for r in rs]
-  maps = [n for n in (*runs[0].config.explainers, *explain.BASELINES) if all(r.has(spec.section, n) for r in runs)]
+  maps = MAP_SETS[maps]([n for n in (*runs[0].config.explainers, *explain.BASELINES)
+                         if all(r.has(spec.section, n) for r in runs)])
   columns = {k: [] for k in variance.COLUMNS}
   for corpus, corpus_runs in runs_by_corpus.items():
     for run in corpus_runs:
@@ -94,12 +103,12 @@ def measured(decomposition: variance.Decomposition) -> dict:
 
 def measure_record() -> dict:
   runs = archived_runs(FLAGS.archives, FLAGS.corpora)
-  results = {}
-  for evaluation in FLAGS.evaluations:
-    table = long_table(runs, evaluation)
-    io.log(f'{evaluation}: {len(table["score"])} rows')
-    results[evaluation] = {scale: measured(variance.decompose(table, scale, FLAGS.n_resamples))
-                           for scale in FLAGS.scales}
+  results = []
+  for evaluation, maps in itertools.product(FLAGS.evaluations, MAP_SETS):
+    table = long_table(runs, evaluation, maps)
+    io.log(f'{evaluation}, {maps}: {len(table["score"])} rows')
+    results.append({'evaluation': evaluation, 'maps': maps,
+                    'scales': {s: measured(variance.decompose(table, s, FLAGS.n_resamples)) for s in FLAGS.scales}})
   return {'command': 'python -m experiments.variance ' + ' '.join(sys.argv[1:]), 'measured': provenance.now(),
           'provenance': provenance.record(), 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
           'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()}, 'results': results}
@@ -114,11 +123,11 @@ def ranking_cell(d: dict) -> str:
   return f'{len(r["flips"])} flip / {len(r["same_everywhere"])} same / {r["n_pairs"]}'
 
 
-def evaluation_section(evaluation: str, by_scale: dict) -> list:
+def evaluation_section(evaluation: str, maps: str, by_scale: dict) -> list:
   first = next(iter(by_scale.values()))
   spec = evaluations.EVALUATIONS[evaluation]
   unit = ' (per example: the weak learner predicts the label)' if spec.units else ''
-  lines = [f'## {spec.label}{unit}', '',
+  lines = [f'## {spec.label}, {maps}{unit}', '',
            f'Maps: {", ".join(first["explainers"])}; examples per corpus: '
            + ', '.join(f'{c} {n}' for c, n in first['examples'].items()) + '.', '',
            'Variance components (per row, on each scale; 95% CI: estimate ± 1.96 bootstrap SE; negative: 0 within '
@@ -137,8 +146,8 @@ def evaluation_section(evaluation: str, by_scale: dict) -> list:
 
 
 def render(record: dict) -> str:
-  scales = [s for s in variance.SCALES if s in next(iter(record['results'].values()))]
-  results = {e: {s: by_scale[s] for s in scales} for e, by_scale in record['results'].items()}
+  scales = [s for s in variance.SCALES if s in record['results'][0]['scales']]
+  results = [(r['evaluation'], r['maps'], {s: r['scales'][s] for s in scales}) for r in record['results']]
   lines = ['# How much does the dataset change the verdict? Variance components of each evaluation', '',
            provenance.measured_text(record['command'], record['measured'], record['provenance']), '',
            f'Archives: `{record["archives"]}`; seeds: '
@@ -152,18 +161,22 @@ def render(record: dict) -> str:
            '"explainer" is a verdict that holds on every corpus; "explainer x corpus" is the dataset changing it. '
            'Bootstrap: seeds resampled within corpus, crossed with one draw of test examples within corpus shared '
            'by all seeds and maps; explainers and the four corpora fixed (intervals are conditional on them). '
-           'Pair orders: a pair is ordered on a corpus when its bootstrap p-value survives Holm over all pairs × '
-           'corpora, else a tie; a flip is a pair ordered both ways on two corpora.', '',
-           '| evaluation | ' + ' | '.join(f'explainer x corpus share ({s})' for s in scales) + ' | '
-           + ' | '.join(f'pairs ({s})' for s in scales) + ' |', '|---|' + '---|' * 2 * len(scales)]
-  for evaluation, by_scale in results.items():
-    lines.append(f'| {evaluations.EVALUATIONS[evaluation].label} | '
+           'Component intervals: estimate ± 1.96 bootstrap SE; on simulated data they cover at about 95% for '
+           'explainer, explainer × corpus, their share and explainer × seed, about 85% for seed, and '
+           'conservatively for the example-level parts (tests/test_variance.py, slow coverage test). '
+           'Pair orders: a pair is ordered on a corpus when its p-value (normal, from the bootstrap SE of the '
+           'difference) survives Holm over all pairs × corpora, else a tie; a flip is a pair ordered both ways on '
+           'two corpora.', '',
+           '| evaluation | maps | ' + ' | '.join(f'explainer x corpus share ({s})' for s in scales) + ' | '
+           + ' | '.join(f'pairs ({s})' for s in scales) + ' |', '|---|---|' + '---|' * 2 * len(scales)]
+  for evaluation, maps, by_scale in results:
+    lines.append(f'| {evaluations.EVALUATIONS[evaluation].label} | {maps} | '
                  + ' | '.join([share_cell(d) for d in by_scale.values()] + [ranking_cell(d) for d in by_scale.values()])
                  + ' |')
   lines += ['', 'Share: explainer × corpus / (explainer + explainer × corpus), both clipped at 0, percentile 95% CI. '
             'Pairs: flipped between corpora / ordered the same way on every corpus / all pairs.']
-  for evaluation, by_scale in results.items():
-    lines += [''] + evaluation_section(evaluation, by_scale)
+  for evaluation, maps, by_scale in results:
+    lines += [''] + evaluation_section(evaluation, maps, by_scale)
   return '\n'.join(lines) + '\n'
 
 

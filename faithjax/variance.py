@@ -17,7 +17,10 @@ conditional on these corpora. A resample is computed as frequency weights on the
 resampled array is ever built. A component's interval is normal, its estimate +- 1.96 bootstrap standard
 errors: the percentile interval of a variance component is shifted by the resampling itself (a resample of 5
 seeds holds 5 distinct ones only 4% of the time, so a seed-level mean square drops by about (S - 1) / S = .8);
-the ratio interaction_share and the explainer-pair differences use percentiles.
+the ratio interaction_share uses percentiles. On simulated data (tests/test_variance.py, the slow coverage test:
+4 corpora x 4 maps x 5 seeds x 80 examples) the intervals of the parts that move a verdict cover at about 95%
+(explainer, explainer x corpus, their share, explainer x seed); the seed part under-covers (about 85%: five seeds
+resampled) and the example-level parts over-cover (conservative).
 """
 
 import dataclasses
@@ -191,11 +194,11 @@ def rankings_compared(decomposition: Decomposition, level: float = 0.95) -> dict
   """Which explainer pairs each corpus orders, and the pairs whose order flips between corpora.
 
   From the decomposition's explainer means (higher = more faithful) and their resamples. Each (pair, corpus)
-  difference is tested with a two-sided bootstrap p-value ((1 + draws on the other side of 0) / (B + 1), doubled)
-  and the whole family (pairs x corpora) Holm-corrected (statsmodels); a pair not rejected on a corpus is a tie
-  there. A flip: a pair ordered one way on one
-  corpus and the other way on another. Returns {'pairs': [{'pair', 'order': {corpus: 1 / -1 / 0}}], 'flips',
-  'same_everywhere', 'n_pairs', 'correction'}.
+  difference is tested with a two-sided normal p-value from its bootstrap standard error (a difference of means
+  over hundreds to thousands of examples; unlike a count of draws across 0, it resolves the small p-values Holm
+  needs over pairs x corpora) and the whole family Holm-corrected (statsmodels); a pair not rejected on a corpus
+  is a tie there. A flip: a pair ordered one way on one corpus and the other way on another. Returns {'pairs':
+  [{'pair', 'order': {corpus: 1 / -1 / 0}}], 'flips', 'same_everywhere', 'n_pairs', 'correction'}.
   """
   from statsmodels.stats import multitest  # analysis only: not needed to train or evaluate (absent on the GPU image)
   means, boot = decomposition.explainer_means, decomposition.boot_means
@@ -203,12 +206,8 @@ def rankings_compared(decomposition: Decomposition, level: float = 0.95) -> dict
   pairs = list(itertools.combinations(range(len(explainers)), 2))
   first, second = (np.array(side) for side in zip(*pairs))
   diff, diff_boot = means[:, first] - means[:, second], boot[..., first] - boot[..., second]  # [C, P], [B, C, P]
-  smallest = 2 / (len(boot) + 1)
-  if smallest > (1 - level) / diff.size:
-    raise ValueError(f'{len(boot)} resamples cannot reject any of {diff.size} Holm-corrected tests (smallest p '
-                     f'{smallest:.4f}); use >= {int(np.ceil(2 * diff.size / (1 - level)))}')
-  tail = lambda side: (1 + side.sum(0)) / (len(boot) + 1)
-  p = np.minimum(1, 2 * np.minimum(tail(diff_boot <= 0), tail(diff_boot >= 0)))
+  with np.errstate(divide='ignore', invalid='ignore'):
+    p = np.where(diff == 0, 1., 2 * stats.norm.sf(np.abs(diff) / diff_boot.std(0, ddof=1)))
   rejected = multitest.multipletests(p.ravel(), alpha=1 - level, method='holm')[0].reshape(p.shape)
   order = np.where(rejected, np.sign(diff), 0).astype(int)  # [C, P]
   records = [{'pair': (explainers[j], explainers[k]), 'order': dict(zip(corpora, order[:, n].tolist()))}
@@ -216,7 +215,7 @@ def rankings_compared(decomposition: Decomposition, level: float = 0.95) -> dict
   flips = [r['pair'] for r, col in zip(records, order.T) if col.max() == 1 and col.min() == -1]
   same = [r['pair'] for r, col in zip(records, order.T) if abs(col.sum()) == len(corpora)]
   return {'pairs': records, 'flips': flips, 'same_everywhere': same, 'n_pairs': len(pairs),
-          'correction': f'Holm over {order.size} tests (pairs x corpora), bootstrap p-values'}
+          'correction': f'Holm over {order.size} tests (pairs x corpora), normal p-values from bootstrap SEs'}
 
 
 def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: int = 2000,
