@@ -2,6 +2,7 @@
 
   python -m experiments.variance  # every evaluation, the committed 5-seed CPU archives, both scales
   python -m experiments.variance --evaluations=deletion_rate --scales=z
+  python -m experiments.variance --summary_only  # rebuild variance_all.md from its JSON
 
 Reads the seed archives of experiments.reproduce (<archives>/<corpus>-seed<k>.npz and .json, through
 evaluated_runs.ArchivedRun), builds for each evaluation a long table of oriented per-example scores
@@ -39,6 +40,7 @@ flags.DEFINE_list('evaluations', list(evaluations.EVALUATIONS), 'Evaluations (ev
 flags.DEFINE_list('scales', ['z', 'rank'], f'Scales (variance.SCALES: {", ".join(variance.SCALES)}).')
 flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples (seeds within corpus x examples within corpus).')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+flags.DEFINE_bool('summary_only', False, 'Only rebuild the md from the JSON in --out.')
 
 SCALE_TEXT = {'z': 'standardised within corpus (each corpus: mean 0, sd 1 over its rows)',
               'rank': 'explainers ranked within each (corpus, seed, example), average ranks for ties',
@@ -109,13 +111,20 @@ def measure_record() -> dict:
     io.log(f'{evaluation}, {maps}: {len(table["score"])} rows')
     results.append({'evaluation': evaluation, 'maps': maps,
                     'scales': {s: measured(variance.decompose(table, s, FLAGS.n_resamples)) for s in FLAGS.scales}})
-  return {'command': 'python -m experiments.variance ' + ' '.join(sys.argv[1:]), 'measured': provenance.now(),
+  return {'command': ' '.join(['python -m experiments.variance', *sys.argv[1:]]), 'measured': provenance.now(),
           'provenance': provenance.record(), 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
           'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()}, 'results': results}
 
 
 def share_cell(d: dict) -> str:
-  return report.with_ci(d['interaction_share'], d['interaction_share_ci95'])
+  """The share with its CI, flagged where neither part it compares is distinguishable from 0."""
+  empty = all(d['ci95'][name][0] <= 0 for name in variance.COMPONENTS[:2])
+  return report.with_ci(d['interaction_share'], d['interaction_share_ci95']) + (' (both parts 0 within CI)' * empty)
+
+
+def component_cell(value: float, ci95: list) -> str:
+  """3 significant digits: the components span 1e-4 to 1."""
+  return f'{value:.3g} [{ci95[0]:.3g}, {ci95[1]:.3g}]'
 
 
 def ranking_cell(d: dict) -> str:
@@ -123,18 +132,23 @@ def ranking_cell(d: dict) -> str:
   return f'{len(r["flips"])} flip / {len(r["same_everywhere"])} same / {r["n_pairs"]}'
 
 
+def evaluation_label(evaluation: str) -> str:
+  """The evaluation's label, saying what is decomposed where it is not a mean over examples (per_example)."""
+  spec = evaluations.EVALUATIONS[evaluation]
+  return spec.label + (' (decomposed: whether the weak learner predicts the label, a mean of accuracy)'
+                       if spec.units else '')
+
+
 def evaluation_section(evaluation: str, maps: str, by_scale: dict) -> list:
   first = next(iter(by_scale.values()))
-  spec = evaluations.EVALUATIONS[evaluation]
-  unit = ' (per example: the weak learner predicts the label)' if spec.units else ''
-  lines = [f'## {spec.label}, {maps}{unit}', '',
+  lines = [f'## {evaluation_label(evaluation)}, {maps}', '',
            f'Maps: {", ".join(first["explainers"])}; examples per corpus: '
            + ', '.join(f'{c} {n}' for c, n in first['examples'].items()) + '.', '',
            'Variance components (per row, on each scale; 95% CI: estimate ± 1.96 bootstrap SE; negative: 0 within '
            'noise):', '',
            report.markdown_table(['component', *by_scale],
                                  [[name, *('0 (by the scale)' if name in variance.SCALES[s].zero else
-                                           report.with_ci(d['components'][name], d['ci95'][name])
+                                           component_cell(d['components'][name], d['ci95'][name])
                                            for s, d in by_scale.items())] for name in variance.COMPONENTS])]
   for scale, d in by_scale.items():
     flips = ', '.join(d['ranking']['flips']) or 'none'
@@ -170,7 +184,7 @@ def render(record: dict) -> str:
            '| evaluation | maps | ' + ' | '.join(f'explainer x corpus share ({s})' for s in scales) + ' | '
            + ' | '.join(f'pairs ({s})' for s in scales) + ' |', '|---|---|' + '---|' * 2 * len(scales)]
   for evaluation, maps, by_scale in results:
-    lines.append(f'| {evaluations.EVALUATIONS[evaluation].label} | {maps} | '
+    lines.append(f'| {evaluation_label(evaluation)} | {maps} | '
                  + ' | '.join([share_cell(d) for d in by_scale.values()] + [ranking_cell(d) for d in by_scale.values()])
                  + ' |')
   lines += ['', 'Share: explainer × corpus / (explainer + explainer × corpus), both clipped at 0, percentile 95% CI. '
@@ -187,7 +201,8 @@ def main(argv):
     raise FaithjaxError(f'unknown --evaluations or --scales: {", ".join(sorted(unknown))}')
   name = FLAGS.evaluations[0] if len(FLAGS.evaluations) == 1 else 'all'
   stem = os.path.join(FLAGS.out, f'variance_{name}')
-  io.write_json(stem + '.json', measure_record())
+  if not FLAGS.summary_only:
+    io.write_json(stem + '.json', measure_record())
   io.write_text(stem + '.md', render(io.read_json(stem + '.json')))
   print(f'wrote {stem}.md')
 
