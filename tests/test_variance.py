@@ -128,6 +128,7 @@ def test_an_unbalanced_table_is_refused():
 
 
 def test_rankings_count_flips_and_ties():
+  pytest.importorskip('statsmodels')  # rankings_compared's Holm correction (absent on the GPU image)
   # Corpus 0 orders a > b > c clearly, corpus 1 orders c > b > a; b and d are the same everywhere: a tie.
   means = np.array([[2., 1., 0., 1.], [0., 1., 2., 1.]])
   boot = means + np.random.default_rng(4).normal(0, .05, (500, 2, 4))
@@ -145,6 +146,7 @@ def test_rankings_count_flips_and_ties():
 
 
 def test_scales_keep_within_corpus_verdicts():
+  pytest.importorskip('statsmodels')
   table = simulated_table(np.random.default_rng(5), n_corpora=3)
   raw, z = (variance.decompose(table, scale, n_resamples=1000) for scale in ('raw', 'z'))
   raw_order, z_order = ([p['order'] for p in variance.rankings_compared(d)['pairs']] for d in (raw, z))
