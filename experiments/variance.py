@@ -152,8 +152,10 @@ def evaluation_section(evaluation: str, maps: str, by_scale: dict) -> list:
                                            for s, d in by_scale.items())] for name in variance.COMPONENTS])]
   for scale, d in by_scale.items():
     flips = ', '.join(d['ranking']['flips']) or 'none'
+    tied = '; '.join(f'{p["pair"]} on {", ".join(c for c, o in p["order"].items() if o == 0)}'
+                     for p in d['ranking']['pairs'] if 0 in p['order'].values()) or 'none'
     lines += ['', f'Scale {scale}: explainer x corpus is {share_cell(d)} of the explainer-related variance between '
-              f'corpora; pairs flipped between corpora: {flips}.', '',
+              f'corpora; pairs flipped between corpora: {flips}; ties (Holm): {tied}.', '',
               report.markdown_table(['corpus', *d['explainers']],
                                     [[c, *means] for c, means in zip(d['corpora'], d['explainer_means'])])]
   return lines

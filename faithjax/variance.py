@@ -3,12 +3,14 @@
 The design: within a corpus, every explainer is scored on the same test examples under every classifier seed
 (explainer x seed x example, crossed); corpora have their own examples and seeds (both nested in corpus); the
 explainers are the same on every corpus (crossed with corpus). Within each corpus the design is balanced, so
-the ANOVA (expected mean squares) estimators of a three-way crossed random model are exact and unbiased;
-across corpora, the explainer-by-corpus table of explainer means is split into a main effect (a verdict that
-holds on every corpus) and an explainer x corpus interaction (the dataset changing the verdict), with each
-cell's noise (from seeds and examples) taken out using the within-corpus mean squares. Components are
-"per row" variances on the chosen scale; ANOVA estimates can be negative (a component that is 0 within noise)
-and are reported as they are.
+the ANOVA (expected mean squares) estimators of a three-way crossed random model are unbiased and closed-form
+(a mixed model with crossed seed and example effects on ~150k rows would be iterative and slow, and gives the
+same estimates on balanced data up to truncation at 0); across corpora, the explainer-by-corpus table of
+explainer means is split into a main effect (a verdict that holds on every corpus: the variance of the fixed
+explainer effects averaged over corpora, sum alpha_e^2 / (E - 1)) and an explainer x corpus interaction (the
+dataset changing the verdict: corpus as a random factor), with each cell's noise (from seeds and examples)
+taken out using the within-corpus mean squares. Components are "per row" variances on the chosen scale; ANOVA
+estimates can be negative (a component that is 0 within noise) and are reported as they are.
 
 Intervals: a bootstrap that redraws, within each corpus, the seeds (with replacement) and one draw of the test
 examples shared by every seed and explainer (the design is crossed there), independently across corpora;
