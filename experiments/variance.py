@@ -34,13 +34,19 @@ from faithjax.faithfulness import evaluations
 from experiments import evaluated_runs
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('archives', 'experiments/results/reproduction_cpu_seeds', 'Seed archives: <corpus>-seed<k>.npz.')
-flags.DEFINE_list('corpora', ['sst', 'ag_news', '20news', 'imdb'], 'Corpora, each with the same seeds archived.')
-flags.DEFINE_list('evaluations', list(evaluations.EVALUATIONS), 'Evaluations (evaluations.EVALUATIONS names).')
-flags.DEFINE_list('scales', ['z', 'rank'], f'Scales (variance.SCALES: {", ".join(variance.SCALES)}).')
-flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples (seeds within corpus x examples within corpus).')
-flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
-flags.DEFINE_bool('summary_only', False, 'Only rebuild the md from the JSON in --out.')
+
+
+def define_flags():
+  """The command line's flags, defined only when it runs: absl refuses a flag name defined by two modules, so
+  the tests can import this module beside the other experiments."""
+  flags.DEFINE_string('archives', 'experiments/results/reproduction_cpu_seeds', 'Seed archives: <corpus>-seed<k>.npz.')
+  flags.DEFINE_list('corpora', ['sst', 'ag_news', '20news', 'imdb'], 'Corpora, each with the same seeds archived.')
+  flags.DEFINE_list('evaluations', list(evaluations.EVALUATIONS), 'Evaluations (evaluations.EVALUATIONS names).')
+  flags.DEFINE_list('scales', ['z', 'rank'], f'Scales (variance.SCALES: {", ".join(variance.SCALES)}).')
+  flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples (seeds within corpus x examples within corpus).')
+  flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
+  flags.DEFINE_bool('summary_only', False, 'Only rebuild the md from the JSON in --out.')
+
 
 SCALE_TEXT = {'z': 'standardised within corpus (each corpus: mean 0, sd 1 over its rows)',
               'rank': 'explainers ranked within each (corpus, seed, example), average ranks for ties',
@@ -210,4 +216,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)

@@ -4,6 +4,8 @@ against sums of squares written out as loops over a resample built by hand, and 
 import copy
 import dataclasses
 import itertools
+import json
+import os
 
 import numpy as np
 import pytest
@@ -182,3 +184,33 @@ def test_intervals_cover_the_components_that_move_a_verdict():
                  d.ci95['explainer x seed']]
     hits += [low <= t <= high for t, (low, high) in zip(truth, intervals)]
   assert np.all((hits / n_sim >= .9) & (hits / n_sim <= .99)), hits / n_sim
+
+
+def test_the_driver_reads_seed_archives_into_balanced_oriented_tables():
+  pytest.importorskip('statsmodels')
+  from experiments import variance as driver  # pylint: disable=g-import-not-at-top
+  from faithjax import provenance  # pylint: disable=g-import-not-at-top
+  archives = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments', 'results',
+                          'reproduction_cpu_seeds')
+  runs = {c: rs[:2] for c, rs in driver.archived_runs(archives, ['sst', '20news']).items()}
+  deletion = driver.long_table(runs, 'deletion_rate', 'without baselines')
+  explainers, corpora, cubes = variance.cubes(deletion)
+  assert 'random' not in explainers and corpora == ('20news', 'sst')
+  assert [c.shape for c in cubes] == [(4, 2, 150), (4, 2, 1821)]  # 20 News: only the examples deletion measured
+  run = runs['20news'][1]
+  saved = run.saved('deletion', 'saliency')
+  rows = ((deletion['corpus'] == '20news') & (deletion['seed'] == run.config.seed)
+          & (deletion['explainer'] == 'saliency'))
+  assert np.array_equal(deletion['example'][rows], saved['indices'])
+  assert np.array_equal(deletion['score'][rows], -saved['rates'])  # oriented: a lower deletion rate is more faithful
+  weak = driver.long_table(runs, 'weak_learner_f1', 'all maps')
+  saved = run.saved('weak_learner', 'uniform')
+  rows = (weak['corpus'] == '20news') & (weak['seed'] == run.config.seed) & (weak['explainer'] == 'uniform')
+  assert weak['score'][rows].mean() == pytest.approx(np.mean(saved['labels'] == saved['test_probs'].argmax(-1)))
+  result = {'evaluation': 'deletion_rate', 'maps': 'without baselines',
+            'scales': {'z': driver.measured(variance.decompose(deletion, 'z', n_resamples=200))}}
+  record = {'command': 'test', 'measured': 'now', 'provenance': provenance.record(), 'archives': archives,
+            'n_resamples': 200, 'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()},
+            'results': [result]}
+  text = driver.render(json.loads(json.dumps(record, default=lambda a: a.tolist())))  # as read back from JSON
+  assert '| deletion rate | without baselines | ' in text and '## deletion rate, without baselines' in text
