@@ -5,6 +5,7 @@ one `.npz` so a machine with only numpy + jax can run every later stage.
 """
 
 import dataclasses
+import hashlib
 
 import numpy as np
 
@@ -70,6 +71,10 @@ class EncodedCorpus:
   vocab: list
   splits: dict
   num_classes: int = 2
+
+  def vocab_sha256(self) -> str:
+    """The hash of the vocabulary in id order: two corpora with equal hashes give every word the same id."""
+    return hashlib.sha256('\n'.join(self.vocab).encode('utf-8')).hexdigest()
 
   def save(self, path):
     arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name)}
