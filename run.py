@@ -5,7 +5,12 @@
   python run.py --helpfull                       # every flag
 """
 
-import re
+# Before any other import: a Ctrl-C while the libraries load (seconds) is recorded, and stops the run with one
+# line once cli.run's handling is in place, instead of a traceback or nothing at all.
+from faithjax import interrupts
+interrupts.install(defer=True)
+
+import re  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 from absl import logging
