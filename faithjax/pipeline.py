@@ -66,6 +66,7 @@ def stage_encode(config, workdir, mesh=None):
     io.log(f'encode: the length filter {about["length_filter"]} dropped ' +
            ', '.join(f'{s} {n}' for s, n in by_length.items()))
   corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'], train_docs)
+  encode.check_learnable(corpus, about['display'])
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
           'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab),

@@ -99,6 +99,20 @@ class EncodedCorpus:
       raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
 
 
+def check_learnable(corpus: EncodedCorpus, name: str) -> None:
+  """Refuses, before any training, a corpus too small or one-sided to train and select a classifier on: a split
+  without documents, or a train or valid split without every class (the validation ROC-AUC that selects the
+  epoch needs both)."""
+  for split in SPLITS:
+    labels = corpus.splits[split].labels
+    if not len(labels):
+      raise FaithjaxError(f'{name}: the {split} split has no document with a token; the corpus is too small')
+    missing = sorted(set(range(corpus.num_classes)) - set(labels.tolist()))
+    if missing and split != 'test':
+      raise FaithjaxError(f'{name}: the {split} split has no document of class {missing[0]} (of its {len(labels)}); '
+                          'training and selecting a classifier needs every class in train and valid')
+
+
 def _rows(columns, rows):
   """The documents `rows` of one raw split (docs, labels[, ...]), every column indexed alike."""
   return tuple(np.asarray(c)[rows] if isinstance(c, np.ndarray) else [c[i] for i in rows] for c in columns)
