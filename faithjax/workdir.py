@@ -70,19 +70,21 @@ def locked(root: str, shared: bool = False):
   of the same workdir is refused with one line naming the holder's pid. shared
   (a reader, e.g. re-evaluation of a finished workdir): writes nothing; refused
   only while a writer holds the lock. The OS drops a lock when its process
-  dies, so a killed run's lock file is simply taken over. Only process 0 of a
-  multi-process run locks.
+  dies, so a killed run's lock file is simply taken over. A workdir this block
+  created is removed again if it fails before writing anything but its config.
+  Only process 0 of a multi-process run locks.
   """
   root = os.path.abspath(root)
   if root in _held or not parallel.is_primary():
     yield
     return
   path = os.path.join(root, LOCK)
+  created = not shared and not os.path.lexists(root)
+  if shared and not os.path.lexists(path):
+    yield  # no run ever wrote here
+    return
   try:
     if shared:
-      if not os.path.exists(path):
-        yield  # no run ever wrote here
-        return
       fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     else:
       os.makedirs(root, exist_ok=True)
@@ -103,10 +105,23 @@ def locked(root: str, shared: bool = False):
     _held.add(root)
     try:
       yield
+    except BaseException:
+      if created:
+        _remove_if_unused(root)  # e.g. a missing corpus: no empty workdir is left behind
+      raise
     finally:
       _held.discard(root)
   finally:
     os.close(fd)  # releases the lock
+
+
+def _remove_if_unused(root):
+  """Removes the workdir `root` this process created if it holds nothing but its lock and config."""
+  names = set(os.listdir(root))
+  if names <= {LOCK, 'config.json', 'config.json' + io.MANIFEST_SUFFIX}:
+    for name in names:
+      os.remove(os.path.join(root, name))
+    os.rmdir(root)
 
 
 def prepare_workdir(root, config):

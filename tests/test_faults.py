@@ -18,6 +18,7 @@ from faithjax import FaithjaxError
 from faithjax import artefacts
 from faithjax import config as config_lib
 from faithjax import io
+from faithjax import pipeline
 from faithjax import reevaluate
 from faithjax import train
 from faithjax import workdir as workdir_lib
@@ -105,6 +106,13 @@ def test_a_reader_writes_nothing_and_no_symlink_in_a_workdir_is_written_through(
     with workdir_lib.locked(str(tmp_path / 'w')):
       pass
   assert target.read_text() == 'keep me'
+
+
+def test_a_run_that_fails_before_any_stage_leaves_no_empty_workdir(tmp_path):
+  config = config_lib.make_config(f'jsonl:{tmp_path / "missing.jsonl"}')
+  with pytest.raises(FaithjaxError, match='no file'):
+    pipeline.run_pipeline(config, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()
 
 
 # ----------------------------------------------------------------------------- re-evaluation's vocabulary
