@@ -317,6 +317,11 @@ def predict_split(model, params, split, batch_size=256, mesh=None):
                             label='classifier predict')
 
 
+def record_vocabulary(ckpt_dir: str, corpus: encode.EncodedCorpus) -> None:
+  """Records in classifier checkpoint folder `ckpt_dir` the vocabulary (and corpus) its ids refer to (VOCABULARY)."""
+  io.save_json(os.path.join(ckpt_dir, VOCABULARY), {'corpus': corpus.name, 'vocab_sha256': corpus.vocab_sha256()})
+
+
 def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
   """Trains the classifier on corpus.splits['train'], selecting on 'valid'; `mesh`: see `fit`."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
@@ -330,7 +335,7 @@ def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
   def evaluate(params):
     return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
-  io.save_json(os.path.join(ckpt_dir, VOCABULARY), {'corpus': corpus.name, 'vocab_sha256': corpus.vocab_sha256()})
+  record_vocabulary(ckpt_dir, corpus)
   return fit(params=contract.init(model, jax.random.key(config.seed)),
              loss_fn=ClassifierLoss(model, tuple(weights.tolist()), config.loss_reduction),
              train_batches=train_batches, evaluate=evaluate, config=config, ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)

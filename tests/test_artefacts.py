@@ -150,7 +150,7 @@ def test_a_damaged_artefact_in_a_workdir_is_one_line_with_the_command_that_recom
   assert '\n' not in message and 'is corrupt' in message and 're-run the same command' in message
   assert (workdir / 'results.json').read_bytes() == results and not (workdir / 'stages' / f'{reader}.json').exists()
   command = message.split(': ')[-1]
-  assert command.startswith('rm -r ') and str(target.parent if 'checkpoints' in relative else target) in command
+  assert command.startswith('rm -rf ') and str(target.parent if 'checkpoints' in relative else target) in command
 
 
 @pytest.mark.slow  # reads the whole smoke run (conftest.smoke_workdir): CI's second step
@@ -165,7 +165,7 @@ def test_reevaluate_refuses_a_damaged_checkpoint_with_one_line_and_exit_2(smoke_
       capture_output=True, text=True, cwd=REPO, env=dict(os.environ, JAX_PLATFORMS='cpu'), timeout=600)
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and lines[-1].startswith('faithjax: error: ') and 'is corrupt' in lines[-1]
-  assert 'another architecture' not in lines[-1] and f"rm -r {workdir / 'checkpoints' / 'classifier'}" in lines[-1]
+  assert 'another architecture' not in lines[-1] and f"rm -rf {workdir / 'checkpoints' / 'classifier'}" in lines[-1]
   assert not any('Traceback' in line for line in lines)
   assert not (tmp_path / 're' / 'reevaluate.json').exists()
 

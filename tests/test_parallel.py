@@ -66,17 +66,19 @@ def weak_model(corpus):
 
 
 @pytest.fixture(scope='module')
-def runs(model, weak_model, tmp_path_factory):
-  """A folder of 3 workdirs (runs/seed0..2), as the pipeline leaves them: a random-init classifier checkpoint,
-  a weak learner per explainer of EXPLAINERS and config.json with the run's seed (10 + i)."""
+def runs(model, weak_model, corpus, tmp_path_factory):
+  """A folder of 3 workdirs (runs/seed0..2), as the pipeline leaves them: a random-init classifier checkpoint
+  with its vocabulary's record, a weak learner per explainer of EXPLAINERS and config.json with the run's seed
+  (10 + i)."""
   root = tmp_path_factory.mktemp('runs')
   for seed in range(3):
     checkpoints = root / f'seed{seed}' / 'checkpoints'
     train.save_best(str(checkpoints / 'classifier'), contract.init(model, jax.random.key(seed)))
+    train.record_vocabulary(str(checkpoints / 'classifier'), corpus)
     for i, name in enumerate(EXPLAINERS):
       weak = weak_learner_model.init(weak_model, jax.random.key(10 * seed + i))
       train.save_best(str(checkpoints / f'weak_{name}'), weak)
-    io.write_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
+    io.save_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
   return root
 
 
