@@ -24,6 +24,7 @@ from faithjax import explain
 from faithjax import heatmap
 from faithjax import interrupts
 from faithjax import io
+from faithjax import memory
 from faithjax import metrics
 from faithjax import models
 from faithjax import parallel
@@ -257,6 +258,7 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
   if unknown:
     raise FaithjaxError(f'unknown stage(s) {", ".join(unknown)}; choose from {", ".join(config_lib.STAGES)}')
   corpora.spec(config.corpus)  # an unknown corpus is refused before the workdir is made
+  memory.check(config, corpora.describe(config.corpus, config.data_dir, config.split_seed)['max_len'])
   try:
     with workdir_lib.locked(root):
       return _run_stages(config, workdir_lib.prepare_workdir(root, config), stages, mesh)

@@ -18,6 +18,7 @@ from faithjax import FaithjaxError
 from faithjax import artefacts
 from faithjax import config as config_lib
 from faithjax import io
+from faithjax import memory
 from faithjax import pipeline
 from faithjax import reevaluate
 from faithjax import train
@@ -40,6 +41,15 @@ def test_numeric_flags_are_finite_and_bounded_when_the_config_is_made(flag, valu
   with pytest.raises(FaithjaxError, match=f'^--{flag} must be ') as error:
     config_lib.make_config('synthetic', preset='smoke', **{flag: value})
   assert '\n' not in str(error.value)
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_allocating_naming_the_flag():
+  config = config_lib.make_config('synthetic', preset='smoke', eval_batch_size=65_536)
+  memory.check(config_lib.make_config('synthetic', preset='smoke'), 256, available=2**30)
+  with pytest.raises(FaithjaxError, match=r'^--eval_batch_size=65536 needs about 20.0 GiB .* lower --eval_batch_size$'):
+    memory.check(config, 256, available=2**30)
+  with pytest.raises(FaithjaxError, match='lower --eval_batch_size'):  # the run's own estimate, from the corpus
+    pipeline.run_pipeline(config_lib.make_config('sst', eval_batch_size=65_536), '/nonexistent/never made')
 
 
 # ----------------------------------------------------------------------------- the workdir's records and lock
