@@ -125,8 +125,12 @@ def _save(manager, step, args):
   and its hashes from a checkpoint whose hashes were deleted."""
   marker = os.fspath(manager.directory) + SAVING_SUFFIX
   io.write_text(marker, f'{step}\n')
-  manager.save(step, args=args, force=True)
-  manager.wait_until_finished()
+  try:
+    manager.save(step, args=args, force=True)
+    manager.wait_until_finished()
+  except KeyboardInterrupt:
+    manager.wait_until_finished()  # orbax's save threads, left running, log tracebacks while the process exits
+    raise
   io.record_hashes(manager.directory)
   if parallel.is_primary():
     os.remove(marker)

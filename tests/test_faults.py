@@ -231,13 +231,14 @@ def test_a_damaged_workdir_gives_one_line_and_the_fix_gives_back_the_same_result
 @pytest.mark.slow  # runs on a copy of the smoke run (conftest.smoke_workdir)
 def test_the_records_that_guard_a_workdir_cannot_be_deleted_or_edited_away(smoke_workdir, tmp_path):
   workdir = tmp_path / 'w'
-  for damage in (lambda: (workdir / 'config.json').unlink(), lambda: (workdir / 'config.json.sha256').unlink(),
-                 lambda: (workdir / 'config.json').write_text('{}'),
-                 lambda: (workdir / 'stages' / 'encode.json.sha256').unlink()):
+  for damage, flags in ((lambda: (workdir / 'config.json').unlink(), ['--seed=5']),
+                        (lambda: (workdir / 'config.json.sha256').unlink(), ['--seed=5']),
+                        (lambda: (workdir / 'config.json').write_text('{}'), ['--seed=5']),
+                        (lambda: (workdir / 'stages' / 'encode.json.sha256').unlink(), [])):
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.copytree(smoke_workdir, workdir)
     damage()
-    line = one_error_line(run(workdir, '--seed=5'))
+    line = one_error_line(run(workdir, *flags))
     assert line.endswith(f'rm -rf {workdir}')
     assert results_of(workdir) == results_of(smoke_workdir)
 
@@ -265,3 +266,21 @@ def test_ctrl_c_while_the_libraries_load_is_one_line_and_exit_130(tmp_path, afte
   _, err = process.communicate(timeout=300)
   assert process.returncode == 130 and err.strip().splitlines() == [
       'faithjax: interrupted during start-up; re-run the same command to resume'], err[-3000:]
+
+
+@pytest.mark.slow  # a run interrupted inside its first checkpoint save, then resumed to the end
+def test_ctrl_c_during_a_checkpoint_save_is_one_line_and_the_run_resumes_to_the_same_results(smoke_workdir, tmp_path):
+  workdir = tmp_path / 'w'
+  process = subprocess.Popen(smoke_run(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+  marker = workdir / 'checkpoints' / 'classifier' / f'last{train.SAVING_SUFFIX}'
+  deadline = time.time() + 300
+  while not marker.exists() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.002)
+  process.send_signal(signal.SIGINT)
+  _, err = process.communicate(timeout=300)
+  assert process.returncode == 130 and err.strip().splitlines()[-1] == (
+      'faithjax: interrupted during stage train; re-run the same command to resume'), err[-3000:]
+  assert 'Traceback' not in err and not any(line.startswith('E') for line in err.splitlines()), err[-3000:]
+  assert run(workdir).returncode == 0
+  assert results_of(workdir) == results_of(smoke_workdir)
