@@ -132,6 +132,7 @@ def test_checkpoints_are_scanned_on_a_cpu_and_vmapped_together_elsewhere(monkeyp
 
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
   train.save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
+  train.record_vocabulary(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), corpus)
   with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
     reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'model': weak_model})
   with pytest.raises(FaithjaxError, match='weak options are'):
@@ -154,7 +155,9 @@ def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
 def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
   other = conftest.tiny_classifier('bilstm', model.vocab_size + 1)
   train.save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
-  with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
+  train.record_vocabulary(str(tmp_path / 'other'), corpus)
+  with pytest.raises(FaithjaxError, match='^checkpoint .*other has another architecture than the '
+                     '(Classifier|Transformer) it is evaluated with; pass the model flags it was trained with$'):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
 
