@@ -79,7 +79,7 @@ def locked(root: str, shared: bool = False):
     yield
     return
   path = os.path.join(root, LOCK)
-  created = not shared and not os.path.lexists(root)
+  created = None if shared else _missing_top(root)
   if shared and not os.path.lexists(path):
     yield  # no run ever wrote here
     return
@@ -107,7 +107,7 @@ def locked(root: str, shared: bool = False):
       yield
     except BaseException:
       if created:
-        _remove_if_unused(root)  # e.g. a missing corpus: no empty workdir is left behind
+        _remove_if_unused(root, created)  # e.g. a missing corpus: no empty workdir is left behind
       raise
     finally:
       _held.discard(root)
@@ -115,13 +115,25 @@ def locked(root: str, shared: bool = False):
     os.close(fd)  # releases the lock
 
 
-def _remove_if_unused(root):
-  """Removes the workdir `root` this process created if it holds nothing but its lock and config."""
+def _missing_top(path):
+  """The outermost folder of `path` that does not exist yet (the first that os.makedirs creates), or None."""
+  top = None
+  while not os.path.lexists(path):
+    top, path = path, os.path.dirname(path)
+  return top
+
+
+def _remove_if_unused(root, created):
+  """Removes the workdir `root` (and the folders up to `created`, which this process made for it) if it holds
+  nothing but its lock and config."""
   names = set(os.listdir(root))
   if names <= {LOCK, 'config.json', 'config.json' + io.MANIFEST_SUFFIX}:
     for name in names:
       os.remove(os.path.join(root, name))
-    os.rmdir(root)
+    folder = root
+    while folder != os.path.dirname(created) and not os.listdir(folder):
+      os.rmdir(folder)
+      folder = os.path.dirname(folder)
 
 
 def prepare_workdir(root, config):

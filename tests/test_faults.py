@@ -120,8 +120,8 @@ def test_a_reader_writes_nothing_and_no_symlink_in_a_workdir_is_written_through(
 def test_a_run_that_fails_before_any_stage_leaves_no_empty_workdir(tmp_path):
   config = config_lib.make_config(f'jsonl:{tmp_path / "missing.jsonl"}')
   with pytest.raises(FaithjaxError, match='no file'):
-    pipeline.run_pipeline(config, str(tmp_path / 'w'))
-  assert not (tmp_path / 'w').exists()
+    pipeline.run_pipeline(config, str(tmp_path / 'runs' / 'w'))
+  assert not (tmp_path / 'runs').exists()
 
 
 # ----------------------------------------------------------------------------- re-evaluation's vocabulary
