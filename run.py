@@ -5,15 +5,18 @@
   python run.py --helpfull                       # every flag
 """
 
-import re
+# Before any other import: a Ctrl-C while the libraries load (seconds) is recorded, and stops the run with one
+# line once cli.run's handling is in place, instead of a traceback or nothing at all.
+from faithjax import interrupts
+interrupts.install(defer=True)
+
+import re  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import flags
 from absl import logging
 
 from faithjax import FaithjaxError
-from faithjax import artefacts
 from faithjax import cli
-from faithjax import io
 from faithjax import parallel
 from faithjax import config as config_lib
 from faithjax import pipeline
@@ -58,10 +61,7 @@ def main(argv):
   workdir = FLAGS.workdir or 'runs/' + re.sub(r'[^\w.-]', '_', config.corpus)  # jsonl:PATH -> jsonl__PATH
   mesh = parallel.make_mesh(FLAGS.mesh or 0) if FLAGS.distributed or FLAGS.mesh is not None else None
   if FLAGS.mode == 'reevaluate':
-    try:
-      pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints, mesh)
-    except io.CorruptArtefact as e:
-      raise artefacts.with_redo_command(e) from None
+    pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints, mesh)
     print(f'results: {workdir}/reevaluate.json')
     return
   pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)

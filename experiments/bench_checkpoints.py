@@ -55,10 +55,12 @@ def parse_args(argv):
   return parser.parse_args(argv)
 
 
-def save_checkpoints(model, count, root):
-  """`count` random-init classifiers laid out as train.fit leaves them: root/<i>/best/0."""
+def save_checkpoints(model, corpus, count, root):
+  """`count` random-init classifiers laid out as train.train_classifier leaves them: root/<i>/best/0 and the
+  record of their vocabulary."""
   for seed in range(count):
     train.save_best(os.path.join(root, str(seed)), contract.init(model, jax.random.key(seed)))
+    train.record_vocabulary(os.path.join(root, str(seed)), corpus)
 
 
 def timed(fn, repeats):
@@ -77,7 +79,7 @@ def run(args, root):
   corpus, _ = encode.encode_corpus('synthetic', synthetic.generate(seed=0, sizes=sizes, min_len=8, max_len=32))
   model = classifier.Classifier(vocab_size=len(corpus.vocab), emb_dim=args.emb_dim, hidden=args.hidden,
                                 att_hidden=args.hidden)
-  save_checkpoints(model, args.checkpoints, root)
+  save_checkpoints(model, corpus, args.checkpoints, root)
   rows = []
   for name, options in (('saliency', {}), ('integrated_gradients', {'steps': args.ig_steps})):
     seconds = {}

@@ -1,8 +1,9 @@
 """What to do about a bad artefact in a workdir: the stage that wrote it, and the command that recomputes it.
 
 io.py checks artefacts against their content hashes; this module turns a
-CorruptArtefact into a message that ends with the `rm -r` after which
-re-running the same command recomputes just that artefact, and finds the
+CorruptArtefact into a message that ends with the `rm -rf` after which
+re-running the same command recomputes just that artefact (never deleting the
+records that guard the workdir: its config and input files), and finds the
 non-finite numbers a stage must not write into results.
 """
 
@@ -14,21 +15,28 @@ from faithjax import io
 
 # The stage that writes each artefact a later stage reads back: (first part of its path in the workdir, stage).
 ARTEFACT_STAGES = {'corpus.npz': 'encode', 'checkpoints': 'train', 'maps': 'explain', 'evaluations': 'evaluate'}
+# The records that guard a workdir: its settings, and the input files its corpus was encoded from.
+GUARDS = (pathlib.Path('config.json'), pathlib.Path('stages', 'encode.json'))
 
 
-def redo_command(path):
-  """`rm -r ...`: deletes a corrupt artefact and its stage's summary, so re-running the command recomputes it.
+def redo_unit(path):
+  """(workdir, what to delete) so that re-running the command recomputes the damaged artefact `path`; None
+  outside a workdir.
 
-  A checkpoint goes as a whole (checkpoints/<name>); a weak learner's belongs to
-  the evaluate stage. None if `path` is not inside a workdir.
+  An array or a stage summary goes alone (its stage recomputes it, and a recomputed array must reproduce the
+  summary recorded with it, so no later number can differ); a checkpoint as a whole (checkpoints/<name>). The
+  records that guard the workdir (config.json, and stages/encode.json with its input files) cannot be recomputed
+  without switching the guard off: the whole workdir goes.
   """
   parts = pathlib.Path(path).absolute().parts
   for i, part in enumerate(parts):
-    root = pathlib.Path(*parts[:i])
-    if part in ARTEFACT_STAGES and (root / 'stages').is_dir():
-      stage = 'evaluate' if part == 'checkpoints' and parts[i + 1].startswith('weak_') else ARTEFACT_STAGES[part]
-      unit = pathlib.Path(*parts[:i + 2]) if part == 'checkpoints' else pathlib.Path(path)
-      return 'rm -r ' + ' '.join(shlex.quote(str(p)) for p in (unit, root / 'stages' / f'{stage}.json'))
+    root, relative = pathlib.Path(*parts[:i]), pathlib.Path(*parts[i:])
+    if part not in (*ARTEFACT_STAGES, 'stages', 'config.json') or not (
+        (root / 'config.json').exists() or (root / 'stages').is_dir()):
+      continue
+    if relative in GUARDS:
+      return root, root
+    return root, root / part / parts[i + 1] if part == 'checkpoints' else root / relative
   return None
 
 
@@ -42,7 +50,7 @@ def non_finite(tree, where='') -> list:
 
 
 def redo_command_of_stage(workdir, stage):
-  """`rm -r` of what `stage` wrote (its artefacts and summary), so the same command recomputes it.
+  """`rm -rf` of what `stage` wrote (its artefacts and summary), so the same command recomputes it.
 
   workdir: a pipeline.Workdir.
   """
@@ -50,13 +58,23 @@ def redo_command_of_stage(workdir, stage):
   written = [quoted(p) for p, s in ARTEFACT_STAGES.items() if s == stage and p != 'checkpoints']
   written += {'train': [quoted('checkpoints', 'classifier')],
               'evaluate': [quoted('checkpoints') + '/weak_*']}.get(stage, [])
-  return 'rm -r ' + ' '.join(written + [shlex.quote(workdir.summary(stage))])
+  return 'rm -rf ' + ' '.join(written + [shlex.quote(workdir.summary(stage))])
 
 
-def with_redo_command(error):
-  """A CorruptArtefact whose message ends with the command that recomputes the artefact."""
-  command = redo_command(error.path)
-  if command is None:
+def with_redo_command(error, output_root=None):
+  """A CorruptArtefact whose message ends with the `rm -rf` after which the same command recomputes the artefact.
+
+  output_root: the workdir the command writes (re-evaluation); an artefact of another workdir (a re-evaluated
+  checkpoint's) is recomputed by re-running the command that made that workdir, then this one.
+  """
+  found = redo_unit(error.path)
+  if found is None:
     return error
-  return io.CorruptArtefact(error.path, error.reason,
-                            f'delete it and re-run the same command to recompute it: {command}')
+  root, unit = found
+  remedy = (f'the record that guards workdir {root} is lost, so its results cannot be checked; delete the workdir'
+            if unit == root else 'delete it')
+  if output_root is not None and pathlib.Path(output_root).absolute() != root:
+    remedy += f', re-run the command that made {root}, then this one: rm -rf {shlex.quote(str(unit))}'
+  else:
+    remedy += f' and re-run the same command to recompute it: rm -rf {shlex.quote(str(unit))}'
+  return io.CorruptArtefact(error.path, error.reason, remedy)

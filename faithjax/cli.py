@@ -97,7 +97,9 @@ def guarded(main, argv):
   """Calls main(argv); every expected way to stop becomes one line on stderr and an exit status."""
   interrupts.install()
   try:
+    interrupts.raise_if_received('start-up')  # a Ctrl-C that came while run.py loaded (interrupts.install(defer))
     main(argv)
+    interrupts.raise_if_received('the last step')
   except FaithjaxError as e:
     print(f'faithjax: error: {e}', file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)

@@ -10,6 +10,7 @@ mixing results.
 """
 
 import dataclasses
+import math
 import os
 from typing import ClassVar
 
@@ -58,20 +59,28 @@ PRESETS = {
               'weak_epochs': 2, 'permutations': 20, 'test_subset': 150},
     },
 }
+# Bounds of the numeric flags, checked when the config is made: a value past them is a typo, and would fail
+# only after minutes (or exhaust memory) instead of at once.
+MAX_SEED = 2**31 - 1  # jax.random.key's and numpy's seeds alike
+MAX_WIDTH = 16_384  # embedding and hidden sizes
+MAX_DEPTH = 256  # Transformer blocks and heads
+MAX_BATCH = 65_536  # batch sizes (memory is estimated before allocating, too)
+MAX_COUNT = 100_000  # epochs, IG steps, permutations
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
-def setting(default, help_text, choices=None, minimum=None, chosen=None):
+def setting(default, help_text, choices=None, minimum=None, chosen=None, maximum=None):
   """A RunConfig field with the metadata its flag is generated from.
 
   choices: allowed values (of each element, for a tuple field), or a function
   returning them for a registry that code outside the package can extend;
-  minimum: the smallest allowed number; chosen: element -> the part of it that
+  minimum, maximum: the smallest and largest allowed number (a float must also
+  be finite); chosen: element -> the part of it that
   must be one of the choices (e.g. an explainer's name without its map
   transforms), raising FaithjaxError on a bad rest. Default: the whole element.
   """
   return dataclasses.field(default=default, metadata={'help': help_text, 'choices': choices, 'minimum': minimum,
-                                                      'chosen': chosen})
+                                                      'maximum': maximum, 'chosen': chosen})
 
 
 def choices_of(field):
@@ -88,24 +97,28 @@ class RunConfig:
   VALUES_BEFORE_FIELD: ClassVar[dict] = {'pad_rule': 'trailing', 'select_from_epoch': 1, 'uniform_weights': 'norm'}
   corpus: str = setting('synthetic', 'Corpus: synthetic, imdb, sst, ag_news, 20news, jsonl:PATH or tfds:NAME.')
   data_dir: str | None = setting(None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
-  seed: int = setting(0, 'Seed for initialisation, batch order and explainer randomness.', minimum=0)
+  seed: int = setting(0, 'Seed for initialisation, batch order and explainer randomness.', minimum=0,
+                      maximum=MAX_SEED)
   # The data split (and the synthetic corpus) has its own seed, so runs that differ only in `seed` share one
   # vocabulary and their checkpoints stack (`--mode=reevaluate`).
   split_seed: int = setting(0, 'Seed for the train/valid split and the synthetic corpus; runs that differ only in '
-                            '--seed share a vocabulary, so their checkpoints stack.', minimum=0)
+                            '--seed share a vocabulary, so their checkpoints stack.', minimum=0,
+                            maximum=MAX_SEED)
   # Model (DESIGN.md section 3): a name in faithjax.models.MODELS and its sizes.
   model: str = setting('lstm', 'Classifier (faithjax.models.MODELS).', lambda: models.MODELS)
-  emb_dim: int = setting(300, 'Embedding size.', minimum=1)
-  hidden: int = setting(128, 'LSTM hidden size per direction (Transformer: feed-forward width).', minimum=1)
-  att_hidden: int = setting(128, 'Additive-attention hidden size.', minimum=1)
+  emb_dim: int = setting(300, 'Embedding size.', minimum=1, maximum=MAX_WIDTH)
+  hidden: int = setting(128, 'LSTM hidden size per direction (Transformer: feed-forward width).', minimum=1,
+                        maximum=MAX_WIDTH)
+  att_hidden: int = setting(128, 'Additive-attention hidden size.', minimum=1, maximum=MAX_WIDTH)
   bidirectional: bool = setting(True, 'BiLSTM, or a one-directional LSTM (--nobidirectional).')
-  layers: int = setting(2, 'Transformer encoder blocks.', minimum=1)
-  heads: int = setting(4, 'Transformer attention heads.', minimum=1)
+  layers: int = setting(2, 'Transformer encoder blocks.', minimum=1, maximum=MAX_DEPTH)
+  heads: int = setting(4, 'Transformer attention heads.', minimum=1, maximum=MAX_DEPTH)
   # Training (the classifier's; the weak learner's too, with weak_epochs).
-  epochs: int = setting(8, 'Training epochs.', minimum=1)
-  batch_size: int = setting(32, 'Training batch size.', minimum=1)
-  learning_rate: float = setting(1e-3, 'AMSGrad learning rate (> 0).')
-  l2: float = setting(1e-5, 'Coupled L2 weight decay on every parameter outside the attention.', minimum=0)
+  epochs: int = setting(8, 'Training epochs.', minimum=1, maximum=MAX_COUNT)
+  batch_size: int = setting(32, 'Training batch size.', minimum=1, maximum=MAX_BATCH)
+  learning_rate: float = setting(1e-3, 'AMSGrad learning rate (> 0).', maximum=1)
+  l2: float = setting(1e-5, 'Coupled L2 weight decay on every parameter outside the attention.', minimum=0,
+                      maximum=1)
   # Protocol departures of issue 16 (BUILD_NOTES.md). Three defaults are the original protocol's (pad_rule,
   # select_from_epoch, uniform_weights; a workdir made before such a default changed keeps what it ran with,
   # VALUES_BEFORE_FIELD); the others are ours, measured against the original's choice (experiments.departures).
@@ -125,14 +138,15 @@ class RunConfig:
                                 'DatasetBC loaders: SST > 5 tokens, IMDB > 6, 20 News 6 < n < 500, AG News strictly '
                                 "between each split's shortest and longest), train, valid and test alike; default: "
                                 'keep them all and truncate at max_len.')
-  eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1)
+  eval_batch_size: int = setting(256, 'Batch size of prediction, explainers and evaluations.', minimum=1,
+                                maximum=MAX_BATCH)
   # Explainers (DESIGN.md section 4).
   explainers: tuple = setting(explain.DEFAULT, 'Explainers, a comma list (faithjax.explain registry), each '
                               "optionally with map transforms, e.g. integrated_gradients.abs.l1.",
                               explain.explainer_names, chosen=explain.base_name)
   target: str = setting('prob', 'Scalar explained for the predicted class.', explain.TARGETS)
   detach_attention: bool = setting(False, 'Stop gradients through the attention weights (JW parity).')
-  ig_steps: int = setting(50, 'Integrated Gradients steps.', minimum=1)
+  ig_steps: int = setting(50, 'Integrated Gradients steps.', minimum=1, maximum=MAX_COUNT)
   quadrature: str = setting('midpoint', 'Integrated Gradients quadrature.', explain.QUADRATURES)
   # Evaluations (DESIGN.md section 5).
   deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
@@ -147,8 +161,8 @@ class RunConfig:
   uniform_weights: str = setting('mean', "The Uniform baseline's weights: 'mean' (1/n, Wiegreffe & Pinter) or 'norm' "
                                  "(ours before session 11: ones normalised by --norm, 1/sqrt(n) under l2).",
                                  weak_learner.UNIFORM_WEIGHTS)
-  weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1)
-  permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1)
+  weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1, maximum=MAX_COUNT)
+  permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1, maximum=MAX_COUNT)
   test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)
 
   def fingerprint(self):
@@ -166,16 +180,21 @@ def preset_settings(corpus, preset):
 def _check(config):
   """Every field against its metadata (choices, minimum), plus the rules that tie fields together."""
   for field in dataclasses.fields(config):
-    value, choices, minimum = getattr(config, field.name), choices_of(field), field.metadata['minimum']
+    value, choices = getattr(config, field.name), choices_of(field)
+    minimum, maximum = field.metadata['minimum'], field.metadata['maximum']
     if isinstance(value, tuple) and not value:
       raise FaithjaxError(f'--{field.name} is empty; choose one or more of {", ".join(choices)}')
     chosen = field.metadata['chosen'] or (lambda element: element)
     for element in value if isinstance(value, tuple) else (value,):
       if choices is not None and chosen(element) not in choices:
         raise FaithjaxError(f'--{field.name}={element} is not one of {", ".join(choices)}')
+    if isinstance(value, float) and not math.isfinite(value):
+      raise FaithjaxError(f'--{field.name} must be a finite number, got {value}')
     if minimum is not None and value < minimum:
       bound = 'a positive integer' if minimum == 1 else f'>= {minimum}'
       raise FaithjaxError(f'--{field.name} must be {bound}, got {value}')
+    if maximum is not None and value > maximum:
+      raise FaithjaxError(f'--{field.name} must be <= {maximum:,}, got {value:,}')
   if config.quadrature == 'trapezoid' and config.ig_steps < 2:
     raise FaithjaxError('--quadrature=trapezoid needs --ig_steps >= 2 (both ends of the path)')
   if not config.learning_rate > 0:

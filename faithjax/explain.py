@@ -327,9 +327,11 @@ def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='z
 
 
 def lime_coalitions(key, mask, samples):
-  """LIME's (the lime package's text explainer) perturbations: <bool>[samples, batch, seq], False on PAD.
+  """LIME perturbations: <bool>[samples, batch, seq], False on PAD.
 
-  The first keeps every token; the others keep each real token with probability 1/2.
+  The first keeps every token; the others keep each real token with probability 1/2 (Captum's default
+  perturbation for LIME). The lime package's text explainer samples otherwise: it removes a uniformly drawn
+  number 1..d of the d words, so its coalitions are smaller on average and its answer differs from this one.
   """
   keep = jax.random.bernoulli(key, 0.5, (samples, *mask.shape)).at[0].set(True)
   return keep & mask
@@ -346,9 +348,9 @@ def lime(model, params, ids, mask, key=None, *, target='prob', removal='zero', s
          path_tokens=MAX_PATH_TOKENS):
   """LIME, one feature per token: the coefficients of a weighted ridge regression: [batch, seq], signed.
 
-  f(z) ~ intercept + z . phi over lime_coalitions z, weighted by lime_weights, penalty
-  ridge * |phi|^2 (the intercept free), as the lime package's defaults; every document's
-  regression solved at once.
+  f(z) ~ intercept + z . phi over lime_coalitions z (Bernoulli(1/2) per token, Captum's sampling, not the lime
+  package's), weighted by lime_weights, penalty ridge * |phi|^2 (the intercept free), the lime package's kernel
+  and ridge defaults; every document's regression solved at once.
   """
   _require_key('lime', key)
   coalitions = lime_coalitions(key, mask, samples)

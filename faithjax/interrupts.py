@@ -29,6 +29,11 @@ def _on_sigint(signum, frame):
   raise KeyboardInterrupt
 
 
+def _record_sigint(signum, frame):
+  del signum, frame
+  _received.set()
+
+
 def _quiet_about_recorded_interrupts(hook):
   """An unraisable hook that drops a KeyboardInterrupt our handler recorded and passes the rest to `hook`."""
 
@@ -40,10 +45,14 @@ def _quiet_about_recorded_interrupts(hook):
   return unraisable
 
 
-def install() -> None:
-  """SIGINT raises KeyboardInterrupt through our handler (from the main thread; elsewhere a no-op)."""
+def install(defer: bool = False) -> None:
+  """SIGINT raises KeyboardInterrupt through our handler (from the main thread; elsewhere a no-op).
+
+  defer: only record it, for code that no KeyboardInterrupt may stop half-way (an entry point's imports,
+  before its one-line handling is in place): `raise_if_received` stops the run once that code is done.
+  """
   if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGINT, _record_sigint if defer else _on_sigint)
     if not getattr(sys.unraisablehook, 'quiet_about_recorded_interrupts', False):
       sys.unraisablehook = _quiet_about_recorded_interrupts(sys.unraisablehook)
 

@@ -2,10 +2,11 @@
 
 Every artefact goes through a temp file in the same folder and `os.replace`, so
 a run killed at any moment leaves either the old file or the new one, never a
-torn one. Artefacts that are read back (arrays, checkpoints) get a manifest of
-content hashes beside them, `<name>.sha256` in `sha256sum` format, written
-before the artefact is renamed into place; reading checks it first, so a
-damaged file is refused with one line instead of giving wrong numbers.
+torn one. Artefacts that are read back (arrays, checkpoints, the workdir's
+config.json and stage summaries) get a manifest of content hashes beside them,
+`<name>.sha256` in `sha256sum` format, written before the artefact is renamed
+into place; reading checks it first, so a damaged file (or one whose manifest is
+gone) is refused with one line instead of giving wrong numbers.
 In a multi-process run (faithjax.parallel) only process 0 writes and
 prints; every write is a barrier, so all processes see the same files.
 """
@@ -56,6 +57,10 @@ def atomic_path(path):
     yield tmp
     if primary:
       os.replace(tmp, path)
+  except OSError as e:
+    if e.filename is not None:
+      raise
+    raise OSError(e.errno, e.strerror or str(e), os.fspath(path)) from e  # a full disk names the artefact
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
@@ -76,8 +81,17 @@ def _json_default(obj):
   raise TypeError(f'not JSON serialisable: {type(obj).__name__}')
 
 
+def _json_text(obj):
+  return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + '\n'
+
+
+def json_ready(obj):
+  """`obj` as it reads back from its JSON (tuples as lists, numpy scalars as numbers): comparable with a loaded one."""
+  return json.loads(_json_text(obj))
+
+
 def write_json(path, obj):
-  write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + '\n')
+  write_text(path, _json_text(obj))
 
 
 def read_json(path):
@@ -86,6 +100,20 @@ def read_json(path):
       return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
       raise CorruptArtefact(path, f'not JSON: {e}') from None
+
+
+def save_json(path, obj) -> None:
+  """write_json with the content hash recorded beside it (`path`.sha256), for JSON that results are read from."""
+  with atomic_path(path) as tmp:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(_json_text(obj))
+    record_hashes(path, content=tmp)
+
+
+def load_json(path):
+  """The JSON of `path`, checked against its manifest first (save_json)."""
+  verify(path)
+  return read_json(path)
 
 
 def sha256_of(path):
@@ -127,14 +155,16 @@ def recorded_names(path):
 
 
 def verify(path):
-  """Raises CorruptArtefact unless `path` has exactly the content hashed in `path`.sha256.
+  """Raises CorruptArtefact unless `path` exists with exactly the content hashed in `path`.sha256.
 
-  An artefact without a manifest (written before faithjax recorded them) is
-  not checked.
+  A missing manifest is a damaged artefact too: hashes are never recorded from
+  the bytes found on disk when reading.
   """
   manifest = os.fspath(path) + MANIFEST_SUFFIX
+  if not os.path.lexists(path):
+    raise CorruptArtefact(path, 'it is missing')
   if not os.path.exists(manifest):
-    return
+    raise CorruptArtefact(path, f'its hash file {os.path.basename(manifest)} is missing')
   with open(manifest, encoding='utf-8', errors='replace') as f:
     expected = dict(reversed(line.rstrip('\n').split('  ', 1)) for line in f if '  ' in line)
   actual = _files(path)

@@ -6,8 +6,10 @@ killed run resumes where it stopped. run.py only parses flags and calls
 `run_pipeline` or `reevaluate_checkpoints`.
 """
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import time
 
 import jax
@@ -22,6 +24,7 @@ from faithjax import explain
 from faithjax import heatmap
 from faithjax import interrupts
 from faithjax import io
+from faithjax import memory
 from faithjax import metrics
 from faithjax import models
 from faithjax import parallel
@@ -64,6 +67,7 @@ def stage_encode(config, workdir, mesh=None):
     io.log(f'encode: the length filter {about["length_filter"]} dropped ' +
            ', '.join(f'{s} {n}' for s, n in by_length.items()))
   corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'], train_docs)
+  encode.check_learnable(corpus, about['display'])
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
           'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab),
@@ -248,15 +252,60 @@ STAGE_FUNCTIONS = {'encode': stage_encode, 'train': stage_train, 'explain': stag
 
 
 def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
-  """Runs `stages` in order, skipping those already done; returns results.json's content."""
+  """Runs `stages` in order, skipping those already done, holding the workdir's lock; returns results.json's
+  content."""
   unknown = [s for s in stages if s not in config_lib.STAGES]
   if unknown:
     raise FaithjaxError(f'unknown stage(s) {", ".join(unknown)}; choose from {", ".join(config_lib.STAGES)}')
   corpora.spec(config.corpus)  # an unknown corpus is refused before the workdir is made
+  memory.check(config, corpora.describe(config.corpus, config.data_dir, config.split_seed)['max_len'])
   try:
-    return _run_stages(config, workdir_lib.prepare_workdir(root, config), stages, mesh)
+    with workdir_lib.locked(root):
+      return _run_stages(config, workdir_lib.prepare_workdir(root, config), stages, mesh)
   except io.CorruptArtefact as e:
     raise artefacts.with_redo_command(e) from None
+
+
+def stage_outputs(config, workdir, stage):
+  """What a finished `stage` wrote that later stages read: a stage whose summary exists but whose output is
+  missing (deleted as an artefact's fix) is run again, and must reproduce its summary."""
+  return {'encode': [workdir.corpus], 'train': [workdir.classifier_ckpt],
+          'explain': [workdir.maps(name) for name in config.explainers]}.get(stage, [])
+
+
+def _run_stage(config, workdir, stage, mesh):
+  """Runs one stage: its summary, refused if it holds a non-finite number, and its timing.StageTime."""
+  try:
+    with io.progress_scope(stage), timing.measure() as spent:
+      summary = STAGE_FUNCTIONS[stage](config, workdir, mesh)
+  except KeyboardInterrupt:
+    raise Interrupted(f'stage {stage}') from None
+  bad = artefacts.non_finite(summary)
+  if bad:
+    raise FaithjaxError(f'stage {stage} computed {bad[0][1]} for {bad[0][0]} (and {len(bad) - 1} more non-finite '
+                        'values); nothing was written to results. Delete the stage\'s outputs and re-run: '
+                        + artefacts.redo_command_of_stage(workdir, stage))
+  return io.json_ready(summary), spent
+
+
+def _recompute(config, workdir, stage, missing, mesh):
+  """Runs the finished `stage` again for its `missing` outputs; refuses (deleting them again) unless it
+  reproduces the summary that the workdir's later results were computed from."""
+  recorded = io.load_json(workdir.summary(stage))
+  io.log(f'stage {stage}: recomputing {os.path.relpath(missing[0], workdir.root)}'
+         + (f' and {len(missing) - 1} more' if len(missing) > 1 else ''))
+  summary, spent = _run_stage(config, workdir, stage, mesh)
+  if summary != recorded:
+    for path in missing:
+      if os.path.isdir(path):
+        shutil.rmtree(path)
+      else:
+        os.remove(path)
+    differ = sorted(k for k in set(summary) | set(recorded) if summary.get(k) != recorded.get(k))
+    raise FaithjaxError(f'stage {stage} recomputed {os.path.relpath(missing[0], workdir.root)}, but it differs from '
+                        f'what the workdir\'s results were computed from ({", ".join(differ)} in '
+                        f'{workdir.summary(stage)}); pass a new --workdir')
+  io.log(f'stage {stage}: recomputed in {spent.describe()}, the same as before')
 
 
 def _run_stages(config, workdir, stages, mesh):
@@ -267,29 +316,24 @@ def _run_stages(config, workdir, stages, mesh):
   for stage in config_lib.STAGES[:last + 1]:
     if stage == 'report':
       continue
-    if os.path.exists(workdir.summary(stage)):
-      io.log(f'stage {stage}: done before, skipped ({workdir.summary(stage)})')
+    if os.path.lexists(workdir.summary(stage)):
+      missing = [p for p in stage_outputs(config, workdir, stage) if not os.path.lexists(p)]
+      if missing:
+        _recompute(config, workdir, stage, missing, mesh)
+      else:
+        io.log(f'stage {stage}: done before, skipped ({workdir.summary(stage)})')
     else:
       io.log(f'stage {stage}: running')
-      try:
-        with io.progress_scope(stage), timing.measure() as spent:
-          summary = STAGE_FUNCTIONS[stage](config, workdir, mesh)
-      except KeyboardInterrupt:
-        raise Interrupted(f'stage {stage}') from None
-      bad = artefacts.non_finite(summary)
-      if bad:
-        raise FaithjaxError(f'stage {stage} computed {bad[0][1]} for {bad[0][0]} (and {len(bad) - 1} more non-finite '
-                            'values); nothing was written to results. Delete the stage\'s outputs and re-run: '
-                            + artefacts.redo_command_of_stage(workdir, stage))
-      io.write_json(workdir.stage_time(stage), spent.as_dict())  # beside the summary: results.json holds no clock
-      io.write_json(workdir.summary(stage), summary)
+      summary, spent = _run_stage(config, workdir, stage, mesh)
+      io.save_json(workdir.stage_time(stage), spent.as_dict())  # beside the summary: results.json holds no clock
+      io.save_json(workdir.summary(stage), summary)
       io.log(f'stage {stage}: done in {spent.describe()}')
-      interrupts.raise_if_received(f'stage {stage}')  # a Ctrl-C that a library swallowed stops the run here
-    summaries[stage] = io.read_json(workdir.summary(stage))
+    interrupts.raise_if_received(f'stage {stage}')  # a Ctrl-C that a library swallowed stops the run here
+    summaries[stage] = io.load_json(workdir.summary(stage))
   results = {'config': dataclasses.asdict(config), 'stages': summaries, 'provenance': provenance.record()}
   if 'report' in stages:
     io.write_json(workdir.path('results.json'), results)
-    times = {s: io.read_json(workdir.stage_time(s)) for s in summaries if os.path.exists(workdir.stage_time(s))}
+    times = {s: io.load_json(workdir.stage_time(s)) for s in summaries if os.path.lexists(workdir.stage_time(s))}
     io.write_text(workdir.path('report.md'), report.render(results, times))
   return results
 
@@ -304,9 +348,20 @@ def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
   """
   if not checkpoints:
     raise FaithjaxError('--mode=reevaluate needs --checkpoints=<workdir, checkpoint folder or glob>')
+  dirs = reevaluate.checkpoint_dirs(checkpoints)
+  try:
+    with contextlib.ExitStack() as locks:
+      locks.enter_context(workdir_lib.locked(root))
+      for source in dict.fromkeys(reevaluate.workdir_of(d).root for d in dirs):  # read only: a shared lock
+        locks.enter_context(workdir_lib.locked(source, shared=True))
+      _reevaluate(config, root, dirs, mesh)
+  except io.CorruptArtefact as e:
+    raise artefacts.with_redo_command(e, output_root=root) from None
+
+
+def _reevaluate(config, root, dirs, mesh):
   run_pipeline(config, root, ['encode'])
   corpus = encode.EncodedCorpus.load(workdir_lib.Workdir(os.path.abspath(root)).corpus)
-  dirs = reevaluate.checkpoint_dirs(checkpoints)
   missing = reevaluate.missing_weak_learners(dirs, config.explainers)
   weak = None if missing else {'model': make_weak_learner(config, corpus), 'norm': config.norm,
                                'permutations': config.permutations}

@@ -79,13 +79,12 @@ def restore_all(dirs, model):
   restored = []
   for path in dirs:
     try:
-      restored.append(train.restore_best(path, abstract))
+      restored.append(train.restore_best(path, abstract, read_only=True))
     except io.CorruptArtefact:
       raise  # damaged, not mismatched: its own message says what to delete
     except FaithjaxError as e:
-      raise FaithjaxError(f'checkpoint {path} has another architecture or vocabulary than the model it is '
-                          f'evaluated with ({model}); re-evaluate only checkpoints trained on this corpus '
-                          f'with these flags. ({e})') from e
+      raise FaithjaxError(f'checkpoint {path} has another architecture than the {type(model).__name__} it is '
+                          'evaluated with; pass the model flags it was trained with') from e
   return restored
 
 
@@ -94,31 +93,41 @@ def _explainers(explainers):
   return dict(explainers) if isinstance(explainers, dict) else {name: {} for name in explainers}
 
 
-def _workdir(checkpoint_dir):
+def workdir_of(checkpoint_dir: str) -> workdir_lib.Workdir:
   """The workdir.Workdir a classifier checkpoint folder (<workdir>/checkpoints/classifier) belongs to."""
   return workdir_lib.Workdir(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))))
 
 
 def run_seed(checkpoint_dir):
-  """The --seed of the run that made a checkpoint (its workdir's config.json; 0 if there is none).
+  """The --seed of the run that made a checkpoint (its workdir's config.json, verified; 0 if there is none).
 
   The shuffle test drew its permutations from this seed, so re-evaluating it
   with the same seed must give the run's own TVDs.
   """
-  path = _workdir(checkpoint_dir).path('config.json')
-  return int(io.read_json(path).get('seed', 0)) if os.path.exists(path) else 0
+  path = workdir_of(checkpoint_dir).path('config.json')
+  return int(io.load_json(path).get('seed', 0)) if os.path.lexists(path) else 0
 
 
 def check_vocabulary(checkpoint_dir, corpus):
-  """Refuses a checkpoint whose workdir encoded its corpus with other ids (another seed or corpus).
+  """Refuses a checkpoint unless its vocabulary is verified to be `corpus`'s (another seed or corpus would give
+  other ids): from the record saved with it (train.VOCABULARY), or, for a folder saved before such records, from
+  the corpus.npz of the workdir it was trained in.
 
   Equal shapes are not enough: two seeds' vocabularies can have one size and
   different orders, and the ids would then be silently scrambled.
   """
-  encoded = _workdir(checkpoint_dir).corpus
-  if os.path.exists(encoded) and encode.EncodedCorpus.load(encoded).vocab != corpus.vocab:
-    raise FaithjaxError(f'checkpoint {checkpoint_dir} was trained on another vocabulary ({encoded}); '
-                        're-evaluate it with the --corpus and --seed it was trained with')
+  record, encoded = os.path.join(checkpoint_dir, train.VOCABULARY), workdir_of(checkpoint_dir).corpus
+  if os.path.lexists(record):
+    saved, source = io.load_json(record)['vocab_sha256'], record
+  elif os.path.lexists(encoded):
+    saved, source = encode.EncodedCorpus.load(encoded).vocab_sha256(), encoded
+  else:
+    raise FaithjaxError(f'checkpoint {checkpoint_dir} records no vocabulary ({train.VOCABULARY}: a folder saved '
+                        'before faithjax recorded it) and no corpus.npz of its workdir lies beside it, so its token '
+                        'ids cannot be checked; pass the workdir it was trained in to --checkpoints')
+  if saved != corpus.vocab_sha256():
+    raise FaithjaxError(f'checkpoint {checkpoint_dir} was trained on another vocabulary ({source}); '
+                        're-evaluate it with the --corpus and --split_seed it was trained with')
 
 
 def _prepare(checkpoints, corpus, model, split, subset, deletion_options, weak):
@@ -267,8 +276,8 @@ def stacked_weak_evaluation(model, stacked_params, split, stacked_scores, keys, 
 
 def missing_weak_learners(dirs, explainers):
   """The weak-learner folders that checkpoint folders' workdirs lack for `explainers` (no evaluate stage)."""
-  return [_workdir(d).weak_ckpt(n) for d in dirs for n in explainers
-          if not os.path.isdir(os.path.join(_workdir(d).weak_ckpt(n), 'best'))]
+  return [workdir_of(d).weak_ckpt(n) for d in dirs for n in explainers
+          if not os.path.isdir(os.path.join(workdir_of(d).weak_ckpt(n), 'best'))]
 
 
 def restore_weak(dirs, explainer, model):
@@ -278,7 +287,7 @@ def restore_weak(dirs, explainer, model):
     raise FaithjaxError(f'no {explainer} weak learner in {", ".join(missing)}; run the evaluate stage there '
                         'first, or re-evaluate without the weak learner')
   abstract = jax.eval_shape(lambda: weak_learner_model.init(model, jax.random.key(0)))
-  return [train.restore_best(_workdir(d).weak_ckpt(explainer), abstract) for d in dirs]
+  return [train.restore_best(workdir_of(d).weak_ckpt(explainer), abstract, read_only=True) for d in dirs]
 
 
 def _results(dirs, data, maps, rates, erased, weak):

@@ -5,6 +5,9 @@ under each evaluation, whether the evaluations agree (Kendall tau), and the
 explainers that do worse than the random map.
 """
 
+import html
+import re
+
 from faithjax import provenance
 from faithjax.data.encode import SPLITS
 from faithjax.explain import BASELINES
@@ -22,6 +25,12 @@ def markdown_table(header, rows):
   return '\n'.join(lines)
 
 
+def escaped(text):
+  """`text` shown as itself in Markdown: HTML and Markdown's own marks escaped (a corpus named by a file name,
+  e.g. jsonl:<b>x</b>.jsonl, is text, not markup)."""
+  return re.sub(r'([\\`*_\[\]|])', r'\\\1', html.escape(text, quote=False))
+
+
 def with_ci(value, ci95=None):
   """'0.123 [0.100, 0.150]', or the value alone without a CI."""
   return f'{value:.3f}' + (f' [{ci95[0]:.3f}, {ci95[1]:.3f}]' if ci95 else '')
@@ -36,8 +45,8 @@ def _corpus_section(encode):
   dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
           by_length else []) for s in SPLITS]
-  return [f'## Corpus: {encode["display_name"]}', '',
-          f'Protocol: {encode["protocol"]}.', '',
+  return [f'## Corpus: {escaped(encode["display_name"])}', '',
+          f'Protocol: {escaped(encode["protocol"])}.', '',
           f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
           markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'] +
                          (["dropped (Jain & Wallace's length filter)"] if by_length else []), rows), '']

@@ -111,11 +111,29 @@ def _manager(ckpt_dir, which):
   return ocp.CheckpointManager(folder, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
 
 
+# Beside a checkpoint folder (e.g. checkpoints/classifier/last.saving): the step being saved, written before
+# orbax's save and removed once its hashes are recorded. The one window in which a step may lack its hashes.
+SAVING_SUFFIX = '.saving'
+# In a classifier's checkpoint folder: the hash of the vocabulary (and the corpus) it was trained on, so that
+# re-evaluating it on another vocabulary is refused (reevaluate.check_vocabulary).
+VOCABULARY = 'vocabulary.json'
+
+
 def _save(manager, step, args):
-  """Saves orbax `args` as `step` and records the content hashes of the manager's folder (io.record_hashes)."""
-  manager.save(step, args=args, force=True)
-  manager.wait_until_finished()
+  """Saves orbax `args` as `step` and records the content hashes of the manager's folder (io.record_hashes),
+  announcing the step in a marker first (SAVING_SUFFIX), so that `_restore` can tell a run killed between the save
+  and its hashes from a checkpoint whose hashes were deleted."""
+  marker = os.fspath(manager.directory) + SAVING_SUFFIX
+  io.write_text(marker, f'{step}\n')
+  try:
+    manager.save(step, args=args, force=True)
+    manager.wait_until_finished()
+  except KeyboardInterrupt:
+    manager.wait_until_finished()  # orbax's save threads, left running, log tracebacks while the process exits
+    raise
   io.record_hashes(manager.directory)
+  if parallel.is_primary():
+    os.remove(marker)
 
 
 def save_best(ckpt_dir, params, step=0):
@@ -143,14 +161,33 @@ def _check_shapes(folder, step, abstract):
     raise ValueError('its arrays have other names or shapes')
 
 
-def _restore(manager, step, args, abstract=None):
+def _saving(folder):
+  """The step a run was saving into `folder` when it was killed (its SAVING_SUFFIX marker), or None."""
+  try:
+    with open(folder + SAVING_SUFFIX, encoding='utf-8') as f:
+      return int(f.read())
+  except (OSError, ValueError):
+    return None
+
+
+def _restore(manager, step, args, abstract=None, read_only=False):
   """`step` of `manager` read with orbax `args`, its files checked against their hashes first (a damaged
-  checkpoint is one line), and its arrays against `abstract`'s shapes when given."""
+  checkpoint is one line), and its arrays against `abstract`'s shapes when given.
+
+  A step without hashes is damaged, except the one the marker of `_save` names: orbax finalised it (an atomic
+  rename) but the run was killed before it recorded the hashes, which are recorded now (never with read_only:
+  re-evaluation writes nothing into the workdirs it reads).
+  """
   folder = os.fspath(manager.directory)
-  if not any(name.startswith(os.path.join(os.path.basename(folder), str(step), '')) for name in
-             io.recorded_names(folder)):
-    # orbax finalised this step (an atomic rename) but the run was killed before it recorded the hashes
+  recorded = any(name.startswith(os.path.join(os.path.basename(folder), str(step), ''))
+                 for name in io.recorded_names(folder))
+  if not recorded and _saving(folder) == step:
+    if read_only:
+      raise FaithjaxError(f'checkpoint {folder} was being saved when its run was killed; re-run the command that '
+                          'made it first')
     io.record_hashes(folder)
+  elif not recorded:
+    raise io.CorruptArtefact(folder, f'no content hashes were recorded for its step {step}')
   io.verify(folder)
   try:
     if abstract is not None:
@@ -164,14 +201,15 @@ def _restore(manager, step, args, abstract=None):
     raise io.CorruptArtefact(folder, f'orbax cannot read it: {str(e).splitlines()[0]}') from None
 
 
-def restore_best(ckpt_dir, abstract_params):
-  """The selected parameters of a finished `fit` in `ckpt_dir`, on this process's first device."""
+def restore_best(ckpt_dir, abstract_params, read_only=False):
+  """The selected parameters of a finished `fit` in `ckpt_dir`, on this process's first device (read_only: see
+  `_restore`)."""
   with _manager(ckpt_dir, 'best') as best:
     step = best.latest_step()
     if step is None:
-      raise FaithjaxError(f'no checkpoint in {ckpt_dir}/best; run the train stage first')
+      raise io.CorruptArtefact(best.directory, 'it holds no checkpoint')
     abstract = parallel.abstract(abstract_params)
-    return _restore(best, step, ocp.args.StandardRestore(abstract), abstract)
+    return _restore(best, step, ocp.args.StandardRestore(abstract), abstract, read_only)
 
 
 def _selection_key(row, select_metric):
@@ -283,6 +321,11 @@ def predict_split(model, params, split, batch_size=256, mesh=None):
                             label='classifier predict')
 
 
+def record_vocabulary(ckpt_dir: str, corpus: encode.EncodedCorpus) -> None:
+  """Records in classifier checkpoint folder `ckpt_dir` the vocabulary (and corpus) its ids refer to (VOCABULARY)."""
+  io.save_json(os.path.join(ckpt_dir, VOCABULARY), {'corpus': corpus.name, 'vocab_sha256': corpus.vocab_sha256()})
+
+
 def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
   """Trains the classifier on corpus.splits['train'], selecting on 'valid'; `mesh`: see `fit`."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
@@ -296,6 +339,7 @@ def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
   def evaluate(params):
     return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
+  record_vocabulary(ckpt_dir, corpus)
   return fit(params=contract.init(model, jax.random.key(config.seed)),
              loss_fn=ClassifierLoss(model, tuple(weights.tolist()), config.loss_reduction),
              train_batches=train_batches, evaluate=evaluate, config=config, ckpt_dir=ckpt_dir, label='classifier', mesh=mesh)

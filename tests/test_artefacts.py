@@ -51,13 +51,27 @@ def test_a_damaged_npz_is_refused_naming_the_file(tmp_path, corrupt):
   assert '\n' not in str(error.value)
 
 
-def test_an_npz_without_a_manifest_is_still_read_and_a_garbage_one_without_is_one_line(tmp_path):
-  path = tmp_path / 'old.npz'
-  np.savez(path, a=np.ones(3))  # as written before faithjax recorded hashes
-  np.testing.assert_array_equal(io.load_npz(path)['a'], np.ones(3))
-  garbage(path)
-  with pytest.raises(io.CorruptArtefact, match='not a readable .npz'):
-    io.load_npz(path)
+def test_an_npz_or_json_without_its_hash_file_is_refused_not_re_recorded(tmp_path):
+  for path, save, load in ((tmp_path / 'a.npz', lambda p: io.save_npz(p, a=np.ones(3)), io.load_npz),
+                           (tmp_path / 'a.json', lambda p: io.save_json(p, {'a': 1}), io.load_json)):
+    save(path)
+    load(path)
+    os.remove(f'{path}.sha256')
+    with pytest.raises(io.CorruptArtefact, match=f'{path} is corrupt \\(its hash file a.*.sha256 is missing\\)'):
+      load(path)
+    assert not os.path.exists(f'{path}.sha256')
+    path.unlink()
+    with pytest.raises(io.CorruptArtefact, match='it is missing'):
+      load(path)
+
+
+def test_a_full_disk_names_the_artefact(tmp_path, monkeypatch):
+  def full(*args, **kwargs):
+    raise OSError(28, 'No space left on device')
+  monkeypatch.setattr(io, 'record_hashes', full)
+  with pytest.raises(OSError) as error:
+    io.save_json(tmp_path / 'x.json', {})
+  assert error.value.filename == str(tmp_path / 'x.json') and not list(tmp_path.iterdir())
 
 
 def fit_tiny(ckpt_dir, epochs=2):
@@ -86,8 +100,22 @@ def test_a_damaged_checkpoint_is_refused_before_orbax_reads_it(tmp_path, corrupt
 def test_a_step_saved_by_a_run_killed_before_it_recorded_hashes_resumes(tmp_path):
   straight = fit_tiny(tmp_path / 'straight', epochs=2)
   fit_tiny(tmp_path / 'killed', epochs=1)
-  (tmp_path / 'killed' / 'last.sha256').unlink()  # killed between orbax's save and the manifest
+  # killed between orbax's save and the manifest: the marker written before the save names the step
+  (tmp_path / 'killed' / 'last.sha256').unlink()
+  (tmp_path / 'killed' / f'last{train.SAVING_SUFFIX}').write_text('0\n')
   np.testing.assert_array_equal(fit_tiny(tmp_path / 'killed', epochs=2)['w'], straight['w'])
+  assert not (tmp_path / 'killed' / f'last{train.SAVING_SUFFIX}').exists()
+
+
+def test_a_checkpoint_whose_hashes_were_deleted_is_refused_not_re_recorded(tmp_path):
+  fit_tiny(tmp_path, epochs=1)
+  (tmp_path / 'best.sha256').unlink()
+  with pytest.raises(io.CorruptArtefact, match='no content hashes were recorded for its step 0'):
+    train.restore_best(str(tmp_path), {'w': jnp.ones(3)})
+  assert not (tmp_path / 'best.sha256').exists()
+  (tmp_path / 'last.sha256').unlink()
+  with pytest.raises(io.CorruptArtefact, match=f'{tmp_path / "last"} is corrupt'):
+    fit_tiny(tmp_path, epochs=2)
 
 
 # ----------------------------------------------------------------------------- in a workdir
@@ -122,7 +150,7 @@ def test_a_damaged_artefact_in_a_workdir_is_one_line_with_the_command_that_recom
   assert '\n' not in message and 'is corrupt' in message and 're-run the same command' in message
   assert (workdir / 'results.json').read_bytes() == results and not (workdir / 'stages' / f'{reader}.json').exists()
   command = message.split(': ')[-1]
-  assert command.startswith('rm -r ') and str(target.parent if 'checkpoints' in relative else target) in command
+  assert command.startswith('rm -rf ') and str(target.parent if 'checkpoints' in relative else target) in command
 
 
 @pytest.mark.slow  # reads the whole smoke run (conftest.smoke_workdir): CI's second step
@@ -137,7 +165,7 @@ def test_reevaluate_refuses_a_damaged_checkpoint_with_one_line_and_exit_2(smoke_
       capture_output=True, text=True, cwd=REPO, env=dict(os.environ, JAX_PLATFORMS='cpu'), timeout=600)
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and lines[-1].startswith('faithjax: error: ') and 'is corrupt' in lines[-1]
-  assert 'another architecture' not in lines[-1] and f"rm -r {workdir / 'checkpoints' / 'classifier'}" in lines[-1]
+  assert 'another architecture' not in lines[-1] and f"rm -rf {workdir / 'checkpoints' / 'classifier'}" in lines[-1]
   assert not any('Traceback' in line for line in lines)
   assert not (tmp_path / 're' / 'reevaluate.json').exists()
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from faithjax import FaithjaxError
+from faithjax import config as config_lib
+from faithjax import pipeline
 from faithjax.data import corpora
 from faithjax.data import fetch
 from faithjax.data import synthetic
@@ -324,7 +326,7 @@ def test_missing_field(tmp_path):
 def test_label_out_of_range(tmp_path, label):
   lines = json.dumps({'id': 'x-0', 'text': 'ok', 'label': 0}) + '\n' + json.dumps(
       {'id': 'x-1', 'text': 'ok', 'label': label}) + '\n'
-  one_line_error(lambda: corpora.load_raw('sst', sst_dir(tmp_path, lines)), r'row 2: label .* is out of range')
+  one_line_error(lambda: corpora.load_raw('sst', sst_dir(tmp_path, lines)), r'line 2: label .* is out of range')
 
 
 def test_non_utf8_bytes(tmp_path):
@@ -401,7 +403,7 @@ def own_rows(n, split=None):
 
 
 def write_jsonl(path, rows):
-  path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  path.write_text(''.join((json.dumps(r) if r else '') + '\n' for r in rows))  # '': a blank line
   return f'jsonl:{path}'
 
 
@@ -427,12 +429,26 @@ def test_jsonl_corpus_keeps_its_own_splits_and_draws_valid_from_train(tmp_path):
 
 @pytest.mark.parametrize('rows, match', [
     ([{'text': 'a b', 'label': 2}], r'label 2 is out of range'),
-    ([{'text': 'a b', 'label': 1, 'split': 'dev'}], r"split values \['dev'\]"),
+    ([{'text': 'a b', 'label': 1, 'split': 'dev'}], r"line 1: split 'dev' is not one of"),
     ([{'label': 1}], r"lacks the field\(s\) \['text'\]"),
+    ([{'text': 'a b', 'label': 1}, {'text': 7, 'label': 0}], r'line 2: text 7 is not a string'),
+    ([{'text': 'a b', 'label': 1}, '', '', {'text': 'a b', 'label': 3}], r'line 4: label 3 is out of range'),
+    ([{'text': 'a b', 'label': 1, 'split': 'train'}, {'text': 'a b', 'label': 1, 'split': 'dev'}],
+     r"line 2: split 'dev' is not one of train, valid, test"),
+    ([{'text': 'a b', 'label': i % 2, 'split': 'train'} for i in range(10)], r"no row has split 'test'"),
 ])
 def test_jsonl_corpus_bad_input_is_one_line(tmp_path, rows, match):
   one_line_error(lambda: corpora.load_raw(write_jsonl(tmp_path / 'bad.jsonl', rows)), match)
   one_line_error(lambda: corpora.load_raw(f'jsonl:{tmp_path}/missing.jsonl'), 'no file')
+
+
+@pytest.mark.parametrize('labels, match', [([1] * 40, 'has no document of class 0'),
+                                           ([0, 1] * 2, 'the (valid|test) split has no document')])
+def test_a_corpus_too_small_or_of_one_class_is_refused_before_training(tmp_path, labels, match):
+  rows = [{'text': f'word{i % 2} film', 'label': label} for i, label in enumerate(labels)]
+  config = config_lib.make_config(write_jsonl(tmp_path / 'few.jsonl', rows))
+  one_line_error(lambda: pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode']), match)
+  assert not (tmp_path / 'w' / 'corpus.npz').exists()
 
 
 def test_tfds_corpus_reads_train_and_test_and_draws_valid(monkeypatch):

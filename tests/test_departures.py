@@ -54,7 +54,7 @@ def test_a_workdir_from_before_the_pad_rule_field_keeps_the_rule_it_ran_with(tmp
   workdir_lib.prepare_workdir(str(tmp_path), legacy)
   saved = io.read_json(str(tmp_path / 'config.json'))
   del saved['pad_rule']
-  io.write_json(str(tmp_path / 'config.json'), saved)
+  io.save_json(str(tmp_path / 'config.json'), saved)
   with pytest.raises(FaithjaxError, match=r'different config \(pad_rule\)'):
     workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
   workdir_lib.prepare_workdir(str(tmp_path), legacy)
@@ -64,13 +64,13 @@ def test_a_workdir_from_before_the_pad_rule_field_keeps_the_rule_it_ran_with(tmp
     legacy = config_lib.make_config('synthetic', **{field: before})
     workdir_lib.prepare_workdir(str(tmp_path / field), legacy)
     old = {k: v for k, v in io.read_json(str(tmp_path / field / 'config.json')).items() if k != field}
-    io.write_json(str(tmp_path / field / 'config.json'), old)
+    io.save_json(str(tmp_path / field / 'config.json'), old)
     with pytest.raises(FaithjaxError, match=rf'different config \({field}\)'):
       workdir_lib.prepare_workdir(str(tmp_path / field), config_lib.make_config('synthetic'))
     assert getattr(config_lib.make_config('synthetic'), field) == now
   # a field without a changed default is adopted with today's value
   del saved['loss_reduction']
-  io.write_json(str(tmp_path / 'config.json'), {**saved, 'pad_rule': 'fixed'})
+  io.save_json(str(tmp_path / 'config.json'), {**saved, 'pad_rule': 'fixed'})
   workdir_lib.prepare_workdir(str(tmp_path), config_lib.make_config('synthetic'))
   assert io.read_json(str(tmp_path / 'config.json'))['loss_reduction'] == 'mean'
 

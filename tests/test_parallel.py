@@ -66,17 +66,19 @@ def weak_model(corpus):
 
 
 @pytest.fixture(scope='module')
-def runs(model, weak_model, tmp_path_factory):
-  """A folder of 3 workdirs (runs/seed0..2), as the pipeline leaves them: a random-init classifier checkpoint,
-  a weak learner per explainer of EXPLAINERS and config.json with the run's seed (10 + i)."""
+def runs(model, weak_model, corpus, tmp_path_factory):
+  """A folder of 3 workdirs (runs/seed0..2), as the pipeline leaves them: a random-init classifier checkpoint
+  with its vocabulary's record, a weak learner per explainer of EXPLAINERS and config.json with the run's seed
+  (10 + i)."""
   root = tmp_path_factory.mktemp('runs')
   for seed in range(3):
     checkpoints = root / f'seed{seed}' / 'checkpoints'
     train.save_best(str(checkpoints / 'classifier'), contract.init(model, jax.random.key(seed)))
+    train.record_vocabulary(str(checkpoints / 'classifier'), corpus)
     for i, name in enumerate(EXPLAINERS):
       weak = weak_learner_model.init(weak_model, jax.random.key(10 * seed + i))
       train.save_best(str(checkpoints / f'weak_{name}'), weak)
-    io.write_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
+    io.save_json(str(root / f'seed{seed}' / 'config.json'), {'seed': 10 + seed})
   return root
 
 
@@ -130,6 +132,7 @@ def test_checkpoints_are_scanned_on_a_cpu_and_vmapped_together_elsewhere(monkeyp
 
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
   train.save_best(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), contract.init(model, jax.random.key(0)))
+  train.record_vocabulary(str(tmp_path / 'run' / 'checkpoints' / 'classifier'), corpus)
   with pytest.raises(FaithjaxError, match='no saliency weak learner in .*weak_saliency; run the evaluate stage'):
     reevaluate.reevaluate([str(tmp_path / 'run')], corpus, model, ['saliency'], weak={'model': weak_model})
   with pytest.raises(FaithjaxError, match='weak options are'):
@@ -152,7 +155,9 @@ def test_no_checkpoint_is_a_clear_error(runs, tmp_path):
 def test_another_architecture_is_a_clear_error(runs, corpus, model, tmp_path):
   other = conftest.tiny_classifier('bilstm', model.vocab_size + 1)
   train.save_best(str(tmp_path / 'other'), contract.init(other, jax.random.key(0)))
-  with pytest.raises(FaithjaxError, match='another architecture or vocabulary'):
+  train.record_vocabulary(str(tmp_path / 'other'), corpus)
+  with pytest.raises(FaithjaxError, match='^checkpoint .*other has another architecture than the '
+                     '(Classifier|Transformer) it is evaluated with; pass the model flags it was trained with$'):
     reevaluate.reevaluate([str(runs / 'seed0'), str(tmp_path / 'other')], corpus, model, ['saliency'])
 
 

@@ -136,3 +136,8 @@ def test_render_reads_back_every_stage_table():
   assert config_table[1:] == [['corpus', 'synthetic'], ['epochs', '2'], ['explainers', 'saliency,attention'],
                               ['l2', '1e-05']]
   assert tables['Versions'] == [[['library', 'version'], ['flax', '9.2'], ['jax', '9.1']]]
+
+
+def test_a_corpus_named_by_a_file_name_is_text_in_the_report_not_markup():
+  assert report.escaped('jsonl:/d/<img src=x onerror=alert(1)>_[a]*b|c.jsonl') == (
+      'jsonl:/d/&lt;img src=x onerror=alert(1)&gt;\\_\\[a\\]\\*b\\|c.jsonl')

@@ -80,6 +80,9 @@ def _read_text(path):
     raise FaithjaxError(f'{path} line {line} is not UTF-8 ({e.reason}): re-encode the file as UTF-8') from None
 
 
+LINE = '_line'  # the key under which _read_jsonl keeps each row's line in its file, for errors that name it
+
+
 def _read_jsonl(path, fields):
   """Rows (dicts) of a JSON-lines file, each checked to hold `fields`."""
   rows = []
@@ -95,7 +98,9 @@ def _read_jsonl(path, fields):
     missing = [k for k in fields if not isinstance(row, dict) or k not in row]
     if missing:
       raise FaithjaxError(f'{path} line {n} lacks the field(s) {missing}: is it the right file? copy it again')
-    rows.append(row)
+    if 'text' in fields and not isinstance(row['text'], str):
+      raise FaithjaxError(f'{path} line {n}: text {row["text"]!r} is not a string')
+    rows.append({**row, LINE: n})
   return rows
 
 
@@ -109,12 +114,17 @@ def _read_ag_csv(path):
   return rows
 
 
-def _labels(values, allowed, path):
-  """Checked labels <int32>[n]: every value an int in `allowed`."""
+def _where(row, n):
+  """Where row `n` (1-based) of a file is: its file line where it came from a JSON-lines file (LINE)."""
+  return f'line {row[LINE]}' if isinstance(row, dict) and LINE in row else f'row {n}'
+
+
+def _labels(values, allowed, path, rows=None):
+  """Checked labels <int32>[n]: every value an int in `allowed`. rows: where each value came from (_where)."""
   for n, v in enumerate(values, 1):
     if isinstance(v, bool) or not isinstance(v, int) or v not in allowed:
-      raise FaithjaxError(f'{path} row {n}: label {v!r} is out of range (expected one of {sorted(allowed)}): '
-                          'the file is not the expected corpus; copy it again')
+      raise FaithjaxError(f'{path} {_where(rows[n - 1] if rows else None, n)}: label {v!r} is out of range '
+                          f'(expected one of {sorted(allowed)}): the file is not the expected corpus; copy it again')
   return np.array(values, np.int32)
 
 
@@ -235,7 +245,7 @@ def _load_imdb(data_dir, seed):
   for part in ('train', 'test'):
     path = data_dir / 'imdb' / f'imdb_{part}.jsonl.gz'
     rows = _read_jsonl(path, ('id', 'text', 'label'))
-    docs, labels, ids = _pool(rows, clean_imdb, _labels([r['label'] for r in rows], {0, 1}, path))
+    docs, labels, ids = _pool(rows, clean_imdb, _labels([r['label'] for r in rows], {0, 1}, path, rows))
     short = np.array([i for i, d in enumerate(docs) if len(d) < IMDB_MAX_TOKENS], np.int64)
     pools[part] = _take((docs, labels, ids), short)
   train_idx, valid_idx = stratified_split(pools['train'][1], 0.2, rng)
@@ -256,7 +266,7 @@ def _load_sst(data_dir, seed):
   for split, part in (('train', 'train'), ('valid', 'dev'), ('test', 'test')):
     path = data_dir / 'sst' / f'sst2_sentence_{part}.jsonl.gz'
     rows = _read_jsonl(path, ('id', 'text', 'label'))
-    out[split] = _pool(rows, clean_sst, _labels([r['label'] for r in rows], {0, 1}, path))
+    out[split] = _pool(rows, clean_sst, _labels([r['label'] for r in rows], {0, 1}, path, rows))
   return out
 
 
@@ -297,7 +307,7 @@ def _ag_news_sample(data_dir):
   """
   path = data_dir / 'ag_news' / 'ag_news_train_sample5k.jsonl.gz'
   rows = _read_jsonl(path, ('id', 'text', 'label'))
-  labels = _labels([r['label'] for r in rows], {0, 1, 2, 3}, path)  # class - 1
+  labels = _labels([r['label'] for r in rows], {0, 1, 2, 3}, path, rows)  # class - 1
   keep = np.flatnonzero(np.isin(labels, (AG_WORLD - 1, AG_BUSINESS - 1)))
   return _pool([rows[i] for i in keep], clean_ag_news, (labels[keep] == AG_BUSINESS - 1).astype(np.int32),
                lambda row: row.get('description', row['text']))
@@ -329,7 +339,7 @@ def _load_20news(data_dir, seed):
   for part in ('train', 'test'):  # J&W use all posts and split them afresh
     path = data_dir / '20newsgroups' / f'20news_bydate_{part}.jsonl.gz'
     rows = _read_jsonl(path, ('id', 'text', 'label_id'))
-    groups = _labels([r['label_id'] for r in rows], set(range(20)), path)
+    groups = _labels([r['label_id'] for r in rows], set(range(20)), path, rows)
     for row, group in zip(rows, groups):
       tokens = clean_newsgroup(row['text']) if group in (NEWS_BASEBALL, NEWS_HOCKEY) else []
       if tokens:  # other groups, and posts that were only headers, quotes or a signature
@@ -406,15 +416,20 @@ def _own_splits(rows, source, seed):
   Without a split column: stratified 80/20 -> test, then 80/20 of the rest ->
   valid (as 20 News); with train and test but no valid: 20% of train -> valid.
   """
-  pool = _pool(rows, text.tokenize, _labels([r['label'] for r in rows], {0, 1}, source))
+  pool = _pool(rows, text.tokenize, _labels([r['label'] for r in rows], {0, 1}, source, rows))
   rng = np.random.default_rng(seed)
   if not any('split' in r for r in rows):
     rest, test_idx = stratified_split(pool[1], 0.2, rng)
   else:
-    unknown = sorted({str(r.get('split')) for r in rows} - set(SPLITS))
-    if unknown:
-      raise FaithjaxError(f'{source}: split values {unknown} are not {", ".join(SPLITS)}')
+    for n, row in enumerate(rows, 1):
+      if row.get('split') not in SPLITS:
+        raise FaithjaxError(f'{source} {_where(row, n)}: split {row.get("split")!r} is not one of '
+                            f'{", ".join(SPLITS)} (give every row a split, or none)')
     of = lambda split: np.array([i for i, r in enumerate(rows) if r['split'] == split], int)
+    empty = [split for split in ('train', 'test') if not len(of(split))]
+    if empty:
+      raise FaithjaxError(f'{source}: no row has split {empty[0]!r}; a corpus with a split column needs train and '
+                          'test rows (valid is drawn from train when it has none)')
     if len(of('valid')):
       return {split: _take(pool, of(split)) for split in SPLITS}
     rest, test_idx = of('train'), of('test')

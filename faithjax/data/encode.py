@@ -5,6 +5,7 @@ one `.npz` so a machine with only numpy + jax can run every later stage.
 """
 
 import dataclasses
+import hashlib
 
 import numpy as np
 
@@ -71,6 +72,10 @@ class EncodedCorpus:
   splits: dict
   num_classes: int = 2
 
+  def vocab_sha256(self) -> str:
+    """The hash of the vocabulary in id order: two corpora with equal hashes give every word the same id."""
+    return hashlib.sha256('\n'.join(self.vocab).encode('utf-8')).hexdigest()
+
   def save(self, path):
     arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name)}
     for split, data in self.splits.items():
@@ -92,6 +97,20 @@ class EncodedCorpus:
       return cls(str(arrays['name']), [str(w) for w in arrays['vocab']], splits)
     except (OSError, KeyError, ValueError) as e:
       raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
+
+
+def check_learnable(corpus: EncodedCorpus, name: str) -> None:
+  """Refuses, before any training, a corpus too small or one-sided to train and select a classifier on: a split
+  without documents, or a train or valid split without every class (the validation ROC-AUC that selects the
+  epoch needs both)."""
+  for split in SPLITS:
+    labels = corpus.splits[split].labels
+    if not len(labels):
+      raise FaithjaxError(f'{name}: the {split} split has no document with a token; the corpus is too small')
+    missing = sorted(set(range(corpus.num_classes)) - set(labels.tolist()))
+    if missing and split != 'test':
+      raise FaithjaxError(f'{name}: the {split} split has no document of class {missing[0]} (of its {len(labels)}); '
+                          'training and selecting a classifier needs every class in train and valid')
 
 
 def _rows(columns, rows):

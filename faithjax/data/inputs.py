@@ -45,9 +45,9 @@ def check_workdir(config, encode_summary):
 
   encode_summary: the path of the workdir's stages/encode.json (nothing to check before it exists).
   """
-  if not os.path.exists(encode_summary):
+  if not os.path.lexists(encode_summary):
     return
-  encoded = io.read_json(encode_summary)
+  encoded = io.load_json(encode_summary)
   workdir = os.path.dirname(os.path.dirname(encode_summary))
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
   if encoded['reduced_train'] != about['reduced_train']:
