@@ -261,11 +261,12 @@ def test_length_filter_is_a_switch_of_the_encode_stage_with_the_vocabulary_built
       (5, None), (6, None), (6, 500), (None, None), None]
   short, long_ = ['rare', 'word'], ['a', 'b', 'c', 'd', 'e', 'f', 'g']
   # SST: more than 5 tokens, and (J&W's max_length None) fewer than the split's longest
-  raw = {s: ([short, long_, long_ + ['h']], np.array([0, 1, 1], np.int32)) for s in ('train', 'valid', 'test')}
+  # Two documents of each class pass the filter: a split needs both classes to train on (encode.check_learnable).
+  raw = {s: ([short, long_, long_, long_ + ['h']], np.array([0, 0, 1, 1], np.int32)) for s in ('train', 'valid', 'test')}
   monkeypatch.setattr(corpora, 'load_raw', lambda *args, **kwargs: raw)
   work = workdir_lib.Workdir(str(tmp_path / 'filtered'))
   summary = pipeline.stage_encode(config_lib.make_config('sst', length_filter=True), work)
-  assert summary['sizes'] == {'train': 1, 'valid': 1, 'test': 1}
+  assert summary['sizes'] == {'train': 2, 'valid': 2, 'test': 2}
   assert summary['dropped_by_length'] == {'train': 2, 'valid': 2, 'test': 2}
   assert 'rare' in encode.EncodedCorpus.load(work.corpus).vocab  # built from the train split before the filter
   with pytest.raises(FaithjaxError, match='has no Jain & Wallace length filter'):
