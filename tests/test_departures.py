@@ -262,7 +262,8 @@ def test_length_filter_is_a_switch_of_the_encode_stage_with_the_vocabulary_built
   short, long_ = ['rare', 'word'], ['a', 'b', 'c', 'd', 'e', 'f', 'g']
   # SST: more than 5 tokens, and (J&W's max_length None) fewer than the split's longest
   # Two documents of each class pass the filter: a split needs both classes to train on (encode.check_learnable).
-  raw = {s: ([short, long_, long_, long_ + ['h']], np.array([0, 0, 1, 1], np.int32)) for s in ('train', 'valid', 'test')}
+  docs, labels = [short, long_, long_, long_ + ['h']], np.array([0, 0, 1, 1], np.int32)
+  raw = {s: (docs, labels) for s in ('train', 'valid', 'test')}
   monkeypatch.setattr(corpora, 'load_raw', lambda *args, **kwargs: raw)
   work = workdir_lib.Workdir(str(tmp_path / 'filtered'))
   summary = pipeline.stage_encode(config_lib.make_config('sst', length_filter=True), work)
