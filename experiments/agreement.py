@@ -212,10 +212,11 @@ def sensitivity(config, workdir, results):
       if (target, mode, absolute) == (config.target, config.deletion_mode, config.absolute):
         own['deletion_rate'] = agreement.ranking(scores, 'deletion_rate')
       rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}', scores])
-  for steps in sorted({int(s) for s in FLAGS.sensitivity_ig_steps} - {config.ig_steps}):
-    ig = 'integrated_gradients'
-    maps = {**own_maps, ig: explained(ig, dataclasses.replace(config, ig_steps=steps))}
-    rows.append(['deletion_rate', f'ig_steps={steps} (run: {config.ig_steps}), mode={config.deletion_mode}',
+  ig = 'integrated_gradients'
+  run_steps = config.explainer_options(ig).steps
+  for steps in sorted({int(s) for s in FLAGS.sensitivity_ig_steps} - {run_steps}):
+    maps = {**own_maps, ig: explained(ig, config.with_options(ig, steps=steps))}
+    rows.append(['deletion_rate', f'ig_steps={steps} (run: {run_steps}), mode={config.deletion_mode}',
                  deletion_scores(maps)])
   weak = pipeline.make_weak_learner(config, corpus)
   for norm in weak_learner.NORMS:

@@ -68,8 +68,8 @@ FIXED_CLASS = 1
 
 def explainers_of(runs):
   """The explainers (with baselines and stored |X| variants) every run has maps or a baseline for."""
-  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.BASELINES]
-  return [n for n in names if n in explain.BASELINES or all(os.path.exists(r.work.maps(n)) for r in runs)]
+  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
+  return [n for n in names if n in explain.baseline_names() or all(os.path.exists(r.work.maps(n)) for r in runs)]
 
 
 def score_evaluations(runs, names, draws):
@@ -78,7 +78,7 @@ def score_evaluations(runs, names, draws):
   Every evaluation and explainer reads the same two-level draws over the whole test split.
   """
   scored = {}
-  for evaluation, spec in evaluations.EVALUATIONS.items():
+  for evaluation, spec in evaluations.SCORES.items():
     present = [n for n in names if spec.resampled and all(r.has(spec.section, n) for r in runs)]
     if len(present) < 2:
       continue
@@ -94,7 +94,7 @@ def scores_and_pairs(scored):
   """Per evaluation: each explainer's score (as reported, not oriented) with its CI, and every pair's verdict."""
   rows = {}
   for evaluation, s in scored.items():
-    sign = evaluations.EVALUATIONS[evaluation].orientation
+    sign = evaluations.SCORES[evaluation].orientation
     low, high = metrics.percentile_interval(sign * s['boot'])
     rows[evaluation] = {
         'scores': {n: {'mean': float(sign * e), 'ci95': [float(a), float(b)]}
@@ -172,7 +172,7 @@ def leakage_rows(runs, names):
     signed = [n for n in names if n in run.config.explainers
               and any(np.any(v < 0) for v in io.load_npz(run.work.maps(n)).values())]
     fixed = fixed_class_weak_learners(run, signed, predictions) if binary and signed else None
-    spec = evaluations.EVALUATIONS['weak_learner_f1']
+    spec = evaluations.SCORES['weak_learner_f1']
     for name in names:
       if not run.has('weak_learner', name):
         continue
@@ -199,11 +199,10 @@ def opposing_rows(runs, names):
       continue
     effects = io.load_npz(run.work.maps(EFFECT))['test']
     for name in names:
-      if not run.has('deletion', name):
-        continue
+      if not run.has('deletion', name) or not os.path.exists(run.work.maps(name)):
+        continue  # a baseline's maps are stored by the evaluate stage (none in a workdir evaluated before that)
       saved = run.saved('deletion', name)
-      scores = (weak_learner.baseline_map(run.test, name, run.config.seed) if name in explain.BASELINES
-                else io.load_npz(run.work.maps(name))['test'])  # the random map deletion drew (deletion.py)
+      scores = io.load_npz(run.work.maps(name))['test']
       removed = diagnostics.removed_tokens(run.test, saved['indices'], scores, saved['rates'])
       flipped = saved['rates'] < 1  # examples that flip before their last token: the removal stopped early
       rows.append({'seed': run.config.seed, 'explainer': name, 'deletion_rate': float(saved['rates'].mean()),
@@ -255,7 +254,7 @@ def ci(cell):
 
 def rank_table(rows):
   return report.markdown_table(['a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'Spearman ρ', '95% CI'], [
-      [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
+      [evaluations.SCORES[r['a']].label, evaluations.SCORES[r['b']].label, len(r['explainers']),
        f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
        f'{r["spearman_rho"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['spearman_rho']['ci95'])]
       for r in rows])
@@ -288,8 +287,8 @@ def render(record):
            '## 1. Scores and pairwise differences', '',
            'Pairs: a − b oriented (> 0: a more faithful); "tie" when the CI covers 0.', '']
   for evaluation, entry in record['evaluations'].items():
-    label = evaluations.EVALUATIONS[evaluation].label
-    order = sorted(entry['scores'], key=lambda n: -evaluations.EVALUATIONS[evaluation].orientation
+    label = evaluations.SCORES[evaluation].label
+    order = sorted(entry['scores'], key=lambda n: -evaluations.SCORES[evaluation].orientation
                    * entry['scores'][n]['mean'])
     lines += [f'### {label}', '', 'Ranking (most faithful first): ' + ', '.join(
         f'{n} {ci(entry["scores"][n])}' for n in order), '']

@@ -28,6 +28,7 @@ from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
+from faithjax import plugins
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
@@ -368,5 +369,5 @@ def summary(results):
   per_example = ('rates', 'median_tvd', 'per_example')
   return [{'checkpoint': r['checkpoint'],
            **{section: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[section].items()}
-              for section in evaluations.MODULES if section in r}}
+              for section in plugins.EVALUATIONS if section in r}}
           for r in results]

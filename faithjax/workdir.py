@@ -61,6 +61,7 @@ def prepare_workdir(root, config):
   saved_path = workdir.path('config.json')
   current = config.fingerprint()
   on_disk = io.read_json(saved_path) if os.path.exists(saved_path) else {}
+  on_disk = getattr(config, 'upgrade', lambda saved: saved)(on_disk)  # an older layout of the same settings
   parallel.sync('read config.json')  # every process has read it before process 0 may rewrite it
   # Fields added to RunConfig since the workdir was made are adopted, not refused: with the value the workdir
   # really ran with where the default has changed since (config.VALUES_BEFORE_FIELD), else the default.

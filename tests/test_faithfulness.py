@@ -333,7 +333,7 @@ def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
   model, results = weak_learners
   params = results['uniform'].params
   test = corpus.splits['test']
-  uniform = shuffle.shuffle_test(model, params, test, weak_learner.baseline_map(test, 'uniform'))
+  uniform = shuffle.shuffle_test(model, params, test, np.ones(len(test.ids), np.float32))
   first_token = np.zeros(len(test.ids), np.float32)
   first_token[test.offsets[:-1]] = 1.
   concentrated = shuffle.shuffle_test(model, params, test, first_token)
@@ -346,15 +346,15 @@ def test_an_evaluations_difference_is_oriented_and_pools_the_runs_examples():
   rng = np.random.default_rng(0)
   runs_a = [{'rates': rng.random(50)} for _ in range(2)]
   runs_b = [{'rates': rng.random(50) + 0.3} for _ in range(2)]
-  result = evaluations.EVALUATIONS['deletion_rate'].difference(runs_a, runs_b)
+  result = evaluations.SCORES['deletion_rate'].difference(runs_a, runs_b)
   pooled = lambda runs: np.concatenate([r['rates'] for r in runs])
   # Lower deletion rate = more faithful: a's lower rates make a positive difference.
   assert result['difference'] == pytest.approx(pooled(runs_b).mean() - pooled(runs_a).mean(), abs=1e-12)
   assert result['n'] == 100 and 0 < result['ci95'][0] < result['difference'] < result['ci95'][1]
-  assert not evaluations.Evaluation('a mean with nothing per example', 1., 'x', statistic='s').resampled
+  assert not evaluations.Score('a mean with nothing per example', 1., 'x', statistic='s').resampled
   labels = rng.integers(0, 2, 80)
   probs = lambda accuracy: np.eye(2)[np.where(rng.random(80) < accuracy, labels, 1 - labels)]
   good, poor = {'labels': labels, 'test_probs': probs(0.95)}, {'labels': labels, 'test_probs': probs(0.6)}
-  f1 = evaluations.EVALUATIONS['weak_learner_f1'].difference([good], [poor])
+  f1 = evaluations.SCORES['weak_learner_f1'].difference([good], [poor])
   assert f1['difference'] == pytest.approx(metrics.f1(labels, good['test_probs'].argmax(-1))
                                            - metrics.f1(labels, poor['test_probs'].argmax(-1)), abs=1e-12)
