@@ -95,7 +95,9 @@ class Evaluation:
   contributes to tables, rankings and the agreement study
   (faithfulness.evaluations.Score, each with its orientation). `stacked`:
   its many-checkpoint path (reevaluate.py) or None, "not stacked": then
-  re-evaluation leaves it out and says so.
+  re-evaluation leaves it out and says so. `trains`: it trains a model on the
+  maps of the train and valid splits too (the weak learner, the shuffle test).
+  The baselines (uniform, random) reach it as maps like any explainer's.
   """
   name: str
   evaluate: Callable
@@ -103,6 +105,7 @@ class Evaluation:
   applies: Callable[[str], bool] = lambda explainer: True
   scores: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   stacked: Callable | None = None
+  trains: bool = False
   help: str = ''  # one line for docs; default: evaluate's docstring's first line
 
   def __post_init__(self):

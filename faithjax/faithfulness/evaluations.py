@@ -80,10 +80,10 @@ for _record in (
                                           statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),
         'eraser_sufficiency': Score('ERASER AOPC sufficiency', -1., 'eraser', statistic='aopc_sufficiency',
                                     per_example='aopc_sufficiency')}),
-    plugins.Evaluation('weak_learner', weak_learner.evaluate, weak_learner.summarise,
+    plugins.Evaluation('weak_learner', weak_learner.evaluate, weak_learner.summarise, trains=True,
                        scores={'weak_learner_f1': Score('weak-learner F1', 1., 'weak_learner', statistic='f1',
                                                         units=weak_learner.f1_units)}),
-    plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise,
+    plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise, trains=True,
                        scores={'shuffle_tvd': Score('shuffle TVD', 1., 'shuffle', per_example='median_tvd')}),
 ):
   plugins.register(_record)
