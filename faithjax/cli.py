@@ -92,19 +92,19 @@ def config_from_flags(preset):
   return config_lib.make_config(values.pop('corpus', None) or config_lib.RunConfig.corpus, preset=preset, **values)
 
 
-def _usage(full):
-  """The main module's docstring and flags (and faithjax's; with `full`, every library's too)."""
-  doc = sys.modules['__main__'].__doc__ or ''
+def _usage(full, doc=None):
+  """`doc` (default the main module's docstring) and the flags (and faithjax's; with `full`, every library's)."""
+  doc = doc or sys.modules['__main__'].__doc__ or ''
   if full:
     return doc + '\n' + FLAGS.get_help()
   modules = [m for m in FLAGS.flags_by_module_dict() if m == sys.argv[0] or m.startswith('faithjax')]
   return doc + '\nFlags (--helpfull: every library\'s too):\n' + '\n'.join(FLAGS.module_help(m) for m in modules)
 
 
-def parse_flags(argv):
-  """absl's parser with help on stdout (exit 0) and a bad flag as one line (exit 2)."""
+def parse_flags(argv, doc=None):
+  """absl's parser with help (`doc` and the flags) on stdout (exit 0) and a bad flag as one line (exit 2)."""
   if any(a in HELP_FLAGS + ('--helpfull', '-helpfull') for a in argv[1:]):
-    print(_usage(full=any(a.endswith('helpfull') for a in argv[1:])))
+    print(_usage(full=any(a.endswith('helpfull') for a in argv[1:]), doc=doc))
     sys.exit(0)
   try:
     return FLAGS(argv)
@@ -140,6 +140,7 @@ def os_error_line(error):
   return f'cannot read or write {where}: {cause}'
 
 
-def run(main):
-  """absl.app.run(main) with faithjax's exit statuses and one-line errors."""
-  app.run(lambda argv: guarded(main, argv), flags_parser=parse_flags)
+def run(main, doc=None):
+  """absl.app.run(main) with faithjax's exit statuses and one-line errors; --help shows `doc` (default: the main
+  module's docstring)."""
+  app.run(lambda argv: guarded(main, argv), flags_parser=lambda argv: parse_flags(argv, doc))
