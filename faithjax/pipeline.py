@@ -311,6 +311,9 @@ def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
                                'permutations': config.permutations}
   io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
                                               'more)' if missing else 'every workdir has its weak learners'))
+  unstacked = [r.name for r in plugins.EVALUATIONS.values() if not r.stacked]
+  if unstacked:
+    io.log(f'not re-evaluated (no stacked path): {", ".join(unstacked)}; the evaluate stage of each workdir has them')
   subset, test_size = test_subset(config, corpus.splits['test']), len(corpus.splits['test'])
   if len(subset) < test_size:
     io.log(f'every evaluation runs on {len(subset)} of the {test_size} test examples (--test_subset); the '

@@ -94,8 +94,8 @@ class Evaluation:
   'uniform', which ranks tokens by position only). `scores`: the numbers it
   contributes to tables, rankings and the agreement study
   (faithfulness.evaluations.Score, each with its orientation). `stacked`:
-  its many-checkpoint path (reevaluate.py) or None, "not stacked": then
-  re-evaluation leaves it out and says so. `trains`: it trains a model on the
+  whether re-evaluation of many checkpoints at once (reevaluate.py) computes
+  it; one that is not stacked is left out there, and the log says so. `trains`: it trains a model on the
   maps of the train and valid splits too (the weak learner, the shuffle test).
   The baselines (uniform, random) reach it as maps like any explainer's.
   """
@@ -104,7 +104,7 @@ class Evaluation:
   summarise: Callable
   applies: Callable[[str], bool] = lambda explainer: True
   scores: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-  stacked: Callable | None = None
+  stacked: bool = False
   trains: bool = False
   help: str = ''  # one line for docs; default: evaluate's docstring's first line
 

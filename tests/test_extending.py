@@ -5,6 +5,7 @@ plugins.register line.
 """
 
 import json
+import os
 import re
 
 import flax.linen as nn
@@ -12,11 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
+
 from faithjax import config as config_lib
 from faithjax import metrics
 from faithjax import pipeline
 from faithjax import plugins
 from faithjax import study
+from faithjax.data import corpora
 from faithjax.faithfulness import evaluations
 from faithjax.models import contract
 
@@ -96,3 +100,25 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(r
   train_time = json.loads((tmp_path / 'stages' / 'train.time.json').read_text())
   assert train_time['programs'] > 0 and 0 < train_time['compile_s'] <= train_time['wall_s']
   assert '## Time' in (tmp_path / 'report.md').read_text() and 'time' not in json.dumps(results['stages']['train'])
+
+
+def test_every_example_of_the_extending_page_registers_a_working_plug_in():
+  """docs/extending.md's code blocks, executed: each registers a record that works (so the page cannot rot)."""
+  page = open(os.path.join(conftest.REPO, 'docs', 'extending.md'), encoding='utf-8').read()
+  before = [(table, dict(table)) for table in (plugins.MODELS, plugins.EXPLAINERS, plugins.EVALUATIONS,
+                                               plugins.CORPORA)]
+  try:
+    for block in re.findall(r'```python\n(.*?)```', page, re.S):
+      exec(compile(block, 'docs/extending.md', 'exec'), {})  # pylint: disable=exec-used
+    config = config_lib.make_config('reviews', model='bag', explainers=('grad_norm.abs',),
+                                    **{'explainer.grad_norm.power': 2.0})
+    assert config.fingerprint()['explainer'] == {'grad_norm': {'power': 2.0}}
+    assert set(evaluations.SCORES) >= {'peak_share', 'deletion_rate'}
+    raw = corpora.load_raw('reviews')
+    assert [len(raw[s][0]) for s in ('train', 'valid', 'test')] == [100, 20, 20]
+    model = pipeline.make_model(config, 10)
+    assert isinstance(model, contract.TextClassifier) and model.num_classes == 2
+  finally:
+    for table, records in before:
+      table.clear()
+      table.update(records)
