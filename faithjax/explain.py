@@ -431,11 +431,6 @@ def explainer_names() -> tuple:
   return tuple(n for n, r in plugins.EXPLAINERS.items() if not r.baseline)
 
 
-def describe(name: str) -> str:
-  """One line of help for explainer `name` (its record's help)."""
-  return explainer_of(name).help
-
-
 def _l1(scores):
   return scores / jnp.maximum(jnp.abs(scores).sum(-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
 

@@ -275,10 +275,13 @@ def weak_learners(corpus, tmp_path_factory):
   """A weak learner trained on each of: the planted rationale, uniform, random."""
   model = wl.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=16, hidden=16)
   config = config_lib.RunConfig(epochs=5)
-  rationale = {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS}
-  return model, {name: weak_learner.train_weak_learner(model, corpus, maps, config,
-                                                      str(tmp_path_factory.mktemp(name)))
-                 for name, maps in [('rationale', rationale), ('uniform', 'uniform'), ('random', 'random')]}
+  maps = {'rationale': {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS},
+          'uniform': {s: np.ones(len(corpus.splits[s].ids), np.float32) for s in encode.SPLITS},
+          'random': {s: np.random.default_rng(0).standard_normal(len(corpus.splits[s].ids)).astype(np.float32)
+                     for s in encode.SPLITS}}
+  return model, {name: weak_learner.train_weak_learner(model, corpus, maps[name], config,
+                                                      str(tmp_path_factory.mktemp(name)), fresh_map=name == 'random')
+                 for name in maps}
 
 
 def test_weak_learner_learns_from_its_map(weak_learners):
