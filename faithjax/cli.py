@@ -60,6 +60,9 @@ def config_flags():
           help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
           flag = f'explainer.{name}.{option.name}'
           specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+      kinds = {flag: kind for flag, kind, *_ in specs}
+      specs += [(old, kinds[new], f'Old name of --{new}, kept so that recorded commands still run.', None)
+                for old, new in config_lib.LEGACY_OPTIONS.items()]
       continue
     choices = field.metadata['choices']
     specs.append((field.name, _value_type(field), flag_help(field.name, field.metadata['help'], field.default),

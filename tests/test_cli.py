@@ -38,6 +38,7 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   steps = values['explainer.integrated_gradients.steps']
   assert isinstance(steps, flags.Flag) and 'Default: 50 (synthetic: 20)' in steps.help
   assert values['explainer.lime.samples'].help.endswith('Default: 200.')
+  assert 'Old name of --explainer.integrated_gradients.steps' in values['ig_steps'].help  # recorded commands run
 
 
 def test_smoke_preset_applies_its_sizes_to_every_corpus():

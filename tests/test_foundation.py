@@ -11,8 +11,10 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import io
 from faithjax import pipeline
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.data import text
@@ -188,6 +190,18 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
 def test_invalid_config_values_are_refused(overrides, message):
   with pytest.raises(FaithjaxError, match=message):
     config_lib.make_config('synthetic', **overrides)
+
+
+def test_a_workdir_made_when_ig_options_were_fields_resumes_and_stays_guarded(tmp_path):
+  """config.json of before explainer sections ({'ig_steps': 4, 'quadrature': ...}) reads as today's section."""
+  config = config_lib.make_config('sst', preset='cpu')
+  old = {**{k: v for k, v in config.fingerprint().items() if k != 'explainer'},
+         'ig_steps': 4, 'quadrature': 'gauss_legendre'}
+  io.write_json(str(tmp_path / 'config.json'), old)
+  workdir_lib.prepare_workdir(str(tmp_path), config)  # the same settings: resumed
+  assert config_lib.from_saved(old) == config
+  with pytest.raises(FaithjaxError, match=r'different config \(explainer\)'):
+    workdir_lib.prepare_workdir(str(tmp_path), config.with_options('integrated_gradients', steps=5))
 
 
 def test_a_preset_sits_between_the_defaults_and_explicit_flags():
