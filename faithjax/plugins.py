@@ -5,7 +5,7 @@ Every plug-in, built-in or yours, is a frozen record passed to `register`:
   plugins.register(plugins.Explainer('grad_norm', grad_norm, help='...'))
   plugins.register(plugins.Evaluation('peak', evaluate, summarise, scores={'peak_share': Score(...)}))
   plugins.register(plugins.Model('bag', build))
-  plugins.register(plugins.Corpus('reviews', load, min_df=2, max_len=256))
+  plugins.register(plugins.Corpus('reviews', 'Reviews', min_df=2, max_len=256, protocol='...', load=load))
 
 and looked up by name in `EXPLAINERS`, `EVALUATIONS`, `MODELS` or `CORPORA`
 (`get(kind, name)` raises a FaithjaxError naming the choices). An
@@ -143,7 +143,6 @@ class Corpus:
   # Jain & Wallace's (min_length, max_length) for their loader of this corpus (Trainers/DatasetBC.py, read by
   # encode.filter_by_length under RunConfig.length_filter); None where they have no loader (synthetic, your own).
   length_filter: tuple | None = None
-  classes: int = 2  # labels 0 .. classes-1
   argument: str = ''  # e.g. 'PATH' for jsonl:PATH; '' for a corpus named without one
 
 
