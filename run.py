@@ -1,76 +1,11 @@
-"""faithjax command line: train, explain and evaluate on one corpus.
+"""faithjax command line, from a checkout: the same command as the installed `faithjax` (faithjax/command.py).
 
   python run.py                                  # the whole pipeline on the embedded synthetic corpus
   python run.py --corpus=sst --workdir=runs/sst  # a real corpus from ../shared/datasets
   python run.py --helpfull                       # every flag
 """
 
-# Before any other import: a Ctrl-C while the libraries load (seconds) is recorded, and stops the run with one
-# line once cli.run's handling is in place, instead of a traceback or nothing at all.
-from faithjax import interrupts
-interrupts.install(defer=True)
-
-import re  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from absl import flags
-from absl import logging
-
-from faithjax import FaithjaxError
-from faithjax import cli
-from faithjax import parallel
-from faithjax import config as config_lib
-from faithjax import pipeline
-
-FLAGS = flags.FLAGS
-flags.DEFINE_enum('mode', 'run', ['run', 'reevaluate'],
-                  'run: the pipeline stages on --corpus; reevaluate: maps, deletion rates and (where the workdirs have '
-                  'weak learners) weak-learner F1 and shuffle TVDs of every checkpoint '
-                  'in --checkpoints, vmapped over the stacked parameters in one program per bucket.')
-flags.DEFINE_list('checkpoints', None, 'reevaluate: workdirs, classifier checkpoint folders, globs of them, or a '
-                  'folder of workdirs (e.g. runs/sst-seed*); they must match --corpus and the model flags.')
-flags.DEFINE_integer('mesh', None, 'Split each batch over this many devices (0: all). Default: one device '
-                     '(with --distributed: all devices of all processes).')
-flags.DEFINE_bool('distributed', False, 'Multi-process run (TPU pod slice, multi-node GPU, several CPU processes): '
-                  'one process per host, each feeding its share of every batch; process 0 writes the artefacts. '
-                  'The coordinator is detected on TPU and SLURM; elsewhere pass the three flags below.')
-flags.DEFINE_string('coordinator_address', None, '--distributed: host:port of process 0, e.g. localhost:12355.')
-flags.DEFINE_integer('num_processes', None, '--distributed: how many processes take part.')
-flags.DEFINE_integer('process_id', None, '--distributed: this process, 0 .. num_processes-1.')
-flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS),
-                  'Settings (config.PRESETS): full (the paper\'s), cpu (reduced for 2 CPU cores on IMDB and '
-                  '20 News), reduced (fewer epochs, IG steps, test examples and permutations on every corpus), smoke (a tiny model, every stage quickly on any corpus: checking an install); '
-                  'explicit flags override it.')
-flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
-flags.DEFINE_list('stages', list(config_lib.STAGES),
-                  f'Stages to reach, in order ({", ".join(config_lib.STAGES)}); earlier ones run if not done.')
-cli.define_config_flags()
-config_lib.define_compile_cache_flag()
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
-  if not FLAGS.stages:
-    raise FaithjaxError(f'--stages is empty; choose one or more of {", ".join(config_lib.STAGES)}')
-  config = cli.config_from_flags(FLAGS.preset)
-  config_lib.enable_compile_cache(FLAGS.compile_cache)
-  if FLAGS.distributed:
-    parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  elif any(getattr(FLAGS, f) is not None for f in ('coordinator_address', 'num_processes', 'process_id')):
-    raise FaithjaxError('--coordinator_address, --num_processes and --process_id need --distributed')
-  workdir = FLAGS.workdir or 'runs/' + re.sub(r'[^\w.-]', '_', config.corpus)  # jsonl:PATH -> jsonl__PATH
-  mesh = parallel.make_mesh(FLAGS.mesh or 0) if FLAGS.distributed or FLAGS.mesh is not None else None
-  if FLAGS.mode == 'reevaluate':
-    pipeline.reevaluate_checkpoints(config, workdir, FLAGS.checkpoints, mesh)
-    print(f'results: {workdir}/reevaluate.json')
-    return
-  pipeline.run_pipeline(config, workdir, FLAGS.stages, mesh)
-  if 'report' in FLAGS.stages:
-    print(f'results: {workdir}/report.md and {workdir}/results.json')
-  else:
-    print(f'stages {",".join(FLAGS.stages)} done in {workdir}; add report to --stages for report.md')
-
+from faithjax import command
 
 if __name__ == '__main__':
-  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO; faithjax logs to stderr itself
-  cli.run(main)
+  command.entry()

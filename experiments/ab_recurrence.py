@@ -18,7 +18,8 @@ import jax
 import numpy as np
 
 from faithjax import bench
-from faithjax import explain
+from faithjax import explain  # pylint: disable=unused-import (registers the built-in explainers)
+from faithjax import plugins
 from faithjax import interleave
 from faithjax.data.text import PAD_ID
 from faithjax.models import classifier
@@ -35,7 +36,7 @@ def scan_unroll(unroll):
 
 def compiled(name, model, params, ids, mask, unroll, options):
   """The explainer's program for ids [batch, seq], traced and compiled with the given unroll."""
-  fn = jax.jit(lambda p, i, m: explain.EXPLAINERS[name](model, p, i, m, **options))
+  fn = jax.jit(lambda p, i, m: plugins.EXPLAINERS[name].fn(model, p, i, m, **options))
   with scan_unroll(unroll):
     return fn.lower(params, ids, mask).compile()
 

@@ -73,11 +73,17 @@ flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../sh
 flags.DEFINE_multi_enum('recompute', ['sensitivity', 'stacked'], ['sensitivity', 'stacked'],
                         'The slow analyses to compute; one left out is kept from the agreement_<corpus>.json '
                         'already in --out (--recompute=stacked refreshes only the stacked re-evaluation).')
+flags.DEFINE_list('explainers', list(explain.DEFAULT), 'The explainers compared (registered names; default the '
+                  "study's four).")
 flags.DEFINE_bool('summary_only', False, 'Only rebuild agreement.md from the agreement_<corpus>.json already in --out.')
 
-EXPLAINERS = explain.DEFAULT
 SLOW = {'sensitivity': ('sensitivity', 'sensitivity_subset'),
         'stacked': ('stacked', 'stacked_seconds', 'stacked_subset')}
+
+
+def explainers():
+  """The explainers compared (--explainers): the runs' config.explainers."""
+  return tuple(FLAGS.explainers)
 
 
 def full_seeds():
@@ -94,7 +100,8 @@ def run_seeds(seeds, full):
   """{seed: (config, workdir, results)}; a seed outside `full` runs up to its train stage only."""
   runs = {}
   for seed in seeds:
-    config = config_lib.make_config(FLAGS.corpus, preset=FLAGS.preset, seed=seed, data_dir=FLAGS.data_dir)
+    config = config_lib.make_config(FLAGS.corpus, preset=FLAGS.preset, seed=seed, data_dir=FLAGS.data_dir,
+                                    explainers=explainers())
     workdir = os.path.join(FLAGS.runs_dir, FLAGS.corpus, f'seed{seed}')
     io.log(f'== seed {seed} -> {workdir}' + ('' if seed in full else ' (train only)'))
     stages = config_lib.STAGES if seed in full else ('encode', 'train')
@@ -130,7 +137,7 @@ def over_seeds(values):
 def seed_table(runs):
   rows = []
   for evaluation in study.evaluation_names():
-    for name in EXPLAINERS:
+    for name in explainers():
       values = [study.our_scores(r, evaluation).get(name) for _, _, r in runs.values()]
       rows.append([evaluation, name, *over_seeds([v for v in values if v is not None])])
   return rows
@@ -160,9 +167,9 @@ def per_example(runs, path):
   """Spearman(deletion rate, shuffle TVD) per explainer on seed 0, and the scatter plot."""
   _, workdir, _ = next(iter(runs.values()))
   work = workdir_lib.Workdir(os.path.abspath(workdir))
-  fig, axes = plt.subplots(1, len(EXPLAINERS), figsize=(3.4 * len(EXPLAINERS), 3.2), squeeze=False)
+  fig, axes = plt.subplots(1, len(explainers()), figsize=(3.4 * len(explainers()), 3.2), squeeze=False)
   rows = []
-  for ax, name in zip(axes[0], EXPLAINERS):
+  for ax, name in zip(axes[0], explainers()):
     deleted = io.load_npz(work.evaluation('deletion', name))
     tvds = io.load_npz(work.evaluation('shuffle', name))['median_tvd']
     result = study.per_example_agreement(deleted['rates'], deleted['indices'], tvds)
@@ -187,7 +194,7 @@ def sensitivity(config, workdir, results):
   work = workdir_lib.Workdir(os.path.abspath(workdir))
   corpus = encode.EncodedCorpus.load(work.corpus)
   model, params = pipeline.load_classifier(config, work, corpus)
-  stored = {name: io.load_npz(work.maps(name)) for name in EXPLAINERS}
+  stored = {name: io.load_npz(work.maps(name)) for name in explainers()}
   test = corpus.splits['test']
   subset = np.arange(min(FLAGS.sensitivity_subset, len(test)))
   part = test.subset(subset)
@@ -202,31 +209,32 @@ def sensitivity(config, workdir, results):
             for n, m in maps.items()}
 
   rows = []
-  own_maps = {n: test.subset_values(subset, stored[n]['test']) for n in EXPLAINERS}
+  own_maps = {n: test.subset_values(subset, stored[n]['test']) for n in explainers()}
   own = {}
   for target in ('prob', 'logit'):
     other = dataclasses.replace(config, target=target)
-    maps = own_maps if target == config.target else {n: explained(n, other) for n in EXPLAINERS}
+    maps = own_maps if target == config.target else {n: explained(n, other) for n in explainers()}
     for mode, absolute in itertools.product(deletion.MODES, (False, True)):
       scores = deletion_scores(maps, mode, absolute)
       if (target, mode, absolute) == (config.target, config.deletion_mode, config.absolute):
         own['deletion_rate'] = agreement.ranking(scores, 'deletion_rate')
       rows.append(['deletion_rate', f'target={target}, mode={mode}, {"absolute" if absolute else "signed"}', scores])
-  for steps in sorted({int(s) for s in FLAGS.sensitivity_ig_steps} - {config.ig_steps}):
-    ig = 'integrated_gradients'
-    maps = {**own_maps, ig: explained(ig, dataclasses.replace(config, ig_steps=steps))}
-    rows.append(['deletion_rate', f'ig_steps={steps} (run: {config.ig_steps}), mode={config.deletion_mode}',
+  ig = 'integrated_gradients'
+  run_steps = config.explainer_options(ig).steps
+  for steps in sorted({int(s) for s in FLAGS.sensitivity_ig_steps} - {run_steps} if ig in explainers() else ()):
+    maps = {**own_maps, ig: explained(ig, config.with_options(ig, steps=steps))}
+    rows.append(['deletion_rate', f'ig_steps={steps} (run: {run_steps}), mode={config.deletion_mode}',
                  deletion_scores(maps)])
   weak = pipeline.make_weak_learner(config, corpus)
   for norm in weak_learner.NORMS:
     if norm == config.norm:
-      scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in EXPLAINERS}
+      scores = {n: study.our_scores(results, 'weak_learner_f1')[n] for n in explainers()}
       own['weak_learner_f1'] = agreement.ranking(scores, 'weak_learner_f1')
     else:
       weak_config = pipeline.weak_learner_config(config)
       scores = {n: weak_learner.train_weak_learner(weak, corpus, stored[n], weak_config,
                                                    work.path('checkpoints', f'sensitivity_weak_{norm}_{n}'),
-                                                   norm=norm).test['f1'] for n in EXPLAINERS}
+                                                   norm=norm).test['f1'] for n in explainers()}
     rows.append(['weak_learner_f1', f'norm={norm}', scores])
   return [[e, choice, scores, agreement.ranking(scores, e), agreement.ranking(scores, e) == own[e]]
           for e, choice, scores in rows]
@@ -252,7 +260,7 @@ def stacked_seeds(runs):
   start = time.perf_counter()
   stacked = reevaluate.reevaluate(
       [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
-      {n: pipeline.explainer_options(config, n) for n in EXPLAINERS}, subset=subset,
+      {n: pipeline.explainer_options(config, n) for n in explainers()}, subset=subset,
       batch_size=config.eval_batch_size,
       deletion_options=deletion.options_of(config),
       weak={'model': weak, 'norm': config.norm, 'permutations': config.permutations} if all_evaluated else None)
@@ -260,7 +268,7 @@ def stacked_seeds(runs):
   rows = []
   for (seed, (_, seed_workdir, results)), again in zip(runs.items(), stacked):
     work = workdir_lib.Workdir(os.path.abspath(seed_workdir))
-    for name in EXPLAINERS:
+    for name in explainers():
       stacked_rates = again['deletion'][name]['rates']
       if not ran_whole_pipeline(results):
         rows.append([seed, 'deletion_rate', name, None, float(stacked_rates.mean()), None])
@@ -301,13 +309,13 @@ def ground_truth(runs):
   for seed, (_, _, results) in runs.items():
     if not ran_whole_pipeline(results):
       continue
-    truth = {n: results['stages']['explain']['quality'][n].get('precision_at_k') for n in EXPLAINERS}
+    truth = {n: results['stages']['explain']['quality'][n].get('precision_at_k') for n in explainers()}
     if None in truth.values():
       return []
     for evaluation in study.evaluation_names():
       ours = study.our_scores(results, evaluation)
-      tau = agreement.kendall_tau([truth[n] for n in EXPLAINERS],
-                                  evaluations.oriented(evaluation, [ours[n] for n in EXPLAINERS]))
+      tau = agreement.kendall_tau([truth[n] for n in explainers()],
+                                  evaluations.oriented(evaluation, [ours[n] for n in explainers()]))
       rows.append([seed, evaluation, tau])
   return rows
 
@@ -380,7 +388,7 @@ def write_summary(out):
            report.markdown_table(['evaluation', 'explainer'] + [f'{c} ({len(records[c]["seeds"])} seeds)'
                                                                 for c in names],
                                  [[e, n] + [seed_cell(records[c], e, n) for c in names]
-                                  for e in evaluations_measured for n in EXPLAINERS]), '',
+                                  for e in evaluations_measured for n in explainers()]), '',
            '## Does the seed or the dataset change the verdict? (mean pairwise Kendall τ between rankings)', '',
            'Per corpus: between the seeds\' explainer rankings. Last column: between the real corpora\'s '
            'rankings of the seed means. 1 = the ranking never changes.', '',
@@ -396,7 +404,7 @@ def write_summary(out):
            '## Per example: Spearman ρ between −deletion rate and shuffle TVD (seed 0, [95% CI])', '',
            report.markdown_table(['explainer'] + names,
                                  [[n] + [next(f'{r[1]:.2f} [{r[2]:.2f}, {r[3]:.2f}]' for r in records[c]['per_example']
-                                              if r[0] == n) for c in names] for n in EXPLAINERS]), '',
+                                              if r[0] == n) for c in names] for n in explainers()]), '',
            '## Which rankings survive the open choices (seed 0; rows that keep the run\'s own ranking)', '',
            report.markdown_table(['evaluation'] + names,
                                  [[e] + [survival(records[c], e) for c in names]

@@ -79,8 +79,8 @@ FIXED_CLASS = 1
 
 def explainers_of(runs):
   """The explainers (with baselines and |X| variants) every run has an evaluation of."""
-  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.BASELINES]
-  sections = {spec.section for spec in evaluations.EVALUATIONS.values()}
+  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
+  sections = {spec.section for spec in evaluations.SCORES.values()}
   return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
 
 
@@ -91,7 +91,7 @@ def score_evaluations(runs, names, draws):
   split; 'boot' is metrics.two_level_bootstrap's [e, 3 * n_resamples].
   """
   scored = {}
-  for evaluation, spec in evaluations.EVALUATIONS.items():
+  for evaluation, spec in evaluations.SCORES.items():
     present = [n for n in names if spec.resampled and all(r.has(spec.section, n) for r in runs)]
     if len(present) < 2:
       continue
@@ -108,7 +108,7 @@ def scores_and_pairs(scored, layout):
   (Benjamini–Hochberg over the evaluation's pairs). layout: the draws' (n_seeds, n, design)."""
   rows = {}
   for evaluation, s in scored.items():
-    sign = evaluations.EVALUATIONS[evaluation].orientation
+    sign = evaluations.SCORES[evaluation].orientation
     low, high = metrics.two_level_interval(sign * s['estimate'], sign * s['boot'], *layout)
     rows[evaluation] = {
         'scores': {n: {'mean': float(sign * e), 'ci95': [float(a), float(b)]}
@@ -156,7 +156,7 @@ def rank_agreements(scored, layout, baselines=True):
   for i, a in enumerate(names):
     for b in names[i + 1:]:
       common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n
-                and (baselines or n not in explain.BASELINES)]
+                and (baselines or n not in explain.baseline_names())]
       pick = lambda e: [scored[e]['explainers'].index(n) for n in common]
       ia, ib = pick(a), pick(b)
       rows.append({'a': a, 'b': b, 'explainers': common,
@@ -210,7 +210,7 @@ def leakage_rows(runs, names):
     signed = [n for n in names if n in run.config.explainers
               and any(np.any(v < 0) for v in io.load_npz(run.work.maps(n)).values())]
     fixed = fixed_class_weak_learners(run, signed, predictions) if binary and signed else None
-    spec = evaluations.EVALUATIONS['weak_learner_f1']
+    spec = evaluations.SCORES['weak_learner_f1']
     for name in names:
       if not run.has('weak_learner', name):
         continue
@@ -237,11 +237,10 @@ def opposing_rows(runs, names):
       continue
     effects = io.load_npz(run.work.maps(EFFECT))['test']
     for name in names:
-      if not run.has('deletion', name):
-        continue
+      if not run.has('deletion', name) or not os.path.exists(run.work.maps(name)):
+        continue  # a baseline's maps are stored by the evaluate stage (none in a workdir evaluated before that)
       saved = run.saved('deletion', name)
-      scores = (weak_learner.baseline_map(run.test, name, run.config.seed) if name in explain.BASELINES
-                else io.load_npz(run.work.maps(name))['test'])  # the random map deletion drew (deletion.py)
+      scores = io.load_npz(run.work.maps(name))['test']
       removed = diagnostics.removed_tokens(run.test, saved['indices'], scores, saved['rates'])
       flipped = saved['rates'] < 1  # examples that flip before their last token: the removal stopped early
       rows.append({'seed': run.config.seed, 'explainer': name, 'deletion_rate': float(saved['rates'].mean()),
@@ -303,7 +302,7 @@ def rank_table(rows):
   cells = lambda c: [f'{c["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*c['ci95']),
                      *([f'{c["p_bh"]:.3f}'] if corrected else [])]
   return report.markdown_table(['a', 'b', 'explainers', *columns('Kendall τ-b'), *columns('Spearman ρ')], [
-      [evaluations.EVALUATIONS[r['a']].label, evaluations.EVALUATIONS[r['b']].label, len(r['explainers']),
+      [evaluations.SCORES[r['a']].label, evaluations.SCORES[r['b']].label, len(r['explainers']),
        *cells(r['kendall_tau']), *cells(r['spearman_rho'])] for r in rows])
 
 
@@ -347,7 +346,7 @@ def render_pooled(record):
          'between the two corpora\'s rankings, t interval from their independent two-level resamples, p (τ = 0) '
          'corrected by Benjamini–Hochberg over all the rows. τ = 1: the corpus does not change the ranking.', '',
          report.markdown_table(['evaluation', 'a', 'b', 'explainers', 'Kendall τ-b', '95% CI', 'p (BH)'], [
-             [evaluations.EVALUATIONS[r['evaluation']].label, r['a'], r['b'], len(r['explainers']),
+             [evaluations.SCORES[r['evaluation']].label, r['a'], r['b'], len(r['explainers']),
               f'{r["kendall_tau"]["value"]:+.3f}', '[{:+.3f}, {:+.3f}]'.format(*r['kendall_tau']['ci95']),
               f'{r["kendall_tau"]["p_bh"]:.3f}'] for r in record['between_corpora']])]
         if 'between_corpora' in record else [])]) + '\n'
@@ -372,8 +371,8 @@ def render(record):
                'family), is >= .05; the CIs shown are the uncorrected 95% ones.' if corrected else
                '"tie" when the CI covers 0.'), '']
   for evaluation, entry in record['evaluations'].items():
-    label = evaluations.EVALUATIONS[evaluation].label
-    order = sorted(entry['scores'], key=lambda n: -evaluations.EVALUATIONS[evaluation].orientation
+    label = evaluations.SCORES[evaluation].label
+    order = sorted(entry['scores'], key=lambda n: -evaluations.SCORES[evaluation].orientation
                    * entry['scores'][n]['mean'])
     lines += [f'### {label}', '', 'Ranking (most faithful first): ' + ', '.join(
         f'{n} {ci(entry["scores"][n])}' for n in order), '']

@@ -105,7 +105,7 @@ def maps_of(work, config):
 def saved_evaluations(work_of, names):
   """{(evaluation, map): saved npz} for every resampled Evaluation whose file exists; work_of(section) -> Workdir."""
   found = {}
-  for evaluation, spec in evaluations.EVALUATIONS.items():
+  for evaluation, spec in evaluations.SCORES.items():
     if not spec.resampled:
       continue
     for name in names:
@@ -133,7 +133,7 @@ def cell_differences(base, variant, paired=True):
   for (evaluation, name), saved in variant.items():
     if (evaluation, name) not in base or (paired and not same_examples(base[evaluation, name], saved)):
       continue
-    spec = evaluations.EVALUATIONS[evaluation]
+    spec = evaluations.SCORES[evaluation]
     oriented = spec.difference([saved], [base[evaluation, name]], paired)  # > 0: variant more faithful
     # back in the cell's own units: variant - baseline
     low, high = sorted(spec.orientation * np.asarray(oriented['ci95']) + 0.)
@@ -181,7 +181,7 @@ def measure(config, root, names):
   pipeline.run_pipeline(config, base_root, EVALUATE)
   base_work = workdir_lib.Workdir(os.path.abspath(base_root))
   corpus = encode.EncodedCorpus.load(base_work.corpus)
-  all_maps = list(config.explainers) + list(explain.BASELINES)
+  all_maps = list(config.explainers) + list(explain.baseline_names())
   base = saved_evaluations(lambda section: base_work, all_maps)
   trained = io.read_json(base_work.summary('train'))
   encoded = io.read_json(base_work.summary('encode'))

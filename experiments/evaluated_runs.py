@@ -25,8 +25,8 @@ ROUNDING = 1e-6
 
 
 def config_of(saved: dict) -> config_lib.RunConfig:
-  """The RunConfig of a config read back from JSON (its lists are the tuple fields)."""
-  return config_lib.RunConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+  """The RunConfig of a config read back from JSON (config_lib.from_saved: also one with the old ig_steps fields)."""
+  return config_lib.from_saved(saved)
 
 
 class EvaluatedRun:
@@ -100,8 +100,8 @@ def write_archive(run: Run, path: str) -> None:
   results.json beside it (`path` with .json), so tables over seeds need no workdir: seeds that ran on other
   machines or sessions are added to a table by their archives."""
   arrays = {'labels': run.labels, 'predictions': run.classifier_predictions()}
-  for spec in evaluations.EVALUATIONS.values():
-    for name in [*run.config.explainers, *explain.BASELINES]:
+  for spec in evaluations.SCORES.values():
+    for name in [*run.config.explainers, *explain.baseline_names()]:
       if spec.resampled and run.has(spec.section, name):
         arrays.update({ARCHIVE_SEPARATOR.join((spec.section, name, key)): value
                        for key, value in run.saved(spec.section, name).items()})
@@ -194,7 +194,7 @@ def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
 
 def seeded_rows(runs_by_corpus: dict, evaluation: str, draws_of) -> list:
   """study.comparison_rows' rows of one evaluation, each cell over every seed of its corpus (seeded_cell)."""
-  spec = evaluations.EVALUATIONS[evaluation]
+  spec = evaluations.SCORES[evaluation]
   theirs = study.TABLE_OF.get(evaluation, {n: {} for n in paper.EXPLAINERS})
   rows = []
   for name, by_corpus in theirs.items():

@@ -31,6 +31,7 @@ from faithjax import config as config_lib  # pylint: disable=wrong-import-positi
 from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
+from faithjax import plugins
 from faithjax import provenance
 from faithjax import report
 from faithjax import workdir as workdir_lib
@@ -73,16 +74,16 @@ def run_seed(seed):
   model, params = pipeline.load_classifier(config, work, corpus)
   maps = probe_maps.split_maps(corpus, seed)
   out = workdir_lib.Workdir(work.path('probe'))
-  summary = pipeline.evaluate_maps(config, corpus, model, params, out, [*MAPS, *explain.BASELINES],
-                                   lambda name: maps.get(name, name))
+  summary = pipeline.evaluate_maps(config, corpus, model, params, out, [*MAPS, *explain.baseline_names()],
+                                   lambda name: maps.get(name))
   return results['stages']['train']['test'], summary, out
 
 
 def scores(summaries):
   """{evaluation: {map: [mean per seed]}} from the seeds' evaluate summaries."""
   table = {}
-  for evaluation, spec in evaluations.EVALUATIONS.items():
-    for name in (*MAPS, *explain.BASELINES):
+  for evaluation, spec in evaluations.SCORES.items():
+    for name in (*MAPS, *explain.baseline_names()):
       cells = [spec.cell(summary, name) for summary in summaries]
       if all(cells):
         table.setdefault(evaluation, {})[name] = [c['mean'] for c in cells]
@@ -92,11 +93,11 @@ def scores(summaries):
 def contrasts(outs):
   """[evaluation, property, a, b, oriented difference, low, high, pooled examples] over the seeds' probe dirs."""
   rows = []
-  for evaluation, spec in evaluations.EVALUATIONS.items():
+  for evaluation, spec in evaluations.SCORES.items():
     if not spec.resampled:
       continue
     for label, a, b in CONTRASTS:
-      if not all(evaluations.MODULES[spec.section].applies(n) for n in (a, b)):
+      if not all(plugins.EVALUATIONS[spec.section].applies(n) for n in (a, b)):
         continue
       saved = [[io.load_npz(out.evaluation(spec.section, n)) for out in outs] for n in (a, b)]
       result = spec.difference(*saved)
@@ -117,7 +118,7 @@ def measure():
 def response_figure(record, evaluation, path):
   """One evaluation's response to each property: a panel per family (mean over seeds, min-max bars), and the
   single maps and baselines as points."""
-  spec, values = evaluations.EVALUATIONS[evaluation], record['scores'][evaluation]
+  spec, values = evaluations.SCORES[evaluation], record['scores'][evaluation]
   fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), sharey=True)
 
   def plot(ax, points, label):
@@ -137,7 +138,7 @@ def response_figure(record, evaluation, path):
     ax.set_xticks(ticks, [f'{x:g}' for x in ticks])
     ax.minorticks_off()
     ax.set_xlabel(FAMILY_AXES[family])
-  singles = [n for n in (*probe_maps.SINGLE, *explain.BASELINES) if n in values]
+  singles = [n for n in (*probe_maps.SINGLE, *explain.baseline_names()) if n in values]
   axes[-1].errorbar(range(len(singles)), [np.mean(values[n]) for n in singles],
                     yerr=np.array([[np.mean(values[n]) - min(values[n]), max(values[n]) - np.mean(values[n])]
                                    for n in singles]).T, fmt='o', capsize=3)
@@ -152,16 +153,16 @@ def rewards(record, evaluation):
   """One sentence: the contrasts the evaluation separates (CI excludes 0), largest first, and those it does not."""
   rows = sorted((r for r in record['contrasts'] if r[0] == evaluation), key=lambda r: -abs(r[4]))
   if not rows:
-    return f'- **{evaluations.EVALUATIONS[evaluation].label}**: no contrast measured.'
+    return f'- **{evaluations.SCORES[evaluation].label}**: no contrast measured.'
   separated = [f'{r[1]} ({report.signed_with_ci(*r[4:7])})' for r in rows if r[5] > 0 or r[6] < 0]
   blind = [f'{r[1]} ({r[4]:+.3f})' for r in rows if r[5] <= 0 <= r[6]]
-  return (f'- **{evaluations.EVALUATIONS[evaluation].label}** separates: ' + ('; '.join(separated) or 'nothing')
+  return (f'- **{evaluations.SCORES[evaluation].label}** separates: ' + ('; '.join(separated) or 'nothing')
           + '. Does not separate (CI covers 0): ' + ('; '.join(blind) or 'nothing') + '.')
 
 
 def render(record):
   seeds, prov = record['seeds'], record['provenance']
-  names = [n for n in (*MAPS, *explain.BASELINES)]
+  names = [n for n in (*MAPS, *explain.baseline_names())]
   measured = list(record['scores'])
   lines = [
       '# Map-property probe (synthetic): what does each evaluation reward?', '',
@@ -178,7 +179,7 @@ def render(record):
       '## The classifiers', '',
       report.markdown_table(['seed', 'test accuracy', 'test F1'], record['classifier']), '',
       '## Every map under every evaluation (mean over seeds [min, max])', '',
-      report.markdown_table(['map'] + [evaluations.EVALUATIONS[e].label for e in measured],
+      report.markdown_table(['map'] + [evaluations.SCORES[e].label for e in measured],
                             [[n] + [(f'{np.mean(record["scores"][e][n]):.3f} [{min(record["scores"][e][n]):.3f}, '
                                      f'{max(record["scores"][e][n]):.3f}]') if n in record['scores'][e] else None
                                     for e in measured] for n in names]), '',

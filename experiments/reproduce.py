@@ -56,7 +56,8 @@ flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures 
 flags.DEFINE_bool('tables_only', False, 'Only rebuild the tables from the archives (a finished workdir is archived '
                   'first).')
 flags.DEFINE_string('data_dir', None, 'Folder of the real corpora (default ../shared/datasets).')
-flags.DEFINE_string('model', 'lstm', 'Classifier (faithjax.models.MODELS); its runs and tables get its name unless lstm.')
+flags.DEFINE_string('model', 'lstm', 'Classifier (a registered plugins.Model); its runs and tables get its name '
+                    'unless lstm.')
 flags.DEFINE_list('seeds', ['0'], 'Classifier seeds (RunConfig.seed) per corpus; more than one writes the seed-aware '
                   'tables reproduction_<preset>_seeds.* instead of the single-seed ones.')
 flags.DEFINE_string('suffix', '', 'Appended to the workdir and result names (needed with any RunConfig flag, e.g. '
@@ -239,7 +240,8 @@ def settings_section(runs):
   keys = ('epochs', 'weak_epochs', 'ig_steps', 'quadrature', 'test_subset', 'permutations', 'deletion_mode',
           'pad_rule', 'absolute', 'norm', 'target', 'seed')
   # '—': a field the run's config predates
-  rows = [[display(runs, c)] + [runs[c]['config'].get(k, '—') for k in keys] for c in study.corpora_of(runs)]
+  rows = [[display(runs, c)] + [config_lib.saved_setting(runs[c]['config'], k, '—') for k in keys]
+          for c in study.corpora_of(runs)]
   return report.markdown_table(['corpus', *keys], rows)
 
 

@@ -13,6 +13,7 @@ below, since the two may differ.
 from absl import flags
 
 from faithjax import cli
+from faithjax import config as config_lib
 from faithjax import io
 from faithjax import paper
 from faithjax import provenance
@@ -62,7 +63,7 @@ def shared_corpora(a, b):
 
 def settings(runs_by_label, corpora):
   # Runs made before RunConfig had a `model` field are the LSTM's, its default.
-  value = lambda config, k: config.get(k, 'lstm' if k == 'model' else None)
+  value = lambda config, k: config_lib.saved_setting(config, k, 'lstm' if k == 'model' else None)
   rows = [[label, runs[c]['stages']['encode']['display_name']] + [value(runs[c]['config'], k) for k in SETTINGS]
           for label, runs in runs_by_label.items() for c in corpora]
   return report.markdown_table(['run', 'corpus', *SETTINGS], rows)

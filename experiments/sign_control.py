@@ -2,7 +2,7 @@
 
   python -m experiments.sign_control --corpus=synthetic --preset=smoke
   python -m experiments.sign_control --corpus=sst --preset=cpu --emb_dim=64 --hidden=64 --att_hidden=64 \
-      --epochs=2 --ig_steps=10 --weak_epochs=2 --test_subset=500 --permutations=50 \
+      --epochs=2 --explainer.integrated_gradients.steps=10 --weak_epochs=2 --test_subset=500 --permutations=50 \
       --explainers=saliency,input_x_gradient,integrated_gradients,attention,gradient_shap
 
 Every RunConfig flag of run.py applies. The pipeline runs to its explain stage
@@ -29,6 +29,7 @@ from faithjax import cli
 from faithjax import config as config_lib
 from faithjax import io
 from faithjax import pipeline
+from faithjax import plugins
 from faithjax import provenance
 from faithjax import report
 from faithjax import workdir as workdir_lib
@@ -69,12 +70,12 @@ def measure(config, root):
     summary = pipeline.evaluate_maps(dataclasses.replace(config, norm=norm), corpus, model, params, out, names,
                                      maps_of, sections)
     test = summary['test_subset']
-    for evaluation, spec in evaluations.EVALUATIONS.items():
+    for evaluation, spec in evaluations.SCORES.items():
       if spec.section not in summary or not spec.resampled:
         continue
       label = f'{evaluation} ({norm})' if spec.section in NORM_SECTIONS else evaluation
       for name in config.explainers:
-        if not evaluations.MODULES[spec.section].applies(name):
+        if not plugins.EVALUATIONS[spec.section].applies(name):
           continue
         varied = name in signed and absolute(name) in names
         saved = [[io.load_npz(out.evaluation(spec.section, n))] for n in (name, absolute(name) if varied else name)]

@@ -69,9 +69,9 @@ def main(argv):
   parser.add_argument('--out_dir', default=os.path.join(os.path.dirname(__file__), 'results'))
   args = parser.parse_args(argv)
   rows = []
-  for name in corpora.CORPORA:
+  for name in corpora.names():
     rows += [our_row(name, args.data_dir, args.seed)] + ([paper_row(name)] if name in PAPER_TABLE1 else [])
-  described = [corpora.describe(name, args.data_dir, args.seed) for name in corpora.CORPORA]
+  described = [corpora.describe(name, args.data_dir, args.seed) for name in corpora.names()]
   report = '\n'.join([
       '# Table 1: corpora', '',
       f'Command: `{" ".join(["python -m experiments.table1"] + argv)}`  ',

@@ -41,7 +41,7 @@ def define_flags():
   the tests can import this module beside the other experiments."""
   flags.DEFINE_string('archives', 'experiments/results/reproduction_cpu_seeds', 'Seed archives: <corpus>-seed<k>.npz.')
   flags.DEFINE_list('corpora', ['sst', 'ag_news', '20news', 'imdb'], 'Corpora, each with the same seeds archived.')
-  flags.DEFINE_list('evaluations', list(evaluations.EVALUATIONS), 'Evaluations (evaluations.EVALUATIONS names).')
+  flags.DEFINE_list('evaluations', list(evaluations.SCORES), 'Evaluations (evaluations.SCORES names).')
   flags.DEFINE_list('scales', ['z', 'rank'], f'Scales (variance.SCALES: {", ".join(variance.SCALES)}).')
   flags.DEFINE_integer('n_resamples', 2000, 'Bootstrap resamples (seeds within corpus x examples within corpus).')
   flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
@@ -65,7 +65,7 @@ def archived_runs(directory: str, corpora: list) -> dict:
   return runs
 
 
-def per_example(run: evaluated_runs.EvaluatedRun, spec: evaluations.Evaluation, name: str) -> np.ndarray:
+def per_example(run: evaluated_runs.EvaluatedRun, spec: evaluations.Score, name: str) -> np.ndarray:
   """[n_test] one map's per-example score (NaN where not measured): the evaluation's per-example array, or for one
   summarised otherwise (the weak learner's F1 over (label, prediction)) whether the units agree."""
   units = run.units(spec, name)
@@ -75,16 +75,16 @@ def per_example(run: evaluated_runs.EvaluatedRun, spec: evaluations.Evaluation, 
 # Which maps a decomposition reads: all of them, or the explainers alone (the random map, last under every
 # evaluation on every corpus, makes a large explainer main effect by itself).
 MAP_SETS = {'all maps': lambda names: names,
-            'without baselines': lambda names: [n for n in names if n not in explain.BASELINES]}
+            'without baselines': lambda names: [n for n in names if n not in explain.baseline_names()]}
 
 
 def long_table(runs_by_corpus: dict, evaluation: str, maps: str) -> dict:
   """variance.cubes' long table of an evaluation: oriented scores of the maps of MAP_SETS[maps] that every run
   has, one row per (map, corpus, seed, measured example); example ids are test indices (shared by a corpus's
   seeds)."""
-  spec = evaluations.EVALUATIONS[evaluation]
+  spec = evaluations.SCORES[evaluation]
   runs = [r for rs in runs_by_corpus.values() for r in rs]
-  maps = MAP_SETS[maps]([n for n in (*runs[0].config.explainers, *explain.BASELINES)
+  maps = MAP_SETS[maps]([n for n in (*runs[0].config.explainers, *explain.baseline_names())
                          if all(r.has(spec.section, n) for r in runs)])
   columns = {k: [] for k in variance.COLUMNS}
   for corpus, corpus_runs in runs_by_corpus.items():
@@ -140,7 +140,7 @@ def ranking_cell(d: dict) -> str:
 
 def evaluation_label(evaluation: str) -> str:
   """The evaluation's label, saying what is decomposed where it is not a mean over examples (per_example)."""
-  spec = evaluations.EVALUATIONS[evaluation]
+  spec = evaluations.SCORES[evaluation]
   return spec.label + (' (decomposed: whether the weak learner predicts the label, a mean of accuracy)'
                        if spec.units else '')
 
@@ -204,7 +204,7 @@ def render(record: dict) -> str:
 
 def main(argv):
   del argv  # flags only
-  unknown = set(FLAGS.evaluations) - set(evaluations.EVALUATIONS) | set(FLAGS.scales) - set(variance.SCALES)
+  unknown = set(FLAGS.evaluations) - set(evaluations.SCORES) | set(FLAGS.scales) - set(variance.SCALES)
   if unknown:
     raise FaithjaxError(f'unknown --evaluations or --scales: {", ".join(sorted(unknown))}')
   name = FLAGS.evaluations[0] if len(FLAGS.evaluations) == 1 else 'all'

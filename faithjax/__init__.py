@@ -9,3 +9,12 @@ class FaithjaxError(Exception):
 
 class Interrupted(KeyboardInterrupt):
   """Ctrl-C while `args[0]` (e.g. 'stage train') was running; the entry point turns it into one line."""
+
+
+def __getattr__(name):
+  """faithjax.explain_maps and faithjax.evaluate_maps (faithjax/api.py), imported on first use: `import faithjax`
+  stays light."""
+  if name in ('explain_maps', 'evaluate_maps', 'Evaluated'):
+    from faithjax import api  # pylint: disable=g-import-not-at-top
+    return getattr(api, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -26,6 +26,7 @@ The counterparts of the peer's --extra run on request:
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -85,18 +86,27 @@ def step_chunk_for(batch, steps, max_rows):
   return max(1, min(steps, rows_budget(max_rows) // batch))
 
 
+def peer_settings(args):
+  """The options that match the peer's (Captum's) settings of each explainer: {explainer: {option: value}}."""
+  return {'integrated_gradients': dict(steps=args.steps, quadrature=args.quadrature),
+          'occlusion': dict(removal='zero'),  # Captum's Occlusion baseline
+          'smoothgrad': dict(samples=args.nt_samples, sigma=0.1),
+          'gradient_shap': dict(samples=args.shap_samples),
+          'lime': dict(samples=args.surrogate_samples),
+          'kernel_shap': dict(samples=args.surrogate_samples)}
+
+
 def explainer_options(name, batch, args):
-  """IG gets --steps and a step chunk that fits the batch; EXTRA the peer's settings; the others the defaults."""
-  path_tokens = dict(path_tokens=rows_budget(args.max_rows) * args.seq_len)  # the same row budget as IG's
-  return {
-      'integrated_gradients': dict(steps=args.steps, quadrature=args.quadrature,
-                                   step_chunk=step_chunk_for(batch, args.steps, args.max_rows)),
-      'occlusion': dict(removal='zero', **path_tokens),
-      'smoothgrad': dict(samples=args.nt_samples, sigma=0.1, **path_tokens),
-      'gradient_shap': dict(samples=args.shap_samples, **path_tokens),
-      'lime': dict(samples=args.surrogate_samples, **path_tokens),
-      'kernel_shap': dict(samples=args.surrogate_samples, **path_tokens),
-  }.get(name, {})
+  """Explainer `name`'s options (its record's, over which the peer's settings) and its memory knobs: a step chunk
+  that fits the batch for an explainer that takes one (IG), else the same row budget in path tokens."""
+  record = explain.explainer_of(name)
+  options = dataclasses.asdict(record.make_options(**peer_settings(args).get(record.name, {})))
+  takes = explain.options_of(name)
+  if 'step_chunk' in takes:
+    options['step_chunk'] = step_chunk_for(batch, options.get('steps', 1), args.max_rows)
+  elif 'path_tokens' in takes:
+    options['path_tokens'] = rows_budget(args.max_rows) * args.seq_len
+  return options
 
 
 def measure(fn, params, ids, batch, repeats):
@@ -231,9 +241,10 @@ def memory(args):
   for name in args.explainers:
     if name == DELETION:
       fn = lambda p, i, s: deletion_counts(model, p, i, s, args.memory_batch, args.deletion_chunk)[0]
-      inputs = (params, ids, random_ranking(*ids.shape))
+      inputs, options = (params, ids, random_ranking(*ids.shape)), {}
     else:
-      explainer = explain.make_explainer(name, model, **explainer_options(name, args.memory_batch, args))
+      options = explainer_options(name, args.memory_batch, args)
+      explainer = explain.make_explainer(name, model, **options)
       fn = lambda p, i, e=explainer: e(p, i, i != PAD_ID)
       inputs = (params, ids)
     peak, source = memory_bytes(fn, *inputs)
@@ -241,7 +252,7 @@ def memory(args):
     yield dict(impl='faithjax', explainer=name, peak_bytes=int(peak), source=source, **device_meta(),
                bidirectional=args.bidirectional, seq_len=args.seq_len, batch=args.memory_batch,
                dtype=jnp.dtype(args.dtype).name, steps=args.steps,
-               step_chunk=explainer_options(name, args.memory_batch, args).get('step_chunk'),
+               step_chunk=options.get('step_chunk'),
                chunk=args.deletion_chunk if name == DELETION else None, param_bytes=param_bytes,
                bytes_per_example=int(per_example), budget_bytes=args.memory_budget,
                max_batch_in_budget_estimate=int((args.memory_budget - param_bytes) // per_example))

@@ -1,7 +1,8 @@
 """The command line: flags generated from RunConfig, and one line for every way a run can stop early.
 
 Every RunConfig field is a flag of the same name, type and help text
-(config.setting's metadata); a field with fixed choices is an enum; one
+(config.setting's metadata), and every option of every registered explainer
+is a flag --explainer.<name>.<option> (plugins.Explainer); a field with fixed choices is an enum; one
 whose choices come from a registry that outside code can extend (models,
 explainers) is a string (a comma list for tuples) that config.make_config
 checks against the registry when the config is made. Flags default to
@@ -23,6 +24,7 @@ from faithjax import FaithjaxError
 from faithjax import Interrupted
 from faithjax import config as config_lib
 from faithjax import interrupts
+from faithjax import plugins
 
 FLAGS = flags.FLAGS
 HELP_FLAGS = ('--help', '-help', '-h', '--helpshort', '-helpshort', '-?')
@@ -39,52 +41,73 @@ def _value_type(field):
   return field.type
 
 
-def flag_help(field):
-  """The field's help, its default and the corpora whose own settings differ (config.PRESETS['full'])."""
+def flag_help(name, help_text, default):
+  """A config flag's help, its default and the corpora whose own settings differ (config.PRESETS['full'])."""
   show = lambda v: ','.join(v) if isinstance(v, tuple) else str(v)
-  own = [f'{corpus}: {show(s[field.name])}' for corpus, s in config_lib.PRESETS['full'].items() if field.name in s]
-  default = '' if field.default is None else f' Default: {show(field.default)}'
-  return field.metadata['help'] + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
+  own = [f'{corpus}: {show(s[name])}' for corpus, s in config_lib.PRESETS['full'].items() if name in s]
+  default = '' if default is None else f' Default: {show(default)}'
+  return help_text + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
+
+
+def config_flags():
+  """(name, type, help, fixed choices or None) of every config flag: one per RunConfig field, and
+  --explainer.<name>.<option> for every option of every registered explainer (plugins.Explainer)."""
+  specs = []
+  for field in dataclasses.fields(config_lib.RunConfig):
+    if field.name == 'explainer':
+      for name, record in plugins.EXPLAINERS.items():
+        for option in dataclasses.fields(record.options):
+          help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
+          flag = f'explainer.{name}.{option.name}'
+          specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+      kinds = {flag: kind for flag, kind, *_ in specs}
+      specs += [(old, kinds[new], f'Old name of --{new}, kept so that recorded commands still run.', None)
+                for old, new in config_lib.LEGACY_OPTIONS.items()]
+      continue
+    choices = field.metadata['choices']
+    specs.append((field.name, _value_type(field), flag_help(field.name, field.metadata['help'], field.default),
+                  None if callable(choices) else choices))
+  return specs
 
 
 def define_config_flags(flag_values=FLAGS, skip=()):
-  """One flag per RunConfig field but those in `skip` (default None: unset, so presets and per-corpus settings
-  apply)."""
-  for field in dataclasses.fields(config_lib.RunConfig):
-    if field.name in skip:
+  """One flag per config setting (config_flags) but those in `skip` (default None: unset, so presets and
+  per-corpus settings apply). A plug-in imported before this call gets its flags too."""
+  for name, kind, help_text, choices in config_flags():
+    if name in skip:
       continue
-    kind, choices = _value_type(field), field.metadata['choices']
-    if kind is str and choices and not callable(choices):
-      flags.DEFINE_enum(field.name, None, list(choices), flag_help(field), flag_values=flag_values)
+    if kind is str and choices:
+      flags.DEFINE_enum(name, None, list(choices), help_text, flag_values=flag_values)
     else:
-      _DEFINE[kind](field.name, None, flag_help(field), flag_values=flag_values)
+      _DEFINE[kind](name, None, help_text, flag_values=flag_values)
 
 
 def config_overrides(skip=()):
-  """{field: value} of the RunConfig flags set on the command line (define_config_flags with the same `skip`)."""
-  return {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(config_lib.RunConfig)
-          if f.name not in skip and getattr(FLAGS, f.name) is not None}
+  """{flag: value} of the config flags set on the command line (define_config_flags with the same `skip`):
+  make_config's overrides."""
+  return {name: FLAGS[name].value for name, *_ in config_flags()
+          if name not in skip and name in FLAGS and FLAGS[name].value is not None}
 
 
 def config_from_flags(preset):
   """The RunConfig the parsed flags ask for."""
-  values = {field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(config_lib.RunConfig)}
-  return config_lib.make_config(values.pop('corpus') or config_lib.RunConfig.corpus, preset=preset, **values)
+  values = config_overrides()
+  return config_lib.make_config(values.pop('corpus', None) or config_lib.RunConfig.corpus, preset=preset, **values)
 
 
-def _usage(full):
-  """The main module's docstring and flags (and faithjax's; with `full`, every library's too)."""
-  doc = sys.modules['__main__'].__doc__ or ''
+def _usage(full, doc=None):
+  """`doc` (default the main module's docstring) and the flags (and faithjax's; with `full`, every library's)."""
+  doc = doc or sys.modules['__main__'].__doc__ or ''
   if full:
     return doc + '\n' + FLAGS.get_help()
   modules = [m for m in FLAGS.flags_by_module_dict() if m == sys.argv[0] or m.startswith('faithjax')]
   return doc + '\nFlags (--helpfull: every library\'s too):\n' + '\n'.join(FLAGS.module_help(m) for m in modules)
 
 
-def parse_flags(argv):
-  """absl's parser with help on stdout (exit 0) and a bad flag as one line (exit 2)."""
+def parse_flags(argv, doc=None):
+  """absl's parser with help (`doc` and the flags) on stdout (exit 0) and a bad flag as one line (exit 2)."""
   if any(a in HELP_FLAGS + ('--helpfull', '-helpfull') for a in argv[1:]):
-    print(_usage(full=any(a.endswith('helpfull') for a in argv[1:])))
+    print(_usage(full=any(a.endswith('helpfull') for a in argv[1:]), doc=doc))
     sys.exit(0)
   try:
     return FLAGS(argv)
@@ -122,6 +145,7 @@ def os_error_line(error):
   return f'cannot read or write {where}: {cause}'
 
 
-def run(main):
-  """absl.app.run(main) with faithjax's exit statuses and one-line errors."""
-  app.run(lambda argv: guarded(main, argv), flags_parser=parse_flags)
+def run(main, doc=None):
+  """absl.app.run(main) with faithjax's exit statuses and one-line errors; --help shows `doc` (default: the main
+  module's docstring)."""
+  app.run(lambda argv: guarded(main, argv), flags_parser=lambda argv: parse_flags(argv, doc))

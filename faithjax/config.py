@@ -6,7 +6,9 @@ one table of per-corpus departures from its defaults (`MODEL_OVERRIDES` those
 of each model). A `RunConfig` is written to the workdir as config.json; its
 `fingerprint` (the fields that change results) guards the workdir: resuming a
 workdir made with a different fingerprint is refused rather than silently
-mixing results.
+mixing results. Plug-ins' options are config too: the `explainer` field holds
+each registered explainer's options dataclass (plugins.Explainer), set as
+`explainer.<name>.<option>` in PRESETS, make_config and on the command line.
 """
 
 import dataclasses
@@ -17,6 +19,7 @@ from typing import ClassVar
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax import models
+from faithjax import plugins
 from faithjax import train
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import weak_learner
@@ -29,33 +32,39 @@ MODEL_OVERRIDES = {
     'transformer': {'emb_dim': 64, 'hidden': 128, 'att_hidden': 64},
 }
 
+# An explainer's option is set as 'explainer.<name>.<option>' (its flag's name), in PRESETS as on the command line.
+IG_STEPS, IG_QUADRATURE = 'explainer.integrated_gradients.steps', 'explainer.integrated_gradients.quadrature'
+# Their names before options were sections: read from old config.json, results.json and archives, and accepted by
+# make_config.
+LEGACY_OPTIONS = {'ig_steps': IG_STEPS, 'quadrature': IG_QUADRATURE}
+
 # Settings that depart from RunConfig's defaults: {preset: {corpus: {field: value}}}, '*' meaning every corpus.
 # 'full' holds each corpus's own settings; every other preset departs from those.
 PRESETS = {
     'full': {
         # A toy task: a smaller model and fewer IG steps keep `python run.py` within minutes on a CPU.
         'synthetic': {'epochs': 3, 'weak_epochs': 3, 'emb_dim': 64, 'hidden': 64, 'att_hidden': 64,
-                      'ig_steps': 20},
+                      IG_STEPS: 20},
     },
     # Departures from the full protocol that keep each corpus within reach of 2 CPU cores.
     'cpu': {
         # The cheapest IG rule with completeness error p90 <= 1e-3 on this preset's BiLSTM
         # (experiments/results/quadrature_<corpus>.md): SST Gauss-Legendre 4 nodes (midpoint needs 13),
         # AG News Gauss-Legendre 10 (midpoint 13, trapezoid 19).
-        'sst': {'quadrature': 'gauss_legendre', 'ig_steps': 4},
-        'ag_news': {'quadrature': 'gauss_legendre', 'ig_steps': 10},
-        '20news': {'ig_steps': 10, 'test_subset': 150},
+        'sst': {IG_QUADRATURE: 'gauss_legendre', IG_STEPS: 4},
+        'ag_news': {IG_QUADRATURE: 'gauss_legendre', IG_STEPS: 10},
+        '20news': {IG_STEPS: 10, 'test_subset': 150},
         # Five weak-learner epochs (cheap next to the LSTM) keep Figure 5's IMDB curves readable.
-        'imdb': {'epochs': 2, 'weak_epochs': 5, 'ig_steps': 10, 'test_subset': 500},
+        'imdb': {'epochs': 2, 'weak_epochs': 5, IG_STEPS: 10, 'test_subset': 500},
     },
     # Every corpus with fewer epochs, IG steps, deletion examples and permutations: a model's Tables 2-5 on SST or
     # AG News within about an hour on 2 CPU cores (the Transformer's, experiments/results/reproduction_reduced_*).
     'reduced': {
-        '*': {'epochs': 3, 'weak_epochs': 3, 'ig_steps': 10, 'test_subset': 300, 'permutations': 20},
+        '*': {'epochs': 3, 'weak_epochs': 3, IG_STEPS: 10, 'test_subset': 300, 'permutations': 20},
     },
     # A tiny model, every stage quickly on any corpus: checking an installation, and the tests' end-to-end runs.
     'smoke': {
-        '*': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, 'ig_steps': 8,
+        '*': {'emb_dim': 16, 'hidden': 8, 'epochs': 3, 'learning_rate': 0.01, IG_STEPS: 8,
               'weak_epochs': 2, 'permutations': 20, 'test_subset': 150},
     },
 }
@@ -65,7 +74,7 @@ MAX_SEED = 2**31 - 1  # jax.random.key's and numpy's seeds alike
 MAX_WIDTH = 16_384  # embedding and hidden sizes
 MAX_DEPTH = 256  # Transformer blocks and heads
 MAX_BATCH = 65_536  # batch sizes (memory is estimated before allocating, too)
-MAX_COUNT = 100_000  # epochs, IG steps, permutations
+MAX_COUNT = 100_000  # epochs, permutations (explain.MAX_STEPS_OR_SAMPLES bounds IG steps and samples)
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
@@ -104,8 +113,8 @@ class RunConfig:
   split_seed: int = setting(0, 'Seed for the train/valid split and the synthetic corpus; runs that differ only in '
                             '--seed share a vocabulary, so their checkpoints stack.', minimum=0,
                             maximum=MAX_SEED)
-  # Model (DESIGN.md section 3): a name in faithjax.models.MODELS and its sizes.
-  model: str = setting('lstm', 'Classifier (faithjax.models.MODELS).', lambda: models.MODELS)
+  # Model (DESIGN.md section 3): a registered plugins.Model and its sizes.
+  model: str = setting('lstm', 'Classifier (a registered plugins.Model).', lambda: plugins.MODELS)
   emb_dim: int = setting(300, 'Embedding size.', minimum=1, maximum=MAX_WIDTH)
   hidden: int = setting(128, 'LSTM hidden size per direction (Transformer: feed-forward width).', minimum=1,
                         maximum=MAX_WIDTH)
@@ -146,8 +155,10 @@ class RunConfig:
                               explain.explainer_names, chosen=explain.base_name)
   target: str = setting('prob', 'Scalar explained for the predicted class.', explain.TARGETS)
   detach_attention: bool = setting(False, 'Stop gradients through the attention weights (JW parity).')
-  ig_steps: int = setting(50, 'Integrated Gradients steps.', minimum=1, maximum=MAX_COUNT)
-  quadrature: str = setting('midpoint', 'Integrated Gradients quadrature.', explain.QUADRATURES)
+  # {explainer: its options (a plugins.Explainer's frozen dataclass)} for every registered explainer; flags
+  # --explainer.<name>.<option>. The fingerprint holds the sections of the explainers run.
+  explainer: dict = dataclasses.field(default_factory=lambda: explainer_sections({}), metadata={
+      'help': 'Explainer options', 'choices': None, 'minimum': None, 'maximum': None, 'chosen': None})
   # Evaluations (DESIGN.md section 5).
   deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
   pad_rule: str = setting('fixed', "What the LSTM steps over in --deletion_mode=pad: 'fixed' (every position of "
@@ -166,9 +177,82 @@ class RunConfig:
   test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)
 
   def fingerprint(self):
-    """Fields that change results (not where data lives)."""
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items() if k != 'data_dir'}
+    """Fields that change results (not where data lives), with the option sections of the explainers run."""
+    fields = {k: list(v) if isinstance(v, tuple) else v
+              for k, v in dataclasses.asdict(self).items() if k not in ('data_dir', 'explainer')}
+    return {**fields, 'explainer': {name: dataclasses.asdict(self.explainer_options(name))
+                                    for name in _bases(self.explainers)
+                                    if dataclasses.fields(self.explainer_options(name))}}
+
+  def explainer_options(self, name):
+    """The options instance of explainer `name` (a map transform's are its base's); defaults if registered after
+    this config was made."""
+    record = explain.explainer_of(name)
+    return self.explainer.get(record.name) or record.make_options()
+
+  def with_options(self, name: str, **values) -> 'RunConfig':
+    """This config with explainer `name`'s options `values` changed (validated by its record)."""
+    record = explain.explainer_of(name)
+    options = record.make_options(**{**dataclasses.asdict(self.explainer_options(name)), **values})
+    return dataclasses.replace(self, explainer={**self.explainer, record.name: options})
+
+  @staticmethod
+  def upgrade(saved: dict) -> dict:
+    """A saved fingerprint (config.json, results.json's config) in today's form: legacy option fields
+    (LEGACY_OPTIONS) moved into their sections, each section of an explainer run completed with its defaults."""
+    dotted = {LEGACY_OPTIONS[k]: v for k, v in saved.items() if k in LEGACY_OPTIONS}
+    upgraded = {k: v for k, v in saved.items() if k not in LEGACY_OPTIONS}
+    if 'explainers' in saved:
+      sections = _nest({'explainer': saved.get('explainer', {}), **dotted})
+      upgraded['explainer'] = {name: {**dataclasses.asdict(explain.explainer_of(name).make_options()),
+                                      **sections.get(name, {})}
+                               for name in _bases(saved['explainers']) if name in plugins.EXPLAINERS
+                               and dataclasses.fields(explain.explainer_of(name).options)}
+    return upgraded
+
+
+def _bases(explainers):
+  """The base explainers of names with map transforms, in order, once each."""
+  return tuple(dict.fromkeys(explain.base_name(n) for n in explainers))
+
+
+def _nest(fields: dict) -> dict:
+  """{explainer: {option: value}} from a nested 'explainer' entry and 'explainer.<name>.<option>' keys."""
+  sections = {name: dict(values) for name, values in fields.get('explainer', {}).items()}
+  for key, value in fields.items():
+    if key.startswith('explainer.'):
+      _, name, option = key.split('.', 2)
+      sections.setdefault(name, {})[option] = value
+  return sections
+
+
+def saved_setting(saved: dict, key: str, missing=None):
+  """A setting of a saved config (config.json, results.json's) by its flag name or a LEGACY_OPTIONS name:
+  saved_setting(saved, 'ig_steps') reads an old config's field or a new one's explainer section alike."""
+  key = LEGACY_OPTIONS.get(key, key)
+  if not key.startswith('explainer.'):
+    return saved.get(key, missing)
+  legacy = next((k for k, v in LEGACY_OPTIONS.items() if v == key and k in saved), None)
+  _, name, option = key.split('.', 2)
+  return saved[legacy] if legacy else saved.get('explainer', {}).get(name, {}).get(option, missing)
+
+
+def explainer_sections(values: dict) -> dict:
+  """{explainer: options instance} of every registered explainer, `values` ({name: {option: value}}) over the
+  defaults; a FaithjaxError for an unknown explainer or option."""
+  unknown = sorted(set(values) - set(plugins.EXPLAINERS))
+  if unknown:
+    raise FaithjaxError(f'options for unknown explainer(s) {unknown}; a plug-in\'s are known once it is imported '
+                        '(--plugins=my_package.my_module)')
+  return {name: record.make_options(**values.get(name, {})) for name, record in plugins.EXPLAINERS.items()}
+
+
+def from_saved(saved: dict) -> 'RunConfig':
+  """The RunConfig of a saved fingerprint or results.json config (its lists are the tuple fields), also one
+  written before explainer options were sections (RunConfig.upgrade)."""
+  saved = RunConfig.upgrade(saved)
+  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k != 'explainer'}
+  return RunConfig(**fields, explainer=explainer_sections(saved.get('explainer', {})))
 
 
 def preset_settings(corpus, preset):
@@ -195,23 +279,27 @@ def _check(config):
       raise FaithjaxError(f'--{field.name} must be {bound}, got {value}')
     if maximum is not None and value > maximum:
       raise FaithjaxError(f'--{field.name} must be <= {maximum:,}, got {value:,}')
-  if config.quadrature == 'trapezoid' and config.ig_steps < 2:
-    raise FaithjaxError('--quadrature=trapezoid needs --ig_steps >= 2 (both ends of the path)')
   if not config.learning_rate > 0:
     raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
 
 
 def make_config(corpus='synthetic', preset='full', **overrides):
   """Defaults, then the model's overrides, the preset's settings for the corpus (PRESETS), then explicit ones
-  (None: unset); validated."""
+  (None: unset); validated.
+
+  An explainer's option is an override `explainer={'integrated_gradients': {'steps': 4}}` or, as in PRESETS and
+  on the command line, `**{'explainer.integrated_gradients.steps': 4}`.
+  """
   if preset not in PRESETS:
     raise FaithjaxError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
   model = overrides.get('model') or RunConfig.model
-  fields = {**MODEL_OVERRIDES.get(model, {}), **preset_settings(corpus, preset),
-            **{k: v for k, v in overrides.items() if v is not None}}
+  explicit = {LEGACY_OPTIONS.get(k, k): v for k, v in overrides.items() if v is not None}
+  fields = {**MODEL_OVERRIDES.get(model, {}), **preset_settings(corpus, preset), **explicit}
   if 'explainers' in fields:
     fields['explainers'] = tuple(fields['explainers'])
-  config = RunConfig(corpus=corpus, **fields)
+  sections = _nest(fields)
+  fields = {k: v for k, v in fields.items() if k != 'explainer' and not k.startswith('explainer.')}
+  config = RunConfig(corpus=corpus, explainer=explainer_sections(sections), **fields)
   _check(config)
   return config
 

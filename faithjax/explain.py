@@ -1,13 +1,13 @@
 """Feature maps: one score per token, explaining the class the model predicts.
 
-A registry maps a name to an explainer; `make_explainer(name, model, **options)`
+Each explainer is a `plugins.Explainer` record registered below; `make_explainer(name, model, **options)`
 returns a jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]`.
 Scores at PAD positions (mask False) are exactly 0. Options have the same names
 across methods: `target` ('prob', 'logit' or 'log_prob' of the predicted class),
 `detach_attention`, and for Integrated Gradients `steps`, `quadrature`,
 `step_chunk`; the sampling explainers take `samples`, the removal-based ones
 `removal` ('pad' or 'zero'). A name may end in map transforms: 'saliency.l1',
-'integrated_gradients.abs' (TRANSFORMS).
+'integrated_gradients.abs' (TRANSFORMS), and runs with the base explainer's options.
 
 Explainers reach the model only through faithjax/models/contract.py. Input x
 Gradient and Integrated Gradients run through its `inputs`: the model's linear
@@ -23,6 +23,7 @@ in the LSTM) and the chunks are scanned.
 import collections
 import functools
 import inspect
+import math
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +32,7 @@ import numpy as np
 from faithjax import FaithjaxError
 from faithjax import batching
 from faithjax import io
+from faithjax import plugins
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
@@ -364,33 +366,80 @@ def lime(model, params, ids, mask, key=None, *, target='prob', removal='zero', s
   return jnp.linalg.solve(gram, rhs[..., None])[..., :-1, 0] * mask
 
 
-# The registry: one line per explainer. Its docstring's first line is its help text; its keyword-only
-# arguments are its options. Add one from anywhere with `EXPLAINERS['name'] = fn` (README "Add your own").
-EXPLAINERS = {
-    'saliency': saliency,
-    'input_x_gradient': input_x_gradient,
-    'integrated_gradients': integrated_gradients,
-    'attention': attention,
-    'uniform': uniform,
-    'random': random_normal,
-    'occlusion': occlusion,
-    'smoothgrad': smoothgrad,
-    'gradient_shap': gradient_shap,
-    'kernel_shap': kernel_shap,
-    'lime': lime,
-}
-BASELINES = ('uniform', 'random')  # reference maps that read nothing of the model: every evaluation's floor
+# The most path points or samples an option may ask for: past it a value is a typo that would exhaust memory or
+# run for days instead of failing at once.
+MAX_STEPS_OR_SAMPLES = 100_000
+
+
+def _check_ig(options) -> None:
+  min_steps = 2 if options.quadrature == 'trapezoid' else 1
+  if options.quadrature not in QUADRATURES:
+    raise FaithjaxError(f"quadrature must be one of {QUADRATURES}; got {options.quadrature!r}")
+  if not min_steps <= options.steps <= MAX_STEPS_OR_SAMPLES:
+    raise FaithjaxError(f'integrated_gradients steps must be in {min_steps}..{MAX_STEPS_OR_SAMPLES:,} under '
+                        f'{options.quadrature} quadrature (the trapezoid rule needs both ends of the path); got '
+                        f'{options.steps:,}')
+
+
+def _check_sampling(options) -> None:
+  """The options the removal and sampling explainers share: removal, samples, sigma, ridge."""
+  if getattr(options, 'removal', 'pad') not in REMOVALS:
+    raise FaithjaxError(f"removal must be one of {REMOVALS}; got {options.removal!r}")
+  if not 1 <= getattr(options, 'samples', 1) <= MAX_STEPS_OR_SAMPLES:
+    raise FaithjaxError(f'samples must be in 1..{MAX_STEPS_OR_SAMPLES:,}; got {options}')
+  if not all(0 <= getattr(options, name, 0) < math.inf for name in ('sigma', 'ridge')):
+    raise FaithjaxError(f'sigma and ridge must be finite and >= 0; got {options}')
+
+
+BASELINE_DOCUMENTS = 64  # GradientSHAP's baselines: this many training documents, drawn with --seed
+
+
+def baseline_documents(config, corpus) -> dict:
+  """GradientSHAP's baseline_ids: training documents PAD-filled to the longest of them, <int>[64, width]."""
+  train_split = corpus.splits['train']
+  rows = np.random.default_rng([config.seed, 15]).choice(
+      len(train_split), min(BASELINE_DOCUMENTS, len(train_split)), replace=False)
+  return {'baseline_ids': train_split.padded(rows, int(train_split.lengths[rows].max()))}
+
+
+def completeness_quality(model, params, split, scores, config) -> dict:
+  """IG's relative completeness error over a split (median, p90); none with detached attention."""
+  if config.detach_attention:  # completeness holds for the true gradient only
+    return {}
+  _, errors = split_completeness(model, params, split, scores, config.eval_batch_size, config.target)
+  return {'completeness_relative_error': {'median': float(np.median(errors)), 'p90': float(np.quantile(errors, 0.9))}}
+
+
+# The built-in explainers, registered as a user's are (plugins.register; docs/extending.md). A record's options are
+# its function's keyword-only arguments (plugins.Explainer).
+for _record in (
+    plugins.Explainer('saliency', saliency),
+    plugins.Explainer('input_x_gradient', input_x_gradient),
+    plugins.Explainer('integrated_gradients', integrated_gradients, check=_check_ig, quality=completeness_quality,
+                      option_help={'steps': 'Integrated Gradients path points (quadrature nodes).',
+                                   'quadrature': f'Integrated Gradients quadrature: {", ".join(QUADRATURES)}.'}),
+    plugins.Explainer('attention', attention),
+    plugins.Explainer('uniform', uniform, baseline=True),
+    plugins.Explainer('random', random_normal, needs_key=True, baseline=True),
+    plugins.Explainer('occlusion', occlusion, check=_check_sampling),
+    plugins.Explainer('smoothgrad', smoothgrad, needs_key=True, check=_check_sampling),
+    plugins.Explainer('gradient_shap', gradient_shap, needs_key=True, check=_check_sampling,
+                      data_options=baseline_documents),
+    plugins.Explainer('kernel_shap', kernel_shap, needs_key=True, check=_check_sampling),
+    plugins.Explainer('lime', lime, needs_key=True, check=_check_sampling),
+):
+  plugins.register(_record)
 DEFAULT = ('saliency', 'input_x_gradient', 'integrated_gradients', 'attention')  # the study's four
 
 
-def explainer_names():
+def baseline_names() -> tuple:
+  """The registered baselines (maps that read nothing of the model): every evaluation's floor."""
+  return tuple(n for n, r in plugins.EXPLAINERS.items() if r.baseline)
+
+
+def explainer_names() -> tuple:
   """Every registered explainer except the baselines: the --explainers choices."""
-  return tuple(n for n in EXPLAINERS if n not in BASELINES)
-
-
-def describe(name):
-  """One line of help for explainer `name`: its docstring's first line."""
-  return (inspect.getdoc(EXPLAINERS[name]) or name).splitlines()[0].rstrip('.')
+  return tuple(n for n, r in plugins.EXPLAINERS.items() if not r.baseline)
 
 
 def _l1(scores):
@@ -408,11 +457,6 @@ TRANSFORMS = {
     'l1': _l1,  # sum |score| = 1 per document (signs kept)
     'l2': _l2,  # ||scores||_2 = 1 per document
 }
-# Explainers whose maps are arrays, not one number per option: traced, not compiled into the program.
-ARRAY_OPTIONS = ('baseline_ids',)
-RANDOMISED = ('random', 'smoothgrad', 'gradient_shap', 'kernel_shap', 'lime')  # they need a PRNG key
-
-
 def base_name(name):
   """'integrated_gradients.abs.l2' -> 'integrated_gradients', its map transforms checked against TRANSFORMS."""
   base, *transforms = name.split('.')
@@ -425,43 +469,40 @@ def base_name(name):
 
 def parse_name(name):
   """'integrated_gradients.abs.l2' -> ('integrated_gradients', ('abs', 'l2'))."""
-  base = base_name(name)
-  if base not in EXPLAINERS:
-    raise FaithjaxError(f'unknown explainer {base!r}; choose from {sorted(EXPLAINERS)}')
-  return base, tuple(name.split('.')[1:])
+  return plugins.get(plugins.Explainer, base_name(name)).name, tuple(name.split('.')[1:])
+
+
+def explainer_of(name: str) -> plugins.Explainer:
+  """The registered record of `name`'s base explainer: a map transform ('.abs', '.l1') shares its options."""
+  return plugins.EXPLAINERS[parse_name(name)[0]]
 
 
 def options_of(name):
-  """The keyword options explainer `name` takes, e.g. ('target', 'detach_attention')."""
-  parameters = inspect.signature(EXPLAINERS[parse_name(name)[0]]).parameters.values()
+  """Every keyword argument explainer `name` takes, e.g. ('target', 'detach_attention', 'steps', ...)."""
+  parameters = inspect.signature(explainer_of(name).fn).parameters.values()
   return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
 
 
-def _check_options(name, options):
-  parse_name(name)
+def check_options(name, options):
+  """Raises a FaithjaxError on an option `name` does not take or a bad value (its record's `check`)."""
+  record = explainer_of(name)
   unknown = set(options) - set(options_of(name))
   if unknown:
     raise FaithjaxError(f'{name} takes the options {options_of(name)}; got {sorted(unknown)}')
   if options.get('target', 'prob') not in TARGETS:
     raise FaithjaxError(f"target must be one of {TARGETS}; got {options['target']!r}")
-  if options.get('quadrature', 'midpoint') not in QUADRATURES:
-    raise FaithjaxError(f"quadrature must be one of {QUADRATURES}; got {options['quadrature']!r}")
-  if options.get('removal', 'pad') not in REMOVALS:
-    raise FaithjaxError(f"removal must be one of {REMOVALS}; got {options['removal']!r}")
-  min_steps = 2 if options.get('quadrature') == 'trapezoid' else 1
-  if options.get('steps', 50) < min_steps or (options.get('step_chunk') or 1) < 1:
-    raise FaithjaxError(f'steps must be >= {min_steps} and step_chunk >= 1; got {options}')
-  if options.get('samples', 1) < 1 or options.get('sigma', 0) < 0 or options.get('ridge', 0) < 0:
-    raise FaithjaxError(f'samples must be >= 1, sigma and ridge >= 0; got {options}')
+  if (options.get('step_chunk') or 1) < 1 or options.get('path_tokens', 1) < 1:
+    raise FaithjaxError(f'step_chunk and path_tokens must be >= 1; got {options}')
+  record.make_options(**{k: v for k, v in options.items() if k in record.options.__dataclass_fields__})
 
 
 def _transformed(name):
   """Explainer `name`'s function, its map transforms applied in order."""
   base, transforms = parse_name(name)
 
-  @functools.wraps(EXPLAINERS[base])  # the signature jit reads static_argnames from
+  @functools.wraps(plugins.EXPLAINERS[base].fn)  # the signature jit reads static_argnames from
   def explainer(*args, **options):
-    scores = EXPLAINERS[base](*args, **options)
+    scores = plugins.EXPLAINERS[base].fn(*args, **options)
     for transform in transforms:
       scores = TRANSFORMS[transform](scores)
     return scores
@@ -471,7 +512,7 @@ def _transformed(name):
 @functools.cache
 def _jitted(name):
   """One jit per explainer, model and options static: equal models share compiled programs."""
-  static = [o for o in options_of(name) if o not in ARRAY_OPTIONS]
+  static = [o for o in options_of(name) if o != 'baseline_ids']  # an array: traced, not compiled in
   return jax.jit(_transformed(name), static_argnums=0, static_argnames=static)
 
 
@@ -479,10 +520,10 @@ def make_explainer(name, model, **options):
   """Jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]` for explainer `name`.
 
   ids: <int>[batch, seq]; mask: <bool>[batch, seq], True on real tokens; key: a
-  PRNG key, used only by the RANDOMISED explainers. `name` may end in map
+  PRNG key, used only by explainers whose record `needs_key`. `name` may end in map
   transforms ('.abs', '.l1', '.l2'). One program is compiled per input shape.
   """
-  _check_options(name, options)
+  check_options(name, options)
   return functools.partial(_jitted(name), model, **options)
 
 

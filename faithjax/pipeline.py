@@ -28,6 +28,7 @@ from faithjax import memory
 from faithjax import metrics
 from faithjax import models
 from faithjax import parallel
+from faithjax import plugins
 from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import report
@@ -107,29 +108,33 @@ def stage_train(config, workdir, mesh=None):
           'history': history}
 
 
-def explainer_options(config, name):
-  options = {'target': config.target, 'detach_attention': config.detach_attention}
-  if name == 'integrated_gradients':
-    options.update(steps=config.ig_steps, quadrature=config.quadrature)
-  return {k: v for k, v in options.items() if k in explain.options_of(name)}
-
-
-BASELINE_DOCUMENTS = 64  # GradientSHAP's baselines: this many training documents, drawn with --seed
-
-
-def baseline_documents(config, corpus):
-  """Training documents, PAD-filled to the longest of them: <int>[BASELINE_DOCUMENTS, width]."""
-  train_split = corpus.splits['train']
-  rows = np.random.default_rng([config.seed, 15]).choice(
-      len(train_split), min(BASELINE_DOCUMENTS, len(train_split)), replace=False)
-  return train_split.padded(rows, int(train_split.lengths[rows].max()))
+def explainer_options(config, name: str) -> dict:
+  """The keyword options explainer `name` runs with: the run-wide settings it takes (plugins.SHARED_OPTIONS) and
+  its options section, a map transform's being its base explainer's."""
+  shared = {k: getattr(config, k) for k in plugins.SHARED_OPTIONS if k in explain.options_of(name)}
+  return {**shared, **dataclasses.asdict(config.explainer_options(name))}
 
 
 def explainer_key(config, name, split_index):
   """The PRNG key of a sampling explainer on one split (from --seed); None for the others."""
-  if explain.parse_name(name)[0] not in explain.RANDOMISED:
+  if not explain.explainer_of(name).needs_key:
     return None
   return jax.random.fold_in(jax.random.key(config.seed), split_index)
+
+
+def explain_corpus(config, corpus, model, params, name, path, mesh=None):
+  """Explainer `name`'s maps of every split of `corpus`, stored at `path` (.npz, ragged like the ids) unless there."""
+  if os.path.exists(path):
+    return
+  data_options = explain.explainer_of(name).data_options
+  options = {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
+  fn = parallel.sharded(mesh, explain.make_explainer(name, model, **options))
+  start = time.perf_counter()
+  maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
+                                       progress=f'{name} ({split})')
+          for i, (split, data) in enumerate(corpus.splits.items())}
+  io.save_npz(path, **maps)
+  io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
 
 
 def stage_explain(config, workdir, mesh=None):
@@ -138,17 +143,7 @@ def stage_explain(config, workdir, mesh=None):
   model, params = load_classifier(config, workdir, corpus)
   summary, test_maps = {}, {}
   for name in config.explainers:
-    options = explainer_options(config, name)
-    if 'baseline_ids' in explain.options_of(name):
-      options['baseline_ids'] = baseline_documents(config, corpus)
-    fn = parallel.sharded(mesh, explain.make_explainer(name, model, **options))
-    if not os.path.exists(workdir.maps(name)):
-      start = time.perf_counter()
-      maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
-                                           progress=f'{name} ({split})')
-              for i, (split, data) in enumerate(corpus.splits.items())}
-      io.save_npz(workdir.maps(name), **maps)
-      io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
+    explain_corpus(config, corpus, model, params, name, workdir.maps(name), mesh)
     test_maps[name] = io.load_npz(workdir.maps(name))['test']
     summary[name] = map_quality(model, params, corpus.splits['test'], test_maps[name], name, config)
   return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
@@ -183,12 +178,10 @@ def write_heatmaps(config, workdir, corpus, model, params, maps, count=3):
 
 
 def map_quality(model, params, split, scores, name, config):
-  """IG's completeness error and, where the rationale is known, precision@k of the top tokens."""
-  quality = {}
-  if name == 'integrated_gradients' and not config.detach_attention:
-    _, errors = explain.split_completeness(model, params, split, scores, config.eval_batch_size, config.target)
-    quality['completeness_relative_error'] = {'median': float(np.median(errors)),
-                                              'p90': float(np.quantile(errors, 0.9))}
+  """The explainer's own measures (its record's `quality`: IG's completeness error) and, where the rationale is
+  known, precision@k of the top tokens."""
+  measure = explain.explainer_of(name).quality
+  quality = measure(model, params, split, scores, config) if measure and name == explain.base_name(name) else {}
   if split.rationale is not None:
     precisions = [explain.precision_at_k(batch_scores, rationale, ids != 0)[:len(indices)]
                   for indices, ids, batch_scores, rationale in
@@ -205,20 +198,21 @@ def test_subset(config, split):
 
 
 def stage_evaluate(config, workdir, mesh=None):
-  """Every evaluation of faithfulness.evaluations.MODULES on every map: deletion until flip (Table 3),
-  ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5)."""
+  """Every registered evaluation (plugins.EVALUATIONS) of every map and baseline: deletion until flip (Table 3),
+  ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5), and any plug-in's."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
-  return evaluate_maps(config, corpus, model, params, workdir, config.explainers + explain.BASELINES,
-                       lambda name: io.load_npz(workdir.maps(name)) if name in config.explainers else name, mesh=mesh)
+  return evaluate_maps(config, corpus, model, params, workdir, config.explainers + explain.baseline_names(),
+                       lambda name: io.load_npz(workdir.maps(name)) if name in config.explainers else None, mesh=mesh)
 
 
 def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=None, mesh=None):
-  """The evaluations `sections` (default every MODULES entry) of the classifier on the maps `names`.
+  """The evaluations `sections` (default every registered one) of the classifier on the maps `names`.
 
-  maps_of(name) -> {split: ragged map} or a baseline name (explain.BASELINES);
-  out: the Workdir whose evaluations/ and checkpoints/weak_<name> hold each
-  result, so a killed call resumes. Returns {section: {name: summary},
+  maps_of(name) -> {split: ragged map}, or None for a registered explainer
+  (a baseline) whose maps are drawn here (explain_corpus) and stored in
+  out.maps(name); out: the Workdir whose evaluations/ and checkpoints/weak_<name>
+  hold each result, so a killed call resumes. Returns {section: {name: summary},
   'test_subset': n}.
   """
   weak_model = make_weak_learner(config, corpus)
@@ -227,23 +221,28 @@ def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=N
 
   def weak_learner_of(name, maps):
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
-      learnt[name] = weak_learner.train_weak_learner(weak_model, corpus, maps, weak_config, out.weak_ckpt(name),
-                                                     norm=weak_learner.map_norm(config, name), mesh=mesh)
+      record = plugins.EXPLAINERS.get(name)  # None for maps that are no registered explainer's (probe maps)
+      learnt[name] = weak_learner.train_weak_learner(
+          weak_model, corpus, maps, weak_config, out.weak_ckpt(name), norm=weak_learner.map_norm(config, name),
+          mesh=mesh, fresh_map=bool(record and record.baseline and record.needs_key))  # noise, drawn afresh
     return learnt[name]
 
   subset = test_subset(config, corpus.splits['test'])
   context = evaluations.Context(config=config, corpus=corpus, model=model, params=params, subset=subset,
                                 weak_model=weak_model, weak_learner=weak_learner_of, mesh=mesh)
-  modules = {s: evaluations.MODULES[s] for s in sections or evaluations.MODULES}
-  summary = {**{section: {} for section in modules}, 'test_subset': len(subset)}
+  records = [plugins.get(plugins.Evaluation, s) for s in sections or plugins.EVALUATIONS]
+  summary = {**{record.name: {} for record in records}, 'test_subset': len(subset)}
   for name in io.scoped(names):
     maps = maps_of(name)
-    for section, module in modules.items():
-      if module.applies(name):
-        path = out.evaluation(section, name)
+    if maps is None:
+      explain_corpus(config, corpus, model, params, name, out.maps(name), mesh)
+      maps = io.load_npz(out.maps(name))
+    for record in records:
+      if record.applies(name):
+        path = out.evaluation(record.name, name)
         if not os.path.exists(path):
-          io.save_npz(path, **module.evaluate(context, name, maps))
-        summary[section][name] = module.summarise(io.load_npz(path))
+          io.save_npz(path, **record.evaluate(context, name, maps))
+        summary[record.name][name] = record.summarise(io.load_npz(path))
   return summary
 
 
@@ -367,6 +366,9 @@ def _reevaluate(config, root, dirs, mesh):
                                'permutations': config.permutations}
   io.log('weak learner and shuffle test: ' + (f'skipped, no weak learner in {missing[0]} (and {len(missing) - 1} '
                                               'more)' if missing else 'every workdir has its weak learners'))
+  unstacked = [r.name for r in plugins.EVALUATIONS.values() if not r.stacked]
+  if unstacked:
+    io.log(f'not re-evaluated (no stacked path): {", ".join(unstacked)}; the evaluate stage of each workdir has them')
   subset, test_size = test_subset(config, corpus.splits['test']), len(corpus.splits['test'])
   if len(subset) < test_size:
     io.log(f'every evaluation runs on {len(subset)} of the {test_size} test examples (--test_subset); the '

@@ -28,6 +28,7 @@ from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
+from faithjax import plugins
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
@@ -294,7 +295,7 @@ def _results(dirs, data, maps, rates, erased, weak):
   """Per checkpoint: its folder, maps {name: ragged scores}, deletion {name: rates, mean, ci95, n}, eraser
   {name: eraser.summarise's AOPCs and 'per_example': eraser_metrics' arrays} and, with weak learners,
   weak_learner {name: metrics.test_report} and shuffle {name: median_tvd, mean, ci95, n}. Each section reads
-  like the evaluate stage's summary (evaluations.Evaluation.cell)."""
+  like the evaluate stage's summary (evaluations.Score.cell)."""
   results = []
   for i, path in enumerate(dirs):
     per_example = {name: {k: v[i] for k, v in e.items()} for name, e in erased.items()}
@@ -377,5 +378,5 @@ def summary(results):
   per_example = ('rates', 'median_tvd', 'per_example')
   return [{'checkpoint': r['checkpoint'],
            **{section: {n: {k: v for k, v in d.items() if k not in per_example} for n, d in r[section].items()}
-              for section in evaluations.MODULES if section in r}}
+              for section in plugins.EVALUATIONS if section in r}}
           for r in results]

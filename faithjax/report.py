@@ -8,9 +8,10 @@ explainers that do worse than the random map.
 import html
 import re
 
+from faithjax import explain
+from faithjax import plugins
 from faithjax import provenance
 from faithjax.data.encode import SPLITS
-from faithjax.explain import BASELINES
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
 
@@ -79,9 +80,9 @@ def _explain_section(explained):
 
 
 def _evaluate_section(evaluated):
-  """One column per registered evaluation (faithfulness.evaluations.EVALUATIONS), one row per map."""
-  registry = evaluations.EVALUATIONS
-  names = list(dict.fromkeys(n for section in evaluations.MODULES for n in evaluated.get(section, {})))
+  """One column per registered evaluation (faithfulness.evaluations.SCORES), one row per map."""
+  registry = evaluations.SCORES
+  names = list(dict.fromkeys(n for section in plugins.EVALUATIONS for n in evaluated.get(section, {})))
   cell = lambda c: None if c is None else with_ci(c['mean'], c['ci95'])
   rows = [[name] + [cell(e.cell(evaluated, name)) for e in registry.values()] for name in names]
   direction = lambda e: 'higher' if e.orientation > 0 else 'lower'
@@ -97,17 +98,18 @@ def _evaluate_section(evaluated):
 def _conclusion_section(evaluated):
   """Rankings, pairwise agreement and flags against the random map under every registered evaluation, all
   computed from `evaluated` (the evaluate stage's summary)."""
-  registry = evaluations.EVALUATIONS
+  registry = evaluations.SCORES
   names = list(evaluated.get('weak_learner') or evaluated.get('deletion') or {})
   scores = {key: {n: cell['mean'] for n in names if (cell := ev.cell(evaluated, n)) is not None}
             for key, ev in registry.items()}
   scores = {key: s for key, s in scores.items() if s}
   lines = ['## Conclusion', '', 'Computed from the tables below; more faithful first under each evaluation.', '']
+  baselines = explain.baseline_names()
   for key, by_map in scores.items():
-    explainers = {n: v for n, v in by_map.items() if n not in BASELINES}
+    explainers = {n: v for n, v in by_map.items() if n not in baselines}
     lines.append(f'- Ranking by {registry[key].label}: ' + ' > '.join(
         f'{n} ({explainers[n]:.3f})' for n in agreement.ranking(explainers, key)))
-  pairs = agreement.pairwise_agreement({k: {n: v for n, v in s.items() if n not in BASELINES}
+  pairs = agreement.pairwise_agreement({k: {n: v for n, v in s.items() if n not in baselines}
                                         for k, s in scores.items()})
   if pairs:
     agree = sum(row['tau'] > 0 for row in pairs)
@@ -117,7 +119,7 @@ def _conclusion_section(evaluated):
   worse = [f'{n} is less faithful than the random map by {registry[key].label} ({v:.3f} vs {by_map[RANDOM_MAP]:.3f})'
            for key, by_map in scores.items() if RANDOM_MAP in by_map
            for n, v in by_map.items()
-           if n not in BASELINES and evaluations.oriented(key, v) < evaluations.oriented(key, by_map[RANDOM_MAP])]
+           if n not in baselines and evaluations.oriented(key, v) < evaluations.oriented(key, by_map[RANDOM_MAP])]
   lines.append('- Worse than the random map: ' + ('; '.join(worse) if worse else 'none, under every evaluation') + '.')
   return lines + ['']
 

@@ -17,8 +17,8 @@ PAPER_EVALUATIONS = tuple(TABLE_OF)  # the paper's conclusions are about these
 
 
 def evaluation_names():
-  """Every registered evaluation (evaluations.EVALUATIONS), the paper's first."""
-  return tuple(evaluations.EVALUATIONS)
+  """Every registered evaluation (evaluations.SCORES), the paper's first."""
+  return tuple(evaluations.SCORES)
 
 
 PAPER_TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faithful)',
@@ -28,14 +28,14 @@ PAPER_TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faith
 
 def title(evaluation):
   """A table's heading: the paper's, or the evaluation's label and direction."""
-  described = evaluations.EVALUATIONS[evaluation]
+  described = evaluations.SCORES[evaluation]
   direction = 'higher' if described.orientation > 0 else 'lower'
   return PAPER_TITLE.get(evaluation, f'{described.label} ({direction} = more faithful; ours only, not in the paper)')
 
 
 def our_cell(results, evaluation, name):
   """{'mean', 'ci95' (or None)} of one explainer under one evaluation; None if not measured."""
-  return evaluations.EVALUATIONS[evaluation].cell(results['stages'].get('evaluate', {}), name)
+  return evaluations.SCORES[evaluation].cell(results['stages'].get('evaluate', {}), name)
 
 
 def our_scores(results, evaluation, names=paper.EXPLAINERS):

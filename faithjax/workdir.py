@@ -146,7 +146,7 @@ def prepare_workdir(root, config):
   saved_path = workdir.path('config.json')
   current = config.fingerprint()
   if os.path.lexists(saved_path):
-    on_disk = io.load_json(saved_path)
+    on_disk = getattr(config, 'upgrade', lambda saved: saved)(io.load_json(saved_path))  # an older layout
   elif any(os.path.lexists(workdir.path(name)) for name in RESULTS):
     raise FaithjaxError(f'workdir {root!r} holds results but no config.json, so the settings they were computed '
                         f'with cannot be checked; pass a new --workdir, or delete it and re-run: rm -rf {root}')

@@ -5,7 +5,8 @@ import pytest
 
 from experiments import bench_flops
 from faithjax import bench
-from faithjax import explain
+from faithjax import explain  # pylint: disable=unused-import (registers the built-in explainers)
+from faithjax import plugins
 from faithjax.data.text import PAD_ID
 from faithjax.models import classifier
 
@@ -22,7 +23,7 @@ def test_faithjax_counts_are_xlas_matmul_flops(name, monkeypatch):
   batch = 4
   model, params, ids = bench.setup(args, batch)
   options = {'steps': SHAPE.steps, 'step_chunk': SHAPE.steps} if name == 'integrated_gradients' else {}
-  fn = jax.jit(lambda p, i, m: explain.EXPLAINERS[name](model, p, i, m, **options))
+  fn = jax.jit(lambda p, i, m: plugins.EXPLAINERS[name].fn(model, p, i, m, **options))
   cost = fn.lower(params, ids, ids != PAD_ID).compile().cost_analysis()
   xla = (cost[0] if isinstance(cost, list) else cost)['flops'] / batch
   analytic = bench_flops.flops(name, 'faithjax', SHAPE)

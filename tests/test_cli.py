@@ -13,6 +13,7 @@ from faithjax import FaithjaxError
 from faithjax import Interrupted
 from faithjax import cli
 from faithjax import config as config_lib
+from faithjax import plugins
 
 from conftest import REPO
 from conftest import run_cli
@@ -23,12 +24,21 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   values = flags.FlagValues()
   cli.define_config_flags(values)
   for field in dataclasses.fields(config_lib.RunConfig):
+    if field.name == 'explainer':  # a section: one flag per option of every registered explainer (below)
+      continue
     flag = values[field.name]
     assert flag.default is None and field.metadata['help'] in flag.help
     if field.metadata['choices'] and not callable(field.metadata['choices']) and isinstance(field.default, str):
       assert tuple(flag.parser.enum_values) == field.metadata['choices']
   assert 'Default: 8 (synthetic: 3)' in values['epochs'].help  # the per-corpus table, not typed
   assert tuple(values['target'].parser.enum_values) == config_lib.explain.TARGETS
+  for name, record in plugins.EXPLAINERS.items():
+    for option in dataclasses.fields(record.options):
+      assert values[f'explainer.{name}.{option.name}'].default is None
+  steps = values['explainer.integrated_gradients.steps']
+  assert isinstance(steps, flags.Flag) and 'Default: 50 (synthetic: 20)' in steps.help
+  assert values['explainer.lime.samples'].help.endswith('Default: 200.')
+  assert 'Old name of --explainer.integrated_gradients.steps' in values['ig_steps'].help  # recorded commands run
 
 
 def test_smoke_preset_applies_its_sizes_to_every_corpus():
@@ -41,7 +51,8 @@ def test_smoke_preset_applies_its_sizes_to_every_corpus():
 def test_help_exits_0_and_lists_the_common_flags():
   result = run_cli('--help')
   assert result.returncode == 0, result.stderr[-2000:]
-  for flag in ('--preset: <full|cpu|reduced|smoke>', '--compile_cache', '--corpus', '--explainers'):
+  for flag in ('--preset: <full|cpu|reduced|smoke>', '--compile_cache', '--corpus', '--explainers',
+               '--explainer.integrated_gradients.steps', '--explainer.smoothgrad.sigma'):
     assert flag in result.stdout
 
 

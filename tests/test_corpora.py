@@ -37,7 +37,7 @@ def real():
   """Every corpus loaded once with source ids: {name: {split: (docs, labels[, rationales], ids)}}."""
   if not DATA.is_dir():
     pytest.skip(f'real corpora not found at {DATA}')
-  return {name: corpora.load_raw(name, with_ids=True) for name in corpora.CORPORA}
+  return {name: corpora.load_raw(name, with_ids=True) for name in corpora.names()}
 
 
 def write_gz(path, data):
@@ -290,7 +290,7 @@ def one_line_error(fn, match):
 
 def test_unknown_corpus_lists_known_ones():
   msg = one_line_error(lambda: corpora.load_raw('mnist'), r"unknown corpus 'mnist'")
-  assert all(name in msg for name in corpora.CORPORA)
+  assert all(name in msg for name in corpora.names())
 
 
 def test_missing_file(tmp_path):

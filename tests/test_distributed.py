@@ -21,6 +21,7 @@ import sys
 
 import pytest
 
+from faithjax import plugins
 from faithjax.data import synthetic
 from faithjax.faithfulness import evaluations
 
@@ -97,7 +98,7 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
   two_processes(*reevaluate, f'--workdir={tmp_path}/reevaluated_by_two')
   finish([launch([*reevaluate, f'--workdir={tmp_path}/reevaluated_by_one', '--mesh=0'], devices=2)])
   by_two, by_one = (read(tmp_path / d / 'reevaluate.json') for d in ('reevaluated_by_two', 'reevaluated_by_one'))
-  assert by_two == by_one and set(by_two[0]) == {'checkpoint', 'test_examples', *evaluations.MODULES}
+  assert by_two == by_one and set(by_two[0]) == {'checkpoint', 'test_examples', *plugins.EVALUATIONS}
   # It re-measures the run's own deletion rates (same test subset) from recomputed maps.
   evaluate = read(multi / 'stages' / 'evaluate.json')
   for name, cell in by_two[0]['deletion'].items():

@@ -11,7 +11,9 @@ import pytest
 import conftest
 
 from faithjax import FaithjaxError
+from faithjax import config as config_lib
 from faithjax import explain
+from faithjax import pipeline
 from faithjax.data import encode
 from faithjax.models import contract
 
@@ -285,3 +287,18 @@ def test_explain_split_aligns_with_ids():
   flat = explain.explain_split(echo, None, split, batch_size=16)
   assert flat.dtype == np.float32
   np.testing.assert_array_equal(flat, split.ids)
+
+
+def test_a_map_transform_runs_with_its_base_explainers_options():
+  """'integrated_gradients.abs' is |IG| at the run's steps and quadrature, not at the function's defaults."""
+  config = config_lib.make_config('sst', preset='cpu')
+  base = pipeline.explainer_options(config, 'integrated_gradients')
+  assert (base['steps'], base['quadrature']) == (4, 'gauss_legendre')
+  for transformed in ('integrated_gradients.abs', 'integrated_gradients.abs.l1'):
+    assert pipeline.explainer_options(config, transformed) == base
+  model = TINY_MODELS['lstm']
+  params = contract.init(model, jax.random.key(0))
+  ids = jnp.array([[3, 4, 5, 6, 0]])
+  with_options = explain.make_explainer('integrated_gradients.abs', model, **base)(params, ids, ids != 0)
+  signed = explain.make_explainer('integrated_gradients', model, **base)(params, ids, ids != 0)
+  np.testing.assert_allclose(with_options, jnp.abs(signed), rtol=1e-6)

@@ -18,6 +18,7 @@ from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
+from faithjax import plugins
 from faithjax import workdir as workdir_lib
 from faithjax.models import contract
 from tests.test_explain import random_batch
@@ -277,7 +278,7 @@ TARGET_REFERENCES = {
 }
 
 
-TARGETED = [n for n, fn in explain.EXPLAINERS.items() if 'target' in inspect.signature(fn).parameters]
+TARGETED = [n for n, r in plugins.EXPLAINERS.items() if 'target' in inspect.signature(r.fn).parameters]
 OTHER_TARGETS = [t for t in explain.TARGETS if t != 'prob']  # 'prob', the default: the tests above
 
 
@@ -321,7 +322,7 @@ def test_occlusion_batched_equals_per_example_and_padding_changes_nothing(x64):
   np.testing.assert_allclose(alone[:, :ids.shape[1]], batched, rtol=1e-12, atol=1e-18)
 
 
-@pytest.mark.parametrize('name', explain.RANDOMISED)
+@pytest.mark.parametrize('name', [n for n, r in plugins.EXPLAINERS.items() if r.needs_key])
 def test_sampling_explainers_need_a_key(name):
   model, params = tiny_model('lstm')
   ids, mask = random_batch()

@@ -1,23 +1,26 @@
 """A model, an explainer and an evaluation added from outside the package run through every stage.
 
-The README's "Add your own model / explainer / evaluation" example, as a test: nothing in
-faithjax is edited; each is one function (or module) and one registry line.
+docs/extending.md's example, as a test: nothing in faithjax is edited; each is one function and one
+plugins.register line.
 """
 
 import json
+import os
 import re
-import types
 
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+import pytest
+
+import conftest
 
 from faithjax import config as config_lib
-from faithjax import explain
 from faithjax import metrics
-from faithjax import models
 from faithjax import pipeline
+from faithjax import plugins
 from faithjax import study
+from faithjax.data import corpora
 from faithjax.faithfulness import evaluations
 from faithjax.models import contract
 
@@ -44,32 +47,41 @@ class BagOfEmbeddings(nn.Module):
     return self.logits_from_embeddings(self.embed(ids), ids != 0 if mask is None else mask)
 
 
-def embedding_norm(model, params, ids, mask, key=None):
-  """The L2 norm of each token's embedding: [batch, seq]."""
-  return jnp.linalg.norm(contract.embed(model, params, ids), axis=-1) * mask
+def embedding_norm(model, params, ids, mask, key=None, *, power=1.0):
+  """The L2 norm of each token's embedding, to the `power`: [batch, seq]."""
+  return jnp.linalg.norm(contract.embed(model, params, ids), axis=-1) ** power * mask
 
 
 def peak_share(context, explainer, maps):
   """Per test example: the largest |score| over the sum of |scores| (a toy concentration measure)."""
   test = context.corpus.splits['test']
-  scores = np.abs(context.test_scores(explainer, maps))
+  scores = np.abs(maps['test'])
   sums = np.add.reduceat(scores, test.offsets[:-1])
   peaks = np.maximum.reduceat(scores, test.offsets[:-1])
   return {'peak': np.where(sums > 0, peaks / np.maximum(sums, 1e-30), 0.)}
 
 
-def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(monkeypatch, tmp_path, capsys):
-  monkeypatch.setitem(models.MODELS, 'bag', lambda config, vocab_size: BagOfEmbeddings(vocab_size,
-                                                                                        emb_dim=config.emb_dim))
-  monkeypatch.setitem(explain.EXPLAINERS, 'embedding_norm', embedding_norm)
-  toy = types.SimpleNamespace(evaluate=peak_share, summarise=lambda saved: metrics.mean_with_ci(saved['peak']),
-                              applies=lambda explainer: True)
-  monkeypatch.setitem(evaluations.MODULES, 'peak', toy)
-  monkeypatch.setitem(evaluations.EVALUATIONS, 'peak_share',
-                      evaluations.Evaluation('peak share', 1., 'peak', per_example='peak'))
+@pytest.fixture
+def registered():
+  """A model, an explainer and an evaluation registered as a user's would be, for this test only."""
+  before = [(table, dict(table)) for table in (plugins.MODELS, plugins.EXPLAINERS, plugins.EVALUATIONS)]
+  plugins.register(plugins.Model('bag', lambda config, vocab_size: BagOfEmbeddings(vocab_size,
+                                                                                    emb_dim=config.emb_dim)))
+  plugins.register(plugins.Explainer('embedding_norm', embedding_norm))
+  plugins.register(plugins.Evaluation('peak', peak_share, lambda saved: metrics.mean_with_ci(saved['peak']),
+                                      scores={'peak_share': evaluations.Score('peak share', 1., 'peak',
+                                                                              per_example='peak')}))
+  yield
+  for table, records in before:
+    table.clear()
+    table.update(records)
 
+
+def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(registered, tmp_path, capsys):
   config = config_lib.make_config('synthetic', preset='smoke', model='bag',
-                                  explainers=('saliency', 'embedding_norm'))
+                                  explainers=('saliency', 'embedding_norm'),
+                                  **{'explainer.embedding_norm.power': 2.0})
+  assert config.fingerprint()['explainer'] == {'embedding_norm': {'power': 2.0}}
   assert isinstance(pipeline.make_model(config, 10), contract.TextClassifier)
   results = pipeline.run_pipeline(config, str(tmp_path))
 
@@ -88,3 +100,25 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(m
   train_time = json.loads((tmp_path / 'stages' / 'train.time.json').read_text())
   assert train_time['programs'] > 0 and 0 < train_time['compile_s'] <= train_time['wall_s']
   assert '## Time' in (tmp_path / 'report.md').read_text() and 'time' not in json.dumps(results['stages']['train'])
+
+
+def test_every_example_of_the_extending_page_registers_a_working_plug_in():
+  """docs/extending.md's code blocks, executed: each registers a record that works (so the page cannot rot)."""
+  page = open(os.path.join(conftest.REPO, 'docs', 'extending.md'), encoding='utf-8').read()
+  before = [(table, dict(table)) for table in (plugins.MODELS, plugins.EXPLAINERS, plugins.EVALUATIONS,
+                                               plugins.CORPORA)]
+  try:
+    for block in re.findall(r'```python\n(.*?)```', page, re.S):
+      exec(compile(block, 'docs/extending.md', 'exec'), {})  # pylint: disable=exec-used
+    config = config_lib.make_config('reviews', model='bag', explainers=('grad_norm.abs',),
+                                    **{'explainer.grad_norm.power': 2.0})
+    assert config.fingerprint()['explainer'] == {'grad_norm': {'power': 2.0}}
+    assert set(evaluations.SCORES) >= {'peak_share', 'deletion_rate'}
+    raw = corpora.load_raw('reviews')
+    assert [len(raw[s][0]) for s in ('train', 'valid', 'test')] == [100, 20, 20]
+    model = pipeline.make_model(config, 10)
+    assert isinstance(model, contract.TextClassifier) and model.num_classes == 2
+  finally:
+    for table, records in before:
+      table.clear()
+      table.update(records)

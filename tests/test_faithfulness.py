@@ -275,10 +275,13 @@ def weak_learners(corpus, tmp_path_factory):
   """A weak learner trained on each of: the planted rationale, uniform, random."""
   model = wl.WeakLearner(vocab_size=len(corpus.vocab), emb_dim=16, hidden=16)
   config = config_lib.RunConfig(epochs=5)
-  rationale = {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS}
-  return model, {name: weak_learner.train_weak_learner(model, corpus, maps, config,
-                                                      str(tmp_path_factory.mktemp(name)))
-                 for name, maps in [('rationale', rationale), ('uniform', 'uniform'), ('random', 'random')]}
+  maps = {'rationale': {s: corpus.splits[s].rationale.astype(np.float32) for s in encode.SPLITS},
+          'uniform': {s: np.ones(len(corpus.splits[s].ids), np.float32) for s in encode.SPLITS},
+          'random': {s: np.random.default_rng(0).standard_normal(len(corpus.splits[s].ids)).astype(np.float32)
+                     for s in encode.SPLITS}}
+  return model, {name: weak_learner.train_weak_learner(model, corpus, maps[name], config,
+                                                      str(tmp_path_factory.mktemp(name)), fresh_map=name == 'random')
+                 for name in maps}
 
 
 def test_weak_learner_learns_from_its_map(weak_learners):
@@ -333,7 +336,7 @@ def test_shuffle_tvd_grows_with_concentration(weak_learners, corpus):
   model, results = weak_learners
   params = results['uniform'].params
   test = corpus.splits['test']
-  uniform = shuffle.shuffle_test(model, params, test, weak_learner.baseline_map(test, 'uniform'))
+  uniform = shuffle.shuffle_test(model, params, test, np.ones(len(test.ids), np.float32))
   first_token = np.zeros(len(test.ids), np.float32)
   first_token[test.offsets[:-1]] = 1.
   concentrated = shuffle.shuffle_test(model, params, test, first_token)
@@ -346,7 +349,7 @@ def test_an_evaluations_difference_is_oriented_and_averages_the_runs():
   rng = np.random.default_rng(0)
   runs_a = [{'rates': rng.random(50)} for _ in range(2)]
   runs_b = [{'rates': rng.random(50) + 0.3} for _ in range(2)]
-  result = evaluations.EVALUATIONS['deletion_rate'].difference(runs_a, runs_b)
+  result = evaluations.SCORES['deletion_rate'].difference(runs_a, runs_b)
   pooled = lambda runs: np.concatenate([r['rates'] for r in runs])
   # Lower deletion rate = more faithful: a's lower rates make a positive difference.
   assert result['difference'] == pytest.approx(pooled(runs_b).mean() - pooled(runs_a).mean(), abs=1e-12)
@@ -354,16 +357,16 @@ def test_an_evaluations_difference_is_oriented_and_averages_the_runs():
   # Crossed runs: the examples' shared effect counts. Two seeds that score the same examples alike leave the
   # examples' spread in the interval, which pooling them as 100 independent pairs would halve in variance.
   shared = [{'rates': rng.random(50)}] * 2
-  crossed = evaluations.EVALUATIONS['deletion_rate'].difference(shared, [{'rates': np.full(50, .5)}] * 2)
-  single = evaluations.EVALUATIONS['deletion_rate'].difference(shared[:1], [{'rates': np.full(50, .5)}])
+  crossed = evaluations.SCORES['deletion_rate'].difference(shared, [{'rates': np.full(50, .5)}] * 2)
+  single = evaluations.SCORES['deletion_rate'].difference(shared[:1], [{'rates': np.full(50, .5)}])
   width = lambda r: r['ci95'][1] - r['ci95'][0]
   assert width(crossed) == pytest.approx(width(single), rel=0.1)
   with pytest.raises(ValueError, match='one run per side'):
-    evaluations.EVALUATIONS['deletion_rate'].difference(runs_a, runs_b, paired=False)
-  assert not evaluations.Evaluation('a mean with nothing per example', 1., 'x', statistic='s').resampled
+    evaluations.SCORES['deletion_rate'].difference(runs_a, runs_b, paired=False)
+  assert not evaluations.Score('a mean with nothing per example', 1., 'x', statistic='s').resampled
   labels = rng.integers(0, 2, 80)
   probs = lambda accuracy: np.eye(2)[np.where(rng.random(80) < accuracy, labels, 1 - labels)]
   good, poor = {'labels': labels, 'test_probs': probs(0.95)}, {'labels': labels, 'test_probs': probs(0.6)}
-  f1 = evaluations.EVALUATIONS['weak_learner_f1'].difference([good], [poor])
+  f1 = evaluations.SCORES['weak_learner_f1'].difference([good], [poor])
   assert f1['difference'] == pytest.approx(metrics.f1(labels, good['test_probs'].argmax(-1))
                                            - metrics.f1(labels, poor['test_probs'].argmax(-1)), abs=1e-12)

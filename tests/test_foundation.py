@@ -11,8 +11,10 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import io
 from faithjax import pipeline
 from faithjax import train
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import synthetic
 from faithjax.data import text
@@ -173,7 +175,12 @@ def test_seeds_share_the_data_and_split_seeds_change_it(tmp_path):
     ({'seed': -2}, '--seed must be >= 0'),
     ({'split_seed': -1}, '--split_seed must be >= 0'),
     ({'preset': 'gpu'}, 'unknown preset'),
-    ({'quadrature': 'trapezoid', 'ig_steps': 1}, 'trapezoid needs --ig_steps >= 2'),
+    ({'explainer.integrated_gradients.quadrature': 'trapezoid', 'explainer.integrated_gradients.steps': 1},
+     'steps must be >= 2 under trapezoid'),
+    ({'explainer.integrated_gradients.steps': '4'}, r'--explainer.integrated_gradients.steps must be a int'),
+    ({'explainer.lime.samples': 0}, 'samples must be >= 1'),
+    ({'explainer.lime.nodes': 3}, r"lime takes the options \('removal', 'samples', 'ridge'\); got \['nodes'\]"),
+    ({'explainer.deeplift.steps': 3}, r"options for unknown explainer\(s\) \['deeplift'\]"),
     ({'explainers': ['saliency', 'deeplift']}, '--explainers=deeplift is not one of'),
     ({'explainers': ['saliency.sqrt']}, r"unknown map transform\(s\) \['sqrt'\]"),
     ({'test_subset': -1}, '--test_subset must be >= 0'),
@@ -185,11 +192,25 @@ def test_invalid_config_values_are_refused(overrides, message):
     config_lib.make_config('synthetic', **overrides)
 
 
+def test_a_workdir_made_when_ig_options_were_fields_resumes_and_stays_guarded(tmp_path):
+  """config.json of before explainer sections ({'ig_steps': 4, 'quadrature': ...}) reads as today's section."""
+  config = config_lib.make_config('sst', preset='cpu')
+  old = {**{k: v for k, v in config.fingerprint().items() if k != 'explainer'},
+         'ig_steps': 4, 'quadrature': 'gauss_legendre'}
+  io.write_json(str(tmp_path / 'config.json'), old)
+  workdir_lib.prepare_workdir(str(tmp_path), config)  # the same settings: resumed
+  assert config_lib.from_saved(old) == config
+  with pytest.raises(FaithjaxError, match=r'different config \(explainer\)'):
+    workdir_lib.prepare_workdir(str(tmp_path), config.with_options('integrated_gradients', steps=5))
+
+
 def test_a_preset_sits_between_the_defaults_and_explicit_flags():
-  reduced = config_lib.PRESETS['cpu']['imdb']
-  assert config_lib.make_config('imdb', preset='cpu').ig_steps == reduced['ig_steps']
-  assert config_lib.make_config('imdb', preset='cpu', ig_steps=7).ig_steps == 7
-  assert config_lib.make_config('imdb').ig_steps == config_lib.RunConfig.ig_steps != reduced['ig_steps']
+  reduced = config_lib.PRESETS['cpu']['imdb'][config_lib.IG_STEPS]
+  steps = lambda config: config.explainer_options('integrated_gradients').steps
+  assert steps(config_lib.make_config('imdb', preset='cpu')) == reduced == 10
+  assert steps(config_lib.make_config('imdb', preset='cpu', **{config_lib.IG_STEPS: 7})) == 7
+  assert steps(config_lib.make_config('imdb', preset='cpu', ig_steps=7)) == 7  # the old name, still read
+  assert steps(config_lib.make_config('imdb')) == 50 != reduced
 
 
 @pytest.mark.parametrize('args, message', [

@@ -31,7 +31,7 @@ def test_an_archive_reads_back_what_its_workdir_holds(smoke_workdir, tmp_path):
   np.testing.assert_array_equal(archived.classifier_predictions(), run.classifier_predictions())
   assert archived.results() == run.results() and archived.config == run.config
   compared = 0
-  for spec in evaluations.EVALUATIONS.values():
+  for spec in evaluations.SCORES.values():
     for name in run.config.explainers:
       if spec.resampled and run.has(spec.section, name):
         for mine, theirs in zip(archived.units(spec, name), run.units(spec, name)):

@@ -54,7 +54,7 @@ def test_eraser_rows_are_ours_only():
 def test_conclusions_on_scores_built_to_hold_them():
   """IG and IxG best and saliency worst on every evaluation and corpus: the first two claims hold."""
   order = ('integrated_gradients', 'input_x_gradient', 'attention', 'saliency')  # most faithful first
-  scores = {e: {c: {n: evaluations.EVALUATIONS[e].orientation * (4 - i) for i, n in enumerate(order)}
+  scores = {e: {c: {n: evaluations.SCORES[e].orientation * (4 - i) for i, n in enumerate(order)}
                 for c in paper.CORPORA} for e in study.PAPER_EVALUATIONS}
   claims = {c['claim']: c['holds'] for c in study.conclusions(scores)}
   assert claims['IG and Input×Gradient are the two most faithful explainers']

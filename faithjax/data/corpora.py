@@ -3,6 +3,7 @@
 `load_raw(name)` returns {split: (token lists, labels <int32>[n])} for 'train',
 'valid' and 'test' ('synthetic' adds its rationale masks as a third element),
 ready for `encode.encode_corpus(name, raw, spec.min_df, spec.max_len)`.
+Each corpus is a `plugins.Corpus` record registered below, as a user's is (docs/extending.md).
 `describe(name)` records what was done: the protocol, the split seed, and
 whether a stand-in replaced an official file.
 
@@ -26,11 +27,11 @@ import math
 import pathlib
 import re
 import zlib
-from typing import Callable
 
 import numpy as np
 
 from faithjax import FaithjaxError
+from faithjax import plugins
 from faithjax.data import fetch
 from faithjax.data import synthetic
 from faithjax.data import text
@@ -358,51 +359,37 @@ def _load_synthetic(data_dir, seed):
           for split, (docs, labels, rationales) in synthetic.generate(seed).items()}
 
 
-@dataclasses.dataclass(frozen=True)
-class CorpusSpec:
-  """How one corpus is loaded, encoded and named in tables."""
-  display: str
-  min_df: int    # vocabulary: words in at least min_df training documents
-  max_len: int   # tokens kept per document by encode_corpus; longer ones are truncated (see table1's 'truncated')
-  protocol: str  # the cleaning and split recipe, one line
-  load: Callable  # (data_dir: Path, seed) -> {split: (docs, labels[, rationales], ids)}
-  reduced: Callable = lambda data_dir: False  # (data_dir) -> True when a stand-in replaces the official train file
-  reduced_protocol: str = ''
-  # Jain & Wallace's (min_length, max_length) for their loader of this corpus (Trainers/DatasetBC.py, read by
-  # encode.filter_by_length under RunConfig.length_filter); None where they have no loader (synthetic, your own).
-  length_filter: tuple | None = None
-
-
-CORPORA = {
-    'synthetic': CorpusSpec(
-        'Synthetic', 1, 64, 'synthetic.generate(seed): planted evidence tokens among filler; rationales known',
-        _load_synthetic),
-    'imdb': CorpusSpec(
-        'IMDB', 10, 512,  # every kept document has < 400 tokens: none is truncated
+for _record in (
+    plugins.Corpus(
+        'synthetic', 'Synthetic', 1, 64,
+        'synthetic.generate(seed): planted evidence tokens among filler; rationales known', _load_synthetic),
+    plugins.Corpus(
+        'imdb', 'IMDB', 10, 512,  # every kept document has < 400 tokens: none is truncated
         'strip <br />, lowercase, word tokens; official train docs < 400 tokens split 80/20 (stratified) '
         '-> train/valid, official test docs < 400 tokens; random samples of 17212/4304/4363',
         _load_imdb, length_filter=(6, None)),
-    'sst': CorpusSpec(
-        'SST', 1, 64,
+    plugins.Corpus(
+        'sst', 'SST', 1, 64,
         'official sentence-level binary splits (neutral dropped); drop -LRB-/-RRB-, non-word chars -> space, '
         'lowercase; 6920/872/1821',
         _load_sst, length_filter=(5, None)),
-    'ag_news': CorpusSpec(
-        'AG News', 5, 128,
+    plugins.Corpus(
+        'ag_news', 'AG News', 5, 128,
         'World 0 vs Business 1 of the official train.csv/test.csv; description only, HTML entities decoded, '
         'lowercase, digit tokens -> qqq; stratified 15% of train -> valid: 51000/9000/3800',
         _load_ag_news, _ag_news_reduced,
         'World 0 vs Business 1 of the 5k-row train sample (text = title + description: the title cannot be '
         'removed) split stratified 85/15 -> train/valid, official test.csv (description only); '
         'HTML entities decoded, lowercase, digit tokens -> qqq', length_filter=(None, None)),
-    '20news': CorpusSpec(
-        '20 News', 2, 512,
+    plugins.Corpus(
+        '20news', '20 News', 2, 512,
         'rec.sport.baseball 0 vs rec.sport.hockey 1, all bydate posts; sklearn-style removal of headers, '
         'footers and quotes; lowercase, digit tokens -> qqq; posts left without word tokens dropped (J&W kept '
         '2 punctuation-only posts, hence their 1236/310/387); '
         'stratified 80/20 -> test, then 80/20 -> valid',
         _load_20news, length_filter=(6, 500)),
-}
+):
+  plugins.register(_record)
 
 
 # Bring your own corpus: the same protocol knobs as the built-in ones (words in >= min_df training documents,
@@ -460,24 +447,30 @@ def _load_tfds(name, data_dir, seed):
   return _own_splits(rows, f'tfds {name}', seed)
 
 
-def _own_spec(kind, argument, load):
-  return CorpusSpec(f'{kind}:{argument}', OWN_MIN_DF, OWN_MAX_LEN,
-                    f'{kind}:{argument}: text with a 0/1 label; its own splits, else stratified 80/20 -> test and '
-                    '80/20 -> valid; lowercased word tokens', functools.partial(load, argument))
+for _record in (plugins.Corpus('jsonl', 'jsonl', OWN_MIN_DF, OWN_MAX_LEN, '', _load_jsonl, argument='PATH'),
+                plugins.Corpus('tfds', 'tfds', OWN_MIN_DF, OWN_MAX_LEN, '', _load_tfds, argument='NAME')):
+  plugins.register(_record)
 
 
-# 'kind:argument' corpora built on demand: --corpus=jsonl:PATH, --corpus=tfds:NAME.
-SOURCES = {'jsonl': _load_jsonl, 'tfds': _load_tfds}
+def names() -> tuple:
+  """The registered corpora named without an argument (not jsonl:PATH or tfds:NAME)."""
+  return tuple(n for n, r in plugins.CORPORA.items() if not r.argument)
 
 
-def spec(name):
-  """The CorpusSpec of `name` (a CORPORA key or 'jsonl:PATH'); a FaithjaxError listing the known names otherwise."""
+def spec(name: str) -> plugins.Corpus:
+  """The corpus record of `name`: a registered name, or 'kind:ARGUMENT' of a record that takes an argument
+  (jsonl:PATH, tfds:NAME) with the argument bound; a FaithjaxError listing the known names otherwise."""
   kind, _, argument = name.partition(':')
-  if argument and kind in SOURCES:
-    return _own_spec(kind, argument, SOURCES[kind])
-  if name not in CORPORA:
-    raise FaithjaxError(f'unknown corpus {name!r}: use one of {", ".join(CORPORA)}, jsonl:PATH or tfds:NAME')
-  return CORPORA[name]
+  record = plugins.CORPORA.get(kind if argument else name)
+  if record is None or bool(argument) != bool(record.argument):
+    known = [f'{n}:{r.argument}' if r.argument else n for n, r in plugins.CORPORA.items()]
+    raise FaithjaxError(f'unknown corpus {name!r}: use one of {", ".join(known)}')
+  if not argument:
+    return record
+  return dataclasses.replace(
+      record, name=name, display=name, load=functools.partial(record.load, argument),
+      protocol=record.protocol or f'{name}: text with a 0/1 label; its own splits, else stratified 80/20 -> test and '
+                                  '80/20 -> valid; lowercased word tokens')
 
 
 def describe(name, data_dir=None, seed=0):

@@ -1,7 +1,7 @@
 """Do the evaluations agree? Rank agreement between evaluations, per corpus and per example.
 
 Each evaluation gives every explainer a score; oriented so that higher means
-"more faithful" (evaluations.EVALUATIONS' orientation: deletion rate and ERASER
+"more faithful" (evaluations.SCORES' orientation: deletion rate and ERASER
 sufficiency are negated), the evaluations agree when they rank the explainers alike.
 """
 

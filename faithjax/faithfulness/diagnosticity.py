@@ -83,7 +83,7 @@ def preferences(original, degraded, orientation: float = 1.) -> np.ndarray:
   """1 where the evaluation prefers the original, 1/2 on a tie, 0 otherwise: two [..., examples] -> same.
 
   orientation: +1 where a higher score is more faithful, -1 where a lower one
-  is (as evaluations.Evaluation.orientation).
+  is (as evaluations.Score.orientation).
   """
   original, degraded = np.asarray(original, np.float64), np.asarray(degraded, np.float64)
   if np.isnan(original).any() or np.isnan(degraded).any():

@@ -1,24 +1,24 @@
-"""The evaluation registry: every faithfulness evaluation, computed, summarised and compared in one way.
+"""Every faithfulness evaluation, computed, summarised and compared in one way.
 
-Two tables:
-- `MODULES`: what the evaluate stage runs, by section name. A module (or any
-  object) with `evaluate(context, explainer, maps) -> {name: array}` (per-example
-  arrays, stored as evaluations/<section>_<explainer>.npz), `summarise(saved)
-  -> the stage summary's entry` (means with bootstrap CIs) and
-  `applies(explainer) -> bool`.
-- `EVALUATIONS`: the scores tables, rankings, the agreement study and
-  re-evaluation compare explainers by: each reads one number (with its CI) from
-  a section's summary entry, and says which direction is more faithful.
-
-`register` adds both from anywhere (README "Add your own evaluation").
+Each evaluation is a `plugins.Evaluation` record (registered below for the
+built-ins, as a user's is; docs/extending.md): what the evaluate stage runs
+(`evaluate(context, explainer, maps) -> {name: per-example array}`, stored as
+evaluations/<section>_<explainer>.npz, `summarise(saved)` -> the stage
+summary's entry, `applies(explainer)`), and the `Score`s it contributes: the
+numbers tables, rankings, the agreement study and re-evaluation compare
+explainers by, each read (with its CI) from the section's summary entry with
+the direction that is more faithful. `SCORES` is every registered record's
+scores by name.
 """
 
+import collections.abc
 import dataclasses
 from typing import Any, Callable
 
 import numpy as np
 
 from faithjax import metrics
+from faithjax import plugins
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import eraser
 from faithjax.faithfulness import shuffle
@@ -26,11 +26,11 @@ from faithjax.faithfulness import weak_learner
 
 
 @dataclasses.dataclass(frozen=True)
-class Evaluation:
+class Score:
   """One score per explainer, read from the evaluate stage's summary."""
   label: str  # for tables and figures
   orientation: float  # +1: higher = more faithful; -1: lower = more faithful
-  section: str  # the MODULES entry (and summary section) it comes from
+  section: str  # the plugins.Evaluation (and summary section) it comes from
   statistic: str | None = None  # its key in the section's entry; None: the entry itself is {'mean', 'ci95'}
   per_example: str | None = None  # the per-example array of evaluations/<section>_<explainer>.npz, if any
   # saved npz -> (per-example arrays, statistic over their last axis) for a statistic that is not a mean of
@@ -85,28 +85,46 @@ class Evaluation:
     return {**result, 'difference': self.orientation * result['difference'] + 0., 'ci95': [float(low), float(high)]}
 
 
-MODULES = {'deletion': deletion, 'eraser': eraser, 'weak_learner': weak_learner, 'shuffle': shuffle}
+# Registered in the order of the tables (the paper's Tables 3, 4 and 5, then ERASER).
+for _record in (
+    plugins.Evaluation('deletion', deletion.evaluate, deletion.summarise, deletion.applies, stacked=True,
+                       scores={'deletion_rate': Score('deletion rate', -1., 'deletion', per_example='rates')}),
+    plugins.Evaluation('weak_learner', weak_learner.evaluate, weak_learner.summarise, trains=True, stacked=True,
+                       scores={'weak_learner_f1': Score('weak-learner F1', 1., 'weak_learner', statistic='f1',
+                                                        units=weak_learner.f1_units)}),
+    plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise, trains=True, stacked=True,
+                       scores={'shuffle_tvd': Score('shuffle TVD', 1., 'shuffle', per_example='median_tvd')}),
+    plugins.Evaluation('eraser', eraser.evaluate, eraser.summarise, eraser.applies, stacked=True, scores={
+        'eraser_comprehensiveness': Score('ERASER AOPC comprehensiveness', 1., 'eraser',
+                                          statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),
+        'eraser_sufficiency': Score('ERASER AOPC sufficiency', -1., 'eraser', statistic='aopc_sufficiency',
+                                    per_example='aopc_sufficiency')}),
+):
+  plugins.register(_record)
 
-EVALUATIONS = {
-    'deletion_rate': Evaluation('deletion rate', -1., 'deletion', per_example='rates'),
-    'weak_learner_f1': Evaluation('weak-learner F1', 1., 'weak_learner', statistic='f1', units=weak_learner.f1_units),
-    'shuffle_tvd': Evaluation('shuffle TVD', 1., 'shuffle', per_example='median_tvd'),
-    'eraser_comprehensiveness': Evaluation('ERASER AOPC comprehensiveness', 1., 'eraser',
-                                    statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),
-    'eraser_sufficiency': Evaluation('ERASER AOPC sufficiency', -1., 'eraser', statistic='aopc_sufficiency',
-                              per_example='aopc_sufficiency'),
-}
+
+class _Scores(collections.abc.Mapping):
+  """{score name: Score} of every registered evaluation, in registration order: a live, read-only view."""
+
+  def _table(self):
+    return {name: score for record in plugins.EVALUATIONS.values() for name, score in record.scores.items()}
+
+  def __getitem__(self, name):
+    return self._table()[name]
+
+  def __iter__(self):
+    return iter(self._table())
+
+  def __len__(self):
+    return len(self._table())
 
 
-def register(section, module, **evaluations):
-  """Adds an evaluate-stage module under `section` and the Evaluations it yields (name=Evaluation(...))."""
-  MODULES[section] = module
-  EVALUATIONS.update(evaluations)
+SCORES = _Scores()
 
 
 def oriented(evaluation, values):
   """Values turned into "higher = more faithful": float64 array."""
-  return EVALUATIONS[evaluation].orientation * np.asarray(values, np.float64)
+  return SCORES[evaluation].orientation * np.asarray(values, np.float64)
 
 
 @dataclasses.dataclass
@@ -126,13 +144,8 @@ class Context:
   weak_learner: Callable
   mesh: Any = None
 
-  def test_scores(self, explainer, maps):
-    """The ragged test map of `explainer`: stored `maps['test']`, or a baseline's drawn map."""
-    if isinstance(maps, str):
-      return weak_learner.baseline_map(self.corpus.splits['test'], explainer, self.config.seed)
-    return maps['test']
-
   def test_part(self, explainer, maps):
-    """(the test split restricted to `subset`, the map on it)."""
+    """(the test split restricted to `subset`, the map on it); maps: {split: ragged map}."""
+    del explainer  # every map, the baselines' included, is stored alike
     test = self.corpus.splits['test']
-    return test.subset(self.subset), test.subset_values(self.subset, self.test_scores(explainer, maps))
+    return test.subset(self.subset), test.subset_values(self.subset, maps['test'])

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from faithjax import batching
-from faithjax import explain
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
@@ -53,15 +52,6 @@ def normalise(scores, mask, norm='l2'):
   else:
     total = jnp.sqrt(jnp.square(scores).sum(-1, keepdims=True))
   return scores / jnp.where(total > 0, total, 1.)
-
-
-def baseline_map(split, baseline, seed=0):
-  """A baseline's (unnormalised) map, ragged like split.ids: float32 [n_tokens]."""
-  if baseline == 'uniform':
-    return np.ones(len(split.ids), np.float32)
-  if baseline == 'random':
-    return np.random.default_rng(seed).standard_normal(len(split.ids)).astype(np.float32)
-  raise ValueError(f'unknown baseline {baseline!r}; choose one of {explain.BASELINES}')
 
 
 @faithfulness.jit(('model', 'norm'))
@@ -104,20 +94,19 @@ class WeakLearnerResult:
   history: list  # one dict per epoch: train_loss, valid_loss (Figure 5), valid_roc_auc, ...
   test: dict  # metrics.test_report on test: accuracy, f1, macro_f1, roc_auc, CIs
   test_probs: np.ndarray  # [len(test), classes]
-  maps: dict  # {split: ragged map} used (the baselines' materialised maps included)
+  maps: dict  # {split: ragged map} used
 
 
-def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None):
+def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None, fresh_map=False):
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
-  ids}, or a baseline name from explain.BASELINES. config: a config.RunConfig whose
-  `epochs` are the weak learner's. With a `mesh`, training and prediction split
-  every batch over its devices (train.fit). Returns a WeakLearnerResult.
+  ids}. fresh_map: train on a fresh N(0, 1) map at every forward pass instead
+  of maps['train'] (the 'random' baseline: noise, not one draw of it).
+  config: a config.RunConfig whose `epochs` are the weak learner's. With a
+  `mesh`, training and prediction split every batch over its devices
+  (train.fit). Returns a WeakLearnerResult.
   """
-  baseline = maps if isinstance(maps, str) else None
-  if baseline:
-    maps = {s: baseline_map(corpus.splits[s], baseline, config.seed) for s in encode.SPLITS}
   train_split, valid, test = (corpus.splits[s] for s in encode.SPLITS)
   weights = jnp.asarray(train.class_weights(train_split.labels, model.num_classes))
 
@@ -132,7 +121,7 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=No
 
   params, history = train.fit(
       params=wl.init(model, jax.random.key(config.seed)),
-      loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=baseline == 'random'),
+      loss_fn=WeakLearnerLoss(model, tuple(weights.tolist()), norm, random_map=fresh_map),
       train_batches=train_batches,
       evaluate=evaluate, config=config,
       ckpt_dir=ckpt_dir, label='weak learner', mesh=mesh)

@@ -1,0 +1,172 @@
+"""Plug-ins: one typed record per explainer, evaluation, model and corpus, registered once.
+
+Every plug-in, built-in or yours, is a frozen record passed to `register`:
+
+  plugins.register(plugins.Explainer('grad_norm', grad_norm, help='...'))
+  plugins.register(plugins.Evaluation('peak', evaluate, summarise, scores={'peak_share': Score(...)}))
+  plugins.register(plugins.Model('bag', build))
+  plugins.register(plugins.Corpus('reviews', 'Reviews', min_df=2, max_len=256, protocol='...', load=load))
+
+and looked up by name in `EXPLAINERS`, `EVALUATIONS`, `MODELS` or `CORPORA`
+(`get(kind, name)` raises a FaithjaxError naming the choices). An
+explainer's options are its function's keyword-only arguments with a number,
+string or bool default (less the run-wide `SHARED_OPTIONS` and the memory
+knobs `MEMORY_OPTIONS`): they become a frozen dataclass, a config section and
+the flags `--explainer.<name>.<option>` (faithjax/config.py, faithjax/cli.py).
+"""
+
+import dataclasses
+import inspect
+from typing import Any, Callable, Mapping
+
+from faithjax import FaithjaxError
+
+SHARED_OPTIONS = ('target', 'detach_attention')  # run-wide settings (RunConfig.target, .detach_attention)
+MEMORY_OPTIONS = ('step_chunk', 'path_tokens')  # how much runs at once: memory and speed, not results
+OPTION_TYPES = (bool, int, float, str)
+
+
+def _first_line(text: str | None, default: str) -> str:
+  return (text or default).strip().splitlines()[0].rstrip('.')
+
+
+def _options_class(name: str, fn: Callable) -> type:
+  """A frozen dataclass of `fn`'s keyword-only scalar options, their defaults the function's."""
+  fields = [(p.name, type(p.default), dataclasses.field(default=p.default))
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and type(p.default) in OPTION_TYPES
+            and p.name not in SHARED_OPTIONS + MEMORY_OPTIONS]
+  class_name = ''.join(part.title() for part in name.split('_')) + 'Options'
+  return dataclasses.make_dataclass(class_name, fields, frozen=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Explainer:
+  """A feature-attribution method.
+
+  fn(model, params, ids, mask, key=None, **options) -> scores [batch, seq], 0 on PAD
+  (ids <int>[batch, seq], mask <bool>[batch, seq]). `options` (derived from fn's
+  signature when not given) is the frozen dataclass of its settings; `check`
+  rejects a bad instance with a FaithjaxError. A map transform ('name.abs',
+  'name.l1') runs the same record, so it inherits every option.
+  """
+  name: str
+  fn: Callable
+  help: str = ''  # one line for --help and docs; default: fn's docstring's first line
+  needs_key: bool = False  # samples from a PRNG key (fold_in(key(--seed), split) per split)
+  baseline: bool = False  # reads nothing of the model (uniform, random): every evaluation's floor, always evaluated
+  options: type | None = None  # frozen dataclass of its options; default derived from fn's keyword-only arguments
+  check: Callable[[Any], None] | None = None  # options instance -> None; raises FaithjaxError on a bad value
+  option_help: Mapping[str, str] = dataclasses.field(default_factory=dict)  # option -> its flag's help
+  data_options: Callable | None = None  # (config, corpus) -> {array option: value}, e.g. baseline documents
+  quality: Callable | None = None  # (model, params, split, scores, config) -> {measure: value}, explain summary
+
+  def __post_init__(self):
+    if self.options is None:
+      object.__setattr__(self, 'options', _options_class(self.name, self.fn))
+    object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.fn), self.name))
+
+  def make_options(self, **values) -> Any:
+    """The options instance of `values` (the others at their defaults), type-checked and `check`ed."""
+    fields = {f.name: f for f in dataclasses.fields(self.options)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+      raise FaithjaxError(f'{self.name} takes the options {tuple(fields)}; got {unknown}')
+    for option, value in values.items():
+      kind = fields[option].type
+      if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        if not (kind is float and isinstance(value, int) and not isinstance(value, bool)):
+          raise FaithjaxError(f'--explainer.{self.name}.{option} must be a {kind.__name__}; got {value!r}')
+    options = self.options(**values)
+    if self.check:
+      self.check(options)
+    return options
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """A faithfulness evaluation: one section of the evaluate stage's summary.
+
+  evaluate(context, explainer, maps) -> {name: per-example array}, stored as
+  evaluations/<name>_<explainer>.npz (maps: {split: ragged map}, the
+  baselines' included); summarise(saved) -> the summary entry (means with
+  CIs); applies(explainer) -> whether it scores that map (e.g. ERASER skips
+  'uniform', which ranks tokens by position only). `scores`: the numbers it
+  contributes to tables, rankings and the agreement study
+  (faithfulness.evaluations.Score, each with its orientation). `stacked`:
+  whether re-evaluation of many checkpoints at once (reevaluate.py) computes
+  it; one that is not stacked is left out there, and the log says so. `trains`: it trains a model on the
+  maps of the train and valid splits too (the weak learner, the shuffle test).
+  The baselines (uniform, random) reach it as maps like any explainer's.
+  """
+  name: str
+  evaluate: Callable
+  summarise: Callable
+  applies: Callable[[str], bool] = lambda explainer: True
+  scores: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  stacked: bool = False
+  trains: bool = False
+  help: str = ''  # one line for docs; default: evaluate's docstring's first line
+
+  def __post_init__(self):
+    object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.evaluate), self.name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A classifier: build(config, vocab_size) -> a module implementing faithjax/models/contract.py."""
+  name: str
+  build: Callable
+  help: str = ''
+
+  def __post_init__(self):
+    object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.build), self.name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+  """How one corpus is loaded, encoded and named in tables.
+
+  load(data_dir, seed) -> {split: (docs, labels[, rationales], ids)}: token
+  lists, <int>[n] labels. With an `argument` (its name, e.g. 'PATH'), the
+  corpus is named 'name:ARGUMENT' (e.g. jsonl:data.jsonl) and load is called as
+  load(argument, data_dir, seed).
+  """
+  name: str
+  display: str
+  min_df: int  # vocabulary: words in at least min_df training documents
+  max_len: int  # tokens kept per document by encode_corpus; longer ones are truncated (see table1's 'truncated')
+  protocol: str  # the cleaning and split recipe, one line
+  load: Callable
+  reduced: Callable = lambda data_dir: False  # (data_dir) -> True when a stand-in replaces the official train file
+  reduced_protocol: str = ''
+  # Jain & Wallace's (min_length, max_length) for their loader of this corpus (Trainers/DatasetBC.py, read by
+  # encode.filter_by_length under RunConfig.length_filter); None where they have no loader (synthetic, your own).
+  length_filter: tuple | None = None
+  argument: str = ''  # e.g. 'PATH' for jsonl:PATH; '' for a corpus named without one
+
+
+EXPLAINERS: dict[str, Explainer] = {}
+EVALUATIONS: dict[str, Evaluation] = {}
+MODELS: dict[str, Model] = {}
+CORPORA: dict[str, Corpus] = {}
+_TABLES = {Explainer: EXPLAINERS, Evaluation: EVALUATIONS, Model: MODELS, Corpus: CORPORA}
+
+
+def register(record: Explainer | Evaluation | Model | Corpus):
+  """Adds (or replaces) a plug-in under its name; returns it."""
+  if type(record) not in _TABLES:
+    raise FaithjaxError(f'register takes an Explainer, Evaluation, Model or Corpus record; got {record!r}')
+  if '.' in record.name or ':' in record.name or not record.name:
+    raise FaithjaxError(f'a plug-in name has no "." or ":" (they separate map transforms and arguments): '
+                        f'{record.name!r}')
+  _TABLES[type(record)][record.name] = record
+  return record
+
+
+def get(kind: type, name: str):
+  """The registered record of `kind` (Explainer, Evaluation, Model, Corpus) named `name`."""
+  table = _TABLES[kind]
+  if name not in table:
+    raise FaithjaxError(f'unknown {kind.__name__.lower()} {name!r}; choose from {", ".join(table)}')
+  return table[name]
