@@ -8,6 +8,7 @@ import sys
 import tomllib
 
 import numpy as np
+import pytest
 
 import conftest
 from faithjax import command
@@ -35,16 +36,24 @@ def test_the_console_script_is_the_command():
   assert (module, getattr(command, function)) == ('faithjax.command', command.entry)
 
 
-def test_a_plugin_explainer_with_an_option_from_the_command_line_runs_every_stage(tmp_path):
-  (tmp_path / 'my_plugins').mkdir()
+def plugin_command(tmp_path, *flags):
+  """`python -m faithjax.command --plugins=my_plugins.explainers ...` with the plug-in written under tmp_path."""
+  (tmp_path / 'my_plugins').mkdir(exist_ok=True)
   (tmp_path / 'my_plugins' / 'explainers.py').write_text(PLUGIN)
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=os.pathsep.join([str(tmp_path), conftest.REPO]))
-  args = [sys.executable, '-m', 'faithjax.command', '--plugins=my_plugins.explainers', '--preset=smoke',
-          '--explainers=saliency,constant', '--explainer.constant.scale=3', f'--workdir={tmp_path}/w',
-          f'--compile_cache={conftest.COMPILE_CACHE}']
-  shown = subprocess.run(args[:4] + ['--help'], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+  args = [sys.executable, '-m', 'faithjax.command', '--plugins=my_plugins.explainers', *flags]
+  return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+
+
+def test_a_plugins_options_are_flags_of_the_command(tmp_path):
+  shown = plugin_command(tmp_path, '--help')
   assert shown.returncode == 0 and '--explainer.constant.scale' in shown.stdout
-  done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+
+
+@pytest.mark.slow  # the whole smoke pipeline in a subprocess
+def test_a_plugin_explainer_with_an_option_from_the_command_line_runs_every_stage(tmp_path):
+  done = plugin_command(tmp_path, '--preset=smoke', '--explainers=saliency,constant', '--explainer.constant.scale=3',
+                        f'--workdir={tmp_path}/w', f'--compile_cache={conftest.COMPILE_CACHE}')
   assert done.returncode == 0, done.stderr[-3000:]
   assert json.loads((tmp_path / 'w' / 'config.json').read_text())['explainer'] == {'constant': {'scale': 3.0}}
   test_map = io.load_npz(str(tmp_path / 'w' / 'maps' / 'constant.npz'))['test']

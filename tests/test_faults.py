@@ -33,12 +33,21 @@ from conftest import smoke_run
 
 
 @pytest.mark.parametrize('flag, value', [('seed', 99999999999999999999), ('split_seed', 2**31), ('permutations', 10**8),
-                                         ('emb_dim', 10**8), ('eval_batch_size', 10**8), ('ig_steps', 10**8),
+                                         ('emb_dim', 10**8), ('eval_batch_size', 10**8),
                                          ('l2', float('nan')), ('l2', float('inf')), ('learning_rate', float('inf')),
                                          ('learning_rate', float('nan'))])
 def test_numeric_flags_are_finite_and_bounded_when_the_config_is_made(flag, value):
   with pytest.raises(FaithjaxError, match=f'^--{flag} must be ') as error:
     config_lib.make_config('synthetic', preset='smoke', **{flag: value})
+  assert '\n' not in str(error.value)
+
+
+@pytest.mark.parametrize('option, value', [('explainer.integrated_gradients.steps', 10**8), ('ig_steps', 10**8),
+                                           ('explainer.kernel_shap.samples', 10**8),
+                                           ('explainer.smoothgrad.sigma', float('inf'))])
+def test_explainer_options_are_bounded_when_the_config_is_made(option, value):
+  with pytest.raises(FaithjaxError, match=r'(steps|samples) must be in|must be finite') as error:
+    config_lib.make_config('synthetic', preset='smoke', **{option: value})
   assert '\n' not in str(error.value)
 
 
