@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from faithjax import FaithjaxError
+from faithjax import adaptive_quadrature
 from faithjax import batching
 from faithjax import io
 from faithjax.data.text import PAD_ID
@@ -99,33 +100,87 @@ def _chunked(values, step_chunk):
   return np.pad(values, (0, chunks * chunk - len(values))).reshape(chunks, chunk)
 
 
+def path_gradient(model, params, projected, mask, label, alphas, target='prob', detach_attention=False):
+  """d f / d P at alpha P, for `chunk` alphas per example at once: alphas [chunk, batch] -> [chunk, batch, seq, k].
+
+  projected: the inputs P [batch, seq, k]; label [batch]: the class explained. Row c*batch + b of the stacked
+  batch the model sees is example b at alphas[c, b].
+  """
+  chunk = alphas.shape[0]
+  stacked_forward = _logits_of_inputs(model, params, jnp.tile(mask, (chunk, 1)), detach_attention)
+  path = (alphas[:, :, None, None] * projected).reshape(-1, *projected.shape[1:])
+  return _gradient(stacked_forward, path, jnp.tile(label, chunk), target).reshape(chunk, *projected.shape)
+
+
 def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
-                         steps=50, quadrature='midpoint', step_chunk=None, path_tokens=MAX_PATH_TOKENS):
+                         steps=50, quadrature='midpoint', step_chunk=None, path_tokens=MAX_PATH_TOKENS,
+                         tolerance=None, max_evaluations=512, kronrod_nodes=15):
   """Zero-embedding baseline, straight path, signed: [batch, seq].
 
   IG_t = sum_k P_tk * sum_j w_j d f / d P_tk (alpha_j P), the class fixed to the
   one predicted at the input. `step_chunk` steps are evaluated together as one
   [chunk*batch, seq, ...] batch; by default as many as keep that batch within
   `path_tokens` tokens, which bounds the memory of the backward pass.
+  With a `tolerance`, each example's integral is refined adaptively instead
+  (integrated_gradients_to_tolerance; `steps`, `quadrature` and `step_chunk` unused).
   """
+  if tolerance is not None:
+    return integrated_gradients_to_tolerance(model, params, ids, mask, target=target, tolerance=tolerance,
+                                             max_evaluations=max_evaluations, kronrod_nodes=kronrod_nodes,
+                                             path_tokens=path_tokens).values
   projected = contract.inputs(model, params, ids)
   label = jnp.argmax(_logits_of_inputs(model, params, mask, detach_attention)(projected), -1)
   step_chunk = step_chunk or max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
   alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
                      for x in quadrature_rule(quadrature, steps))
-  chunk = alphas.shape[1]
-  # Row c*batch + b of the stacked batch is example b at the c-th alpha of the chunk.
-  stacked_forward = _logits_of_inputs(model, params, jnp.tile(mask, (chunk, 1)), detach_attention)
-  stacked_label = jnp.tile(label, chunk)
 
   def add_chunk(mean_grad, chunk_rule):
     chunk_alphas, chunk_weights = chunk_rule
-    path = (chunk_alphas[:, None, None, None] * projected).reshape(-1, *projected.shape[1:])
-    grad = _gradient(stacked_forward, path, stacked_label, target).reshape(chunk, *projected.shape)
+    grad = path_gradient(model, params, projected, mask, label,
+                         jnp.broadcast_to(chunk_alphas[:, None], (len(chunk_alphas), len(label))), target,
+                         detach_attention)
     return mean_grad + jnp.einsum('c,cbsk->bsk', chunk_weights, grad), None
 
   mean_grad, _ = jax.lax.scan(add_chunk, jnp.zeros_like(projected), (alphas, weights))
   return jnp.sum(projected * mean_grad, -1) * mask
+
+
+def path_ends(model, params, projected, mask, target='prob'):
+  """(label [batch], gap [batch]): the class predicted at the inputs `projected`, and f(x) - f(zero baseline)."""
+  forward = _logits_of_inputs(model, params, mask, False)
+  logits = forward(projected)
+  label = jnp.argmax(logits, -1)
+  return label, explained_value(logits, label, target) - explained_value(forward(jnp.zeros_like(projected)), label,
+                                                                         target)
+
+
+def integrated_gradients_to_tolerance(model, params, ids, mask, *, target: str = 'prob', tolerance: float = 1e-3,
+                                      max_evaluations: int = 512, kronrod_nodes: int = 15,
+                                      path_tokens: int = MAX_PATH_TOKENS) -> adaptive_quadrature.Integral:
+  """IG of each example to `tolerance` x |f(x) - f(0)|, by adaptive Gauss-Kronrod quadrature of its path.
+
+  ids, mask [batch, seq]. The integrand is IG's per-token one, sum_k P_tk d f / d P_tk (alpha P): a vector of
+  seq entries (adaptive_quadrature.integrate). An example stops when the estimated L1 error of its whole map,
+  sum over panels of ||K - G||_1, and its completeness error |sum_t IG_t - (f(x) - f(0))|, exact, are both
+  <= tolerance x |f(x) - f(0)|, or at `max_evaluations` gradient evaluations (kronrod_nodes = 7 or 15 per
+  panel). Returns an adaptive_quadrature.Integral: values (the map) [batch, seq], evaluations <int>[batch],
+  sum_error (the absolute completeness error) [batch], estimate (absolute) [batch]. `path_tokens` bounds the
+  tokens of one gradient batch (slots x kronrod_nodes x seq), so the memory, as for fixed steps.
+  """
+  projected = contract.inputs(model, params, ids)
+  label, gap = path_ends(model, params, projected, mask, target)
+
+  def integrand(examples, alphas):
+    slot = lambda x: jnp.asarray(x).at[examples].get(mode='fill', fill_value=0)  # an idle slot: an empty example
+    slot_projected = slot(projected)
+    grad = path_gradient(model, params, slot_projected, slot(mask), slot(label), alphas, target)
+    return jnp.sum(slot_projected * grad, -1)
+
+  size = jnp.max(jnp.where(mask.any(-1), jnp.arange(ids.shape[0]) + 1, 0))  # a batch's trailing empty rows: none
+  integral = adaptive_quadrature.integrate(integrand, gap, tolerance * jnp.abs(gap), width=ids.shape[1],
+                                           slots=max(1, path_tokens // (kronrod_nodes * ids.shape[1])),
+                                           points=kronrod_nodes, max_evaluations=max_evaluations, size=size)
+  return integral.replace(values=integral.values * mask)
 
 
 def attention(model, params, ids, mask, key=None):
@@ -451,6 +506,19 @@ def _check_options(name, options):
     raise FaithjaxError(f'steps must be >= {min_steps} and step_chunk >= 1; got {options}')
   if options.get('samples', 1) < 1 or options.get('sigma', 0) < 0 or options.get('ridge', 0) < 0:
     raise FaithjaxError(f'samples must be >= 1, sigma and ridge >= 0; got {options}')
+  if options.get('tolerance') is not None:
+    _check_tolerance(options)
+
+
+def _check_tolerance(options):
+  """IG to a tolerance: a positive tolerance, a Gauss-Kronrod pair, room for one panel, the true gradient."""
+  points = options.get('kronrod_nodes', 15)
+  if not options['tolerance'] > 0 or points not in adaptive_quadrature.KRONROD_EXTENSIONS:
+    raise FaithjaxError(f'tolerance must be > 0 and kronrod_nodes one of '
+                        f'{tuple(adaptive_quadrature.KRONROD_EXTENSIONS)}; got {options}')
+  if options.get('max_evaluations', 512) < points or options.get('detach_attention'):
+    raise FaithjaxError(f'with a tolerance, max_evaluations must be >= kronrod_nodes ({points}) and detach_attention '
+                        f'False (completeness, a stopping condition, holds for the true gradient only); got {options}')
 
 
 def _transformed(name):
@@ -492,11 +560,8 @@ def completeness_error(model, params, ids, mask, attributions, target='prob', de
   absolute error and the error relative to |f(x) - f(baseline)|, both [batch].
   Completeness holds for the true gradient only, so not with detach_attention.
   """
-  projected = contract.inputs(model, params, ids)
-  forward = _logits_of_inputs(model, params, mask, detach_attention)
-  logits = forward(projected)
-  label = jnp.argmax(logits, -1)
-  gap = explained_value(logits, label, target) - explained_value(forward(jnp.zeros_like(projected)), label, target)
+  del detach_attention  # it changes the gradient, not the values
+  _, gap = path_ends(model, params, contract.inputs(model, params, ids), mask, target)
   error = jnp.abs(attributions.sum(-1) - gap)
   return error, error / jnp.abs(gap)
 
