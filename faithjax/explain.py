@@ -617,6 +617,28 @@ def split_completeness(model, params, split, attributions, batch_size, target='p
   return errors[0], errors[1]
 
 
+_to_tolerance = jax.jit(integrated_gradients_to_tolerance, static_argnums=0,
+                        static_argnames=('target', 'tolerance', 'max_evaluations', 'kronrod_nodes', 'path_tokens'))
+
+
+def explain_split_to_tolerance(model, params, split, batch_size: int,
+                               **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """integrated_gradients_to_tolerance over an EncodedSplit, in length buckets of batch_size.
+
+  options: those of integrated_gradients_to_tolerance. Returns (scores: flat float32 aligned with split.ids, as
+  explain_split; evaluations <int>[len(split)]: the gradient evaluations each example used; completeness
+  [len(split)]: its relative completeness error |sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)|).
+  """
+  scores, evaluations = np.zeros(len(split.ids), np.float32), np.zeros(len(split), np.int32)
+  for indices, ids in batching.padded_batches(split, batch_size):
+    result = jax.device_get(_to_tolerance(model, params, ids, ids != PAD_ID, **options))
+    for row, i in enumerate(indices):
+      scores[split.offsets[i]:split.offsets[i + 1]] = result.values[row, :split.offsets[i + 1] - split.offsets[i]]
+    evaluations[indices] = result.evaluations[:len(indices)]
+  _, relative = split_completeness(model, params, split, scores, batch_size, options.get('target', 'prob'))
+  return scores, evaluations, relative
+
+
 def precision_at_k(scores, rationale, mask):
   """Share of the k top-scored real tokens that are in the rationale, k = rationale size.
 

@@ -10,8 +10,11 @@ import pytest
 from faithjax import FaithjaxError
 from faithjax import adaptive_quadrature
 from faithjax import explain
+from faithjax.data import encode
 from faithjax.models import contract
 from tests import test_explain
+
+from experiments import time_to_tolerance
 
 REFERENCE_NODES = 32  # Gauss-Legendre; 48 and 64 nodes agree with 32 to 1e-11 of |f(x) - f(0)| on this model
 LENGTHS = (12, 3, 0, 8, 1, 12, 6, 10, 0)  # an empty document inside the batch, and a trailing empty row
@@ -111,3 +114,27 @@ def test_the_explainer_option_gives_the_map(case):
 def test_bad_tolerance_options_are_refused(options):
   with pytest.raises(FaithjaxError, match='tolerance'):
     explain.make_explainer('integrated_gradients', test_explain.tiny_model('lstm')[0], **options)
+
+
+def test_a_split_to_tolerance_is_aligned_and_within_it():
+  """explain_split_to_tolerance's flat maps meet completeness document by document (so they are aligned)."""
+  model, params = test_explain.tiny_model('lstm')
+  rng = np.random.default_rng(0)
+  split = encode.EncodedSplit.from_lists([rng.integers(2, 50, n) for n in rng.integers(9, 13, 8)], np.zeros(8))
+  flat, evaluations, relative = explain.explain_split_to_tolerance(model, params, split, 4, tolerance=1e-4,
+                                                                   kronrod_nodes=7)
+  assert flat.shape == split.ids.shape and np.all(flat != 0)
+  assert np.all(relative <= 1e-4 * (1 + 1e-3)) and np.all(evaluations >= 7), (relative, evaluations)
+
+
+def test_the_fewest_fixed_nodes_are_found_by_doubling_then_bisection():
+  calls = []
+
+  def errors_at(steps):  # p90 1/steps^2; the worst of 20 documents 5x that
+    calls.append(steps)
+    return np.array([steps ** -2.] * 19 + [5 * steps ** -2.])
+
+  assert time_to_tolerance.fewest_nodes(errors_at, 1e-3, 512) == 32  # the fewest n with 1/n^2 <= 1e-3
+  assert calls == [1, 2, 4, 8, 16, 32, 24, 28, 30, 31]
+  assert time_to_tolerance.fewest_nodes(lambda steps: np.array([1.]), 1e-3, 8) is None
+  assert not time_to_tolerance.meets(np.array([0.] * 9 + [0.011]), 1e-3)  # one document beyond 10x: missed
