@@ -111,8 +111,8 @@ def integrate(integrand, totals, tolerances, *, width: int, slots: int, points: 
                        Integral(integral, s['evaluations'], sum_error, estimate))
     renew = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
     return {'example': jnp.where(done, queued(state['next'] + jnp.cumsum(done, dtype=jnp.int32) - 1), example),
-            'next': jnp.minimum(state['next'] + done.sum(dtype=jnp.int32), size), 'slots': jax.tree.map(renew, fresh, s),
-            'out': out}
+            'next': jnp.minimum(state['next'] + done.sum(dtype=jnp.int32), size),
+            'slots': jax.tree.map(renew, fresh, s), 'out': out}
 
   zeros = jnp.zeros(pool, dtype)
   state = jax.lax.while_loop(unfinished, step, {
