@@ -62,7 +62,10 @@ def define_flags():
   flags.DEFINE_integer('max_evaluations', 512, 'The adaptive rule\'s cap per document, and the fixed rules\' largest '
                        'node count tried.')
   flags.DEFINE_integer('kronrod_nodes', 15, 'The adaptive rule\'s Gauss-Kronrod pair: 7 or 15 points per panel.')
-  flags.DEFINE_integer('batch_size', 64, 'Documents per batch, both sides.')
+  flags.DEFINE_integer('batch_size', 256, 'Documents per batch, both sides (faithjax\'s adaptive rule refines '
+                       'explain.POOL_PER_SLOT times fewer at a time, each slot refilled from the batch).')
+  flags.DEFINE_integer('fewest_nodes', 0, 'The fewest Gauss-Legendre nodes meeting the target, if known from an '
+                       'earlier run on the same documents (0: search them).')
   flags.DEFINE_integer('repeats', 2, 'Timed calls per faithjax row (the best is kept).')
   flags.DEFINE_bool('peer', True, 'Time Captum (needs torch and captum: pip install -e .[bench]).')
 
@@ -149,7 +152,7 @@ def measure(root):
       errors[steps] = quadrature.relative_errors(model, params, split, config, 'gauss_legendre', steps)
     return errors[steps]
 
-  fewest = fewest_nodes(errors_at, tolerance, FLAGS.max_evaluations)
+  fewest = FLAGS.fewest_nodes or fewest_nodes(errors_at, tolerance, FLAGS.max_evaluations)
   for steps in sorted({s for s in (fewest, CAPTUM_DEFAULT_STEPS) if s}):
     fixed = explain.make_explainer('integrated_gradients', model, target=config.target, steps=steps,
                                    quadrature='gauss_legendre')

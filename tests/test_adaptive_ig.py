@@ -42,17 +42,20 @@ def case():
 REAL = np.array(LENGTHS) > 0
 
 
-@functools.partial(jax.jit, static_argnums=0, static_argnames=('kronrod_nodes', 'path_tokens'))
-def _to_tolerance(model, params, ids, mask, tolerance, **options):
-  return explain.integrated_gradients_to_tolerance(model, params, ids, mask, tolerance=tolerance, **options)
+@functools.partial(jax.jit, static_argnums=0, static_argnames='kronrod_nodes')
+def _to_tolerance(model, params, ids, mask, tolerance, kronrod_nodes):
+  return explain.integrated_gradients_to_tolerance(model, params, ids, mask, tolerance=tolerance,
+                                                   kronrod_nodes=kronrod_nodes)
 
 
 def to_tolerance(case, points=7, tolerance=1e-3):
-  """The case's IG to a tolerance in float64, two slots refilled from the batch; one program per `points`."""
+  """The case's IG to a tolerance in float64; one program per `points`.
+
+  9 documents, explain.POOL_PER_SLOT = 8: one slot, refilled from the batch after every document.
+  """
   model, params, ids, mask, _, _ = case
   with jax.enable_x64(True):
-    return _to_tolerance(model, params, ids, mask, tolerance, kronrod_nodes=points,
-                         path_tokens=2 * points * ids.shape[1])
+    return _to_tolerance(model, params, ids, mask, tolerance, kronrod_nodes=points)
 
 
 def relative_l1_errors(values, reference, gap):
