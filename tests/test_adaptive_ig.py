@@ -1,0 +1,154 @@
+"""Integrated Gradients to a tolerance (explain.integrated_gradients_to_tolerance, faithjax/adaptive_quadrature.py)
+against a float64 reference integral computed one example at a time."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from faithjax import FaithjaxError
+from faithjax import adaptive_quadrature
+from faithjax import explain
+from faithjax.data import encode
+from faithjax.models import contract
+from tests import test_explain
+
+from experiments import time_to_tolerance
+
+REFERENCE_NODES = 32  # Gauss-Legendre; 48 and 64 nodes agree with 32 to 1e-11 of |f(x) - f(0)| on this model
+LENGTHS = (12, 3, 0, 8, 1, 12, 6, 10, 0)  # an empty document inside the batch, and a trailing empty row
+
+
+@pytest.fixture(scope='module')
+def case():
+  """(model, params, ids, mask, reference IG [batch, seq], |f(x) - f(0)| [batch]) in float64.
+
+  The tiny random BiLSTM's weights are scaled up, so that its path is far from linear and examples differ.
+  """
+  with jax.enable_x64(True):
+    model, params = test_explain.tiny_model('bilstm')
+    params = jax.tree.map(lambda p: 3 * p, params)
+    seq = max(LENGTHS)
+    ids = np.random.default_rng(2).integers(2, 50, (len(LENGTHS), seq))
+    ids[np.arange(seq) >= np.array(LENGTHS)[:, None]] = 0
+    mask = ids != 0
+    reference = test_explain.reference_scores('integrated_gradients', model, params, ids, mask,
+                                              steps=REFERENCE_NODES, quadrature='gauss_legendre')
+    _, gap = explain.path_ends(model, params, contract.inputs(model, params, ids), mask)
+    yield model, params, ids, mask, reference, np.abs(np.asarray(gap))
+
+
+REAL = np.array(LENGTHS) > 0
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames='kronrod_nodes')
+def _to_tolerance(model, params, ids, mask, tolerance, kronrod_nodes):
+  return explain.integrated_gradients_to_tolerance(model, params, ids, mask, tolerance=tolerance,
+                                                   kronrod_nodes=kronrod_nodes)
+
+
+def to_tolerance(case, points=7, tolerance=1e-3):
+  """The case's IG to a tolerance in float64; one program per `points`.
+
+  9 documents, explain.POOL_PER_SLOT = 8: one slot, refilled from the batch after every document.
+  """
+  model, params, ids, mask, _, _ = case
+  with jax.enable_x64(True):
+    return _to_tolerance(model, params, ids, mask, tolerance, kronrod_nodes=points)
+
+
+def relative_l1_errors(values, reference, gap):
+  """||IG - reference||_1 / |f(x) - f(0)| of the non-empty documents."""
+  return np.abs(np.asarray(values) - reference).sum(-1)[REAL] / gap[REAL]
+
+
+@pytest.mark.parametrize('points', sorted(adaptive_quadrature.KRONROD_EXTENSIONS))
+def test_kronrod_pairs_are_exact_to_their_degree(points):
+  """Exact on Legendre polynomials up to degree 3n + 1 (Kronrod) and 2n - 1 (Gauss): any wrong node breaks it."""
+  nodes, kronrod, gauss = adaptive_quadrature.kronrod_rule(points)
+  n = (points - 1) // 2
+  legendre = np.polynomial.legendre.legvander(2 * nodes - 1, 3 * n + 1)  # int_0^1 P_m(2x - 1) = [m == 0]
+  np.testing.assert_allclose(kronrod @ legendre, np.eye(3 * n + 2)[0], atol=1e-14)
+  np.testing.assert_allclose((gauss @ legendre)[:2 * n], np.eye(2 * n)[0], atol=1e-14)
+  assert np.all((nodes > 0) & (nodes < 1) & (kronrod > 0)) and np.count_nonzero(gauss) == n
+
+
+@pytest.mark.parametrize('points, tolerance', [(7, 1e-3), (15, 1e-6)])
+def test_matches_the_float64_reference_to_the_tolerance(case, points, tolerance):
+  model, params, ids, mask, reference, gap = case
+  result = to_tolerance(case, points, tolerance)
+  with jax.enable_x64(True):
+    completeness = explain.completeness_error(model, params, ids, mask, result.values)[0]
+  assert result.values.dtype == np.float64
+  errors = relative_l1_errors(result.values, reference, gap)
+  print(f'G{points // 2}K{points}, tolerance {tolerance}: evaluations {result.evaluations}, relative L1 errors '
+        f'{errors}, estimates {np.asarray(result.estimate)[REAL] / gap[REAL]}')
+  assert np.all(errors <= tolerance)  # what the tolerance states, for every token's attribution together
+  assert np.all(errors <= np.asarray(result.estimate)[REAL] / gap[REAL])  # the estimate bounds the error
+  np.testing.assert_allclose(result.sum_error, completeness, rtol=0, atol=1e-15)
+  assert np.all(np.asarray(result.values)[~mask] == 0)
+  # The empty document inside costs one panel and is 0; the batch's trailing empty row is not integrated.
+  np.testing.assert_array_equal(np.asarray(result.evaluations)[~REAL], [points, 0])
+  assert np.all(np.asarray(result.evaluations) <= 512)
+
+
+def test_the_stopping_rule_spends_more_where_the_path_needs_it(case):
+  """Fails if the rule stopped after a fixed number of panels: one panel (what an infinite tolerance gets) is not
+  enough for some documents, and the documents that need fewer get fewer."""
+  _, _, _, _, reference, gap = case
+  one_panel, adaptive = to_tolerance(case, tolerance=np.inf), to_tolerance(case)
+  assert np.all(np.asarray(one_panel.evaluations)[REAL] == 7)
+  assert np.sum(relative_l1_errors(one_panel.values, reference, gap) > 1e-3) >= 3
+  used = np.asarray(adaptive.evaluations)[REAL]
+  assert used.min() < used.max() <= 512, used
+
+
+def test_the_explainer_option_gives_the_map(case):
+  model, params, ids, mask, _, _ = case
+  with jax.enable_x64(True):
+    scores = explain.make_explainer('integrated_gradients', model, tolerance=1e-3, kronrod_nodes=7)(params, ids, mask)
+  np.testing.assert_allclose(scores, to_tolerance(case).values, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(tolerance=-1e-3), 'tolerance must be > 0'), (dict(tolerance=float('nan')), 'tolerance must be > 0'),
+    (dict(tolerance=1e-3, kronrod_nodes=9), 'kronrod_nodes one of'),
+    (dict(tolerance=1e-3, max_evaluations=14), 'max_evaluations must be in 15..')])
+def test_bad_tolerance_options_are_refused(options, message):
+  with pytest.raises(FaithjaxError, match=message):
+    explain.make_explainer('integrated_gradients', test_explain.tiny_model('lstm')[0], **options)
+
+
+def test_a_tolerance_needs_the_true_gradient():
+  """Completeness, one of the stopping conditions, holds only without detached attention."""
+  model, params = test_explain.tiny_model('lstm')
+  ids = jnp.array([[3, 4, 5]])
+  fn = explain.make_explainer('integrated_gradients', model, tolerance=1e-3, detach_attention=True)
+  with pytest.raises(FaithjaxError, match='detach_attention off'):
+    fn(params, ids, ids != 0)
+
+
+def test_a_split_to_tolerance_is_aligned_and_within_it():
+  """explain_split_to_tolerance's flat maps meet completeness document by document (so they are aligned)."""
+  model, params = test_explain.tiny_model('lstm')
+  rng = np.random.default_rng(0)
+  split = encode.EncodedSplit.from_lists([rng.integers(2, 50, n) for n in rng.integers(9, 13, 8)], np.zeros(8))
+  flat, evaluations, relative = explain.explain_split_to_tolerance(model, params, split, 4, tolerance=1e-4,
+                                                                   kronrod_nodes=7)
+  assert flat.shape == split.ids.shape and np.all(flat != 0)
+  assert np.all(relative <= 1e-4 * (1 + 1e-3)) and np.all(evaluations >= 7), (relative, evaluations)
+
+
+def test_the_fewest_fixed_nodes_are_found_by_doubling_then_bisection():
+  calls = []
+
+  def errors_at(steps):  # p90 1/steps^2; the worst of 20 documents 5x that
+    calls.append(steps)
+    return np.array([steps ** -2.] * 19 + [5 * steps ** -2.])
+
+  assert time_to_tolerance.fewest_nodes(errors_at, 1e-3, 512) == 32  # the fewest n with 1/n^2 <= 1e-3
+  assert calls == [1, 2, 4, 8, 16, 32, 24, 28, 30, 31]
+  assert time_to_tolerance.fewest_nodes(lambda steps: np.array([1.]), 1e-3, 8) is None
+  assert not time_to_tolerance.meets(np.array([0.] * 9 + [0.011]), 1e-3)  # one document beyond 10x: missed
