@@ -135,7 +135,7 @@ class RunConfig:
                                 'the coupled L2 is then about batch_size times weaker relative to the loss).',
                                 train.LOSS_REDUCTIONS)
   select_from_epoch: int = setting(2, 'First epoch the checkpoint selection may keep: 2 (Jain & Wallace never keep '
-                                   'epoch 1) or 1 (ours before session 11).', minimum=1)
+                                   'epoch 1) or 1 (the earlier faithjax default).', minimum=1)
   init_scheme: str = setting('flax', "Classifier initialisation: 'flax' (orthogonal recurrent, lecun input kernel) or "
                       "'pytorch' (PyTorch's nn.LSTM / nn.Linear / nn.Embedding defaults, as Jain & Wallace's code).",
                       models.classifier.INITS)
@@ -163,14 +163,14 @@ class RunConfig:
   deletion_mode: str = setting('pad', 'How deletion removes a token.', deletion.MODES)
   pad_rule: str = setting('fixed', "What the LSTM steps over in --deletion_mode=pad: 'fixed' (every position of "
                           'the original length stepped over, a removed token with a zero input, both directions: a '
-                          "PyTorch packed LSTM given PAD ids and the original lengths) or 'trailing' (before "
-                          'session 7: removed tokens after the last kept one are skipped, so the backward LSTM skips '
+                          "PyTorch packed LSTM given PAD ids and the original lengths) or 'trailing' (the earlier "
+                          'faithjax default: removed tokens after the last kept one are skipped, so the backward LSTM skips '
                           'a removed last token while the forward one steps over a removed first one).',
                           deletion.PAD_RULES)
   absolute: bool = setting(False, 'Rank tokens by |score| in deletion, not by the signed score.')
   norm: str = setting('l2', 'Weak-learner map normalisation.', weak_learner.NORMS)
   uniform_weights: str = setting('mean', "The Uniform baseline's weights: 'mean' (1/n, Wiegreffe & Pinter) or 'norm' "
-                                 "(ours before session 11: ones normalised by --norm, 1/sqrt(n) under l2).",
+                                 "(faithjax's earlier default: ones normalised by --norm, 1/sqrt(n) under l2).",
                                  weak_learner.UNIFORM_WEIGHTS)
   weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1, maximum=MAX_COUNT)
   permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1, maximum=MAX_COUNT)

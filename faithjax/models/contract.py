@@ -21,7 +21,7 @@ and the attribute `num_classes`. Two seams are optional:
 
 Everything outside faithjax/models reaches a classifier through the pure
 functions of this module, over (model, params); `TextClassifier` is the
-protocol to implement (see README "Add your own model").
+protocol to implement (docs/extending.md).
 """
 
 import functools
