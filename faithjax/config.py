@@ -164,8 +164,8 @@ class RunConfig:
   pad_rule: str = setting('fixed', "What the LSTM steps over in --deletion_mode=pad: 'fixed' (every position of "
                           'the original length stepped over, a removed token with a zero input, both directions: a '
                           "PyTorch packed LSTM given PAD ids and the original lengths) or 'trailing' (the earlier "
-                          'faithjax default: removed tokens after the last kept one are skipped, so the backward LSTM skips '
-                          'a removed last token while the forward one steps over a removed first one).',
+                          'faithjax default: removed tokens after the last kept one are skipped, so the backward '
+                          'LSTM skips a removed last token while the forward one steps over a removed first one).',
                           deletion.PAD_RULES)
   absolute: bool = setting(False, 'Rank tokens by |score| in deletion, not by the signed score.')
   norm: str = setting('l2', 'Weak-learner map normalisation.', weak_learner.NORMS)
