@@ -20,7 +20,7 @@ def bytes_per_token(config) -> int:
 
 def available_bytes() -> int:
   """The memory of this process's first device: an accelerator's limit, or the host's physical memory."""
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}  # jax.devices()[0] is another process's on hosts > 0
   if 'bytes_limit' in stats:
     return int(stats['bytes_limit'])
   return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
