@@ -71,8 +71,10 @@ def check_training_and_weak_learner(mesh):
     runs = {}
     for label, m in (('mesh', mesh), ('one', None)):
       params, history = train.train_classifier(model, corpus, train_config, f'{root}/{label}/classifier', mesh=m)
-      weak = {name: weak_learner.train_weak_learner(weak_model, corpus, maps if name == 'map' else name,
-                                                    train_config, f'{root}/{label}/weak_{name}', mesh=m)
+      # 'random': the baseline's fresh N(0, 1) map at every training pass (its valid and test maps are `maps`)
+      weak = {name: weak_learner.train_weak_learner(weak_model, corpus, maps, train_config,
+                                                    f'{root}/{label}/weak_{name}', mesh=m,
+                                                    fresh_map=name == 'random')
               for name in ('map', 'random')}
       runs[label] = params, history, weak
   (params, history, weak), (params_1, history_1, weak_1) = runs['mesh'], runs['one']
