@@ -14,6 +14,7 @@ boundary even when the KeyboardInterrupt itself was lost; and it wraps
 printed (Ctrl-C stays one line).
 """
 
+import contextlib
 import signal
 import sys
 import threading
@@ -70,3 +71,23 @@ def raise_if_received(where: str) -> None:
   """Raises Interrupted(where) if a SIGINT came, whether or not its KeyboardInterrupt got through."""
   if received():
     raise Interrupted(where)
+
+
+@contextlib.contextmanager
+def deferred():
+  """Ctrl-C is recorded, not raised, while the block runs, and raised as KeyboardInterrupt once it is done.
+
+  For work that must not stop half-way, such as a checkpoint save: a KeyboardInterrupt inside orbax's save left
+  its threads waiting, and the process could hang on exit. Only the main thread handles signals; elsewhere the
+  block just runs.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  previous = signal.signal(signal.SIGINT, _record_sigint)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if received():
+    raise KeyboardInterrupt

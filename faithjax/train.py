@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 
 from faithjax import batching
 from faithjax import FaithjaxError
+from faithjax import interrupts
 from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
@@ -125,15 +126,13 @@ def _save(manager, step, args):
   and its hashes from a checkpoint whose hashes were deleted."""
   marker = os.fspath(manager.directory) + SAVING_SUFFIX
   io.write_text(marker, f'{step}\n')
-  try:
+  # A Ctrl-C waits for the save and its hashes: interrupted inside orbax's save, the process could hang on exit.
+  with interrupts.deferred():
     manager.save(step, args=args, force=True)
     manager.wait_until_finished()
-  except KeyboardInterrupt:
-    manager.wait_until_finished()  # orbax's save threads, left running, log tracebacks while the process exits
-    raise
-  io.record_hashes(manager.directory)
-  if parallel.is_primary():
-    os.remove(marker)
+    io.record_hashes(manager.directory)
+    if parallel.is_primary():
+      os.remove(marker)
 
 
 def save_best(ckpt_dir, params, step=0):

@@ -94,3 +94,17 @@ def test_other_unraisable_exceptions_still_reach_the_previous_hook():
             'class Finalizer:\n  def __del__(self):\n    raise ValueError("kept")\nFinalizer()\n')
   done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120)
   assert 'ValueError: kept' in done.stderr and done.returncode == 0
+
+
+def test_a_ctrl_c_inside_a_deferred_block_waits_for_its_end(default_handler):
+  interrupts.install()
+  steps = []
+  with pytest.raises(KeyboardInterrupt):
+    with interrupts.deferred():
+      os.kill(os.getpid(), signal.SIGINT)  # delivered at once in the main thread: recorded, not raised
+      steps.append('the block went on to its end')
+  assert steps == ['the block went on to its end'] and interrupts.received()
+  assert signal.getsignal(signal.SIGINT) is interrupts._on_sigint  # pylint: disable=protected-access
+  interrupts.reset()
+  with interrupts.deferred():  # no Ctrl-C: nothing raised
+    steps.append('again')
