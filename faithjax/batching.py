@@ -5,6 +5,8 @@ prediction. Rows are padded with empty (all-PAD) examples whose outputs are
 dropped; widths are the buckets of encode.batches.
 """
 
+from typing import Any, Callable, Iterator, Sequence
+
 import jax
 import numpy as np
 
@@ -12,7 +14,8 @@ from faithjax import io
 from faithjax.data import encode
 
 
-def padded_batches(split, batch_size, *flat_values):
+def padded_batches(split: encode.EncodedSplit, batch_size: int,
+                   *flat_values: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
   """Yields (indices, ids, *values) per length-bucketed batch of an EncodedSplit.
 
   ids and each of `flat_values` (laid out like split.ids) come as [rows, width],
@@ -25,7 +28,8 @@ def padded_batches(split, batch_size, *flat_values):
            *(pad(split.padded(indices, width, values)) for values in flat_values))
 
 
-def map_split(fn, split, maps=(), *, batch_size, label):
+def map_split(fn: Callable[..., Any], split: encode.EncodedSplit, maps: Sequence[np.ndarray] = (), *,
+              batch_size: int, label: str) -> Any:
   """Runs `fn` over `split` in length buckets and gathers its per-example outputs.
 
   fn(indices <int>[batch], ids <int>[batch, width], *maps <float>[batch, width])

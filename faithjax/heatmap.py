@@ -13,12 +13,14 @@ documents and shows at most `max_tokens` tokens, ending in '…' when cut.
 
 import html
 import os
+from typing import Any, Mapping, Sequence
 import unicodedata
 import warnings
 
 import matplotlib
 
 matplotlib.use('Agg')  # files only; never a window
+import matplotlib.figure
 import matplotlib.patches
 import matplotlib.pyplot as plt
 from matplotlib.colors import to_hex
@@ -36,7 +38,7 @@ ELLIPSIS = '…'
 
 # ----------------------------------------------------------------------------- scores and colours
 
-def check_maps(tokens, maps):
+def check_maps(tokens: Sequence[str], maps: Mapping[str, Any]) -> dict[str, np.ndarray]:
   """{name: <float64>[len(tokens)]}; a FaithjaxError when a map does not fit the tokens."""
   if not maps:
     raise FaithjaxError('no feature maps to draw: pass {explainer name: one score per token}')
@@ -52,24 +54,24 @@ def check_maps(tokens, maps):
   return out
 
 
-def normalise(scores):
+def normalise(scores: np.ndarray) -> np.ndarray:
   """`scores` / max |scores|, in [-1, 1]; an all-zero (or empty) row stays zero."""
   peak = np.abs(scores).max(initial=0.0)
   return scores / peak if peak > 0 else np.zeros_like(scores)
 
 
-def colour(value):
+def colour(value: float) -> tuple[float, float, float, float]:
   """RGBA of a normalised score in [-1, 1]: red positive, white 0, blue negative."""
   return CMAP(0.5 + 0.5 * float(value))
 
 
-def ink(rgba):
+def ink(rgba: Sequence[float]) -> str:
   """Text colour readable on `rgba`: white on dark backgrounds, near-black otherwise."""
   r, g, b = rgba[:3]
   return '#ffffff' if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else '#111111'
 
 
-def info_line(info):
+def info_line(info: Mapping[str, Any] | None) -> str:
   """'label: pos · prediction: neg (0.91)' from a {key: value} mapping."""
   return ' · '.join(f'{k}: {v}' for k, v in (info or {}).items())
 
@@ -101,7 +103,8 @@ def _html_row(name, tokens, scores):
   return f'<div class="row"><div class="name">{html.escape(name)}</div><div>{body}</div></div>'
 
 
-def render_html(tokens, maps, title='', info=None):
+def render_html(tokens: Sequence[str], maps: Mapping[str, Any], title: str = '',
+                info: Mapping[str, Any] | None = None) -> str:
   """A standalone HTML page: one row of `tokens` per explainer in `maps`.
 
   tokens: list of str. maps: {explainer name: <float>[len(tokens)] scores}.
@@ -129,12 +132,12 @@ MONO = 'DejaVu Sans Mono'        # ships with matplotlib; fixed width makes the 
 NAME_MAX = 24                    # explainer names longer than this are cut with '…'
 
 
-def shown(tokens, max_tokens=MAX_TOKENS):
+def shown(tokens: list[str], max_tokens: int = MAX_TOKENS) -> tuple[list[str], bool]:
   """(the tokens drawn, whether the document was cut): at most `max_tokens`."""
   return tokens[:max_tokens], len(tokens) > max_tokens
 
 
-def wrap(widths, line_chars=LINE_CHARS):
+def wrap(widths: Sequence[int], line_chars: int = LINE_CHARS) -> list[tuple[int, int]]:
   """(line, column) of each item of `widths` characters, one space apart, lines of `line_chars`."""
   places, line, column = [], 0, 0
   for w in widths:
@@ -145,7 +148,7 @@ def wrap(widths, line_chars=LINE_CHARS):
   return places
 
 
-def width(label):
+def width(label: str) -> int:
   """Columns `label` takes in the monospace font: East Asian wide characters 2, others 1.
 
   (matplotlib draws a combining mark as a character of its own, so it takes 1.)
@@ -203,7 +206,8 @@ def _colourbar(fig, left_in, bottom_in, height_in):
   ax.set_xlabel('score / max |score| of the row', fontsize=FONT_PT - 2)
 
 
-def figure(tokens, maps, title='', info=None, max_tokens=MAX_TOKENS, line_chars=LINE_CHARS, dpi=110):
+def figure(tokens: Sequence[str], maps: Mapping[str, Any], title: str = '', info: Mapping[str, Any] | None = None,
+           max_tokens: int = MAX_TOKENS, line_chars: int = LINE_CHARS, dpi: int = 110) -> matplotlib.figure.Figure:
   """The matplotlib Figure that `render_png` saves (the caller closes it)."""
   tokens = [str(t) for t in tokens]
   drawn, cut = shown(tokens, max_tokens)
@@ -236,7 +240,9 @@ def figure(tokens, maps, title='', info=None, max_tokens=MAX_TOKENS, line_chars=
   return fig
 
 
-def render_png(tokens, maps, path, title='', info=None, max_tokens=MAX_TOKENS, line_chars=LINE_CHARS, dpi=110):
+def render_png(tokens: Sequence[str], maps: Mapping[str, Any], path: str, title: str = '',
+               info: Mapping[str, Any] | None = None, max_tokens: int = MAX_TOKENS, line_chars: int = LINE_CHARS,
+               dpi: int = 110) -> None:
   """Writes a PNG heatmap of `tokens` to `path` (atomically): one block of lines per explainer.
 
   tokens, maps, title, info: as `render_html`. Only the first `max_tokens`
@@ -261,7 +267,8 @@ def render_png(tokens, maps, path, title='', info=None, max_tokens=MAX_TOKENS, l
 
 # ----------------------------------------------------------------------------- files
 
-def write_heatmaps(workdir, examples, stem):
+def write_heatmaps(workdir: str, examples: Sequence[tuple[Sequence[str], Mapping[str, Any], Mapping | None]],
+                   stem: str) -> list[str]:
   """Writes `workdir`/heatmaps/<stem>_<i>.html and .png for each example; returns the paths.
 
   examples: list of (tokens, maps, meta); meta is a dict whose optional

@@ -10,7 +10,8 @@ import jax
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'scipy')
 
 
-def versions():
+def versions() -> dict[str, str | None]:
+  """{'python': version, library: installed version or None}."""
   out = {'python': platform.python_version()}
   for name in LIBRARIES:
     try:
@@ -20,18 +21,20 @@ def versions():
   return out
 
 
-def device():
+def device() -> dict[str, str | int]:
+  """The first device's platform and kind, the device count and the host processor."""
   devices = jax.devices()
   return {'platform': devices[0].platform, 'kind': devices[0].device_kind,
           'count': len(devices), 'processor': platform.processor() or platform.machine()}
 
 
-def record():
+def record() -> dict:
   """Deterministic for a given machine and command (no clock), so results.json is reproducible."""
   return {'versions': versions(), 'device': device(), 'command': ' '.join(sys.argv)}
 
 
-def now():
+def now() -> str:
+  """The UTC time, ISO 8601 to the second."""
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
 

@@ -20,6 +20,7 @@ import gzip
 import io as stdio
 import json
 import os
+from typing import Iterable, Iterator, Sequence
 
 from faithjax import FaithjaxError
 from faithjax import io
@@ -27,7 +28,7 @@ from faithjax import io
 SOURCES = {'imdb': 'imdb_reviews', 'ag_news': 'ag_news_subset'}
 
 
-def examples(name, split):
+def examples(name: str, split: str) -> Iterator[dict]:
   """The examples of one tfds split as dicts of Python values (bytes decoded as UTF-8)."""
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -38,20 +39,20 @@ def examples(name, split):
     yield {k: v.decode('utf-8') if isinstance(v, bytes) else v.item() for k, v in example.items()}
 
 
-def _write_gzip(path, text):
+def _write_gzip(path: str, text: str) -> None:
   """Atomically writes `text` gzip-compressed (mtime 0, so equal content gives equal bytes)."""
   with io.atomic_path(path) as tmp:
     with open(tmp, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
       f.write(text.encode('utf-8'))
 
 
-def imdb_jsonl(rows, split):
+def imdb_jsonl(rows: Iterable[dict], split: str) -> str:
   """tfds imdb_reviews examples -> JSONL text of (id, text, label) rows."""
   return ''.join(json.dumps({'id': f'{split}/{i}', 'text': r['text'], 'label': int(r['label'])}) + '\n'
                  for i, r in enumerate(rows))
 
 
-def ag_news_csv(rows):
+def ag_news_csv(rows: Iterable[dict]) -> str:
   """tfds ag_news_subset examples -> official AG News CSV text (class 1..4, title, description)."""
   buffer = stdio.StringIO()
   writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator='\n')
@@ -60,7 +61,7 @@ def ag_news_csv(rows):
   return buffer.getvalue()
 
 
-def fetch(corpus, data_dir):
+def fetch(corpus: str, data_dir: str) -> list[str]:
   """Writes `corpus` under data_dir in the shared layout; returns the paths written."""
   if corpus not in SOURCES:
     raise FaithjaxError(f'tfds fetch covers {", ".join(SOURCES)}; {corpus!r} is read from its files only')
@@ -76,7 +77,7 @@ def fetch(corpus, data_dir):
   return written
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
   # argparse, not absl flags: this module is imported beside run.py, whose flags share the names.
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--corpus', choices=sorted(SOURCES), default='ag_news')

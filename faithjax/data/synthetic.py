@@ -11,12 +11,14 @@ import numpy as np
 SIZES = {'train': 2000, 'valid': 400, 'test': 400}
 
 
-def vocabulary_words(n_filler=400, n_evidence=8):
+def vocabulary_words(n_filler: int = 400, n_evidence: int = 8) -> tuple[list[str], list[str], list[str]]:
+  """(filler words, negative evidence words, positive evidence words)."""
   filler = [f'w{i}' for i in range(n_filler)]
   return filler, [f'neg{i}' for i in range(n_evidence)], [f'pos{i}' for i in range(n_evidence)]
 
 
-def generate(seed=0, sizes=None, min_len=8, max_len=48, evidence=(1, 3)):
+def generate(seed: int = 0, sizes: dict[str, int] | None = None, min_len: int = 8, max_len: int = 48,
+             evidence: tuple[int, int] = (1, 3)) -> dict[str, tuple[list[list[str]], np.ndarray, list[list[bool]]]]:
   """Returns {split: (token lists, labels [n], rationale masks as bool lists)}."""
   sizes = sizes or SIZES
   filler, neg, pos = vocabulary_words()
