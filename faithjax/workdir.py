@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+from typing import Any, Iterator
 
 from faithjax import FaithjaxError
 from faithjax import io
@@ -19,32 +20,33 @@ from faithjax import parallel
 
 @dataclasses.dataclass(frozen=True)
 class Workdir:
+  """The paths of one run's artefacts under `root`."""
   root: str
 
-  def path(self, *parts):
+  def path(self, *parts: str) -> str:
     return os.path.join(self.root, *parts)
 
   @property
-  def corpus(self):
+  def corpus(self) -> str:
     return self.path('corpus.npz')
 
   @property
-  def classifier_ckpt(self):
+  def classifier_ckpt(self) -> str:
     return self.path('checkpoints', 'classifier')
 
-  def maps(self, explainer):
+  def maps(self, explainer: str) -> str:
     return self.path('maps', f'{explainer}.npz')
 
-  def evaluation(self, kind, name):
+  def evaluation(self, kind: str, name: str) -> str:
     return self.path('evaluations', f'{kind}_{name}.npz')
 
-  def weak_ckpt(self, name):
+  def weak_ckpt(self, name: str) -> str:
     return self.path('checkpoints', f'weak_{name}')
 
-  def summary(self, stage):
+  def summary(self, stage: str) -> str:
     return self.path('stages', f'{stage}.json')
 
-  def stage_time(self, stage):
+  def stage_time(self, stage: str) -> str:
     """The stage's timing.StageTime (wall, compile and run seconds, programs): kept out of results.json."""
     return self.path('stages', f'{stage}.time.json')
 
@@ -62,7 +64,7 @@ def _holder(fd):
 
 
 @contextlib.contextmanager
-def locked(root: str, shared: bool = False):
+def locked(root: str, shared: bool = False) -> Iterator[None]:
   """Holds an OS file lock (fcntl.flock) on `root`/.lock while the block runs.
 
   Exclusive (a writer; it creates `root` and the lock file, which also checks
@@ -136,7 +138,7 @@ def _remove_if_unused(root, created):
       folder = os.path.dirname(folder)
 
 
-def prepare_workdir(root, config):
+def prepare_workdir(root: str, config: Any) -> Workdir:  # config: a RunConfig (its fingerprint and upgrade)
   """Checks that workdir `root` (locked by the caller) was made with the same config, or records it in a new one.
 
   config.json is verified like every artefact: a damaged one, or results without one, are refused, since the
