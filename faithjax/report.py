@@ -46,9 +46,12 @@ def _corpus_section(encode):
   dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
           by_length else []) for s in SPLITS]
+  classes = encode.get('classes')  # recorded since a corpus may have any number of classes
   return [f'## Corpus: {escaped(encode["display_name"])}', '',
           f'Protocol: {escaped(encode["protocol"])}.', '',
-          f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
+          f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', ''] + (
+          ['Classes: ' + ', '.join(f'{i} {escaped(name)}' for i, name in enumerate(classes)) + '.', '']
+          if classes else []) + [
           markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'] +
                          (["dropped (Jain & Wallace's length filter)"] if by_length else []), rows), '']
 
@@ -57,10 +60,15 @@ def _train_section(trained):
   test = trained['test']
   history = [[h['epoch'], h['train_loss'], h['valid_loss'], h['valid_accuracy'], h['valid_roc_auc']]
              for h in trained['history']]
-  return ['## Classifier (Table 2)', '',
-          markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
-                         [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
-                           with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]]), '',
+  if test.get('f1_average', 'binary') == 'binary':
+    table = markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
+                           [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                             with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]])
+  else:  # more than two classes: F1 is the macro average and ROC-AUC the macro one-vs-rest one
+    table = markdown_table(['accuracy', 'F1 (macro)', 'ROC-AUC (macro one-vs-rest)'],
+                           [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                             with_ci(test['f1'], test.get('f1_ci95')), test['roc_auc']]])
+  return ['## Classifier (Table 2)', '', table, '',
           f'Selected epoch {trained["selected_epoch"]} by validation ROC-AUC.', '',
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
