@@ -94,12 +94,14 @@ def _evaluate_section(evaluated):
   cell = lambda c: None if c is None else with_ci(c['mean'], c['ci95'])
   rows = [[name] + [cell(e.cell(evaluated, name)) for e in registry.values()] for name in names]
   direction = lambda e: 'higher' if e.orientation > 0 else 'lower'
+  multiclass = any(entry.get('f1_average') == 'macro' for entry in evaluated.get('weak_learner', {}).values())
+  macro = ' More than two classes: the weak-learner F1 is the macro F1 (the mean over the classes).' * multiclass
   return ['## Faithfulness evaluations (Tables 3–5 and ERASER)', '',
           f'Deletion until flip and ERASER on {evaluated["test_subset"]} test examples; the weak learner and the '
           'shuffle test on the whole test set. ' + '; '.join(f'{e.label}: {direction(e)} = more faithful'
                                                               for e in registry.values())
           + '. ERASER AOPC averages removing (comprehensiveness) or keeping only (sufficiency) the top '
-          '1/5/10/20/50% of tokens. Brackets: bootstrap 95% CI over examples.', '',
+          '1/5/10/20/50% of tokens. Brackets: bootstrap 95% CI over examples.' + macro, '',
           markdown_table(['map'] + [e.label for e in registry.values()], rows), '']
 
 
