@@ -58,23 +58,24 @@ def class_roc_auc(labels, probs):
 
 def classification_report(labels, probs):
   """probs: [n, classes] -> accuracy, F1 (f1_along_last_axis: the positive class's for two classes, macro for
-  more, as 'f1_average' says), macro F1, ROC-AUC (class_roc_auc)."""
+  more), macro F1, ROC-AUC (class_roc_auc); numbers only (training logs and histories hold them)."""
   probs = np.asarray(probs)
   predictions, num_classes = probs.argmax(-1), probs.shape[-1]
   return {
       'accuracy': accuracy(labels, predictions),
       'f1': float(f1_along_last_axis(np.asarray(labels), predictions, num_classes)),
-      'f1_average': 'binary' if num_classes == 2 else 'macro',  # sklearn's names for the two
       'macro_f1': macro_f1(labels, predictions, num_classes),
       'roc_auc': class_roc_auc(labels, probs),
   }
 
 
 def test_report(labels, probs):
-  """classification_report plus bootstrap 95% CIs of accuracy and F1: what Tables 2 and 4 publish."""
-  labels, predictions = np.asarray(labels), np.asarray(probs).argmax(-1)
-  return {**classification_report(labels, probs), 'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
-          'f1_ci95': list(f1_ci(labels, predictions, np.shape(probs)[-1]))}
+  """classification_report plus bootstrap 95% CIs of accuracy and F1, and which F1 it is ('f1_average', sklearn's
+  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish."""
+  labels, predictions, num_classes = np.asarray(labels), np.asarray(probs).argmax(-1), np.shape(probs)[-1]
+  return {**classification_report(labels, probs), 'f1_average': 'binary' if num_classes == 2 else 'macro',
+          'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
+          'f1_ci95': list(f1_ci(labels, predictions, num_classes))}
 
 
 def tvd(p, q, axis=-1):

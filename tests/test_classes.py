@@ -1,13 +1,17 @@
 """Any number of classes end to end: a 3-class jsonl file and AG News's four classes through every stage."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from faithjax import config as config_lib
+from faithjax import io
 from faithjax import pipeline
+from faithjax import workdir as workdir_lib
 from faithjax.data import corpora
+from faithjax.data import encode
 
 pytestmark = pytest.mark.slow  # whole smoke-preset runs
 
@@ -50,6 +54,13 @@ def test_a_three_class_jsonl_file_runs_every_stage_and_the_report(tmp_path):
   config = config_lib.make_config(f'jsonl:{path}', preset='smoke', epochs=5)
   results = pipeline.run_pipeline(config, str(tmp_path / 'work'))
   check_every_stage(results, tmp_path / 'work', ('sports', 'tech', 'world'))
+  # A workdir encoded before the classes were recorded: its deleted corpus.npz is recomputed, not refused.
+  work = workdir_lib.Workdir(str(tmp_path / 'work'))
+  io.save_json(work.summary('encode'), {k: v for k, v in io.load_json(work.summary('encode')).items()
+                                        if k != 'classes'})
+  os.remove(work.corpus)
+  pipeline.run_pipeline(config, work.root, ['encode'])
+  assert encode.EncodedCorpus.load(work.corpus).num_classes == 3
 
 
 @pytest.mark.skipif(not corpora.DEFAULT_DATA_DIR.is_dir(), reason='AG News not found in shared/datasets')
