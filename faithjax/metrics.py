@@ -22,17 +22,20 @@ def f1(labels, predictions, positive=1):
   return float(_f1(np.asarray(labels), np.asarray(predictions), positive))
 
 
+def _macro_f1(labels, predictions, num_classes):
+  """The mean over the classes of each one's F1 along the last axis: [..., n] -> [...]."""
+  return np.mean([_f1(labels, predictions, c) for c in range(num_classes)], 0)
+
+
 def macro_f1(labels, predictions, num_classes=2):
-  return float(np.mean([f1(labels, predictions, c) for c in range(num_classes)]))
+  return float(_macro_f1(np.asarray(labels), np.asarray(predictions), num_classes))
 
 
 def f1_along_last_axis(labels, predictions, num_classes=2):
   """The F1 that tables report, over the last axis: [..., n] x2 -> [...]. Two classes: the positive class's
   (class 1, as the paper); more: the macro average over the `num_classes` classes (a positive class means nothing
   there). Also paired_difference's statistic for F1."""
-  if num_classes == 2:
-    return _f1(labels, predictions, 1)
-  return np.mean([_f1(labels, predictions, c) for c in range(num_classes)], 0)
+  return _f1(labels, predictions, 1) if num_classes == 2 else _macro_f1(labels, predictions, num_classes)
 
 
 def roc_auc(labels, scores):
