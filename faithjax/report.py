@@ -46,12 +46,12 @@ def _corpus_section(encode):
   dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
           by_length else []) for s in SPLITS]
-  classes = encode.get('classes')  # recorded since a corpus may have any number of classes
+  classes = encode.get('classes', [])  # recorded since a corpus may have any number of classes
+  named = ['Classes: ' + ', '.join(f'{i} {escaped(name)}' for i, name in enumerate(classes)) + '.', ''] * bool(classes)
   return [f'## Corpus: {escaped(encode["display_name"])}', '',
           f'Protocol: {escaped(encode["protocol"])}.', '',
-          f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', ''] + (
-          ['Classes: ' + ', '.join(f'{i} {escaped(name)}' for i, name in enumerate(classes)) + '.', '']
-          if classes else []) + [
+          f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
+          *named,
           markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'] +
                          (["dropped (Jain & Wallace's length filter)"] if by_length else []), rows), '']
 
