@@ -259,7 +259,7 @@ def stacked_seeds(runs):
   all_evaluated = all(ran_whole_pipeline(r) for _, _, r in runs.values())
   start = time.perf_counter()
   stacked = reevaluate.reevaluate(
-      [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, len(corpus.vocab)),
+      [w for _, w, _ in runs.values()], corpus, pipeline.make_model(config, corpus),
       {n: pipeline.explainer_options(config, n) for n in explainers()}, subset=subset,
       batch_size=config.eval_batch_size,
       deletion_options=deletion.options_of(config),

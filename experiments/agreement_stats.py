@@ -205,7 +205,8 @@ def leakage_rows(runs, names):
   binary classifier explained by probability, the same for the fixed-class weak learner)."""
   rows = []
   for run in runs:
-    binary = run.corpus.num_classes == 2 and run.config.target == 'prob' and FLAGS.fixed_class
+    k = run.corpus.num_classes  # F1: the positive class's for two classes, macro for more
+    binary = k == 2 and run.config.target == 'prob' and FLAGS.fixed_class
     predictions = {split: run.classifier_predictions(split) for split in (run.corpus.splits if binary else ['test'])}
     signed = [n for n in names if n in run.config.explainers
               and any(np.any(v < 0) for v in io.load_npz(run.work.maps(n)).values())]
@@ -216,8 +217,8 @@ def leakage_rows(runs, names):
         continue
       saved = run.saved('weak_learner', name)
       row = {'seed': run.config.seed, 'explainer': name,
-             'f1': metrics.f1(run.test.labels, saved['test_probs'].argmax(-1)),
-             'classifier_f1': metrics.f1(run.test.labels, predictions['test']),
+             'f1': float(metrics.f1_along_last_axis(run.test.labels, saved['test_probs'].argmax(-1), k)),
+             'classifier_f1': float(metrics.f1_along_last_axis(run.test.labels, predictions['test'], k)),
              **diagnostics.leakage(run.test.labels, predictions['test'], saved['test_probs'].argmax(-1))}
       if fixed is not None and name in signed:
         fixed_saved = io.load_npz(fixed.evaluation('weak_learner', name))

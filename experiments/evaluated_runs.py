@@ -2,6 +2,7 @@
 --seeds): each one's config, encoded corpus, evaluation files and classifier, and the seed-aware cells of the
 reproduction tables."""
 
+import functools
 import os
 
 import numpy as np
@@ -156,7 +157,11 @@ def accuracy_along_last_axis(labels: np.ndarray, predictions: np.ndarray) -> np.
   return np.mean(labels == predictions, -1)
 
 
-TABLE2_STATISTICS = {'accuracy': accuracy_along_last_axis, 'f1': metrics.f1_along_last_axis}
+def table2_statistics(num_classes: int = 2) -> dict:
+  """Table 2's statistics over the last axis: accuracy, and the F1 tables report (the positive class's for two
+  classes, macro for more: metrics.f1_along_last_axis)."""
+  return {'accuracy': accuracy_along_last_axis,
+          'f1': functools.partial(metrics.f1_along_last_axis, num_classes=num_classes)}
 
 
 def design_of(runs: list) -> str:
@@ -186,7 +191,8 @@ def seeded_table2_rows(runs_by_corpus: dict, draws_of) -> list:
   for corpus, runs in runs_by_corpus.items():
     labels = np.stack([r.labels for r in runs])
     predictions = np.stack([r.classifier_predictions() for r in runs])
-    for metric, statistic in TABLE2_STATISTICS.items():
+    classes = runs[0].results().get('stages', {}).get('encode', {}).get('classes')  # recorded since k classes
+    for metric, statistic in table2_statistics(len(classes) if classes else 2).items():
       cell = seeded_cell((labels, predictions), statistic, draws_of(corpus))
       rows.append(study.with_paper({'metric': metric, 'corpus': corpus, **cell}, paper.TABLE2[metric].get(corpus)))
   return rows

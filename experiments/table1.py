@@ -30,7 +30,7 @@ COLUMNS = ('corpus', 'source', 'train', 'valid', 'test', 'mean', 'median', 'p90'
            'classes_train', 'classes_valid', 'classes_test')
 NOTES = (
     'Ours: tokens per document after cleaning, before truncation to max_len, over train+valid+test; '
-    '`truncated`: documents longer than max_len; `classes_*`: documents of class 0 / class 1. '
+    '`truncated`: documents longer than max_len; `classes_*`: documents per class, class 0 first. '
     'Paper rows: the reference numbers of its Table 1; its lengths probably include the <SOS>/<EOS> pair '
     'that the Jain & Wallace vectorizer adds to every document (+2).')
 

@@ -104,7 +104,8 @@ class RunConfig:
   # What a workdir made before a field existed ran with, where that is not the field's default today
   # (workdir.prepare_workdir reads a missing field as this value, not as the new default).
   VALUES_BEFORE_FIELD: ClassVar[dict] = {'pad_rule': 'trailing', 'select_from_epoch': 1, 'uniform_weights': 'norm'}
-  corpus: str = setting('synthetic', 'Corpus: synthetic, imdb, sst, ag_news, 20news, jsonl:PATH or tfds:NAME.')
+  corpus: str = setting('synthetic', "Corpus: synthetic, imdb, sst, ag_news, 20news (the paper's binary tasks), "
+                        "ag_news4 (AG News's four classes), jsonl:PATH or tfds:NAME (any k >= 2 labels).")
   data_dir: str | None = setting(None, 'Folder of the real corpora (default ../shared/datasets beside the repo).')
   seed: int = setting(0, 'Seed for initialisation, batch order and explainer randomness.', minimum=0,
                       maximum=MAX_SEED)

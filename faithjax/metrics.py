@@ -22,8 +22,20 @@ def f1(labels, predictions, positive=1):
   return float(_f1(np.asarray(labels), np.asarray(predictions), positive))
 
 
+def _macro_f1(labels, predictions, num_classes):
+  """The mean over the classes of each one's F1 along the last axis: [..., n] -> [...]."""
+  return np.mean([_f1(labels, predictions, c) for c in range(num_classes)], 0)
+
+
 def macro_f1(labels, predictions, num_classes=2):
-  return float(np.mean([f1(labels, predictions, c) for c in range(num_classes)]))
+  return float(_macro_f1(np.asarray(labels), np.asarray(predictions), num_classes))
+
+
+def f1_along_last_axis(labels, predictions, num_classes=2):
+  """The F1 that tables report, over the last axis: [..., n] x2 -> [...]. Two classes: the positive class's
+  (class 1, as the paper); more: the macro average over the `num_classes` classes (a positive class means nothing
+  there). Also paired_difference's statistic for F1."""
+  return _f1(labels, predictions, 1) if num_classes == 2 else _macro_f1(labels, predictions, num_classes)
 
 
 def roc_auc(labels, scores):
@@ -36,23 +48,37 @@ def roc_auc(labels, scores):
   return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * neg.sum()))
 
 
-def classification_report(labels, probs):
-  """probs: [n, classes] -> accuracy, F1 (positive class and macro), ROC-AUC."""
+def class_roc_auc(labels, probs):
+  """ROC-AUC of probs [n, classes]: class 1's probability for two classes; for more, the macro one-vs-rest mean
+  of each class's AUC (its probability against the other classes) over the classes that occur (NaN if none
+  has both sides). For two classes the one-vs-rest mean equals class 1's AUC, p0 being 1 - p1."""
   probs = np.asarray(probs)
-  predictions = probs.argmax(-1)
+  if probs.shape[-1] == 2:
+    return roc_auc(labels, probs[:, 1])
+  per_class = [roc_auc(np.asarray(labels) == c, probs[:, c]) for c in range(probs.shape[-1])]
+  return float(np.nanmean(per_class)) if not np.all(np.isnan(per_class)) else float('nan')
+
+
+def classification_report(labels, probs):
+  """probs: [n, classes] -> accuracy, F1 (f1_along_last_axis: the positive class's for two classes, macro for
+  more), macro F1, ROC-AUC (class_roc_auc); numbers only (training logs and histories hold them)."""
+  probs = np.asarray(probs)
+  predictions, num_classes = probs.argmax(-1), probs.shape[-1]
   return {
       'accuracy': accuracy(labels, predictions),
-      'f1': f1(labels, predictions),
-      'macro_f1': macro_f1(labels, predictions, probs.shape[-1]),
-      'roc_auc': roc_auc(labels, probs[:, 1]),
+      'f1': float(f1_along_last_axis(np.asarray(labels), predictions, num_classes)),
+      'macro_f1': macro_f1(labels, predictions, num_classes),
+      'roc_auc': class_roc_auc(labels, probs),
   }
 
 
 def test_report(labels, probs):
-  """classification_report plus bootstrap 95% CIs of accuracy and F1: what Tables 2 and 4 publish."""
-  labels, predictions = np.asarray(labels), np.asarray(probs).argmax(-1)
-  return {**classification_report(labels, probs), 'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
-          'f1_ci95': list(f1_ci(labels, predictions))}
+  """classification_report plus bootstrap 95% CIs of accuracy and F1, and which F1 it is ('f1_average', sklearn's
+  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish."""
+  labels, predictions, num_classes = np.asarray(labels), np.asarray(probs).argmax(-1), np.shape(probs)[-1]
+  return {**classification_report(labels, probs), 'f1_average': 'binary' if num_classes == 2 else 'macro',
+          'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
+          'f1_ci95': list(f1_ci(labels, predictions, num_classes))}
 
 
 def tvd(p, q, axis=-1):
@@ -79,11 +105,12 @@ def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0
   return _percentiles(boot, level)
 
 
-def f1_ci(labels, predictions, positive=1, n_resamples=1000, level=0.95, seed=0):
-  """Percentile bootstrap CI of the positive-class F1, resampling (label, prediction) pairs: (low, high)."""
+def f1_ci(labels, predictions, num_classes=2, n_resamples=1000, level=0.95, seed=0):
+  """Percentile bootstrap CI of the F1 tables report (f1_along_last_axis), resampling (label, prediction) pairs:
+  (low, high)."""
   labels, predictions = np.asarray(labels), np.asarray(predictions)
   draws = _resamples(len(labels), n_resamples, seed)
-  return _percentiles(_f1(labels[draws], predictions[draws], positive), level)
+  return _percentiles(f1_along_last_axis(labels[draws], predictions[draws], num_classes), level)
 
 
 def mean_with_ci(values):
@@ -130,11 +157,6 @@ def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed
   boot = statistic(*(x[draws_a] for x in a)) - statistic(*(x[draws_b] for x in b))
   low, high = _percentiles(boot, level)
   return {'difference': float(statistic(*a) - statistic(*b)), 'ci95': [low, high], 'n': len(a[0]) + len(b[0])}
-
-
-def f1_along_last_axis(labels, predictions, positive=1):
-  """Positive-class F1 over the last axis: [..., n] x2 -> [...] (paired_difference's statistic for F1)."""
-  return _f1(labels, predictions, positive)
 
 
 DESIGNS = ('crossed', 'nested')

@@ -46,8 +46,9 @@ from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
 
-def make_model(config, vocab_size):
-  return models.build(config, vocab_size)
+def make_model(config, corpus):
+  """The classifier `config.model` names, sized for the encoded corpus's vocabulary and classes."""
+  return models.build(config, len(corpus.vocab), corpus.num_classes)
 
 
 def stage_encode(config, workdir, mesh=None):
@@ -55,7 +56,8 @@ def stage_encode(config, workdir, mesh=None):
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
   with (corpora.recording_reads() as files, text.keeping_punctuation(config.punctuation),
         corpora.ag_news_test_title(config.ag_news_title)):
-    raw, empty = encode.drop_empty(corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed))
+    raw, classes = corpora.load_raw(config.corpus, config.data_dir, seed=config.split_seed, with_classes=True)
+    raw, empty = encode.drop_empty(raw)
   if any(empty.values()):
     io.log(f'encode: dropped {sum(empty.values())} documents without a token (' +
            ', '.join(f'{s} {n}' for s, n in empty.items()) + '); report.md lists them')
@@ -67,11 +69,12 @@ def stage_encode(config, workdir, mesh=None):
     raw, by_length = encode.filter_by_length(raw, *about['length_filter'])
     io.log(f'encode: the length filter {about["length_filter"]} dropped ' +
            ', '.join(f'{s} {n}' for s, n in by_length.items()))
-  corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'], train_docs)
+  corpus, truncated = encode.encode_corpus(config.corpus, raw, about['min_df'], about['max_len'], train_docs,
+                                           num_classes=len(classes))
   encode.check_learnable(corpus, about['display'])
   corpus.save(workdir.corpus)
   return {'display_name': about['display'], 'protocol': about['protocol'],
-          'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab),
+          'reduced_train': about['reduced_train'], 'vocab_size': len(corpus.vocab), 'classes': list(classes),
           'sizes': {s: len(d) for s, d in corpus.splits.items()},
           'max_len': about['max_len'], 'truncated': truncated, 'dropped_empty': empty, 'dropped_by_length': by_length,
           'inputs': inputs.identity(files, about['data_dir'])}
@@ -92,14 +95,14 @@ def weak_learner_config(config):
 
 
 def load_classifier(config, workdir, corpus):
-  model = make_model(config, len(corpus.vocab))
+  model = make_model(config, corpus)
   abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   return model, train.restore_best(workdir.classifier_ckpt, abstract)
 
 
 def stage_train(config, workdir, mesh=None):
   corpus = encode.EncodedCorpus.load(workdir.corpus)
-  model = make_model(config, len(corpus.vocab))
+  model = make_model(config, corpus)
   params, history = train.train_classifier(model, corpus, config, workdir.classifier_ckpt, mesh=mesh)
   test = corpus.splits['test']
   probs = train.predict_split(model, params, test, config.eval_batch_size, mesh=mesh)
@@ -294,6 +297,8 @@ def _recompute(config, workdir, stage, missing, mesh):
   io.log(f'stage {stage}: recomputing {os.path.relpath(missing[0], workdir.root)}'
          + (f' and {len(missing) - 1} more' if len(missing) > 1 else ''))
   summary, spent = _run_stage(config, workdir, stage, mesh)
+  # a field the recorded summary lacks was added to the stage since it was written (e.g. encode's classes)
+  summary = {k: v for k, v in summary.items() if k in recorded}
   if summary != recorded:
     for path in missing:
       if os.path.isdir(path):
@@ -374,7 +379,7 @@ def _reevaluate(config, root, dirs, mesh):
     io.log(f'every evaluation runs on {len(subset)} of the {test_size} test examples (--test_subset); the '
            "pipeline's weak learner and shuffle test use all of them, so those means differ from its")
   results = reevaluate.reevaluate(
-      dirs, corpus, make_model(config, len(corpus.vocab)),
+      dirs, corpus, make_model(config, corpus),
       {n: explainer_options(config, n) for n in config.explainers},
       subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed),

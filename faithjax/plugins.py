@@ -114,7 +114,8 @@ class Evaluation:
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-  """A classifier: build(config, vocab_size) -> a module implementing faithjax/models/contract.py."""
+  """A classifier: build(config, vocab_size, num_classes) -> a module implementing faithjax/models/contract.py
+  (its logits [batch, num_classes])."""
   name: str
   build: Callable
   help: str = ''
@@ -128,8 +129,9 @@ class Corpus:
   """How one corpus is loaded, encoded and named in tables.
 
   load(data_dir, seed) -> {split: (docs, labels[, rationales], ids)}: token
-  lists, <int>[n] labels. With an `argument` (its name, e.g. 'PATH'), the
-  corpus is named 'name:ARGUMENT' (e.g. jsonl:data.jsonl) and load is called as
+  lists, [n] labels (ids of `classes`; without them, the labels themselves).
+  With an `argument` (its name, e.g. 'PATH'), the corpus is named
+  'name:ARGUMENT' (e.g. jsonl:data.jsonl) and load is called as
   load(argument, data_dir, seed).
   """
   name: str
@@ -144,6 +146,9 @@ class Corpus:
   # encode.filter_by_length under RunConfig.length_filter); None where they have no loader (synthetic, your own).
   length_filter: tuple | None = None
   argument: str = ''  # e.g. 'PATH' for jsonl:PATH; '' for a corpus named without one
+  # The class names in label-id order (its loader's labels are 0..k-1); () for a loader whose labels name the
+  # classes themselves (jsonl, tfds: any k >= 2 integers or strings, numbered in sorted order by corpora.load_raw).
+  classes: tuple = ()
 
 
 EXPLAINERS: dict[str, Explainer] = {}

@@ -46,9 +46,12 @@ def _corpus_section(encode):
   dropped, by_length = encode.get('dropped_empty', {}), encode.get('dropped_by_length', {})
   rows = [[s, encode['sizes'][s], encode['truncated'].get(s, 0), dropped.get(s, 0)] + ([by_length.get(s, 0)] if
           by_length else []) for s in SPLITS]
+  classes = encode.get('classes', [])  # recorded since a corpus may have any number of classes
+  named = ['Classes: ' + ', '.join(f'{i} {escaped(name)}' for i, name in enumerate(classes)) + '.', ''] * bool(classes)
   return [f'## Corpus: {escaped(encode["display_name"])}', '',
           f'Protocol: {escaped(encode["protocol"])}.', '',
           f'Vocabulary: {encode["vocab_size"]} ids (PAD 0, UNK 1); maximum length: {encode["max_len"]} tokens.', '',
+          *named,
           markdown_table(['split', 'examples', 'truncated', 'dropped (no token)'] +
                          (["dropped (Jain & Wallace's length filter)"] if by_length else []), rows), '']
 
@@ -57,10 +60,15 @@ def _train_section(trained):
   test = trained['test']
   history = [[h['epoch'], h['train_loss'], h['valid_loss'], h['valid_accuracy'], h['valid_roc_auc']]
              for h in trained['history']]
-  return ['## Classifier (Table 2)', '',
-          markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
-                         [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
-                           with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]]), '',
+  if test.get('f1_average', 'binary') == 'binary':
+    table = markdown_table(['accuracy', 'F1 (positive)', 'F1 (macro)', 'ROC-AUC'],
+                           [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                             with_ci(test['f1'], test.get('f1_ci95')), test['macro_f1'], test['roc_auc']]])
+  else:  # more than two classes: F1 is the macro average and ROC-AUC the macro one-vs-rest one
+    table = markdown_table(['accuracy', 'F1 (macro)', 'ROC-AUC (macro one-vs-rest)'],
+                           [[with_ci(test['accuracy'], test.get('accuracy_ci95')),
+                             with_ci(test['f1'], test.get('f1_ci95')), test['roc_auc']]])
+  return ['## Classifier (Table 2)', '', table, '',
           f'Selected epoch {trained["selected_epoch"]} by validation ROC-AUC.', '',
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
@@ -86,12 +94,14 @@ def _evaluate_section(evaluated):
   cell = lambda c: None if c is None else with_ci(c['mean'], c['ci95'])
   rows = [[name] + [cell(e.cell(evaluated, name)) for e in registry.values()] for name in names]
   direction = lambda e: 'higher' if e.orientation > 0 else 'lower'
+  multiclass = any(entry.get('f1_average') == 'macro' for entry in evaluated.get('weak_learner', {}).values())
+  macro = ' More than two classes: the weak-learner F1 is the macro F1 (the mean over the classes).' * multiclass
   return ['## Faithfulness evaluations (Tables 3–5 and ERASER)', '',
           f'Deletion until flip and ERASER on {evaluated["test_subset"]} test examples; the weak learner and the '
           'shuffle test on the whole test set. ' + '; '.join(f'{e.label}: {direction(e)} = more faithful'
                                                               for e in registry.values())
           + '. ERASER AOPC averages removing (comprehensiveness) or keeping only (sufficiency) the top '
-          '1/5/10/20/50% of tokens. Brackets: bootstrap 95% CI over examples.', '',
+          '1/5/10/20/50% of tokens. Brackets: bootstrap 95% CI over examples.' + macro, '',
           markdown_table(['map'] + [e.label for e in registry.values()], rows), '']
 
 

@@ -37,7 +37,7 @@ def real():
   """Every corpus loaded once with source ids: {name: {split: (docs, labels[, rationales], ids)}}."""
   if not DATA.is_dir():
     pytest.skip(f'real corpora not found at {DATA}')
-  return {name: corpora.load_raw(name, with_ids=True) for name in corpora.names()}
+  return {name: corpora.load_raw(name, with_ids=True) for name in SIZES}
 
 
 def write_gz(path, data):
@@ -272,6 +272,24 @@ def test_ag_news_full_protocol_with_official_train_csv(tmp_path, caplog):
   assert not set(raw['train'][-1]) & set(raw['valid'][-1])
 
 
+def test_ag_news4_keeps_every_class_and_ag_news_is_its_world_and_business(tmp_path):
+  rows = [[str(i % 4 + 1), f'Title {i}', f'Row of {CLASS_WORD[i % 4 + 1]}'] for i in range(80)]
+  (tmp_path / 'ag_news').mkdir()
+  for part in ('train', 'test'):
+    with open(tmp_path / 'ag_news' / f'{part}.csv', 'w', newline='', encoding='utf-8') as f:
+      csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows)
+  word = {name: CLASS_WORD[c] for c, name in enumerate(corpora.AG_CLASSES, 1)}
+  four, classes = corpora.load_raw('ag_news4', tmp_path, with_classes=True, with_ids=True)
+  two, paper_classes = corpora.load_raw('ag_news', tmp_path, with_classes=True, with_ids=True)
+  assert classes == ('World', 'Sports', 'Business', 'Sci/Tech') and paper_classes == ('World', 'Business')
+  assert [len(four[s][0]) for s in SPLITS] == [68, 12, 80] and [len(two[s][0]) for s in SPLITS] == [34, 6, 40]
+  for split in SPLITS:  # each document's label names the class word its row was written with
+    for raw, names in ((four, classes), (two, paper_classes)):
+      docs, labels = raw[split][:2]
+      assert [d[2] for d in docs] == [word[names[l]] for l in labels]
+  assert corpora.describe('ag_news4', tmp_path)['reduced_train'] is False
+
+
 def test_ag_news_csv_with_wrong_columns(tmp_path):
   (tmp_path / 'ag_news').mkdir()
   (tmp_path / 'ag_news' / 'train.csv').write_text('"1","title only"\n')
@@ -418,6 +436,19 @@ def test_jsonl_corpus_without_splits_is_split_stratified(tmp_path):
   assert 'good' in encoded.vocab and 'number' in encoded.vocab
 
 
+@pytest.mark.parametrize('labels, classes', [(['world', 'sports', 'tech'], ('sports', 'tech', 'world')),
+                                             ([5, 1, 2], ('1', '2', '5'))])
+def test_jsonl_corpus_numbers_k_labels_in_sorted_order(tmp_path, labels, classes):
+  rows = [{'text': f'text {i}', 'label': labels[i % 3], 'id': f'r{i}'} for i in range(60)]
+  raw, named = corpora.load_raw(write_jsonl(tmp_path / 'three.jsonl', rows), with_ids=True, with_classes=True)
+  assert named == classes
+  written = {r['id']: str(r['label']) for r in rows}
+  for split in SPLITS:
+    _, ids, source = raw[split]
+    assert ids.dtype == np.int32 and [classes[i] for i in ids] == [written[s] for s in source]
+    assert np.bincount(ids, minlength=3).min() > 0  # stratified: every class in every split
+
+
 def test_jsonl_corpus_keeps_its_own_splits_and_draws_valid_from_train(tmp_path):
   given = own_rows(30, split=lambda i: ('train', 'valid', 'test')[i % 3])
   raw = corpora.load_raw(write_jsonl(tmp_path / 'a.jsonl', given))
@@ -428,11 +459,13 @@ def test_jsonl_corpus_keeps_its_own_splits_and_draws_valid_from_train(tmp_path):
 
 
 @pytest.mark.parametrize('rows, match', [
-    ([{'text': 'a b', 'label': 2}], r'label 2 is out of range'),
+    ([{'text': 'a b', 'label': 1.5}], r'line 1: label 1.5 is not an integer'),
+    ([{'text': 'a b', 'label': True}], r'line 1: label True is not an integer'),
+    ([{'text': 'a b', 'label': 'x'}, {'text': 'a b', 'label': 0}], r"line 2: label 0 is not a string like the first"),
     ([{'text': 'a b', 'label': 1, 'split': 'dev'}], r"line 1: split 'dev' is not one of"),
     ([{'label': 1}], r"lacks the field\(s\) \['text'\]"),
     ([{'text': 'a b', 'label': 1}, {'text': 7, 'label': 0}], r'line 2: text 7 is not a string'),
-    ([{'text': 'a b', 'label': 1}, '', '', {'text': 'a b', 'label': 3}], r'line 4: label 3 is out of range'),
+    ([{'text': 'a b', 'label': 1}, '', '', {'text': 'a b', 'label': '3'}], r"line 4: label '3' is not an integer"),
     ([{'text': 'a b', 'label': 1, 'split': 'train'}, {'text': 'a b', 'label': 1, 'split': 'dev'}],
      r"line 2: split 'dev' is not one of train, valid, test"),
     ([{'text': 'a b', 'label': i % 2, 'split': 'train'} for i in range(10)], r"no row has split 'test'"),
@@ -442,7 +475,8 @@ def test_jsonl_corpus_bad_input_is_one_line(tmp_path, rows, match):
   one_line_error(lambda: corpora.load_raw(f'jsonl:{tmp_path}/missing.jsonl'), 'no file')
 
 
-@pytest.mark.parametrize('labels, match', [([1] * 40, 'has no document of class 0'),
+@pytest.mark.parametrize('labels, match', [([1] * 40, 'every document has the same label'),
+                                           ([0] * 39 + [1], 'the valid split has no document of class 1'),
                                            ([0, 1] * 2, 'the (valid|test) split has no document')])
 def test_a_corpus_too_small_or_of_one_class_is_refused_before_training(tmp_path, labels, match):
   rows = [{'text': f'word{i % 2} film', 'label': label} for i, label in enumerate(labels)]

@@ -17,6 +17,7 @@ import conftest
 
 from faithjax import config as config_lib
 from faithjax import metrics
+from faithjax import models
 from faithjax import pipeline
 from faithjax import plugins
 from faithjax import study
@@ -65,8 +66,8 @@ def peak_share(context, explainer, maps):
 def registered():
   """A model, an explainer and an evaluation registered as a user's would be, for this test only."""
   before = [(table, dict(table)) for table in (plugins.MODELS, plugins.EXPLAINERS, plugins.EVALUATIONS)]
-  plugins.register(plugins.Model('bag', lambda config, vocab_size: BagOfEmbeddings(vocab_size,
-                                                                                    emb_dim=config.emb_dim)))
+  plugins.register(plugins.Model('bag', lambda config, vocab_size, num_classes: BagOfEmbeddings(
+      vocab_size, num_classes, emb_dim=config.emb_dim)))
   plugins.register(plugins.Explainer('embedding_norm', embedding_norm))
   plugins.register(plugins.Evaluation('peak', peak_share, lambda saved: metrics.mean_with_ci(saved['peak']),
                                       scores={'peak_share': evaluations.Score('peak share', 1., 'peak',
@@ -82,7 +83,7 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(r
                                   explainers=('saliency', 'embedding_norm'),
                                   **{'explainer.embedding_norm.power': 2.0})
   assert config.fingerprint()['explainer'] == {'embedding_norm': {'power': 2.0}}
-  assert isinstance(pipeline.make_model(config, 10), contract.TextClassifier)
+  assert isinstance(models.build(config, 10, 2), contract.TextClassifier)
   results = pipeline.run_pipeline(config, str(tmp_path))
 
   evaluated = results['stages']['evaluate']
@@ -116,8 +117,8 @@ def test_every_example_of_the_extending_page_registers_a_working_plug_in():
     assert set(evaluations.SCORES) >= {'peak_share', 'deletion_rate'}
     raw = corpora.load_raw('reviews')
     assert [len(raw[s][0]) for s in ('train', 'valid', 'test')] == [100, 20, 20]
-    model = pipeline.make_model(config, 10)
-    assert isinstance(model, contract.TextClassifier) and model.num_classes == 2
+    model = models.build(config, 10, 3)
+    assert isinstance(model, contract.TextClassifier) and model.num_classes == 3
   finally:
     for table, records in before:
       table.clear()

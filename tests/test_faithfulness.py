@@ -19,6 +19,7 @@ from faithjax.faithfulness import eraser
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import shuffle
 from faithjax.faithfulness import weak_learner
+from faithjax.models import classifier
 from faithjax.models import contract
 from faithjax.models import weak_learner as wl
 
@@ -370,3 +371,53 @@ def test_an_evaluations_difference_is_oriented_and_averages_the_runs():
   f1 = evaluations.SCORES['weak_learner_f1'].difference([good], [poor])
   assert f1['difference'] == pytest.approx(metrics.f1(labels, good['test_probs'].argmax(-1))
                                            - metrics.f1(labels, poor['test_probs'].argmax(-1)), abs=1e-12)
+
+
+# Three classes: every evaluation reads the arg-max and the predicted class's probability, never class 1's.
+
+@pytest.fixture(scope='module')
+def three_classes(corpus):
+  """A BiLSTM and a weak learner with three outputs and random parameters."""
+  model = classifier.Classifier(vocab_size=len(corpus.vocab), num_classes=3, emb_dim=16, hidden=8, att_hidden=8)
+  weak = wl.WeakLearner(vocab_size=len(corpus.vocab), num_classes=3, emb_dim=16, hidden=16)
+  return model, contract.init(model, jax.random.key(2)), weak, wl.init(weak, jax.random.key(3))
+
+
+def test_three_classes_deletion_and_eraser_match_the_loops(three_classes, random_batch, monkeypatch):
+  # the loops' forward compiled once: called eagerly, this file's first classifier of three classes costs ~0.3 s a
+  # call on a loaded CPU, and the loops make hundreds
+  monkeypatch.setattr(contract, 'predict_proba', jax.jit(contract.predict_proba, static_argnums=0))
+  model, params, _, _ = three_classes
+  ids, scores = random_batch
+  predicted = np.asarray(contract.predict_proba(model, params, ids, ids != 0)).argmax(-1)
+  assert len(set(predicted[(ids != 0).any(-1)])) == 3  # every class is some example's prediction
+  counts, flipped, _ = deletion.first_flips(model, params, ids, scores, mode='pad', chunk=CHUNK, slots=SLOTS)
+  examples = list(zip(*_ragged(ids, scores)))
+  np.testing.assert_array_equal(counts, [deletion_loop(model, params, t, s, WIDTH, 'pad') for t, s in examples])
+  assert 0 < np.sum(flipped)
+  got = eraser.eraser_scores(model, params, ids, scores, mode='pad')
+  rows = [eraser_loop(model, params, t, s, WIDTH, 'pad') for t, s in examples]
+  np.testing.assert_allclose(got['comprehensiveness'], [r[0] for r in rows], atol=1e-6)
+  np.testing.assert_allclose(got['sufficiency'], [r[1] for r in rows], atol=1e-6)
+
+
+def test_three_classes_shuffle_tvd_sums_over_every_class(three_classes, corpus):
+  _, _, weak, params = three_classes
+  test = corpus.splits['test'].subset(np.arange(12))
+  scores = np.random.default_rng(6).standard_normal(len(test.ids)).astype(np.float32)
+  got = shuffle.shuffle_test(weak, params, test, scores, permutations=10, seed=4, batch_size=BATCH)['median_tvd']
+  expected = [shuffle_loop(jax.device_get(params), test.ids[a:b], scores[a:b],
+                           jax.random.fold_in(jax.random.key(4), i), 10)
+              for i, (a, b) in enumerate(zip(test.offsets[:-1], test.offsets[1:]))]
+  np.testing.assert_allclose(got, expected, atol=1e-6)
+  assert np.all(got > 0)
+
+
+def test_three_classes_weak_learner_f1_units_are_the_macro_f1():
+  rng = np.random.default_rng(7)
+  saved = {'labels': rng.integers(0, 3, 50), 'test_probs': rng.dirichlet(np.ones(3), 50)}
+  (labels, predictions), statistic = weak_learner.f1_units(saved)
+  per_class = [metrics.f1(labels, predictions, c) for c in range(3)]
+  assert statistic(labels, predictions) == pytest.approx(np.mean(per_class))
+  summary = weak_learner.summarise({**saved, 'valid_loss': np.ones(2)})
+  assert summary['f1'] == pytest.approx(np.mean(per_class)) and summary['f1_average'] == 'macro'

@@ -208,3 +208,32 @@ def test_two_level_interval_reduces_to_its_parts():
   assert (high - low) / 2 == pytest.approx(t_49 * np.std(shared[0], ddof=1) / np.sqrt(50), rel=0.1)
   with pytest.raises(ValueError, match='design'):
     metrics.two_level_draws(2, 5, 'paired')
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_three_class_f1_and_roc_auc_are_the_macro_means_of_per_class_loops(seed):
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 3, 90)
+  probs = rng.dirichlet(np.ones(3), 90).round(1)  # coarse, so ties occur
+  predictions = probs.argmax(-1)
+  macro = np.mean([loop_f1(labels, predictions, c) for c in range(3)])
+  one_vs_rest = np.mean([loop_roc_auc((labels == c).astype(int), probs[:, c]) for c in range(3)])
+  report = metrics.test_report(labels, probs)
+  assert report['f1'] == pytest.approx(macro) and report['macro_f1'] == pytest.approx(macro)
+  assert report['f1_average'] == 'macro' and report['roc_auc'] == pytest.approx(one_vs_rest)
+  assert report['f1'] != pytest.approx(loop_f1(labels, predictions))  # not class 1's
+  pairs = np.stack([labels, predictions], 1)
+  expected = metrics.bootstrap_ci(pairs, statistic=lambda p: np.mean([loop_f1(p[:, 0], p[:, 1], c) for c in range(3)]),
+                                  n_resamples=200, seed=seed)
+  assert metrics.f1_ci(labels, predictions, 3, n_resamples=200, seed=seed) == pytest.approx(expected)
+
+
+def test_two_class_report_keeps_the_positive_class_f1_and_its_auc():
+  rng = np.random.default_rng(4)
+  labels = rng.integers(0, 2, 80)
+  probs = rng.dirichlet(np.ones(2), 80)
+  report = metrics.test_report(labels, probs)
+  assert report['f1'] == pytest.approx(loop_f1(labels, probs.argmax(-1))) and report['f1_average'] == 'binary'
+  assert report['roc_auc'] == pytest.approx(loop_roc_auc(labels, probs[:, 1]))
+  # the one-vs-rest mean over both classes is the same number: p0 = 1 - p1 ranks the examples in reverse
+  assert report['roc_auc'] == pytest.approx(np.mean([loop_roc_auc(labels == c, probs[:, c]) for c in range(2)]))

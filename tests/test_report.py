@@ -141,3 +141,17 @@ def test_render_reads_back_every_stage_table():
 def test_a_corpus_named_by_a_file_name_is_text_in_the_report_not_markup():
   assert report.escaped('jsonl:/d/<img src=x onerror=alert(1)>_[a]*b|c.jsonl') == (
       'jsonl:/d/&lt;img src=x onerror=alert(1)&gt;\\_\\[a\\]\\*b\\|c.jsonl')
+
+
+def test_a_three_class_run_reports_macro_f1_and_names_its_classes():
+  train = {'test': {'accuracy': 0.7, 'accuracy_ci95': [0.6, 0.8], 'f1': 0.65, 'f1_ci95': [0.55, 0.75],
+                    'f1_average': 'macro', 'macro_f1': 0.65, 'roc_auc': 0.85},
+           'selected_epoch': 1, 'history': [{'epoch': 1, 'train_loss': 1., 'valid_loss': 1., 'valid_accuracy': 0.7,
+                                             'valid_roc_auc': 0.8}]}
+  encoded = {'display_name': 'jsonl:x.jsonl', 'protocol': 'mine', 'vocab_size': 40, 'max_len': 16,
+             'classes': ['sports', 'tech', 'world'], 'sizes': {'train': 10, 'valid': 5, 'test': 5}, 'truncated': {}}
+  text = '\n'.join(report._corpus_section(encoded) + report._train_section(train))  # pylint: disable=protected-access
+  assert 'Classes: 0 sports, 1 tech, 2 world.' in text
+  test_table = markdown_tables(text)['Classifier (Table 2)'][0]
+  assert test_table[0] == ['accuracy', 'F1 (macro)', 'ROC-AUC (macro one-vs-rest)']
+  assert value_and_ci(test_table[1][1]) == (0.65, 0.55, 0.75) and test_table[1][2] == '0.850'

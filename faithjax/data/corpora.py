@@ -224,7 +224,8 @@ def stratified_split(labels, fraction, rng):
     members = rng.permutation(np.flatnonzero(labels == c))
     held.append(members[:k])
     rest.append(members[k:])
-  return rng.permutation(np.concatenate(rest)), rng.permutation(np.concatenate(held))
+  empty = [np.zeros(0, np.int64)]  # no rows: no classes
+  return rng.permutation(np.concatenate(empty + rest)), rng.permutation(np.concatenate(empty + held))
 
 
 def _take(pool, indices):
@@ -271,7 +272,9 @@ def _load_sst(data_dir, seed):
   return out
 
 
-AG_WORLD, AG_BUSINESS = 1, 3  # official CSV classes (1 World, 2 Sports, 3 Business, 4 Sci/Tech)
+AG_CLASSES = ('World', 'Sports', 'Business', 'Sci/Tech')  # official CSV classes 1..4 (classes.txt)
+AG_WORLD, AG_BUSINESS = 1, 3
+AG_PAPER = (AG_WORLD, AG_BUSINESS)  # Jain & Wallace's binary task: World 0 vs Business 1
 
 
 # RunConfig.ag_news_title: read the official test rows as title + ' ' + description, the text the 5k train
@@ -289,28 +292,28 @@ def ag_news_test_title(title=True):
     _AG_TEST_TITLE.reset(token)
 
 
-def _ag_news_official(path, title=False):
-  """World (0) and Business (1) rows of an official AG News CSV: (docs, labels, ids); with `title` each
-  document is the title followed by the description."""
+def _ag_news_official(path, kept, title=False):
+  """The rows of the official classes `kept` (sorted, e.g. AG_PAPER) of an official AG News CSV: (docs, labels
+  = the class's index in `kept`, ids); with `title` each document is the title followed by the description."""
   rows = _read_ag_csv(path)
   classes = _labels([int(r[0]) if r[0].strip().isdigit() else r[0] for r in rows], {1, 2, 3, 4}, path)
-  keep = np.flatnonzero(np.isin(classes, (AG_WORLD, AG_BUSINESS)))
+  keep = np.flatnonzero(np.isin(classes, kept))
   text_of = (lambda r: r[1] + ' ' + r[2]) if title else (lambda r: r[2])
-  return ([clean_ag_news(text_of(rows[i])) for i in keep], (classes[keep] == AG_BUSINESS).astype(np.int32),
+  return ([clean_ag_news(text_of(rows[i])) for i in keep], np.searchsorted(kept, classes[keep]).astype(np.int32),
           [f'{path.name}:{i + 1}' for i in keep])
 
 
-def _ag_news_sample(data_dir):
-  """World and Business rows of the 5k train sample: (docs, labels, ids).
+def _ag_news_sample(data_dir, kept):
+  """The rows of the official classes `kept` of the 5k train sample: (docs, labels as in _ag_news_official, ids).
 
   Its rows hold only `text` = title + ' ' + description with no separator, so
   the title cannot be removed: here the title stays (a documented deviation).
   """
   path = data_dir / 'ag_news' / 'ag_news_train_sample5k.jsonl.gz'
   rows = _read_jsonl(path, ('id', 'text', 'label'))
-  labels = _labels([r['label'] for r in rows], {0, 1, 2, 3}, path, rows)  # class - 1
-  keep = np.flatnonzero(np.isin(labels, (AG_WORLD - 1, AG_BUSINESS - 1)))
-  return _pool([rows[i] for i in keep], clean_ag_news, (labels[keep] == AG_BUSINESS - 1).astype(np.int32),
+  classes = _labels([r['label'] for r in rows], {0, 1, 2, 3}, path, rows) + 1  # the file's label is class - 1
+  keep = np.flatnonzero(np.isin(classes, kept))
+  return _pool([rows[i] for i in keep], clean_ag_news, np.searchsorted(kept, classes[keep]).astype(np.int32),
                lambda row: row.get('description', row['text']))
 
 
@@ -322,13 +325,14 @@ def _ag_news_reduced(data_dir):
   return not _ag_news_train_path(data_dir).exists()
 
 
-def _load_ag_news(data_dir, seed):
+def _load_ag_news(data_dir, seed, kept=AG_PAPER):
+  """The official classes `kept` (AG_PAPER: the paper's binary task; all four for ag_news4)."""
   rng = np.random.default_rng(seed)
-  pool = (_ag_news_sample(data_dir) if _ag_news_reduced(data_dir)
-          else _ag_news_official(_ag_news_train_path(data_dir)))
+  pool = (_ag_news_sample(data_dir, kept) if _ag_news_reduced(data_dir)
+          else _ag_news_official(_ag_news_train_path(data_dir), kept))
   train_idx, valid_idx = stratified_split(pool[1], 0.15, rng)
   return {'train': _take(pool, train_idx), 'valid': _take(pool, valid_idx),
-          'test': _ag_news_official(_find(data_dir / 'ag_news', 'test.csv'), title=_AG_TEST_TITLE.get())}
+          'test': _ag_news_official(_find(data_dir / 'ag_news', 'test.csv'), kept, title=_AG_TEST_TITLE.get())}
 
 
 NEWS_BASEBALL, NEWS_HOCKEY = 9, 10  # sklearn target ids of rec.sport.baseball / rec.sport.hockey
@@ -362,17 +366,18 @@ def _load_synthetic(data_dir, seed):
 for _record in (
     plugins.Corpus(
         'synthetic', 'Synthetic', 1, 64,
-        'synthetic.generate(seed): planted evidence tokens among filler; rationales known', _load_synthetic),
+        'synthetic.generate(seed): planted evidence tokens among filler; rationales known', _load_synthetic,
+        classes=('neg', 'pos')),
     plugins.Corpus(
         'imdb', 'IMDB', 10, 512,  # every kept document has < 400 tokens: none is truncated
         'strip <br />, lowercase, word tokens; official train docs < 400 tokens split 80/20 (stratified) '
         '-> train/valid, official test docs < 400 tokens; random samples of 17212/4304/4363',
-        _load_imdb, length_filter=(6, None)),
+        _load_imdb, length_filter=(6, None), classes=('negative', 'positive')),
     plugins.Corpus(
         'sst', 'SST', 1, 64,
         'official sentence-level binary splits (neutral dropped); drop -LRB-/-RRB-, non-word chars -> space, '
         'lowercase; 6920/872/1821',
-        _load_sst, length_filter=(5, None)),
+        _load_sst, length_filter=(5, None), classes=('negative', 'positive')),
     plugins.Corpus(
         'ag_news', 'AG News', 5, 128,
         'World 0 vs Business 1 of the official train.csv/test.csv; description only, HTML entities decoded, '
@@ -380,14 +385,24 @@ for _record in (
         _load_ag_news, _ag_news_reduced,
         'World 0 vs Business 1 of the 5k-row train sample (text = title + description: the title cannot be '
         'removed) split stratified 85/15 -> train/valid, official test.csv (description only); '
-        'HTML entities decoded, lowercase, digit tokens -> qqq', length_filter=(None, None)),
+        'HTML entities decoded, lowercase, digit tokens -> qqq', length_filter=(None, None),
+        classes=tuple(AG_CLASSES[c - 1] for c in AG_PAPER)),
+    # AG News's native task, not the paper's: the same files and cleaning, every class kept.
+    plugins.Corpus(
+        'ag_news4', 'AG News (4 classes)', 5, 128,
+        'all four classes (World 0, Sports 1, Business 2, Sci/Tech 3) of the official train.csv/test.csv; '
+        'otherwise as ag_news: 102000/18000/7600',
+        functools.partial(_load_ag_news, kept=(1, 2, 3, 4)), _ag_news_reduced,
+        'all four classes (World 0, Sports 1, Business 2, Sci/Tech 3) of the 5k-row train sample (text = title + '
+        'description) split stratified 85/15 -> train/valid, official test.csv (description only); HTML entities '
+        'decoded, lowercase, digit tokens -> qqq', classes=AG_CLASSES),
     plugins.Corpus(
         '20news', '20 News', 2, 512,
         'rec.sport.baseball 0 vs rec.sport.hockey 1, all bydate posts; sklearn-style removal of headers, '
         'footers and quotes; lowercase, digit tokens -> qqq; posts left without word tokens dropped (J&W kept '
         '2 punctuation-only posts, hence their 1236/310/387); '
         'stratified 80/20 -> test, then 80/20 -> valid',
-        _load_20news, length_filter=(6, 500)),
+        _load_20news, length_filter=(6, 500), classes=('rec.sport.baseball', 'rec.sport.hockey')),
 ):
   plugins.register(_record)
 
@@ -397,13 +412,25 @@ for _record in (
 OWN_MIN_DF, OWN_MAX_LEN = 2, 256
 
 
+def _own_labels(rows, source):
+  """The labels of rows as they are: <int or str>[n], all integers or all strings (load_raw numbers them)."""
+  kind = str if isinstance(rows[0]['label'], str) else int
+  for n, row in enumerate(rows, 1):
+    if isinstance(row['label'], bool) or not isinstance(row['label'], kind):
+      raise FaithjaxError(f'{source} {_where(row, n)}: label {row["label"]!r} is not '
+                          f'{"a string" if kind is str else "an integer"} like the first row\'s (labels are all '
+                          'integers or all strings)')
+  return np.array([row['label'] for row in rows])
+
+
 def _own_splits(rows, source, seed):
-  """{split: (docs, labels, ids)} of rows with text, label (0/1), id and optionally split.
+  """{split: (docs, labels, ids)} of rows with text, label (any k >= 2 distinct integers or strings: load_raw
+  numbers them), id and optionally split.
 
   Without a split column: stratified 80/20 -> test, then 80/20 of the rest ->
   valid (as 20 News); with train and test but no valid: 20% of train -> valid.
   """
-  pool = _pool(rows, text.tokenize, _labels([r['label'] for r in rows], {0, 1}, source, rows))
+  pool = _pool(rows, text.tokenize, _own_labels(rows, source))
   rng = np.random.default_rng(seed)
   if not any('split' in r for r in rows):
     rest, test_idx = stratified_split(pool[1], 0.2, rng)
@@ -436,14 +463,15 @@ def _load_jsonl(path, data_dir, seed):
 
 
 def _load_tfds(name, data_dir, seed):
-  """A tfds text-classification set with 'text' and a binary 'label' (e.g. imdb_reviews), via fetch.examples."""
+  """A tfds text-classification set with 'text' and a 'label' (e.g. imdb_reviews, ag_news_subset), via
+  fetch.examples."""
   del data_dir  # tfds keeps its own cache
   rows = [{**r, 'id': f'{split}/{n}', 'split': split}
           for split in ('train', 'test') for n, r in enumerate(fetch.examples(name, split))]
   missing = [k for k in ('text', 'label') if rows and k not in rows[0]]
   if missing:
     raise FaithjaxError(f'tfds {name} has no {missing} feature: only text classification sets with text and a '
-                        '0/1 label are read directly')
+                        'label are read directly')
   return _own_splits(rows, f'tfds {name}', seed)
 
 
@@ -469,8 +497,9 @@ def spec(name: str) -> plugins.Corpus:
     return record
   return dataclasses.replace(
       record, name=name, display=name, load=functools.partial(record.load, argument),
-      protocol=record.protocol or f'{name}: text with a 0/1 label; its own splits, else stratified 80/20 -> test and '
-                                  '80/20 -> valid; lowercased word tokens')
+      protocol=record.protocol or f'{name}: text with a label, the k distinct labels sorted (numbers by value, '
+                                  'strings alphabetically) -> classes 0..k-1; its own splits, else stratified 80/20 '
+                                  '-> test and 80/20 -> valid; lowercased word tokens')
 
 
 def describe(name, data_dir=None, seed=0):
@@ -484,25 +513,42 @@ def describe(name, data_dir=None, seed=0):
           'data_dir': str(data_dir)}
 
 
-def load_raw(name, data_dir=None, seed=0, with_ids=False):
-  """{split: (token lists, labels <int32>[n])} for 'train', 'valid', 'test'.
+def numbered(splits: dict, classes: tuple = ()) -> tuple:
+  """(splits with labels <int32>[n] in 0..k-1, the k class names).
+
+  classes: the corpus's names (plugins.Corpus.classes), its loader's labels
+  already being their ids; () numbers the distinct labels of every split in
+  sorted order (numbers by value, strings alphabetically), named as themselves.
+  """
+  if classes:
+    return splits, tuple(classes)
+  names = np.unique(np.concatenate([np.asarray(value[1]) for value in splits.values()]))
+  return ({split: (value[0], np.searchsorted(names, value[1]).astype(np.int32), *value[2:])
+           for split, value in splits.items()}, tuple(str(n) for n in names))
+
+
+def load_raw(name, data_dir=None, seed=0, with_ids=False, with_classes=False):
+  """{split: (token lists, labels <int32>[n] in 0..k-1)} for 'train', 'valid', 'test'.
 
   'synthetic' adds rationale masks (bool lists beside the tokens) as a third
   element. `seed` fixes every random split and sample (the same seed gives the
   same splits). With `with_ids` each split also ends with the documents' source
-  ids (e.g. 'train/neg/0_3'), to trace an example back to its file.
+  ids (e.g. 'train/neg/0_3'), to trace an example back to its file. With
+  `with_classes`: (that, the k class names in id order) (`numbered`).
   """
   s, data_dir = spec(name), pathlib.Path(data_dir or DEFAULT_DATA_DIR)
   if s.reduced(data_dir):
     log.warning('%s: official train file not found in %s; using "%s": %s',
                 name, data_dir, describe(name, data_dir, seed)['display'], s.reduced_protocol)
-  splits = s.load(data_dir, seed)
-  return splits if with_ids else {split: value[:-1] for split, value in splits.items()}
+  splits, classes = numbered(s.load(data_dir, seed), s.classes)
+  splits = splits if with_ids else {split: value[:-1] for split, value in splits.items()}
+  return (splits, classes) if with_classes else splits
 
 
 def class_counts(raw):
-  """{split: <int64>[2] documents per class}."""
-  return {split: np.bincount(raw[split][1], minlength=2) for split in SPLITS}
+  """{split: <int64>[classes] documents per class} (at least two entries)."""
+  k = max(2, *(int(np.max(raw[split][1], initial=0)) + 1 for split in SPLITS))
+  return {split: np.bincount(raw[split][1], minlength=k) for split in SPLITS}
 
 
 def table1(name, raw):

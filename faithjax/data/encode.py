@@ -70,14 +70,15 @@ class EncodedCorpus:
   name: str
   vocab: list
   splits: dict
-  num_classes: int = 2
+  num_classes: int = 2  # labels are 0..num_classes-1
 
   def vocab_sha256(self) -> str:
     """The hash of the vocabulary in id order: two corpora with equal hashes give every word the same id."""
     return hashlib.sha256('\n'.join(self.vocab).encode('utf-8')).hexdigest()
 
   def save(self, path):
-    arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name)}
+    arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name),
+              'num_classes': np.array(self.num_classes)}
     for split, data in self.splits.items():
       arrays[f'{split}_ids'] = data.ids
       arrays[f'{split}_offsets'] = data.offsets
@@ -94,7 +95,8 @@ class EncodedCorpus:
           s: EncodedSplit(arrays[f'{s}_ids'], arrays[f'{s}_offsets'], arrays[f'{s}_labels'],
                           arrays.get(f'{s}_rationale'))
           for s in SPLITS}
-      return cls(str(arrays['name']), [str(w) for w in arrays['vocab']], splits)
+      # a corpus.npz written before num_classes was stored is binary
+      return cls(str(arrays['name']), [str(w) for w in arrays['vocab']], splits, int(arrays.get('num_classes', 2)))
     except (OSError, KeyError, ValueError) as e:
       raise FaithjaxError(f'cannot read encoded corpus {path}: {e}; delete it to re-encode') from e
 
@@ -102,7 +104,9 @@ class EncodedCorpus:
 def check_learnable(corpus: EncodedCorpus, name: str) -> None:
   """Refuses, before any training, a corpus too small or one-sided to train and select a classifier on: a split
   without documents, or a train or valid split without every class (the validation ROC-AUC that selects the
-  epoch needs both)."""
+  epoch needs both), or one with a single class."""
+  if corpus.num_classes < 2:
+    raise FaithjaxError(f'{name}: every document has the same label; a classifier needs two or more classes')
   for split in SPLITS:
     labels = corpus.splits[split].labels
     if not len(labels):
@@ -152,9 +156,9 @@ def drop_empty(raw_splits):
   return kept, dropped
 
 
-def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None):
-  """`raw_splits`: {split: (token lists, labels[, rationales])}; vocabulary from `vocabulary_docs` (token lists,
-  default the train split's; Jain & Wallace build it before their length filter).
+def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None, num_classes=2):
+  """`raw_splits`: {split: (token lists, labels in 0..num_classes-1[, rationales])}; vocabulary from
+  `vocabulary_docs` (token lists, default the train split's; Jain & Wallace build it before their length filter).
 
   Documents longer than `max_len` tokens are truncated to it (the documented
   maximum; counted in the returned `truncated`); None keeps every token.
@@ -172,7 +176,7 @@ def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None
     splits[split] = EncodedSplit.from_lists(
         [cut(vocab.encode(d)) for d in docs], labels,
         None if rationales is None else [cut(r) for r in rationales])
-  return EncodedCorpus(name, vocab.words, splits), truncated
+  return EncodedCorpus(name, vocab.words, splits, num_classes), truncated
 
 
 def bucket_width(length):

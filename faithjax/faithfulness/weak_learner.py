@@ -10,6 +10,7 @@ drawn from the seed, for validation and test so evaluation is deterministic).
 """
 
 import dataclasses
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,8 +143,10 @@ def summarise(saved):
 
 
 def f1_units(saved):
-  """(test labels, predictions) and the F1 over them: what a paired bootstrap of an `evaluate` result's F1 resamples."""
-  return (saved['labels'], saved['test_probs'].argmax(-1)), metrics.f1_along_last_axis
+  """(test labels, predictions) and the F1 over them (metrics.f1_along_last_axis: the positive class's, or macro
+  over more than two classes): what a paired bootstrap of an `evaluate` result's F1 resamples."""
+  return ((saved['labels'], saved['test_probs'].argmax(-1)),
+          functools.partial(metrics.f1_along_last_axis, num_classes=saved['test_probs'].shape[-1]))
 
 
 def applies(explainer):

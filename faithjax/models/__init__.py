@@ -1,7 +1,7 @@
 """Flax models: the classifiers under explanation (plug-ins by name) and the weak learner.
 
-Each classifier is a `plugins.Model` record: `build(config, vocab_size) ->
-module`, the module implementing faithjax/models/contract.py. The built-ins
+Each classifier is a `plugins.Model` record: `build(config, vocab_size,
+num_classes) -> module`, the module implementing faithjax/models/contract.py. The built-ins
 are registered below as a user's is (docs/extending.md); --model picks one.
 """
 
@@ -10,23 +10,24 @@ from faithjax.models import classifier
 from faithjax.models import transformer
 
 
-def lstm(config, vocab_size):
+def lstm(config, vocab_size, num_classes):
   """Jain & Wallace's (Bi)LSTM with additive attention (DESIGN.md section 3)."""
-  return classifier.Classifier(vocab_size=vocab_size, emb_dim=config.emb_dim, hidden=config.hidden,
-                               att_hidden=config.att_hidden, bidirectional=config.bidirectional,
+  return classifier.Classifier(vocab_size=vocab_size, num_classes=num_classes, emb_dim=config.emb_dim,
+                               hidden=config.hidden, att_hidden=config.att_hidden, bidirectional=config.bidirectional,
                                init_scheme=config.init_scheme)
 
 
-def small_transformer(config, vocab_size):
+def small_transformer(config, vocab_size, num_classes):
   """A pre-LN Transformer encoder (--layers, --heads; --hidden is its MLP width) pooled by additive attention."""
-  return transformer.Transformer(vocab_size=vocab_size, emb_dim=config.emb_dim, layers=config.layers,
-                                 heads=config.heads, mlp_dim=config.hidden, att_hidden=config.att_hidden)
+  return transformer.Transformer(vocab_size=vocab_size, num_classes=num_classes, emb_dim=config.emb_dim,
+                                 layers=config.layers, heads=config.heads, mlp_dim=config.hidden,
+                                 att_hidden=config.att_hidden)
 
 
 plugins.register(plugins.Model('lstm', lstm))
 plugins.register(plugins.Model('transformer', small_transformer))
 
 
-def build(config, vocab_size: int):
-  """The classifier `config.model` names, for a vocabulary of `vocab_size` ids."""
-  return plugins.get(plugins.Model, config.model).build(config, vocab_size)
+def build(config, vocab_size: int, num_classes: int):
+  """The classifier `config.model` names, for a vocabulary of `vocab_size` ids and `num_classes` classes."""
+  return plugins.get(plugins.Model, config.model).build(config, vocab_size, num_classes)
