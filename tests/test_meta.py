@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from faithjax import FaithjaxError
 from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
 from faithjax import runs
 from faithjax import workdir as workdir_lib
-from faithjax.faithfulness import diagnosticity
 from faithjax.faithfulness import evaluations
 from faithjax.meta import measure
 from faithjax.meta import render
@@ -55,10 +55,15 @@ def evaluated_workdir(root, trained, seed):
 
 
 @pytest.fixture(scope='module')
-def meta(trained_synthetic, tmp_path_factory):
+def tiny_runs(trained_synthetic, tmp_path_factory):
   root = tmp_path_factory.mktemp('meta')
-  tiny = [evaluated_workdir(root / f'seed{seed}', trained_synthetic, seed) for seed in (0, 1)]
-  return measure.meta_evaluate(tiny, str(root / 'copies'), depth=1, naopc_bounds=False, n_resamples=200)
+  return [evaluated_workdir(root / f'seed{seed}', trained_synthetic, seed) for seed in (0, 1)]
+
+
+@pytest.fixture(scope='module')
+def meta(tiny_runs, tmp_path_factory):
+  return measure.meta_evaluate(tiny_runs, str(tmp_path_factory.mktemp('copies')), depth=1, naopc_bounds=False,
+                               n_resamples=200)
 
 
 def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
@@ -84,16 +89,9 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
   assert os.path.getsize(tmp_path / 'meta.png') > 0
 
 
-def test_a_permuted_map_keeps_its_values_and_the_sign_flip_negates():
-  rng = np.random.default_rng(3)
-  scores = rng.normal(size=(4, 7)).astype(np.float32)
-  mask = np.arange(7) < np.array([[7], [5], [1], [3]])
-  copies = {k: np.asarray(v) for k, v in diagnosticity.degradations(scores, mask, __import__('jax').random.key(0),
-                                                                    (1.,)).items()}
-  for row in range(4):
-    assert sorted(copies['permuted'][row, mask[row]]) == sorted(scores[row, mask[row]])
-  np.testing.assert_array_equal(copies['sign_flipped'][mask], -scores[mask])
-  np.testing.assert_array_equal(copies['noise_1'][~mask], scores[~mask])
+def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):
+  with pytest.raises(FaithjaxError, match='weak_learner train a model'):
+    measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['weak_learner'])
 
 
 def holm_reference(p):

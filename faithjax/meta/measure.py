@@ -448,6 +448,10 @@ def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_L
   if sections is None:
     sections = [e for e, record in plugins.EVALUATIONS.items()
                 if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
+  training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
+  if training:
+    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; the '
+                        'meta-evaluation diagnoses evaluations of the test maps only (it still ranks with them)')
   wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth)
   draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
