@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from scipy import stats
@@ -20,6 +21,7 @@ from faithjax import workdir as workdir_lib
 from faithjax.faithfulness import evaluations
 from faithjax.meta import measure
 from faithjax.meta import render
+from faithjax.models import contract
 from tests import conftest
 
 EXPLAINERS = ('saliency', 'input_x_gradient')
@@ -92,6 +94,14 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
 def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):
   with pytest.raises(FaithjaxError, match='weak_learner train a model'):
     measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['weak_learner'])
+
+
+@pytest.mark.parametrize('kind, expected', [
+    ('bilstm', ['output', 'attention', 'recurrences_1', 'recurrences_0', 'input_kernel', 'embedding']),
+    ('transformer', ['output', 'attention', 'final_norm', 'block_1', 'block_0', 'positions', 'embedding'])])
+def test_cascading_randomisation_starts_at_the_output_whatever_the_modules_are_named(kind, expected):
+  model = conftest.tiny_classifier(kind, 30)
+  assert measure.top_modules(model, contract.init(model, jax.random.key(0))) == expected
 
 
 def holm_reference(p):

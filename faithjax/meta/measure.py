@@ -29,6 +29,7 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 from statsmodels.stats import multitest
@@ -50,6 +51,7 @@ from faithjax.faithfulness import deletion
 from faithjax.faithfulness import diagnosticity
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import naopc
+from faithjax.models import contract
 
 LEVEL = 0.95
 DEPTH = 2  # cascading randomisation: the top 1 and the top 2 modules re-initialised
@@ -181,9 +183,24 @@ def ragged(values, ids) -> np.ndarray:
   return np.asarray(values, np.float32)[np.asarray(ids) != PAD_ID]
 
 
-def top_modules(params) -> list:
-  """The params' top-level modules from the output down (flax keeps them in the order they were made)."""
-  return list(reversed(list(params)))
+def top_modules(model, params) -> list:
+  """The params' top-level modules from the output down: ordered by the step of the forward pass (its jaxpr) that
+  first reads each one, latest first. (Their keys are sorted by name, not by depth.)"""
+  leaves, treedef = jax.tree.flatten(params)
+  module = [path[0].key for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  ids = jnp.ones((1, 4), jnp.int32)
+  jaxpr = jax.make_jaxpr(lambda *flat: contract.apply(model, jax.tree.unflatten(treedef, flat), ids)[0])(*leaves)
+  position = {id(v): i for i, v in enumerate(jaxpr.jaxpr.invars)}
+  first = [-1] * len(leaves)  # never read: last
+  for step, eqn in reversed(list(enumerate(jaxpr.jaxpr.eqns))):
+    for v in eqn.invars:
+      if id(v) in position:
+        first[position[id(v)]] = step
+  start = {}
+  for name, step in zip(module, first):
+    if step >= 0:
+      start[name] = min(start.get(name, step), step)
+  return sorted(dict.fromkeys(module), key=lambda name: -start.get(name, -1))
 
 
 def degraded_maps(run, model, params, names, ids, subset, key, levels=diagnosticity.NOISE_LEVELS,
@@ -196,7 +213,7 @@ def degraded_maps(run, model, params, names, ids, subset, key, levels=diagnostic
   mask = ids != PAD_ID
   part = encode.EncodedSplit.from_lists([row[keep] for row, keep in zip(ids, mask)], np.zeros(len(ids), np.int32))
   randomised = diagnosticity.randomised_layers(model, params, jax.random.fold_in(key, 0),
-                                               top_modules(params)[:depth])
+                                               top_modules(model, params)[:depth])
   copies = {}
   for i, name in enumerate(names):
     scores = padded_map(run, name, subset, ids.shape[1])
