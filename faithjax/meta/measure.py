@@ -56,6 +56,7 @@ from faithjax.models import contract
 LEVEL = 0.95
 DEPTH = 2  # cascading randomisation: the top 1 and the top 2 modules re-initialised
 RANDOM = 'random'  # the baseline whose per-example agreement is the null
+NAOPC_CHUNK = 8  # examples per AOPC-bounds search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,17 +394,20 @@ def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
 
 def per_example(runs, names) -> list:
   """PerExample rows for every two scores with per-example arrays and every map both measured (no |X|
-  variants): covariates document length and the classifier's margin (top-1 minus top-2 probability)."""
+  variants) on the runs' evaluated examples: covariates document length and the classifier's margin (top-1 minus
+  top-2 probability)."""
   scores = {n: s for n, s in evaluations.SCORES.items() if s.per_example is not None}
   rho = {}
   for run in runs:
-    probs = np.sort(run.classifier_probs(), -1)
-    covariates = np.stack([run.corpus.splits['test'].lengths, probs[:, -1] - probs[:, -2]])
+    model, params = run.classifier()
+    part, subset, _ = test_part(run)
+    probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
+    covariates = np.stack([part.lengths, probs[:, -1] - probs[:, -2]])
     for (a, sa), (b, sb) in itertools.combinations(scores.items(), 2):
       for name in (n for n in names if explain.base_name(n) == n):
         if not (run.has(sa.section, name) and run.has(sb.section, name)):
           continue
-        x, y = (s.orientation * run.units(s, name)[0] for s in (sa, sb))
+        x, y = (s.orientation * run.units(s, name)[0][subset] for s in (sa, sb))
         keep = np.isfinite(x) & np.isfinite(y)
         if keep.sum() < 4:
           continue
@@ -411,6 +415,15 @@ def per_example(runs, names) -> list:
             (stats.spearmanr(x[keep], y[keep]).statistic, agreement.partial_spearman(x[keep], y[keep],
                                                                                       covariates[:, keep])))
   return [PerExample(a, b, name, *np.nanmean(values, 0).tolist()) for (a, b, name), values in rho.items()]
+
+
+def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
+  """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time: the beam search holds
+  [examples, 4, width, seq] candidate sets of seq tokens each in one program (150 synthetic documents at once ran
+  out of memory)."""
+  parts = [naopc.aopc_bounds(model, params, ids[i:i + chunk], mode=mode) for i in range(0, len(ids), chunk)]
+  return naopc.Bounds(*(np.concatenate([getattr(b, f.name) for b in parts])
+                        for f in dataclasses.fields(naopc.Bounds)))
 
 
 def naopc_rankings(runs, names) -> list:
@@ -423,7 +436,7 @@ def naopc_rankings(runs, names) -> list:
       continue
     model, params = run.classifier()
     _, subset, ids = test_part(run)
-    bounds = naopc.aopc_bounds(model, params, ids, mode=deletion.options_of(run.config)['mode'])
+    bounds = aopc_bounds(model, params, ids, deletion.options_of(run.config)['mode'])
     for name in present:
       saved = run.saved('eraser', name)
       position = np.searchsorted(subset, saved['indices'])
