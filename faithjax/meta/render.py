@@ -37,7 +37,7 @@ def markdown(meta: measure.MetaEvaluation) -> str:
   """The whole meta-evaluation as one markdown page."""
   level = f'{measure.LEVEL:.0%}'
   lines = [f'# Meta-evaluation: {meta.corpus}', '',
-           f'{len(meta.seeds)} run(s) (seeds {", ".join(map(str, meta.seeds))}), {meta.examples} test examples, '
+           f'{len(meta.seeds)} run(s) (seeds {", ".join(map(str, meta.seeds))}), a test split of {meta.examples} examples, '
            f'{meta.design} design. Diagnosticity: the share of (example, map) pairs where the evaluation prefers the '
            'map over a degraded copy (ties half); "blind to" lists the degradations whose one-sided test of share > 1/2 '
            'fails after Holm\'s correction over the diagnosticity table. Forwards / example: the evaluation\'s time '
@@ -100,8 +100,8 @@ def figure(meta: measure.MetaEvaluation, path: str) -> None:
       if (s, g) in share:
         ax.text(j, i, f'{share[s, g].share:.2f}' + ('' if share[s, g].p_holm < 1 - measure.LEVEL else '*'),
                 ha='center', va='center', fontsize=8)
-  fig.colorbar(image, ax=ax, label='share preferring the map (* not > 1/2, Holm)')
-  ax.set_title(f'Diagnosticity on {meta.corpus}')
+  fig.colorbar(image, ax=ax, label='share preferring the map')
+  ax.set_title(f'Diagnosticity on {meta.corpus} (*: not above 1/2, Holm)')
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
