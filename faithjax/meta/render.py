@@ -23,7 +23,7 @@ def _label(score):
 
 def verdict_table(rows: list) -> list:
   """The verdict table's markdown lines: measure.Verdict rows."""
-  lines = ['| evaluation | verdict | diagnosticity | s / example | forwards / example | mean τ | pairs told apart '
+  lines = ['| evaluation | verdict | diagnosticity | s / example | forward equivalents / example | mean τ | pairs told apart '
            '| NAOPC changes ranking |', '|---|---|---|---|---|---|---|---|']
   for v in rows:
     changes = '–' if v.naopc_changes_ranking is None else ('yes' if v.naopc_changes_ranking else 'no')
@@ -40,7 +40,7 @@ def markdown(meta: measure.MetaEvaluation) -> str:
            f'{len(meta.seeds)} run(s) (seeds {", ".join(map(str, meta.seeds))}), a test split of {meta.examples} examples, '
            f'{meta.design} design. Diagnosticity: the share of (example, map) pairs where the evaluation prefers the '
            'map over a degraded copy (ties half); "blind to" lists the degradations whose one-sided test of share > 1/2 '
-           'fails after Holm\'s correction over the diagnosticity table. Forwards / example: the evaluation\'s time '
+           'fails after Holm\'s correction over the diagnosticity table. Forward equivalents / example: the evaluation\'s time '
            'in forward passes of the classifier over the same examples. Mean τ: Kendall τ-b with the other '
            'evaluations\' rankings, without the baselines.', '', *verdict_table(measure.verdicts(meta)), '']
   lines += ['## Diagnosticity', '',
