@@ -20,6 +20,14 @@ def config_of(saved: dict) -> config_lib.RunConfig:
   return config_lib.from_saved(saved)
 
 
+def per_example(spec, saved: dict, n: int) -> np.ndarray:
+  """A score's per-example array (spec.per_example of an evaluation's saved arrays) over all n examples of the
+  split it ran on: [n], NaN where it did not measure (its 'indices', if saved, say which it did)."""
+  values = np.full(n, np.nan)
+  values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
+  return values
+
+
 class EvaluatedRun:
   """What the seed-aware tables read of a finished run: its results, test labels and predictions, and the saved
   arrays of its evaluations. `Run` reads them from a workdir, `ArchivedRun` from a run's archive."""
@@ -43,9 +51,7 @@ class EvaluatedRun:
     saved = self.saved(spec.section, name)
     if spec.units:
       return spec.units(saved)[0]
-    values = np.full(len(self.labels), np.nan)
-    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
-    return (values,)
+    return (per_example(spec, saved, len(self.labels)),)
 
 
 class Run(EvaluatedRun):

@@ -264,9 +264,10 @@ def forward_seconds(model, params, part, batch_size) -> float:
 
 
 def preference_table(runs, names, sections, out_root, key, levels, depth) -> tuple:
-  """Per run: the preferences of each score for the original map over each degraded copy, and the costs.
+  """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost.
 
-  Returns ({(score, degradation): preferences [runs * explainers, examples]}, [Cost]).
+  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]),
+  n the runs' evaluated examples (NaN where a score did not measure one).
   """
   scores = diagnosed_scores(sections)
   wins, costs = {}, {}
@@ -283,8 +284,7 @@ def preference_table(runs, names, sections, out_root, key, levels, depth) -> tup
       for score, spec in scores.items():
         if spec.section == section and run.has(section, name):
           original = run.units(spec, name)[0][subset]
-          degraded = np.full(len(subset), np.nan)
-          degraded[arrays['indices']] = arrays[spec.per_example]
+          degraded = runs_lib.per_example(spec, arrays, len(subset))
           wins.setdefault((score, degradation), []).append((original, degraded, spec.orientation))
   return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
 
