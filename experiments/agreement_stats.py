@@ -45,7 +45,6 @@ from scipy import stats
 from faithjax import FaithjaxError
 from faithjax import cli
 from faithjax import config as config_lib
-from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import pipeline
@@ -57,6 +56,7 @@ from faithjax.faithfulness import agreement
 from faithjax.faithfulness import diagnostics
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
+from faithjax.meta.measure import explainers_of, rank_agreements, score_evaluations
 from experiments import evaluated_runs
 
 FLAGS = flags.FLAGS
@@ -75,32 +75,6 @@ flags.DEFINE_string('scored_dir', 'runs/agreement_stats', 'Where each corpus kee
 
 EFFECT = 'input_x_gradient'  # the signed map whose sign says whether a removed token supported the prediction
 FIXED_CLASS = 1
-
-
-def explainers_of(runs):
-  """The explainers (with baselines and |X| variants) every run has an evaluation of."""
-  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
-  sections = {spec.section for spec in evaluations.SCORES.values()}
-  return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
-
-
-def score_evaluations(runs, names, draws):
-  """{evaluation: {'explainers', 'estimate' [e], 'boot' [e, resamples]}}, oriented (higher = more faithful).
-
-  Every evaluation and explainer reads the same two-level draws (metrics.two_level_draws) over the whole test
-  split; 'boot' is metrics.two_level_bootstrap's [e, 3 * n_resamples].
-  """
-  scored = {}
-  for evaluation, spec in evaluations.SCORES.items():
-    present = [n for n in names if spec.resampled and all(r.has(spec.section, n) for r in runs)]
-    if len(present) < 2:
-      continue
-    per_name = [[r.units(spec, n) for r in runs] for n in present]  # [explainer][seed] -> tuple of [n_test]
-    units = tuple(np.array([[seed[i] for seed in seeds] for seeds in per_name]) for i in range(len(per_name[0][0])))
-    estimate, boot = metrics.two_level_bootstrap(units, evaluated_runs.statistic_of(runs[0], spec, present[0]), draws)
-    scored[evaluation] = {'explainers': present, 'estimate': spec.orientation * estimate,
-                          'boot': spec.orientation * boot}
-  return scored
 
 
 def scores_and_pairs(scored, layout):
@@ -141,31 +115,6 @@ def pooled(corpora):
                           **{k: np.stack([s[evaluation][k][r] for s, r in zip(corpora, rows)])
                              for k in ('estimate', 'boot')}}
   return result
-
-
-def rank_agreements(scored, layout, baselines=True):
-  """Kendall tau-b and Spearman rho of every two evaluations over the explainers both score (baselines=False:
-  without the uniform and random maps), each p (the statistic is 0) corrected by Benjamini–Hochberg over the
-  table's evaluation pairs ('p_bh'). layout: the draws' (n_seeds, n, design).
-
-  The |X| variants are left out: they are the sign control's maps, not explainers of their own, and
-  near-copies of X would inflate the agreement.
-  """
-  rows = []
-  names = list(scored)
-  for i, a in enumerate(names):
-    for b in names[i + 1:]:
-      common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n
-                and (baselines or n not in explain.baseline_names())]
-      pick = lambda e: [scored[e]['explainers'].index(n) for n in common]
-      ia, ib = pick(a), pick(b)
-      rows.append({'a': a, 'b': b, 'explainers': common,
-                   **agreement.rank_agreement(scored[a]['estimate'][..., ia], scored[a]['boot'][..., ia, :],
-                                              scored[b]['estimate'][..., ib], scored[b]['boot'][..., ib, :], layout)})
-  for statistic in agreement.RANK_STATISTICS:
-    for row, p_bh in zip(rows, stats.false_discovery_control([r[statistic]['p'] for r in rows]) if rows else []):
-      row[statistic]['p_bh'] = float(p_bh)
-  return rows
 
 
 def corpus_agreements(scored, corpora, layout):

@@ -7,90 +7,18 @@ import os
 
 import numpy as np
 
-from faithjax import FaithjaxError
-from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import io
 from faithjax import metrics
 from faithjax import paper
-from faithjax import pipeline
 from faithjax import study
-from faithjax import train
-from faithjax import workdir as workdir_lib
-from faithjax.data import encode
 from faithjax.faithfulness import evaluations
+from faithjax.runs import EvaluatedRun, Run, config_of, design_of, nanmean, statistic_of  # pylint: disable=unused-import
 
 CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
 # Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
 ROUNDING = 1e-6
 
-
-def config_of(saved: dict) -> config_lib.RunConfig:
-  """The RunConfig of a config read back from JSON (config_lib.from_saved: also one with the old ig_steps fields)."""
-  return config_lib.from_saved(saved)
-
-
-class EvaluatedRun:
-  """What the seed-aware tables read of a finished run: its results, test labels and predictions, and the saved
-  arrays of its evaluations. `Run` reads them from a workdir, `ArchivedRun` from a run's archive."""
-
-  labels: np.ndarray  # [n_test]
-
-  def saved(self, section: str, name: str) -> dict:
-    raise NotImplementedError
-
-  def has(self, section: str, name: str) -> bool:
-    raise NotImplementedError
-
-  def classifier_predictions(self) -> np.ndarray:
-    raise NotImplementedError
-
-  def results(self) -> dict:
-    raise NotImplementedError
-
-  def units(self, spec, name):
-    """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
-    saved = self.saved(spec.section, name)
-    if spec.units:
-      return spec.units(saved)[0]
-    values = np.full(len(self.labels), np.nan)
-    values[saved['indices'] if 'indices' in saved else slice(None)] = saved[spec.per_example]
-    return (values,)
-
-
-class Run(EvaluatedRun):
-  """One evaluated workdir: its config, corpus, and evaluation files."""
-
-  def __init__(self, root: str):
-    self.work = workdir_lib.Workdir(os.path.abspath(root))
-    if not os.path.exists(self.work.path('config.json')):
-      raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
-    saved = io.read_json(self.work.path('config.json'))
-    self.config = config_of(saved)
-    self.corpus = encode.EncodedCorpus.load(self.work.corpus)
-    self.test = self.corpus.splits['test']
-    self.labels = self.test.labels
-
-  def has(self, section, name):
-    return os.path.exists(self.work.evaluation(section, name))
-
-  def saved(self, section, name):
-    return io.load_npz(self.work.evaluation(section, name))
-
-  def results(self):
-    return io.read_json(self.work.path('results.json'))
-
-  def classifier(self):
-    """(model, selected params) of the run's trained classifier."""
-    return pipeline.load_classifier(self.config, self.work, self.corpus)
-
-  def classifier_probs(self, split='test'):
-    """The classifier's class probabilities on `split`: [n, classes]."""
-    model, params = self.classifier()
-    return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size)
-
-  def classifier_predictions(self, split='test'):
-    return self.classifier_probs(split).argmax(-1)
 
 
 ARCHIVE_SEPARATOR = '/'  # archive keys: '<section>/<map>/<array>' beside 'labels' and 'predictions'
@@ -141,17 +69,6 @@ class ArchivedRun(EvaluatedRun):
     return self._results
 
 
-def nanmean(values):
-  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN)."""
-  return np.nanmean(values, -1)
-
-
-def statistic_of(run, spec, name):
-  """What an evaluation's units are summarised by, vectorised over the last axis: F1 for the weak learner
-  (spec.units), the mean over measured examples otherwise."""
-  return spec.units(run.saved(spec.section, name))[1] if spec.units else nanmean
-
-
 def accuracy_along_last_axis(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
   """Share of correct predictions over the last axis: [..., n] x2 -> [...]."""
   return np.mean(labels == predictions, -1)
@@ -162,12 +79,6 @@ def table2_statistics(num_classes: int = 2) -> dict:
   classes, macro for more: metrics.f1_along_last_axis)."""
   return {'accuracy': accuracy_along_last_axis,
           'f1': functools.partial(metrics.f1_along_last_axis, num_classes=num_classes)}
-
-
-def design_of(runs: list) -> str:
-  """metrics.DESIGNS' name for a corpus's seeds (EvaluatedRun each): 'crossed' when they scored the same test
-  documents (the same labels in the same order: one data split, as every seed of a reproduction), else 'nested'."""
-  return 'crossed' if all(np.array_equal(r.labels, runs[0].labels) for r in runs) else 'nested'
 
 
 def seeded_cell(units: tuple, statistic, draws: metrics.TwoLevelDraws) -> dict:

@@ -12,9 +12,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def __getattr__(name):
-  """faithjax.explain_maps and faithjax.evaluate_maps (faithjax/api.py), imported on first use: `import faithjax`
-  stays light."""
+  """faithjax.explain_maps and faithjax.evaluate_maps (faithjax/api.py) and faithjax.meta_evaluate
+  (faithjax/meta), imported on first use: `import faithjax` stays light."""
   if name in ('explain_maps', 'evaluate_maps', 'Evaluated'):
     from faithjax import api  # pylint: disable=g-import-not-at-top
     return getattr(api, name)
+  if name == 'meta_evaluate':
+    from faithjax import meta  # pylint: disable=g-import-not-at-top
+    return meta.meta_evaluate
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,0 +1,538 @@
+"""The meta-evaluation's measurements: typed records of how far each evaluation can be trusted on one corpus.
+
+From evaluated runs (faithjax.runs.Run: seeds or checkpoints of one model on
+one corpus and data split), for every registered evaluation, explainer and
+model, a user's included:
+  diagnose    each score's diagnosticity (faithfulness/diagnosticity.py) against
+              degraded copies of every explainer's maps: permuted, noisy at
+              NOISE_LEVELS, sign-flipped, and recomputed on the classifier with
+              its top 1..`depth` modules re-initialised; the copies are scored by
+              the pipeline's own evaluate function (pipeline.evaluate_maps), each
+              evaluation's seconds per example timed there;
+  agreement   every score of every explainer resampled with one crossed
+              two-level bootstrap (seeds x shared test examples,
+              metrics.two_level_bootstrap); explainer pairs, Kendall tau-b and
+              Spearman rho between scores (with and without the baselines),
+              Kendall's W over all scores;
+  per_example Spearman between two scores over the test examples, plain and
+              with document length and classifier margin partialled out, the
+              random map's row the null;
+  naopc       ERASER's AOPC beside its normalised AOPC (faithfulness/naopc.py),
+              and whether normalising changes the explainers' ranking.
+Each family of tests is corrected: Holm over a diagnosticity table's rows,
+Benjamini–Hochberg over a table of pairs or of rank agreements.
+"""
+
+import dataclasses
+import itertools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+from statsmodels.stats import multitest
+
+from faithjax import FaithjaxError
+from faithjax import concordance
+from faithjax import explain
+from faithjax import io
+from faithjax import metrics
+from faithjax import pipeline
+from faithjax import plugins
+from faithjax import runs as runs_lib
+from faithjax import train
+from faithjax import workdir as workdir_lib
+from faithjax.data import encode
+from faithjax.data.text import PAD_ID
+from faithjax.faithfulness import agreement
+from faithjax.faithfulness import deletion
+from faithjax.faithfulness import diagnosticity
+from faithjax.faithfulness import evaluations
+from faithjax.faithfulness import naopc
+from faithjax.models import contract
+
+LEVEL = 0.95
+DEPTH = 2  # cascading randomisation: the top 1 and the top 2 modules re-initialised
+RANDOM = 'random'  # the baseline whose per-example agreement is the null
+NAOPC_CHUNK = 8  # examples per AOPC-bounds search
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+  """One score's diagnosticity against one degradation, over every run and explainer: the share of (example,
+  map) pairs where it prefers the map over its degraded copy (ties half), its CI over examples, and the
+  one-sided p of "share <= 1/2" (t test of the per-example shares) Holm-corrected over the table."""
+  score: str
+  degradation: str
+  share: float
+  ci95: tuple
+  pairs: int
+  examples: int
+  p: float
+  p_holm: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+  """An evaluation's cost per test example, timed on the degraded maps (compiling included), and that time in
+  forward passes of the classifier over the same examples."""
+  evaluation: str
+  seconds_per_example: float
+  forward_equivalents: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+  """Two explainers under one score: oriented difference a - b (> 0: a more faithful), its two-level CI and p
+  (Benjamini–Hochberg over the score's pairs); verdict the more faithful one, or 'tie'."""
+  score: str
+  a: str
+  b: str
+  difference: float
+  ci95: tuple
+  p: float
+  p_bh: float
+  verdict: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RankAgreement:
+  """Kendall tau-b or Spearman rho between two scores' rankings of `explainers`, its two-level CI and p
+  (Benjamini–Hochberg over the table's score pairs); baselines: whether the uniform and random maps are ranked."""
+  a: str
+  b: str
+  statistic: str
+  baselines: bool
+  explainers: tuple
+  value: float
+  ci95: tuple
+  p: float
+  p_bh: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Concordance:
+  """Kendall's W of every score over the explainers they all rank, with its two-level CI."""
+  scores: tuple
+  explainers: tuple
+  w: float
+  ci95: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class PerExample:
+  """Spearman between two oriented scores over the test examples both measured, for one map, the mean over the
+  runs; partial: with document length and classifier margin partialled out. The random map's row is the null."""
+  a: str
+  b: str
+  explainer: str
+  rho: float
+  partial_rho: float
+
+
+@dataclasses.dataclass(frozen=True)
+class NaopcRanking:
+  """The explainers ranked (most faithful first) by the mean AOPC and the mean NAOPC of one ERASER kind over the
+  runs, and Kendall tau-b between the two means."""
+  kind: str
+  aopc: tuple  # ((explainer, mean AOPC), ...), most faithful first
+  naopc: tuple  # ((explainer, mean NAOPC), ...), most faithful first
+  tau: float
+
+  @property
+  def changed(self) -> bool:
+    return [n for n, _ in self.aopc] != [n for n, _ in self.naopc]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaEvaluation:
+  """Everything measured on one corpus's evaluated runs."""
+  corpus: str
+  seeds: tuple
+  design: str
+  examples: int
+  explainers: tuple
+  diagnoses: tuple  # Diagnosis
+  costs: tuple  # Cost
+  pairs: tuple  # Pair
+  agreements: tuple  # RankAgreement
+  concordance: Concordance | None
+  per_example: tuple  # PerExample
+  naopc: tuple  # NaopcRanking
+
+
+# --- the runs' maps and evaluated examples ---
+
+def test_part(run) -> tuple:
+  """(the run's evaluated test examples as a split, their indices, their ids <int>[n, seq])."""
+  test = run.corpus.splits['test']
+  subset = pipeline.test_subset(run.config, test)
+  part = test.subset(subset)
+  return part, subset, part.padded(np.arange(len(part)), int(part.lengths.max()))
+
+
+def padded_map(run, name: str, subset: np.ndarray, width: int) -> np.ndarray:
+  """The run's stored test map of `name` on the examples `subset`: [n, width]."""
+  test = run.corpus.splits['test']
+  return test.padded(subset, width, io.load_npz(run.work.maps(name))['test'])
+
+
+def ragged(values, ids) -> np.ndarray:
+  """A padded map [n, seq] as the flat array aligned with the tokens of ids (each row its tokens, then PAD)."""
+  return np.asarray(values, np.float32)[np.asarray(ids) != PAD_ID]
+
+
+def top_modules(model, params) -> list:
+  """The params' top-level modules from the output down: ordered by the step of the forward pass (its jaxpr) that
+  first reads each one, latest first. (Their keys are sorted by name, not by depth.)"""
+  leaves, treedef = jax.tree.flatten(params)
+  module = [path[0].key for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  ids = jnp.ones((1, 4), jnp.int32)
+  jaxpr = jax.make_jaxpr(lambda *flat: contract.apply(model, jax.tree.unflatten(treedef, flat), ids)[0])(*leaves)
+  position = {id(v): i for i, v in enumerate(jaxpr.jaxpr.invars)}
+  first = [-1] * len(leaves)  # never read: last
+  for step, eqn in reversed(list(enumerate(jaxpr.jaxpr.eqns))):
+    for v in eqn.invars:
+      if id(v) in position:
+        first[position[id(v)]] = step
+  start = {}
+  for name, step in zip(module, first):
+    if step >= 0:
+      start[name] = min(start.get(name, step), step)
+  return sorted(dict.fromkeys(module), key=lambda name: -start.get(name, -1))
+
+
+def degraded_maps(run, model, params, names, ids, subset, key, levels=diagnosticity.NOISE_LEVELS,
+                  depth=DEPTH) -> dict:
+  """{(explainer, degradation): padded map [n, seq]} for every explainer in `names` on the examples `ids`.
+
+  Degradations: diagnosticity.degradations' (permuted, noise_<level>, sign_flipped), and randomised_<k>: the
+  explainer rerun (the run's options) on params with the top k modules re-initialised, k = 1..depth.
+  """
+  mask = ids != PAD_ID
+  part = encode.EncodedSplit.from_lists([row[keep] for row, keep in zip(ids, mask)], np.zeros(len(ids), np.int32))
+  randomised = diagnosticity.randomised_layers(model, params, jax.random.fold_in(key, 0),
+                                               top_modules(model, params)[:depth])
+  copies = {}
+  for i, name in enumerate(names):
+    scores = padded_map(run, name, subset, ids.shape[1])
+    for degradation, values in diagnosticity.degradations(scores, mask, jax.random.fold_in(key, i + 1),
+                                                          levels).items():
+      copies[name, degradation] = np.asarray(values)
+    fn = explain.make_explainer(name, model, **pipeline.explainer_options(run.config, name))
+    for k, shuffled in enumerate(randomised, 1):
+      flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
+                                   pipeline.explainer_key(run.config, name, 0))
+      copies[name, f'randomised_{k}'] = part.padded(np.arange(len(part)), ids.shape[1], flat)
+  return copies
+
+
+def diagnosed_scores(sections) -> dict:
+  """{score name: Score} of the sections' scores that have per-example arrays (what a pair compares)."""
+  return {name: spec for name, spec in evaluations.SCORES.items()
+          if spec.section in sections and spec.per_example is not None}
+
+
+def evaluate_copies(run, model, params, part, copies, ids, out, sections) -> tuple:
+  """Scores the degraded copies with pipeline.evaluate_maps, one evaluation at a time (timed).
+
+  Returns ({(section, explainer, degradation): saved per-example arrays}, {section: seconds per example}).
+  The copies are named '<explainer>~<degradation>' in `out` (a Workdir: a killed call resumes).
+  """
+  corpus = encode.EncodedCorpus(run.corpus.name, run.corpus.vocab, {'test': part}, run.corpus.num_classes)
+  named = {f'{name}~{degradation}': {'test': ragged(values, ids)} for (name, degradation), values in copies.items()}
+  saved, seconds = {}, {}
+  for section in sections:
+    start = time.perf_counter()
+    pipeline.evaluate_maps(run.config, corpus, model, params, out, list(named), named.get, sections=[section])
+    seconds[section] = (time.perf_counter() - start) / (len(named) * len(part))
+    for (name, degradation) in copies:
+      path = out.evaluation(section, f'{name}~{degradation}')
+      if os.path.exists(path):  # the evaluation applies to the map
+        saved[section, name, degradation] = io.load_npz(path)
+  return saved, seconds
+
+
+def forward_seconds(model, params, part, batch_size) -> float:
+  """Seconds per example of one forward pass of the classifier over `part` (the second of two calls: compiled)."""
+  train.predict_split(model, params, part, batch_size)
+  start = time.perf_counter()
+  train.predict_split(model, params, part, batch_size)
+  return (time.perf_counter() - start) / len(part)
+
+
+def preference_table(runs, names, sections, out_root, key, levels, depth) -> tuple:
+  """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost.
+
+  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]),
+  n the runs' evaluated examples (NaN where a score did not measure one).
+  """
+  scores = diagnosed_scores(sections)
+  wins, costs = {}, {}
+  for r, run in enumerate(runs):
+    model, params = run.classifier()
+    part, subset, ids = test_part(run)
+    copies = degraded_maps(run, model, params, names, ids, subset, jax.random.fold_in(key, r), levels, depth)
+    saved, seconds = evaluate_copies(run, model, params, part, copies, ids,
+                                     workdir_lib.Workdir(os.path.join(out_root, f'run{r}')), sections)
+    forward = forward_seconds(model, params, part, run.config.eval_batch_size)
+    for section, value in seconds.items():
+      costs.setdefault(section, []).append((value, value / forward))
+    for (section, name, degradation), arrays in saved.items():
+      for score, spec in scores.items():
+        if spec.section == section and run.has(section, name):
+          original = run.units(spec, name)[0][subset]
+          degraded = runs_lib.per_example(spec, arrays, len(subset))
+          wins.setdefault((score, degradation), []).append((original, degraded, spec.orientation))
+  return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
+
+
+def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0) -> list:
+  """Diagnosis rows from preference_table's pairs, Holm-corrected over all of them.
+
+  wins: {(score, degradation): [(original [n], degraded [n], orientation)]}, every entry over the same n
+  examples; an example is kept where every entry of the row scored both maps.
+  """
+  rows = []
+  for (score, degradation), entries in wins.items():
+    original, degraded = (np.stack([e[i] for e in entries]) for i in (0, 1))
+    keep = np.isfinite(original).all(0) & np.isfinite(degraded).all(0)
+    orientation = entries[0][2]
+    result = diagnosticity.diagnosticity(original[:, keep], degraded[:, keep], orientation, n_resamples, seed)
+    per_example = diagnosticity.preferences(original[:, keep], degraded[:, keep], orientation).mean(0)
+    p = stats.ttest_1samp(per_example, 0.5, alternative='greater').pvalue if per_example.std() > 0 else float(
+        per_example.mean() <= 0.5)
+    rows.append((score, degradation, result, float(p)))
+  holm = multitest.multipletests([r[3] for r in rows], method='holm')[1] if rows else []
+  return [Diagnosis(score, degradation, d.share, tuple(d.ci95), d.pairs, d.examples, p, float(p_holm))
+          for (score, degradation, d, p), p_holm in zip(rows, holm)]
+
+
+# --- rankings of explainers over the runs ---
+
+def explainers_of(runs) -> list:
+  """The explainers (with baselines and |X| variants) every run has an evaluation of."""
+  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
+  sections = {spec.section for spec in evaluations.SCORES.values()}
+  return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
+
+
+def score_evaluations(runs, names, draws) -> dict:
+  """{score: {'explainers', 'estimate' [e], 'boot' [e, resamples]}}, oriented (higher = more faithful).
+
+  Every score and explainer reads the same two-level draws (metrics.two_level_draws) over the whole test
+  split; 'boot' is metrics.two_level_bootstrap's [e, 3 * n_resamples].
+  """
+  scored = {}
+  for evaluation, spec in evaluations.SCORES.items():
+    present = [n for n in names if spec.resampled and all(r.has(spec.section, n) for r in runs)]
+    if len(present) < 2:
+      continue
+    per_name = [[r.units(spec, n) for r in runs] for n in present]  # [explainer][seed] -> tuple of [n_test]
+    units = tuple(np.array([[seed[i] for seed in seeds] for seeds in per_name]) for i in range(len(per_name[0][0])))
+    estimate, boot = metrics.two_level_bootstrap(units, runs_lib.statistic_of(runs[0], spec, present[0]), draws)
+    scored[evaluation] = {'explainers': present, 'estimate': spec.orientation * estimate,
+                          'boot': spec.orientation * boot}
+  return scored
+
+
+def pairs(scored: dict, layout: tuple) -> list:
+  """Every explainer pair under every score (agreement.pair_differences: BH over the score's pairs)."""
+  return [Pair(score, row['a'], row['b'], row['difference'], tuple(row['ci95']), row['p'], row['p_bh'],
+               row['verdict'])
+          for score, s in scored.items()
+          for row in agreement.pair_differences(s['explainers'], s['estimate'], s['boot'], layout)]
+
+
+def rank_agreements(scored: dict, layout: tuple, baselines: bool = True) -> list:
+  """Kendall tau-b and Spearman rho of every two scores over the explainers both rank (baselines=False: without
+  the uniform and random maps), each p (the statistic is 0) corrected by Benjamini–Hochberg over the table's
+  score pairs ('p_bh'). layout: the draws' (n_seeds, n, design).
+
+  The |X| variants are left out: they are the sign control's maps, not explainers of their own, and
+  near-copies of X would inflate the agreement.
+  """
+  rows = []
+  for a, b in itertools.combinations(scored, 2):
+    common = [n for n in scored[a]['explainers'] if n in scored[b]['explainers'] and explain.base_name(n) == n
+              and (baselines or n not in explain.baseline_names())]
+    pick = lambda e: [scored[e]['explainers'].index(n) for n in common]  # pylint: disable=cell-var-from-loop
+    ia, ib = pick(a), pick(b)
+    rows.append({'a': a, 'b': b, 'explainers': common,
+                 **agreement.rank_agreement(scored[a]['estimate'][..., ia], scored[a]['boot'][..., ia, :],
+                                            scored[b]['estimate'][..., ib], scored[b]['boot'][..., ib, :], layout)})
+  for statistic in agreement.RANK_STATISTICS:
+    for row, p_bh in zip(rows, stats.false_discovery_control([r[statistic]['p'] for r in rows]) if rows else []):
+      row[statistic]['p_bh'] = float(p_bh)
+  return rows
+
+
+def rank_agreement_records(rows: list, baselines: bool) -> list:
+  """rank_agreements' rows as RankAgreement records, one per statistic."""
+  return [RankAgreement(row['a'], row['b'], statistic, baselines, tuple(row['explainers']), row[statistic]['value'],
+                        tuple(row[statistic]['ci95']), row[statistic]['p'], row[statistic]['p_bh'])
+          for row in rows for statistic in agreement.RANK_STATISTICS]
+
+
+def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
+  """Kendall's W of every score over the explainers all of them rank (no |X| variants), with the two-level CI
+  of its values on the shared resamples; None with fewer than two scores or explainers."""
+  common = [n for n in next(iter(scored.values()))['explainers'] if explain.base_name(n) == n
+            and all(n in s['explainers'] for s in scored.values())] if scored else []
+  if len(scored) < 2 or len(common) < 2:
+    return None
+  index = {score: [s['explainers'].index(n) for n in common] for score, s in scored.items()}
+  estimate = np.stack([s['estimate'][index[score]] for score, s in scored.items()])  # [scores, explainers]
+  boot = np.stack([s['boot'][index[score]] for score, s in scored.items()])  # [scores, explainers, resamples]
+  w = concordance.kendalls_w(estimate)
+  boot_w = np.array([concordance.kendalls_w(boot[..., i]) for i in range(boot.shape[-1])])
+  low, high = np.clip(metrics.two_level_interval(w, boot_w, *layout, LEVEL), 0, 1)
+  return Concordance(tuple(scored), tuple(common), w, (float(low), float(high)))
+
+
+def per_example(runs, names) -> list:
+  """PerExample rows for every two scores with per-example arrays and every map both measured (no |X|
+  variants) on the runs' evaluated examples: covariates document length and the classifier's margin (top-1 minus
+  top-2 probability)."""
+  scores = {n: s for n, s in evaluations.SCORES.items() if s.per_example is not None}
+  rho = {}
+  for run in runs:
+    model, params = run.classifier()
+    part, subset, _ = test_part(run)
+    probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
+    covariates = np.stack([part.lengths, probs[:, -1] - probs[:, -2]])
+    for (a, sa), (b, sb) in itertools.combinations(scores.items(), 2):
+      for name in (n for n in names if explain.base_name(n) == n):
+        if not (run.has(sa.section, name) and run.has(sb.section, name)):
+          continue
+        x, y = (s.orientation * run.units(s, name)[0][subset] for s in (sa, sb))
+        keep = np.isfinite(x) & np.isfinite(y)
+        if keep.sum() < 4:
+          continue
+        rho.setdefault((a, b, name), []).append(
+            (stats.spearmanr(x[keep], y[keep]).statistic, agreement.partial_spearman(x[keep], y[keep],
+                                                                                      covariates[:, keep])))
+  return [PerExample(a, b, name, *np.nanmean(values, 0).tolist()) for (a, b, name), values in rho.items()]
+
+
+def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
+  """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time: the beam search holds
+  [examples, 4, width, seq] candidate sets of seq tokens each in one program (150 synthetic documents at once ran
+  out of memory)."""
+  parts = [naopc.aopc_bounds(model, params, ids[i:i + chunk], mode=mode) for i in range(0, len(ids), chunk)]
+  return naopc.Bounds(*(np.concatenate([getattr(b, f.name) for b in parts])
+                        for f in dataclasses.fields(naopc.Bounds)))
+
+
+def naopc_rankings(runs, names) -> list:
+  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples (naopc.aopc_bounds),
+  every explainer's stored AOPC normalised by them, the means over runs ranked."""
+  means = {}  # (kind, explainer) -> [(mean AOPC, mean NAOPC) per run]
+  for run in runs:
+    present = [n for n in names if explain.base_name(n) == n and run.has('eraser', n)]
+    if not present:
+      continue
+    model, params = run.classifier()
+    _, subset, ids = test_part(run)
+    bounds = aopc_bounds(model, params, ids, deletion.options_of(run.config)['mode'])
+    for name in present:
+      saved = run.saved('eraser', name)
+      position = np.searchsorted(subset, saved['indices'])
+      for kind in naopc.KINDS:
+        aopc = np.asarray(saved[f'aopc_{kind}'], np.float64)
+        normal = naopc.normalise(aopc, getattr(bounds, f'{kind}_lower')[position],
+                                 getattr(bounds, f'{kind}_upper')[position])
+        means.setdefault((kind, name), []).append((aopc.mean(), np.nanmean(normal)))
+  rankings = []
+  for kind in naopc.KINDS:
+    explainers = [n for (k, n) in means if k == kind]
+    if len(explainers) < 2:
+      continue
+    orientation = evaluations.SCORES[f'eraser_{kind}'].orientation
+    aopc, normal = (np.array([np.mean([m[i] for m in means[kind, n]]) for n in explainers]) for i in (0, 1))
+    order = lambda values: tuple((explainers[i], float(values[i]))
+                                 for i in np.argsort(-orientation * values, kind='stable'))
+    rankings.append(NaopcRanking(kind, order(aopc), order(normal),
+                                 agreement.kendall_tau(orientation * aopc, orientation * normal)))
+  return rankings
+
+
+def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
+                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0) -> MetaEvaluation:
+  """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
+
+  out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
+  diagnose (default every registered one the runs evaluated that does not train a model on the maps: those
+  retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
+  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example).
+  """
+  if not runs:
+    raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
+  sizes = {len(r.labels) for r in runs}
+  if len(sizes) != 1 or len({r.config.corpus for r in runs}) != 1:
+    raise FaithjaxError('the runs hold different corpora or test splits; pass runs of one corpus and data split')
+  names = explainers_of(runs)
+  explainers = [n for n in runs[0].config.explainers if n in names]
+  if sections is None:
+    sections = [e for e, record in plugins.EVALUATIONS.items()
+                if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
+  training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
+  if training:
+    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; the '
+                        'meta-evaluation diagnoses evaluations of the test maps only (it still ranks with them)')
+  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth)
+  draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
+  scored = score_evaluations(runs, names, draws)
+  return MetaEvaluation(
+      corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
+      examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed)),
+      costs=tuple(costs), pairs=tuple(pairs(scored, draws.layout)),
+      agreements=tuple(rank_agreement_records(rank_agreements(scored, draws.layout), True)
+                       + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
+      concordance=kendalls_w(scored, draws.layout), per_example=tuple(per_example(runs, names)),
+      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else ())
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+  """One score's row of the verdict table: what a user reads first."""
+  score: str
+  diagnosticity: float | None  # the mean share over the degradations; None: not diagnosed
+  blind_to: tuple  # degradations it does not prefer the map over (Holm-corrected p >= 1 - LEVEL)
+  seconds_per_example: float | None
+  forward_equivalents: float | None
+  mean_tau: float | None  # mean Kendall tau-b with the other scores, without the baselines
+  separated: int  # explainer pairs it tells apart (Benjamini–Hochberg over its pairs)
+  pairs: int
+  naopc_changes_ranking: bool | None  # ERASER scores only
+
+  @property
+  def verdict(self) -> str:
+    if self.diagnosticity is None:
+      return 'not diagnosed'
+    if not self.blind_to:
+      return 'diagnostic'
+    return 'blind to ' + ', '.join(self.blind_to)
+
+
+def verdicts(meta: MetaEvaluation) -> list:
+  """A Verdict per score that was diagnosed or ranked the explainers."""
+  names = list(dict.fromkeys([d.score for d in meta.diagnoses] + [p.score for p in meta.pairs]))
+  costs = {c.evaluation: c for c in meta.costs}
+  naopc_changes = {f'eraser_{r.kind}': r.changed for r in meta.naopc}
+  rows = []
+  for score in names:
+    diagnosed = [d for d in meta.diagnoses if d.score == score]
+    taus = [a.value for a in meta.agreements if score in (a.a, a.b) and a.statistic == 'kendall_tau'
+            and not a.baselines]
+    own = [p for p in meta.pairs if p.score == score]
+    cost = costs.get(evaluations.SCORES[score].section)
+    rows.append(Verdict(
+        score, float(np.mean([d.share for d in diagnosed])) if diagnosed else None,
+        tuple(d.degradation for d in diagnosed if d.p_holm >= 1 - LEVEL),
+        cost and cost.seconds_per_example, cost and cost.forward_equivalents,
+        float(np.mean(taus)) if taus else None, sum(p.verdict != 'tie' for p in own), len(own),
+        naopc_changes.get(score)))
+  return rows

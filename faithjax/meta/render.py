@@ -1,0 +1,107 @@
+"""The meta-evaluation rendered: a markdown page led by the verdict table, and a figure of diagnosticity."""
+
+import matplotlib
+
+matplotlib.use('Agg')  # files only; never a window
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from faithjax.faithfulness import evaluations  # pylint: disable=g-import-not-at-top,wrong-import-position
+from faithjax.meta import measure  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _number(value, digits=3):
+  return '–' if value is None else f'{value:.{digits}f}'
+
+
+def _interval(value, ci95):
+  return f'{value:.3f} [{ci95[0]:.3f}, {ci95[1]:.3f}]'
+
+
+def _label(score):
+  return evaluations.SCORES[score].label if score in evaluations.SCORES else score
+
+
+def verdict_table(rows: list) -> list:
+  """The verdict table's markdown lines: measure.Verdict rows."""
+  lines = ['| evaluation | verdict | diagnosticity | s / example | forward equivalents / example | mean τ | pairs told apart '
+           '| NAOPC changes ranking |', '|---|---|---|---|---|---|---|---|']
+  for v in rows:
+    changes = '–' if v.naopc_changes_ranking is None else ('yes' if v.naopc_changes_ranking else 'no')
+    lines.append(f'| {_label(v.score)} | {v.verdict} | {_number(v.diagnosticity, 2)} | '
+                 f'{_number(v.seconds_per_example, 4)} | {_number(v.forward_equivalents, 1)} | '
+                 f'{_number(v.mean_tau, 2)} | {v.separated} of {v.pairs} | {changes} |')
+  return lines
+
+
+def markdown(meta: measure.MetaEvaluation) -> str:
+  """The whole meta-evaluation as one markdown page."""
+  level = f'{measure.LEVEL:.0%}'
+  lines = [f'# Meta-evaluation: {meta.corpus}', '',
+           f'{len(meta.seeds)} run(s) (seeds {", ".join(map(str, meta.seeds))}), a test split of {meta.examples} examples, '
+           f'{meta.design} design. Diagnosticity: the share of (example, map) pairs where the evaluation prefers the '
+           'map over a degraded copy (ties half); "blind to" lists the degradations whose one-sided test of share > 1/2 '
+           'fails after Holm\'s correction over the diagnosticity table. Forward equivalents / example: the evaluation\'s time '
+           'in forward passes of the classifier over the same examples. Mean τ: Kendall τ-b with the other '
+           'evaluations\' rankings, without the baselines.', '', *verdict_table(measure.verdicts(meta)), '']
+  lines += ['## Diagnosticity', '',
+            f'{level} CIs resample examples (one draw shared by every run and explainer); p: one-sided t test of '
+            f'share > 1/2, Holm-corrected over the {len(meta.diagnoses)} rows.', '',
+            '| evaluation | degradation | share | pairs | p (Holm) |', '|---|---|---|---|---|']
+  lines += [f'| {_label(d.score)} | {d.degradation} | {_interval(d.share, d.ci95)} | {d.pairs} | {d.p_holm:.3g} |'
+            for d in meta.diagnoses]
+  lines += ['', '## Cost', '', '| evaluation | s / example | forward-pass equivalents / example |', '|---|---|---|']
+  lines += [f'| {c.evaluation} | {c.seconds_per_example:.4f} | {c.forward_equivalents:.1f} |' for c in meta.costs]
+  for baselines in (True, False):
+    rows = [a for a in meta.agreements if a.baselines == baselines]
+    lines += ['', f'## Rank agreement {"over all maps" if baselines else "without the baselines"}', '',
+              f'{level} CIs of the crossed two-level bootstrap (seeds × shared test examples); p of "the statistic '
+              f'is 0", Benjamini–Hochberg over the table\'s {len(rows) // len(measure.agreement.RANK_STATISTICS)} '
+              'evaluation pairs.', '',
+              '| a | b | statistic | value | p (BH) | explainers |', '|---|---|---|---|---|---|']
+    lines += [f'| {_label(a.a)} | {_label(a.b)} | {a.statistic} | {_interval(a.value, a.ci95)} | {a.p_bh:.3g} | '
+              f'{len(a.explainers)} |' for a in rows]
+  if meta.concordance:
+    c = meta.concordance
+    lines += ['', f"Kendall's W over {len(c.scores)} evaluations and {len(c.explainers)} explainers: "
+              f'{_interval(c.w, c.ci95)}.']
+  lines += ['', '## Explainer pairs', '',
+            f'Oriented difference a − b (> 0: a more faithful), {level} two-level CI; a pair whose '
+            'Benjamini–Hochberg-corrected p (over the evaluation\'s pairs) is ≥ .05 is a tie.', '',
+            '| evaluation | a | b | difference | p (BH) | verdict |', '|---|---|---|---|---|---|']
+  lines += [f'| {_label(p.score)} | {p.a} | {p.b} | {_interval(p.difference, p.ci95)} | {p.p_bh:.3g} | {p.verdict} |'
+            for p in meta.pairs]
+  lines += ['', '## Per-example agreement', '',
+            'Spearman ρ between two evaluations over the test examples (mean over runs), plain and with document '
+            f'length and classifier margin partialled out; the {measure.RANDOM} map\'s row is the null.', '',
+            '| a | b | map | ρ | partial ρ |', '|---|---|---|---|---|']
+  lines += [f'| {_label(e.a)} | {_label(e.b)} | {e.explainer} | {e.rho:.3f} | {e.partial_rho:.3f} |'
+            for e in meta.per_example]
+  if meta.naopc:
+    lines += ['', '## AOPC and normalised AOPC', '',
+              '| kind | by AOPC | by NAOPC | τ | ranking changed |', '|---|---|---|---|---|']
+    lines += [f'| {r.kind} | {", ".join(f"{n} {v:.3f}" for n, v in r.aopc)} | '
+              f'{", ".join(f"{n} {v:.3f}" for n, v in r.naopc)} | {r.tau:.2f} | {"yes" if r.changed else "no"} |'
+              for r in meta.naopc]
+  return '\n'.join(lines) + '\n'
+
+
+def figure(meta: measure.MetaEvaluation, path: str) -> None:
+  """Diagnosticity of every evaluation (rows) against every degradation (columns), a heat map, written to path."""
+  scores = list(dict.fromkeys(d.score for d in meta.diagnoses))
+  degradations = list(dict.fromkeys(d.degradation for d in meta.diagnoses))
+  share = {(d.score, d.degradation): d for d in meta.diagnoses}
+  grid = [[share[s, g].share if (s, g) in share else float('nan') for g in degradations] for s in scores]
+  fig, ax = plt.subplots(figsize=(1.1 * len(degradations) + 3, 0.5 * len(scores) + 1.5))
+  image = ax.imshow(grid, cmap='RdBu', vmin=0, vmax=1, aspect='auto')
+  ax.set_xticks(range(len(degradations)), degradations, rotation=30, ha='right')
+  ax.set_yticks(range(len(scores)), [_label(s) for s in scores])
+  for i, s in enumerate(scores):
+    for j, g in enumerate(degradations):
+      if (s, g) in share:
+        ax.text(j, i, f'{share[s, g].share:.2f}' + ('' if share[s, g].p_holm < 1 - measure.LEVEL else '*'),
+                ha='center', va='center', fontsize=8)
+  fig.colorbar(image, ax=ax, label='share preferring the map')
+  ax.set_title(f'Diagnosticity on {meta.corpus} (*: not above 1/2, Holm)')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

@@ -1,0 +1,203 @@
+"""The meta-evaluation (faithjax/meta): a small synthetic case end to end, references for its statistics, and the
+command on two smoke runs with a user's explainer (slow)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from faithjax import FaithjaxError
+from faithjax import config as config_lib
+from faithjax import explain
+from faithjax import io
+from faithjax import pipeline
+from faithjax import runs
+from faithjax import workdir as workdir_lib
+from faithjax.faithfulness import evaluations
+from faithjax.meta import measure
+from faithjax.meta import render
+from faithjax.models import contract
+from tests import conftest
+
+EXPLAINERS = ('saliency',)
+SECTIONS = ('eraser',)  # its probes run in one forward per length bucket: the fewest programs to compile
+
+
+class TinyRun(runs.Run):
+  """An evaluated workdir whose classifier is the session's trained_synthetic one (no checkpoint written)."""
+
+  def __init__(self, root, trained):
+    super().__init__(root)
+    self.trained = trained
+
+  def classifier(self):
+    return self.trained.model, self.trained.params
+
+
+def evaluated_workdir(root, trained, seed):
+  """A workdir with the trained classifier's maps and their ERASER evaluations (baselines included) on 8 test
+  examples, as the evaluate stage leaves them; the maps are computed on those examples only (0 elsewhere)."""
+  config = config_lib.make_config('synthetic', preset='smoke', explainers=EXPLAINERS, test_subset=8, seed=seed)
+  work = workdir_lib.prepare_workdir(str(root), config)
+  trained.corpus.save(work.corpus)
+  test = trained.corpus.splits['test']
+  subset = pipeline.test_subset(config, test)
+  on_subset = np.isin(np.repeat(np.arange(len(test)), test.lengths), subset)  # flat: tokens of the examples
+  for name in EXPLAINERS:
+    fn = explain.make_explainer(name, trained.model, **pipeline.explainer_options(config, name))
+    flat = np.zeros(len(test.ids), np.float32)
+    flat[on_subset] = explain.explain_split(fn, trained.params, test.subset(subset), 64)
+    io.save_npz(work.maps(name), test=flat)
+  rng = np.random.default_rng(seed)
+  baselines = {'random': {'test': rng.normal(size=len(test.ids)).astype(np.float32)},
+               'uniform': {'test': np.ones(len(test.ids), np.float32)}}
+  maps_of = lambda name: baselines.get(name) or io.load_npz(work.maps(name))
+  pipeline.evaluate_maps(config, trained.corpus, trained.model, trained.params, work,
+                         [*EXPLAINERS, *baselines], maps_of, sections=SECTIONS)
+  return TinyRun(root, trained)
+
+
+@pytest.fixture(scope='module')
+def tiny_runs(trained_synthetic, tmp_path_factory):
+  root = tmp_path_factory.mktemp('meta')
+  return [evaluated_workdir(root / f'seed{seed}', trained_synthetic, seed) for seed in (0, 1)]
+
+
+@pytest.fixture(scope='module')
+def meta(tiny_runs, tmp_path_factory):
+  return measure.meta_evaluate(tiny_runs, str(tmp_path_factory.mktemp('copies')), depth=1, naopc_bounds=False,
+                               n_resamples=200)
+
+
+def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
+  scores = {'eraser_comprehensiveness', 'eraser_sufficiency'}
+  degradations = {'permuted', 'noise_0.25', 'noise_1', 'noise_4', 'sign_flipped', 'randomised_1'}
+  assert {(d.score, d.degradation) for d in meta.diagnoses} == {(s, g) for s in scores for g in degradations}
+  assert all(0 <= d.share <= 1 and d.ci95[0] <= d.share <= d.ci95[1] and d.p <= d.p_holm for d in meta.diagnoses)
+  assert all(d.pairs == 2 * len(EXPLAINERS) * d.examples for d in meta.diagnoses)  # 2 runs x explainers x examples
+  assert {c.evaluation for c in meta.costs} == set(SECTIONS)
+  assert all(c.seconds_per_example > 0 and c.forward_equivalents > 0 for c in meta.costs)
+  assert meta.design == 'crossed' and meta.seeds == (0, 1)
+  assert {p.score for p in meta.pairs} == scores
+  assert {(a.statistic, a.baselines) for a in meta.agreements} == {
+      (s, b) for s in ('kendall_tau', 'spearman_rho') for b in (True, False)}
+  assert 0 <= meta.concordance.w <= 1
+  assert measure.RANDOM in {e.explainer for e in meta.per_example}
+  verdicts = measure.verdicts(meta)
+  assert {v.score for v in verdicts} == scores and all(v.pairs > 0 for v in verdicts)
+  page = render.markdown(meta)
+  assert page.index('| evaluation | verdict |') < page.index('## Diagnosticity')
+  assert 'Holm' in page and 'Benjamini–Hochberg' in page
+  render.figure(meta, str(tmp_path / 'meta.png'))
+  assert os.path.getsize(tmp_path / 'meta.png') > 0
+
+
+def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):
+  with pytest.raises(FaithjaxError, match='weak_learner train a model'):
+    measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['weak_learner'])
+
+
+@pytest.mark.parametrize('kind, expected', [
+    ('bilstm', ['output', 'attention', 'recurrences_1', 'recurrences_0', 'input_kernel', 'embedding']),
+    ('transformer', ['output', 'attention', 'final_norm', 'block_1', 'block_0', 'positions', 'embedding'])])
+def test_cascading_randomisation_starts_at_the_output_whatever_the_modules_are_named(kind, expected):
+  model = conftest.tiny_classifier(kind, 30)
+  assert measure.top_modules(model, jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))) == expected
+
+
+def holm_reference(p):
+  """Holm's step-down adjusted p, written out: the i-th smallest times (m - i), running maximum, capped at 1."""
+  order = sorted(range(len(p)), key=lambda i: p[i])
+  adjusted, running = [0.] * len(p), 0.
+  for rank, i in enumerate(order):
+    running = max(running, min(1., (len(p) - rank) * p[i]))
+    adjusted[i] = running
+  return adjusted
+
+
+def test_diagnoses_match_a_loop_over_pairs_and_holm_written_out():
+  rng = np.random.default_rng(11)
+  wins = {}
+  for score, shift in (('deletion_rate', -.3), ('eraser_comprehensiveness', .3), ('eraser_sufficiency', 0.)):
+    orientation = evaluations.SCORES[score].orientation
+    for degradation in ('permuted', 'sign_flipped'):
+      entries = []
+      for _ in range(3):  # maps (runs x explainers) over the same 40 examples
+        original = np.round(rng.normal(size=40), 1)
+        degraded = np.round(original - orientation * shift + rng.normal(size=40), 1)
+        degraded[:3] = original[:3]  # ties count half
+        entries.append((original, degraded, orientation))
+      wins[score, degradation] = entries
+  rows = measure.diagnoses(wins, n_resamples=200)
+  p_values = []
+  for row in rows:
+    entries = wins[row.score, row.degradation]
+    outcomes = [[1. if o * (a - b) > 0 else .5 if a == b else 0. for a, b in zip(x, y)] for x, y, o in entries]
+    assert row.share == pytest.approx(np.mean(outcomes))
+    assert row.pairs == 120 and row.examples == 40
+    per_example = [np.mean([outcome[i] for outcome in outcomes]) for i in range(40)]
+    p_values.append(stats.ttest_1samp(per_example, .5, alternative='greater').pvalue)
+    assert row.p == pytest.approx(p_values[-1])
+  np.testing.assert_allclose([row.p_holm for row in rows], holm_reference(p_values))
+
+
+def test_kendalls_w_of_the_meta_evaluation_is_the_rank_sum_formula_without_ties():
+  rng = np.random.default_rng(5)
+  estimate = rng.normal(size=(3, 5))
+  scored = {s: {'explainers': list('abcde'), 'estimate': estimate[i], 'boot': estimate[i][:, None]
+                + rng.normal(scale=.1, size=(5, 300))} for i, s in enumerate(('x', 'y', 'z'))}
+  w = measure.kendalls_w(scored, (2, 50, 'crossed'))
+  ranks = np.argsort(np.argsort(estimate, 1), 1) + 1.
+  m, n = ranks.shape
+  assert w.w == pytest.approx(12 * ((ranks.sum(0) - m * (n + 1) / 2) ** 2).sum() / (m ** 2 * (n ** 3 - n)))
+  assert 0 <= w.ci95[0] <= w.ci95[1] <= 1
+
+
+def test_naopc_ranking_changes_only_when_the_order_does():
+  same = measure.NaopcRanking('comprehensiveness', (('a', .3), ('b', .1)), (('a', .9), ('b', .2)), 1.)
+  swapped = measure.NaopcRanking('comprehensiveness', (('a', .3), ('b', .1)), (('b', .9), ('a', .2)), -1.)
+  assert not same.changed and swapped.changed
+
+
+PLUGIN = '''
+import jax.numpy as jnp
+from faithjax import plugins
+
+
+def position(model, params, ids, mask, key=None):
+  """Later tokens matter more: a user's explainer that reads nothing of the model."""
+  del model, params, key
+  return jnp.where(mask, jnp.cumsum(mask, -1).astype(jnp.float32), 0.)
+
+
+plugins.register(plugins.Explainer('position', position))
+'''
+
+
+@pytest.mark.slow  # two smoke runs (every stage) and the meta-evaluation over them, from outside the package
+def test_the_command_on_two_smoke_seeds_with_a_users_explainer(tmp_path):
+  (tmp_path / 'my_plugins').mkdir()
+  (tmp_path / 'my_plugins' / '__init__.py').write_text('')
+  (tmp_path / 'my_plugins' / 'explainers.py').write_text(PLUGIN)
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=os.pathsep.join([str(tmp_path), conftest.REPO]))
+  plugin = '--plugins=my_plugins.explainers'
+  workdirs = [str(tmp_path / f'seed{seed}') for seed in (0, 1)]
+  for seed, workdir in enumerate(workdirs):
+    subprocess.run(conftest.smoke_run(workdir, plugin, f'--seed={seed}', '--explainers=saliency,position',
+                                      '--test_subset=24'), check=True, capture_output=True, env=env, timeout=1200)
+  done = subprocess.run([sys.executable, '-m', 'faithjax.meta', plugin, f'--runs={",".join(workdirs)}',
+                         f'--out={tmp_path / "meta"}', '--n_resamples=200', '--depth=1',
+                         f'--compile_cache={conftest.COMPILE_CACHE}'],
+                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
+  assert done.returncode == 0, done.stderr[-2000:]
+  record = json.loads((tmp_path / 'meta' / 'meta.json').read_text())
+  assert 'position' in record['explainers']
+  assert {d['degradation'] for d in record['diagnoses']} >= {'permuted', 'sign_flipped', 'randomised_1'}
+  assert {v['score'] for v in record['verdicts']} >= {'deletion_rate', 'eraser_comprehensiveness'}
+  assert record['naopc'] and (tmp_path / 'meta' / 'meta.png').exists()
+  assert '| evaluation | verdict |' in (tmp_path / 'meta' / 'meta.md').read_text()
