@@ -52,10 +52,13 @@ class Example:
 
   def without(self, keep, removal):
     """f with the tokens where keep [seq] is False removed ('pad': masked, and stepped over with a zero input
-    along the original text, the fixed rule that test_departures checks against the LSTM step by step)."""
+    along the original text, the fixed rule that test_departures checks against the LSTM step by step; with
+    none kept, f of the empty document, one PAD position)."""
     kept = self.emb * keep[None, :, None]
     if removal != 'pad':
       return self.f(kept, self.mask)
+    if not (self.mask[0] & keep).any():
+      return self.f(contract.embed(self.model, self.params, np.zeros((1, 1), int)), np.zeros((1, 1), bool))
     logits, _ = contract.logits_from_inputs(self.model, self.params, contract.inputs_from_embeddings(
         self.model, self.params, kept), self.mask & keep, span=contract.text_span(self.mask))
     return float(reference_value(logits, self.label, self.target))
