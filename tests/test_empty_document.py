@@ -5,7 +5,7 @@ in occlusion, KernelSHAP and LIME under removal 'pad', and in deletion and ERASE
 own width instead, the attention pooling has no real token to attend to and spreads over the padding.
 Slow (three compiles per case, about 90 s of CPU in all); the default suite's share: a one-token document's
 occlusion at two widths (test_explain_sampling) and ERASER against its loop, which removes to the empty document
-(test_faithfulness). In float64, so that solving KernelSHAP's and LIME's systems at another width changes nothing
+(test_faithfulness). KernelSHAP and LIME in float64, so that solving their systems at another size changes nothing
 visible at 1e-6.
 """
 
@@ -39,7 +39,7 @@ def _bilstm_with_biases():
   return model, params
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def x64():
   with jax.enable_x64(True):
     yield
@@ -47,7 +47,8 @@ def x64():
 
 @pytest.fixture(scope='module', params=['bilstm', 'transformer'])
 def classifier_(request):
-  """(model, float64 params), made in float32 (Flax's zeros initialiser would give float64 biases in x64)."""
+  """(model, params as float64 numpy arrays: float32 outside x64), made in float32 (Flax's zeros initialiser
+  would give float64 biases in x64)."""
   if request.param == 'bilstm':
     model, params = _bilstm_with_biases()
   else:
@@ -99,7 +100,7 @@ def test_occlusion_of_a_one_token_document_is_its_drop_to_the_empty_document(cla
 
 
 @pytest.mark.parametrize('name', ['kernel_shap', 'lime'])
-def test_coalition_explainers_under_pad_removal(classifier_, monkeypatch, name):
+def test_coalition_explainers_under_pad_removal(x64, classifier_, monkeypatch, name):
   model, params = classifier_
   monkeypatch.setattr(explain, f'{name}_coalitions', every_subset)
   fn = jax.jit(getattr(explain, name), static_argnums=0, static_argnames=('removal', 'samples'))

@@ -106,7 +106,7 @@ def logits_from_inputs(model, params, inputs_, mask, detach_attention=False, spa
                      method=type(model).logits_from_projection)
 
 
-def empty_logits(model, params):
+def empty_logits(model: TextClassifier, params: Params) -> jax.Array:
   """The logits of the empty document, one position of PAD: [classes].
 
   What an input scores once every one of its tokens is removed (occlusion, KernelSHAP and LIME under removal
@@ -118,7 +118,8 @@ def empty_logits(model, params):
   return apply(model, params, ids, ids != PAD_ID)[0][0]
 
 
-def removal_logits(model, params, inputs_, mask, empty, span=None):
+def removal_logits(model: TextClassifier, params: Params, inputs_: jax.Array, mask: jax.Array, empty: jax.Array,
+                   span: jax.Array | None = None) -> jax.Array:
   """logits_from_inputs of inputs whose removed tokens are masked out: [batch, classes].
 
   mask: <bool>[batch, seq], the tokens kept; a row that keeps none scores `empty` [classes] (empty_logits),
