@@ -380,13 +380,12 @@ def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='z
                 path_tokens=MAX_PATH_TOKENS):
   """KernelSHAP, one feature per token: [batch, seq], signed, summing to f(x) - f(no token).
 
-  f(no token) is f of the zero embeddings under removal 'zero', of the empty document under 'pad'
-  (contract.empty_logits): independent of the padding width either way.
-
   Least squares of f(z) - f(no token) on the coalitions z of kernel_shap_coalitions,
   subject to sum_t phi_t = f(x) - f(no token) (the efficiency constraint, exact), all
   documents' systems solved at once. `ridge` * |phi|^2 keeps the system solvable when
   there are fewer samples than tokens; next to z'z (~ samples) it changes little.
+  f(no token) is f of the zero embeddings under removal 'zero', of the empty document under 'pad'
+  (contract.empty_logits): independent of the padding width either way.
   """
   _require_key('kernel_shap', key)
   coalitions = kernel_shap_coalitions(key, mask, samples)
