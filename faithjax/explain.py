@@ -239,19 +239,20 @@ def _forward(model, params, mask, detach_attention):
   return lambda emb: contract.logits_from_embeddings(model, params, emb, mask, detach_attention)[0]
 
 
-def _value_without(model, params, emb, mask, keep, label, target, removal):
+def _value_without(model, params, emb, mask, keep, label, target, removal, empty):
   """f(label) with the tokens where `keep` [batch, seq] is False removed: [batch].
 
   removal 'zero' gives them a zero (PAD) embedding, still attended (Captum's Occlusion,
   Lime and KernelShap with baseline 0); 'pad' also masks them, as deletion's 'pad' mode
   under its default, symmetric rule: a recurrent model still steps over the whole
-  original text, a removed token with a zero input, in both directions.
+  original text, a removed token with a zero input, in both directions; a document
+  with every token removed scores `empty` (contract.empty_logits), whatever its width.
   """
   kept = emb * keep[..., None]
   if removal != 'pad':
     return explained_value(_forward(model, params, mask, False)(kept), label, target)
-  logits, _ = contract.logits_from_inputs(model, params, contract.inputs_from_embeddings(model, params, kept),
-                                          mask & keep, span=contract.text_span(mask))
+  logits = contract.removal_logits(model, params, contract.inputs_from_embeddings(model, params, kept), mask & keep,
+                                   empty, span=contract.text_span(mask))
   return explained_value(logits, label, target)
 
 
@@ -265,12 +266,14 @@ def _predicted(model, params, emb, mask, target):
 def occlusion(model, params, ids, mask, key=None, *, target='prob', removal='pad', path_tokens=MAX_PATH_TOKENS):
   """Leave-one-out: f(x) - f(x without token t), the class predicted at x: [batch, seq].
 
-  Every single-token removal of the batch runs in one program (seq variants).
+  Every single-token removal of the batch runs in one program (seq variants). Under removal 'pad', a one-token
+  document without its token is the empty document (contract.empty_logits).
   """
   emb = contract.embed(model, params, ids)
   label, value = _predicted(model, params, emb, mask, target)
+  empty = contract.empty_logits(model, params)
   without = lambda t: _value_without(model, params, emb, mask, jnp.arange(ids.shape[1]) != t, label, target,
-                                     removal)
+                                     removal, empty)
   values = jax.lax.map(without, jnp.arange(ids.shape[1]), batch_size=_variants_per_chunk(ids, path_tokens))
   return (value[:, None] - values.T) * mask
 
@@ -363,10 +366,12 @@ def _random_subsets(key, mask, sizes):
 
 
 def _coalition_values(model, params, ids, mask, coalitions, target, removal, path_tokens):
-  """(f(x) [batch], f of every coalition [samples, batch], f with no token [batch])."""
+  """(f(x) [batch], f of every coalition [samples, batch], f with no token [batch]: under removal 'pad', the empty
+  document's, as for any coalition without a token)."""
   emb = contract.embed(model, params, ids)
   label, value = _predicted(model, params, emb, mask, target)
-  without = lambda keep: _value_without(model, params, emb, mask, keep, label, target, removal)
+  empty = contract.empty_logits(model, params)
+  without = lambda keep: _value_without(model, params, emb, mask, keep, label, target, removal, empty)
   values = jax.lax.map(without, coalitions, batch_size=_variants_per_chunk(ids, path_tokens))
   return value, values, without(jnp.zeros_like(mask))
 
@@ -379,6 +384,8 @@ def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='z
   subject to sum_t phi_t = f(x) - f(no token) (the efficiency constraint, exact), all
   documents' systems solved at once. `ridge` * |phi|^2 keeps the system solvable when
   there are fewer samples than tokens; next to z'z (~ samples) it changes little.
+  f(no token) is f of the zero embeddings under removal 'zero', of the empty document under 'pad'
+  (contract.empty_logits): independent of the padding width either way.
   """
   _require_key('kernel_shap', key)
   coalitions = kernel_shap_coalitions(key, mask, samples)
@@ -419,7 +426,8 @@ def lime(model, params, ids, mask, key=None, *, target='prob', removal='zero', s
 
   f(z) ~ intercept + z . phi over lime_coalitions z (Bernoulli(1/2) per token, Captum's sampling, not the lime
   package's), weighted by lime_weights, penalty ridge * |phi|^2 (the intercept free), the lime package's kernel
-  and ridge defaults; every document's regression solved at once.
+  and ridge defaults; every document's regression solved at once. Under removal 'pad' a coalition without any
+  token scores the empty document (contract.empty_logits).
   """
   _require_key('lime', key)
   coalitions = lime_coalitions(key, mask, samples)

@@ -90,8 +90,8 @@ def bilstm():
 def _logits(model, params, ids, removed, mode):
   """Logits after removing the `removed` positions of one document with deletion's probes."""
   projected = contract.inputs(model, params, ids)
-  unk = deletion.unk_inputs(model, params)
-  return deletion.probes(model, params, projected, ids != 0, removed[:, None, :], mode, unk)[:, 0]
+  unk, empty = deletion.unk_inputs(model, params), contract.empty_logits(model, params)
+  return deletion.probes(model, params, projected, ids != 0, removed[:, None, :], mode, unk, empty)[:, 0]
 
 
 def _shorter(model, params, ids, keep):

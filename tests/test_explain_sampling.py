@@ -52,16 +52,27 @@ class Example:
 
   def without(self, keep, removal):
     """f with the tokens where keep [seq] is False removed ('pad': masked, and stepped over with a zero input
-    along the original text, the fixed rule that test_departures checks against the LSTM step by step)."""
+    along the original text, the fixed rule that test_departures checks against the LSTM step by step; with
+    none kept, f of the empty document, one PAD position)."""
     kept = self.emb * keep[None, :, None]
     if removal != 'pad':
       return self.f(kept, self.mask)
+    if not (self.mask[0] & keep).any():
+      return self.f(contract.embed(self.model, self.params, np.zeros((1, 1), int)), np.zeros((1, 1), bool))
     logits, _ = contract.logits_from_inputs(self.model, self.params, contract.inputs_from_embeddings(
         self.model, self.params, kept), self.mask & keep, span=contract.text_span(self.mask))
     return float(reference_value(logits, self.label, self.target))
 
   def grad(self, emb):
     return reference_gradient(self.model, self.params, emb, self.mask, self.target, False, self.label)[0]
+
+
+def with_lstm_biases(params):
+  """params with non-zero LSTM biases, as after training: with zero ones, a zero input leaves the state at zero
+  and a document without its tokens scores the same at every width whatever removal makes of it."""
+  return {**params, **{name: {**layer, 'bias': jax.random.normal(jax.random.key(i), layer['bias'].shape,
+                                                                 layer['bias'].dtype)}
+                       for i, (name, layer) in enumerate(params.items()) if name.startswith('recurrences_')}}
 
 
 def per_example(fn, model, params, ids, mask, **kwargs):
@@ -143,6 +154,7 @@ def check(fast_scores, expected, rtol=1e-9):
 @pytest.mark.parametrize('kind', ['bilstm', 'lstm'])
 def test_occlusion_matches_leave_one_out_loop(x64, removal, kind):
   model, params = tiny_model(kind)
+  params = with_lstm_biases(params)  # the one-token document's removal: the empty document, not its padding
   ids, mask = random_batch()
   # path_tokens=100: 2 positions per chunk, so several chunks and a partial last one.
   scores = fast('occlusion', model, params, ids, mask, removal=removal, path_tokens=100)
@@ -182,6 +194,7 @@ def test_gradient_shap_matches_path_sample_loop(x64, pool_from):
 @pytest.mark.parametrize('removal', explain.REMOVALS)
 def test_kernel_shap_matches_constrained_least_squares_per_example(x64, removal):
   model, params = tiny_model('bilstm')
+  params = with_lstm_biases(params)  # f(no token) under 'pad': the empty document, not the padded one
   ids, mask = random_batch()
   scores = fast('kernel_shap', model, params, ids, mask, samples=COALITIONS, ridge=0., removal=removal,
                 path_tokens=500)
@@ -312,7 +325,9 @@ def test_map_transforms(x64, transforms, expected):
 
 
 def test_occlusion_batched_equals_per_example_and_padding_changes_nothing(x64):
+  """Also for the one-token document, whose token removed leaves no real token (the empty document)."""
   model, params = tiny_model('bilstm')
+  params = with_lstm_biases(params)
   fn = explain.make_explainer('occlusion', model)
   ids, mask = random_batch()
   batched = np.asarray(fn(params, ids, mask))

@@ -87,7 +87,10 @@ def _removed(tokens, drop, mode):
 
 def _probabilities(model, params, tokens, width, span=None):
   """The classifier's probabilities of one document; span: how many positions a recurrence steps over (the
-  original length under the fixed pad rule; default: up to the last real token)."""
+  original length under the fixed pad rule; default: up to the last real token). A document without a real
+  token is the empty document: one PAD position, whatever `width` and `span`."""
+  if not any(tokens):
+    tokens, width, span = [], 1, None
   ids = np.zeros((1, width), np.int32)
   ids[0, :len(tokens)] = tokens
   if span is None:

@@ -10,6 +10,9 @@ Removing the top k tokens means, per `mode`:
            `removal_mode` maps deletion_mode 'pad' to it);
   'unk'    their ids become UNK, an ordinary token;
   'delete' they are cut out and the rest shift left.
+An input left without any real token (the last k of deletion, ERASER's bins
+of one-token documents) scores as the empty document (contract.empty_logits)
+under every mode, so no probe depends on the batch's padding width.
 Removal acts on the model's `contract.inputs` (the LSTM's input projection,
 linear in the embedding; the embedding for a model without one): they are
 computed once per chunk of probes, and removing a token is a row edit, so
@@ -89,17 +92,18 @@ def unk_inputs(model, params):
   return contract.inputs(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
 
 
-def probes(model, params, projected, mask, removed, mode, unk_projection):
+def probes(model, params, projected, mask, removed, mode, unk_projection, empty):
   """Logits of many edits of each example in one program.
 
   removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes]. mode 'pad_fixed': 'pad', with the
-  recurrence stepping over the unedited text's span (contract.text_span of `mask`).
+  recurrence stepping over the unedited text's span (contract.text_span of `mask`). empty: [classes]
+  (contract.empty_logits), the logits of an edit without any real token left.
   """
   batch, probes, seq = removed.shape
   flat = lambda x: jnp.broadcast_to(x[:, None], (batch, probes) + x.shape[1:]).reshape((-1,) + x.shape[1:])
   edited, edited_mask = erase(flat(projected), flat(mask), removed.reshape(-1, seq), mode, unk_projection)
   span = flat(contract.text_span(mask)) if mode == 'pad_fixed' else None
-  logits, _ = contract.logits_from_inputs(model, params, edited, edited_mask, span=span)
+  logits = contract.removal_logits(model, params, edited, edited_mask, empty, span=span)
   return logits.reshape(batch, probes, -1)
 
 
@@ -122,7 +126,7 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   slots = min(slots or pool, pool)
   mask = ids != PAD_ID
   ranks, n = token_ranks(scores, mask, absolute), mask.sum(-1)
-  unk_projection = unk_inputs(model, params)
+  unk_projection, empty = unk_inputs(model, params), contract.empty_logits(model, params)
   # Rows after the last non-empty one (a pool's padding) need no probe: an empty row's count is 0 anyway.
   size = jnp.max(jnp.where(n > 0, jnp.arange(pool) + 1, 0))
   queued = lambda i: jnp.where(i < size, i, pool)
@@ -137,7 +141,7 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
     projected, slot_mask = contract.inputs(model, params, slot_ids), slot_ids != PAD_ID
     ks = start[:, None] + jnp.arange(chunk)  # [slots, chunk]
     removed = slot(ranks)[:, None, :] < ks[:, :, None]
-    predicted = jnp.argmax(probes(model, params, projected, slot_mask, removed, mode, unk_projection), -1)
+    predicted = jnp.argmax(probes(model, params, projected, slot_mask, removed, mode, unk_projection, empty), -1)
     label = jnp.where(start == 0, predicted[:, 0], state['label'])
     changed = (predicted != label[:, None]) & (ks >= 1) & (ks <= slot_n[:, None])
     hit = changed.any(-1)

@@ -35,16 +35,18 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
     sufficiency_b       = p(x) - p(r_b alone)       (lower = more faithful)
   AOPC is the mean over the bins. (ERASER's paper also averages in an empty
   bin, dividing by |bins| + 1; here it is the plain mean over `percents`.)
+  An input without any real token (r_b of a one-token document removed, or an
+  empty document) scores as the empty document (contract.empty_logits).
   ids, scores: [batch, seq]. Returns {'comprehensiveness', 'sufficiency':
   [batch, bins]; 'aopc_comprehensiveness', 'aopc_sufficiency': [batch]}.
   """
   projected, mask = contract.inputs(model, params, ids), ids != PAD_ID
-  unk_projection = deletion.unk_inputs(model, params)
-  probs = jax.nn.softmax(contract.logits_from_inputs(model, params, projected, mask)[0], -1)
+  unk_projection, empty = deletion.unk_inputs(model, params), contract.empty_logits(model, params)
+  probs = jax.nn.softmax(contract.removal_logits(model, params, projected, mask, empty), -1)
   label = jnp.argmax(probs, -1)
   top = deletion.token_ranks(scores, mask, absolute)[:, None, :] < removal_counts(mask.sum(-1), percents)[:, :, None]
   removed = jnp.concatenate([top, ~top], axis=1)  # bins without r_b, then r_b alone
-  probe_probs = jax.nn.softmax(deletion.probes(model, params, projected, mask, removed, mode, unk_projection), -1)
+  probe_probs = jax.nn.softmax(deletion.probes(model, params, projected, mask, removed, mode, unk_projection, empty), -1)
   of_label = lambda p: jnp.take_along_axis(p, label.reshape((-1,) + (1,) * (p.ndim - 1)), -1)[..., 0]
   comprehensiveness, sufficiency = jnp.split(of_label(probs)[:, None] - of_label(probe_probs), 2, axis=1)
   return {'comprehensiveness': comprehensiveness, 'sufficiency': sufficiency,

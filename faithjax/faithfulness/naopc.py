@@ -59,19 +59,22 @@ class Bounds:
 
 
 def _label_probability(model, params, ids):
-  """(projected inputs, mask, UNK inputs, label predicted on the full input [batch], its probability [batch])."""
+  """(projected inputs, mask, UNK inputs, the empty document's logits, label predicted on the full input [batch],
+  its probability [batch])."""
   projected, mask = contract.inputs(model, params, ids), ids != PAD_ID
-  probs = jax.nn.softmax(contract.logits_from_inputs(model, params, projected, mask)[0], -1)
+  empty = contract.empty_logits(model, params)
+  probs = jax.nn.softmax(contract.removal_logits(model, params, projected, mask, empty), -1)
   label = jnp.argmax(probs, -1)
   p = jnp.take_along_axis(probs, label[:, None], -1)[:, 0]
-  return projected, mask, deletion.unk_inputs(model, params), label, p
+  return projected, mask, deletion.unk_inputs(model, params), empty, label, p
 
 
 def _drops(model, params, ids, removed, mode):
   """p(x) - p(x without each removed set) of the full-input label: removed <bool>[batch, probes, seq] -> same
   [batch, probes]."""
-  projected, mask, unk_projection, label, p = _label_probability(model, params, ids)
-  probe_probs = jax.nn.softmax(deletion.probes(model, params, projected, mask, removed, mode, unk_projection), -1)
+  projected, mask, unk_projection, empty, label, p = _label_probability(model, params, ids)
+  probe_probs = jax.nn.softmax(deletion.probes(model, params, projected, mask, removed, mode, unk_projection, empty),
+                               -1)
   return p[:, None] - jnp.take_along_axis(probe_probs, label[:, None, None], -1)[..., 0]
 
 

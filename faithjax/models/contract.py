@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 
+from faithjax.data.text import PAD_ID
+
 
 @runtime_checkable
 class TextClassifier(Protocol):
@@ -102,6 +104,29 @@ def logits_from_inputs(model, params, inputs_, mask, detach_attention=False, spa
   extra = () if span is None else (span,)
   return model.apply({'params': params}, inputs_, mask, detach_attention, *extra,
                      method=type(model).logits_from_projection)
+
+
+def empty_logits(model: TextClassifier, params: Params) -> jax.Array:
+  """The logits of the empty document, one position of PAD: [classes].
+
+  What an input scores once every one of its tokens is removed (occlusion, KernelSHAP and LIME under removal
+  'pad'; deletion and ERASER under 'pad' and 'delete'). Scored where it stands, such an input has no real token
+  for the attention pooling to attend to, which then spreads its weight over the batch's padding, so the score
+  would depend on the padding width; the empty document has none.
+  """
+  ids = jnp.full((1, 1), PAD_ID)
+  return apply(model, params, ids, ids != PAD_ID)[0][0]
+
+
+def removal_logits(model: TextClassifier, params: Params, inputs_: jax.Array, mask: jax.Array, empty: jax.Array,
+                   span: jax.Array | None = None) -> jax.Array:
+  """logits_from_inputs of inputs whose removed tokens are masked out: [batch, classes].
+
+  mask: <bool>[batch, seq], the tokens kept; a row that keeps none scores `empty` [classes] (empty_logits),
+  whatever its width. span: as for logits_from_inputs.
+  """
+  logits, _ = logits_from_inputs(model, params, inputs_, mask, span=span)
+  return jnp.where(mask.any(-1, keepdims=True), logits, empty)
 
 
 def apply(model, params, ids, mask=None):
