@@ -190,8 +190,8 @@ def output_guided_row(model, params, split, config, segments: int) -> Row:
   steps = fewest_nodes(errors_at, FLAGS.tolerance, FLAGS.max_evaluations, least=segments) or FLAGS.max_evaluations
   fn = explain.make_explainer('integrated_gradients', model, target=config.target, steps=steps, **guided)
   speed = timed(lambda: explain.explain_split(fn, params, split, FLAGS.batch_size), len(split))
-  misses = sorted(s for s in errors if s < steps)
-  io.log(f'output_guided, {segments} segments: {steps} nodes (missed at {misses})')
+  tried = ', '.join(f'{s}: p90 {np.quantile(e, 0.9):.1e}, max {e.max():.1e}' for s, e in sorted(errors.items()))
+  io.log(f'output_guided, {segments} segments: {steps} nodes ({tried})')
   return summary(f'faithjax output_guided, {segments} segments', f'{steps} + {segments}', speed, errors_at(steps),
                  np.full(len(split), steps + segments))
 

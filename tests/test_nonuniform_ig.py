@@ -48,6 +48,7 @@ def guided_errors(case):
             for steps in (8, 16, 32)}
 
 
+@pytest.mark.slow  # ~15 s of CPU: the 32-node reference of every document and a float64 program per count
 def test_matches_the_float64_reference_and_the_error_falls_with_the_nodes(guided_errors):
   """Measured: worst 1.2, 1.6e-2, 3.2e-4 at 8, 16, 32 nodes (Gauss-Legendre: 1e-11 at 32, the reference's own)."""
   worst = [guided_errors[steps].max() for steps in (8, 16, 32)]
