@@ -99,7 +99,8 @@ def output_guided_rule(values, steps: int):
   cheap forward pre-pass. Each segment [i, i + 1] / segments gets one node, so none is empty, and the other
   steps - segments go to the segments in proportion to |f change| across them (largest remainders; uniformly
   where f does not change); a segment is integrated by Gauss-Legendre at its count. Returns alphas, weights
-  [steps, batch], the weights summing to 1 per example (steps >= segments).
+  [steps, batch], the weights summing to 1 per example (steps >= segments). Measured, not the default: on SST it
+  needs more evaluations than one global Gauss-Legendre rule (experiments/results/nonuniform_ig_sst.md).
   """
   segments = values.shape[0] - 1
   change = jnp.abs(jnp.diff(values, axis=0))  # [segments, batch]
@@ -121,7 +122,7 @@ def output_guided_rule(values, steps: int):
 
 @functools.cache
 def _gauss_legendre_table(largest: int) -> tuple[np.ndarray, np.ndarray]:
-  """Gauss-Legendre nodes and weights on [0, 1] of each count n <= largest, row n zero-padded: [largest + 1, largest]."""
+  """Gauss-Legendre rules on [0, 1] of each count n <= largest, row n zero-padded: [largest + 1, largest] twice."""
   nodes, weights = np.zeros((2, largest + 1, largest))
   for n in range(1, largest + 1):
     nodes[n, :n], weights[n, :n] = quadrature_rule('gauss_legendre', n)
@@ -554,7 +555,9 @@ for _record in (
     plugins.Explainer('integrated_gradients', integrated_gradients, check=_check_ig, quality=completeness_quality,
                       option_help={'steps': 'Integrated Gradients path points (quadrature nodes).',
                                    'quadrature': f'Integrated Gradients quadrature: {", ".join(QUADRATURES)} '
-                                                 f'(fixed) or {OUTPUT_GUIDED} (nodes per document where f changes).',
+                                                 f'(fixed) or {OUTPUT_GUIDED} (nodes per document where f changes; '
+                                                 'on SST it needed 2x gauss_legendre\'s evaluations: '
+                                                 'experiments/results/nonuniform_ig_sst.md).',
                                    'guide_segments': f'With {OUTPUT_GUIDED}: forward passes of the pre-pass that '
                                                      'places the nodes (even segments of the path).',
                                    'tolerance': 'Refine each document until its map\'s estimated L1 error and its '
