@@ -98,12 +98,14 @@ def summarise(quadrature: str, steps: int, relative: np.ndarray) -> Point:
 
 
 def relative_errors(model, params, split, config: config_lib.RunConfig, quadrature: str, steps: int,
-                    scale: float = 1.) -> np.ndarray:
+                    scale: float = 1., **options) -> np.ndarray:
   """IG with `quadrature` at `steps` over an EncodedSplit, as the pipeline runs it: relative error [len(split)].
 
   `scale` multiplies the maps first: a rule with the same nodes and scaled weights (Captum's riemann_trapezoid).
+  `options`: IG's other options (guide_segments), over the run's.
   """
-  options = {**pipeline.explainer_options(config, 'integrated_gradients'), 'steps': steps, 'quadrature': quadrature}
+  options = {**pipeline.explainer_options(config, 'integrated_gradients'), **options, 'steps': steps,
+             'quadrature': quadrature}
   fn = explain.make_explainer('integrated_gradients', model, **options)
   maps = explain.explain_split(fn, params, split, config.eval_batch_size, progress=f'{steps} steps')
   return explain.split_completeness(model, params, split, scale * maps, config.eval_batch_size, config.target)[1]

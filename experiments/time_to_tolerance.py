@@ -13,6 +13,11 @@ document (median, p90, max):
 - faithjax fixed: Gauss-Legendre at the fewest nodes that `meet` the target
   on these documents (p90 <= tolerance and every one <= 10 x tolerance,
   issue 35's), found by doubling, then bisection, up to --max_evaluations;
+- faithjax output_guided (issue 35 item 2), for each --output_guided count of
+  guide segments: the fewest nodes that meet the target, found as for
+  Gauss-Legendre; its evaluations per document are the nodes plus the
+  pre-pass's forward passes (one per segment, each counted as a whole
+  gradient evaluation though it costs about a third of one);
 - Captum at its default, 50 Gauss-Legendre steps, and at that fewest count.
   Captum's gausslegendre has faithjax's nodes and weights
   (tests/test_quadrature.py), so its errors are the ones measured here; its
@@ -24,7 +29,7 @@ faithjax rows are timed as bench.best_seconds (a first, compiling call not
 timed; best of --repeats), over the sample in length buckets of --batch_size.
 The 1-minute load average is recorded beside every row.
 
-Writes <out>/time_to_tolerance_<corpus>.{json,md}.
+Writes <out>/<name>_<corpus>.{json,md} (--name: time_to_tolerance).
 """
 
 import dataclasses
@@ -68,6 +73,9 @@ def define_flags():
                        'earlier run on the same documents (0: search them).')
   flags.DEFINE_integer('repeats', 2, 'Timed calls per faithjax row (the best is kept).')
   flags.DEFINE_bool('peer', True, 'Time Captum (needs torch and captum: pip install -e .[bench]).')
+  flags.DEFINE_list('output_guided', [], 'Guide segment counts of the output_guided rule measured (none: not '
+                    'measured).')
+  flags.DEFINE_string('name', 'time_to_tolerance', 'The output files\' stem: <name>_<corpus>.{json,md}.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +96,9 @@ def meets(relative: np.ndarray, tolerance: float) -> bool:
   return bool(np.quantile(relative, 0.9) <= tolerance and relative.max() <= SLACK * tolerance)
 
 
-def fewest_nodes(errors_at, tolerance: float, cap: int) -> int | None:
-  """The fewest node counts n <= cap whose errors_at(n) `meets` the tolerance (doubling, then bisection)."""
-  low, high = 0, 1
+def fewest_nodes(errors_at, tolerance: float, cap: int, least: int = 1) -> int | None:
+  """The fewest node counts least <= n <= cap whose errors_at(n) `meets` the tolerance (doubling, then bisection)."""
+  low, high = least - 1, least
   while not meets(errors_at(high), tolerance):
     if high >= cap:
       return None
@@ -161,10 +169,31 @@ def measure(root):
     if FLAGS.peer:
       peer_speed = captum_examples_per_s(config, len(run.corpus.vocab), int(round(split.lengths.mean())), steps)
       rows.append(summary('captum gausslegendre', steps, peer_speed or float('nan'), errors_at(steps)))
+  for segments in map(int, FLAGS.output_guided):
+    rows.append(output_guided_row(model, params, split, config, segments))
   return {'corpus': config.corpus, 'workdir': root, 'arguments': sys.argv[1:], 'examples': n,
           'test_size': len(run.test), 'tolerance': tolerance, 'slack': SLACK, 'fewest_fixed_nodes': fewest,
           'explained': config.target, 'config': config.fingerprint(), 'measured': provenance.now(),
           'provenance': provenance.record(), 'cpu_count': os.cpu_count(), 'rows': [dataclasses.asdict(r) for r in rows]}
+
+
+def output_guided_row(model, params, split, config, segments: int) -> Row:
+  """The output_guided rule with `segments` guide segments at the fewest nodes meeting the target (or the cap)."""
+  guided = {'quadrature': explain.OUTPUT_GUIDED, 'guide_segments': segments}
+  errors = {}
+
+  def errors_at(steps):
+    if steps not in errors:
+      errors[steps] = quadrature.relative_errors(model, params, split, config, steps=steps, **guided)
+    return errors[steps]
+
+  steps = fewest_nodes(errors_at, FLAGS.tolerance, FLAGS.max_evaluations, least=segments) or FLAGS.max_evaluations
+  fn = explain.make_explainer('integrated_gradients', model, target=config.target, steps=steps, **guided)
+  speed = timed(lambda: explain.explain_split(fn, params, split, FLAGS.batch_size), len(split))
+  tried = ', '.join(f'{s}: p90 {np.quantile(e, 0.9):.1e}, max {e.max():.1e}' for s, e in sorted(errors.items()))
+  io.log(f'output_guided, {segments} segments: {steps} nodes ({tried})')
+  return summary(f'faithjax output_guided, {segments} segments', f'{steps} + {segments}', speed, errors_at(steps),
+                 np.full(len(split), steps + segments))
 
 
 def render(record):
@@ -191,7 +220,7 @@ def main(argv):
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   for root in FLAGS.runs:
     record = measure(root)
-    stem = os.path.join(FLAGS.out, f'time_to_tolerance_{record["corpus"]}')
+    stem = os.path.join(FLAGS.out, f'{FLAGS.name}_{record["corpus"]}')
     os.makedirs(FLAGS.out, exist_ok=True)
     io.write_json(stem + '.json', record)
     io.write_text(stem + '.md', render(record))

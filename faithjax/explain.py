@@ -5,7 +5,7 @@ returns a jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]`.
 Scores at PAD positions (mask False) are exactly 0. Options have the same names
 across methods: `target` ('prob', 'logit' or 'log_prob' of the predicted class),
 `detach_attention`, and for Integrated Gradients `steps`, `quadrature`,
-`step_chunk`; the sampling explainers take `samples`, the removal-based ones
+`guide_segments`, `step_chunk`; the sampling explainers take `samples`, the removal-based ones
 `removal` ('pad' or 'zero'). A name may end in map transforms: 'saliency.l1',
 'integrated_gradients.abs' (TRANSFORMS), and runs with the base explainer's options.
 
@@ -38,7 +38,8 @@ from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
 TARGETS = ('prob', 'logit', 'log_prob')
-QUADRATURES = ('midpoint', 'trapezoid', 'gauss_legendre')
+QUADRATURES = ('midpoint', 'trapezoid', 'gauss_legendre')  # fixed: the same nodes for every example (Captum's)
+OUTPUT_GUIDED = 'output_guided'  # per example: nodes where f changes along the path (output_guided_rule)
 
 
 def explained_value(logits, label, target='prob'):
@@ -91,15 +92,60 @@ def quadrature_rule(quadrature, steps):
   return (nodes + 1) / 2, weights / 2
 
 
+def output_guided_rule(values, steps: int):
+  """Nodes and weights per example from f along its path: values [segments + 1, batch] at alpha = i / segments.
+
+  Non-uniform placement after Bhat & Raychowdhury (2023): more nodes where the output changes fast, read from a
+  cheap forward pre-pass. Each segment [i, i + 1] / segments gets one node, so none is empty, and the other
+  steps - segments go to the segments in proportion to |f change| across them (largest remainders; uniformly
+  where f does not change); a segment is integrated by Gauss-Legendre at its count. Returns alphas, weights
+  [steps, batch], the weights summing to 1 per example (steps >= segments). Measured, not the default: on SST it
+  needs more evaluations than one global Gauss-Legendre rule (experiments/results/nonuniform_ig_sst.md).
+  """
+  segments = values.shape[0] - 1
+  change = jnp.abs(jnp.diff(values, axis=0))  # [segments, batch]
+  total = change.sum(0)
+  share = jnp.where(total > 0, change / jnp.where(total > 0, total, 1), 1 / segments)
+  quota = (steps - segments) * share
+  whole = jnp.floor(quota).astype(jnp.int32)
+  rank = jnp.argsort(jnp.argsort(whole - quota, axis=0, stable=True), axis=0)  # largest remainder first
+  counts = 1 + whole + (rank < steps - segments - whole.sum(0))  # [segments, batch], summing to steps
+  start = jnp.cumsum(counts, 0) - counts
+  node = jnp.arange(steps)[:, None, None]  # [steps, 1, 1] against [segments, batch]
+  segment = jnp.sum(start <= node, 1) - 1  # [steps, batch]: the segment of each node
+  count = jnp.take_along_axis(counts, segment, 0)
+  index = jnp.arange(steps)[:, None] - jnp.take_along_axis(start, segment, 0)
+  tables = _gauss_legendre_table(steps - segments + 1)  # a segment's count is at most this
+  nodes, weights = (jnp.asarray(table, values.dtype)[count, index] for table in tables)
+  return (segment + nodes) / segments, weights / segments
+
+
+@functools.cache
+def _gauss_legendre_table(largest: int) -> tuple[np.ndarray, np.ndarray]:
+  """Gauss-Legendre rules on [0, 1] of each count n <= largest, row n zero-padded: [largest + 1, largest] twice."""
+  nodes, weights = np.zeros((2, largest + 1, largest))
+  for n in range(1, largest + 1):
+    nodes[n, :n], weights[n, :n] = quadrature_rule('gauss_legendre', n)
+  return nodes, weights
+
+
 # Path tokens (rows x width) per IG chunk by default: about 1.5 GB of BiLSTM activations.
 MAX_PATH_TOKENS = 1 << 17
 
 
 def _chunked(values, step_chunk):
-  """[steps] -> [chunks, chunk] with chunk <= step_chunk, zero-padded (a zero weight adds nothing)."""
+  """[steps, batch] -> [chunks, chunk, batch] with chunk <= step_chunk, zero-padded (a zero weight adds nothing)."""
   chunks = -(-len(values) // step_chunk)
   chunk = -(-len(values) // chunks)
-  return np.pad(values, (0, chunks * chunk - len(values))).reshape(chunks, chunk)
+  return jnp.pad(values, ((0, chunks * chunk - len(values)), (0, 0))).reshape(chunks, chunk, -1)
+
+
+def path_values(model, params, projected, mask, label, alphas, target='prob', detach_attention=False):
+  """f of class `label` [batch] at alpha P, every example at each alpha: alphas [n] -> [n, batch], one forward pass."""
+  n = alphas.shape[0]
+  stacked_forward = _logits_of_inputs(model, params, jnp.tile(mask, (n, 1)), detach_attention)
+  path = (alphas[:, None, None, None] * projected).reshape(-1, *projected.shape[1:])
+  return explained_value(stacked_forward(path), jnp.tile(label, n), target).reshape(n, -1)
 
 
 def path_gradient(model, params, projected, mask, label, alphas, target='prob', detach_attention=False):
@@ -115,14 +161,16 @@ def path_gradient(model, params, projected, mask, label, alphas, target='prob', 
 
 
 def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
-                         steps=50, quadrature='midpoint', step_chunk=None, path_tokens=MAX_PATH_TOKENS,
-                         tolerance=0., max_evaluations=512, kronrod_nodes=15):
+                         steps=50, quadrature='midpoint', guide_segments=4, step_chunk=None,
+                         path_tokens=MAX_PATH_TOKENS, tolerance=0., max_evaluations=512, kronrod_nodes=15):
   """Zero-embedding baseline, straight path, signed: [batch, seq].
 
   IG_t = sum_k P_tk * sum_j w_j d f / d P_tk (alpha_j P), the class fixed to the
   one predicted at the input. `step_chunk` steps are evaluated together as one
   [chunk*batch, seq, ...] batch; by default as many as keep that batch within
   `path_tokens` tokens, which bounds the memory of the backward pass.
+  Under the OUTPUT_GUIDED quadrature each example's nodes come from f at `guide_segments` + 1 even points of its
+  path (output_guided_rule): `guide_segments` more forward passes (f(x) is computed anyway).
   With a `tolerance` > 0, each example's integral is refined adaptively instead
   (integrated_gradients_to_tolerance; `steps`, `quadrature` and `step_chunk` unused); 0 is the fixed rule.
   """
@@ -134,17 +182,22 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
                                              max_evaluations=max_evaluations, kronrod_nodes=kronrod_nodes,
                                              path_tokens=path_tokens).values
   projected = contract.inputs(model, params, ids)
-  label = jnp.argmax(_logits_of_inputs(model, params, mask, detach_attention)(projected), -1)
+  logits = _logits_of_inputs(model, params, mask, detach_attention)(projected)
+  label = jnp.argmax(logits, -1)
+  if quadrature == OUTPUT_GUIDED:
+    before = path_values(model, params, projected, mask, label, jnp.arange(guide_segments) / guide_segments, target,
+                         detach_attention)
+    rule = output_guided_rule(jnp.concatenate([before, explained_value(logits, label, target)[None]]), steps)
+  else:
+    rule = (jnp.broadcast_to(jnp.asarray(x, projected.dtype)[:, None], (steps, len(label)))
+            for x in quadrature_rule(quadrature, steps))
   step_chunk = step_chunk or max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
-  alphas, weights = (jnp.asarray(_chunked(x, min(step_chunk, steps)), projected.dtype)
-                     for x in quadrature_rule(quadrature, steps))
+  alphas, weights = (_chunked(x, min(step_chunk, steps)) for x in rule)
 
   def add_chunk(mean_grad, chunk_rule):
     chunk_alphas, chunk_weights = chunk_rule
-    grad = path_gradient(model, params, projected, mask, label,
-                         jnp.broadcast_to(chunk_alphas[:, None], (len(chunk_alphas), len(label))), target,
-                         detach_attention)
-    return mean_grad + jnp.einsum('c,cbsk->bsk', chunk_weights, grad), None
+    grad = path_gradient(model, params, projected, mask, label, chunk_alphas, target, detach_attention)
+    return mean_grad + jnp.einsum('cb,cbsk->bsk', chunk_weights, grad), None
 
   mean_grad, _ = jax.lax.scan(add_chunk, jnp.zeros_like(projected), (alphas, weights))
   return jnp.sum(projected * mean_grad, -1) * mask
@@ -447,12 +500,16 @@ MAX_STEPS_OR_SAMPLES = 100_000
 
 
 def _check_ig(options) -> None:
-  min_steps = 2 if options.quadrature == 'trapezoid' else 1
-  if options.quadrature not in QUADRATURES:
-    raise FaithjaxError(f"quadrature must be one of {QUADRATURES}; got {options.quadrature!r}")
+  min_steps = {'trapezoid': 2, OUTPUT_GUIDED: options.guide_segments}.get(options.quadrature, 1)
+  if options.quadrature not in (*QUADRATURES, OUTPUT_GUIDED):
+    raise FaithjaxError(f"quadrature must be one of {(*QUADRATURES, OUTPUT_GUIDED)}; got {options.quadrature!r}")
+  if not 1 <= options.guide_segments <= MAX_STEPS_OR_SAMPLES:
+    raise FaithjaxError(f'integrated_gradients guide_segments must be in 1..{MAX_STEPS_OR_SAMPLES:,}; got '
+                        f'{options.guide_segments:,}')
   if not min_steps <= options.steps <= MAX_STEPS_OR_SAMPLES:
     raise FaithjaxError(f'integrated_gradients steps must be in {min_steps}..{MAX_STEPS_OR_SAMPLES:,} under '
-                        f'{options.quadrature} quadrature (the trapezoid rule needs both ends of the path); got '
+                        f'{options.quadrature} quadrature (the trapezoid rule needs both ends of the path, '
+                        f'{OUTPUT_GUIDED} a node per guide segment); got '
                         f'{options.steps:,}')
   if options.tolerance:
     _check_tolerance(options)
@@ -505,7 +562,12 @@ for _record in (
     plugins.Explainer('input_x_gradient', input_x_gradient),
     plugins.Explainer('integrated_gradients', integrated_gradients, check=_check_ig, quality=completeness_quality,
                       option_help={'steps': 'Integrated Gradients path points (quadrature nodes).',
-                                   'quadrature': f'Integrated Gradients quadrature: {", ".join(QUADRATURES)}.',
+                                   'quadrature': f'Integrated Gradients quadrature: {", ".join(QUADRATURES)} '
+                                                 f'(fixed) or {OUTPUT_GUIDED} (nodes per document where f changes; '
+                                                 'on SST it needed 2x gauss_legendre\'s evaluations: '
+                                                 'experiments/results/nonuniform_ig_sst.md).',
+                                   'guide_segments': f'With {OUTPUT_GUIDED}: forward passes of the pre-pass that '
+                                                     'places the nodes (even segments of the path).',
                                    'tolerance': 'Refine each document until its map\'s estimated L1 error and its '
                                                 'completeness error are <= tolerance x |f(x) - f(0)| (adaptive '
                                                 'Gauss-Kronrod); 0: the fixed steps rule.',
