@@ -208,3 +208,19 @@ def test_two_level_interval_reduces_to_its_parts():
   assert (high - low) / 2 == pytest.approx(t_49 * np.std(shared[0], ddof=1) / np.sqrt(50), rel=0.1)
   with pytest.raises(ValueError, match='design'):
     metrics.two_level_draws(2, 5, 'paired')
+
+
+@pytest.mark.filterwarnings("ignore:An input array is constant")
+def test_masked_spearman_is_scipys_per_document():
+  rng = np.random.default_rng(0)
+  a = rng.integers(0, 4, (40, 9)).astype(float)  # many ties
+  b = a + rng.normal(0, 1, a.shape) * (rng.random((40, 1)) < 0.5)  # half the rows: b == a
+  lengths = rng.integers(0, 10, 40)
+  mask = np.arange(9) < lengths[:, None]
+  mask[0], mask[1] = True, np.arange(9) < 1  # a full row; a one-token row (nan)
+  a[2] = 1.  # a constant map (nan)
+  a[~mask], b[~mask] = 5., -5.  # what PAD holds must not matter
+  rho = metrics.masked_spearman(a, b, mask)
+  expected = [stats.spearmanr(x[m], y[m]).statistic if m.sum() > 1 else np.nan for x, y, m in zip(a, b, mask)]
+  np.testing.assert_allclose(rho, expected, rtol=1e-12, equal_nan=True)
+  assert np.isnan(rho[[1, 2]]).all() and np.sum(rho == 1) >= 10
