@@ -1,6 +1,8 @@
 """Verified artefacts: a damaged file is refused with one line, and changed input data is noticed."""
 
 import csv
+import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from faithjax import io
 from faithjax import pipeline
 from faithjax import train
 from faithjax.data import corpora
+from faithjax.data import inputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -224,3 +227,35 @@ def test_a_changed_jsonl_corpus_outside_data_dir_is_refused(tmp_path):
   data.write_text(data.read_text() + json.dumps({'text': 'one more film', 'label': 0}) + '\n')
   with pytest.raises(FaithjaxError, match=f'input file {data} changed'):
     pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode'])
+
+
+def gzip_to(path, content, mtime):
+  with open(path, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=mtime) as f:
+    f.write(content)
+  return path.read_bytes()
+
+
+def test_the_same_text_gzipped_anew_is_the_same_input_and_one_changed_byte_is_not(tmp_path):
+  path, content = tmp_path / 'corpus.jsonl.gz', b'{"text": "a good film", "label": 1}\n' * 50
+  first = gzip_to(path, content, mtime=1)
+  recorded = inputs.identity([path], tmp_path)
+  assert gzip_to(path, content, mtime=2) != first  # other bytes, the same text
+  assert inputs.identity([path], tmp_path) == recorded
+  inputs.check_unchanged(recorded, tmp_path, 'w')
+  gzip_to(path, content.replace(b'good', b'gold', 1), mtime=1)
+  with pytest.raises(FaithjaxError, match=f'^input file {path} changed \\(its content hash differs\\) since workdir w'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')
+  path.write_bytes(first[:-9])
+  with pytest.raises(FaithjaxError, match='is now a truncated or corrupt gzip file'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')
+
+
+def test_a_workdir_that_recorded_the_compressed_bytes_is_still_read(tmp_path):
+  """Records of before content hashes ({'size', 'sha256'} of the file) are compared as they were."""
+  path, content = tmp_path / 'corpus.jsonl.gz', b'{"text": "a good film", "label": 1}\n' * 50
+  first = gzip_to(path, content, mtime=1)
+  recorded = {path.name: {'size': len(first), 'sha256': hashlib.sha256(first).hexdigest()}}
+  inputs.check_unchanged(recorded, tmp_path, 'w')
+  gzip_to(path, content, mtime=2)
+  with pytest.raises(FaithjaxError, match='bytes differ from those recorded; this workdir predates content hashes'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')
