@@ -1,6 +1,7 @@
 """Verified artefacts: a damaged file is refused with one line, and changed input data is noticed."""
 
 import csv
+import errno
 import gzip
 import hashlib
 import json
@@ -9,12 +10,14 @@ import shutil
 import subprocess
 import sys
 
+from etils import epath
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from faithjax import FaithjaxError
 from faithjax import artefacts
+from faithjax import cli
 from faithjax import config as config_lib
 from faithjax import io
 from faithjax import pipeline
@@ -75,6 +78,24 @@ def test_a_full_disk_names_the_artefact(tmp_path, monkeypatch):
   with pytest.raises(OSError) as error:
     io.save_json(tmp_path / 'x.json', {})
   assert error.value.filename == str(tmp_path / 'x.json') and not list(tmp_path.iterdir())
+
+
+def test_a_full_disk_inside_orbax_is_one_line_naming_the_checkpoint_and_leaves_nothing_half_written(
+    tmp_path, monkeypatch, capfd):
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  params = {'w': jnp.ones(3)}
+  with monkeypatch.context() as patch:
+    patch.setattr(epath.Path, 'write_text', full)  # orbax's metadata files, written from its threads
+    with pytest.raises(OSError) as error:
+      train.save_best(tmp_path, params)
+  folder = tmp_path / 'best'
+  assert error.value.errno == errno.ENOSPC and error.value.filename == str(folder)
+  assert cli.os_error_line(error.value) == f'cannot read or write {folder}: {os.strerror(errno.ENOSPC)}'
+  assert os.strerror(errno.ENOSPC) not in capfd.readouterr().err  # nor orbax's logs of it
+  assert list(folder.iterdir()) == [] and not (tmp_path / f'best{train.SAVING_SUFFIX}').exists()
+  train.save_best(tmp_path, params)  # the re-run
+  np.testing.assert_array_equal(train.restore_best(tmp_path, params)['w'], params['w'])
 
 
 def fit_tiny(ckpt_dir, epochs=2):
