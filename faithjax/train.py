@@ -12,9 +12,11 @@ import dataclasses
 import errno
 import functools
 import glob
+from io import StringIO
 import logging
 import os
 import shutil
+import sys
 from typing import Any
 
 from etils import epath
@@ -126,16 +128,17 @@ VOCABULARY = 'vocabulary.json'
 
 @contextlib.contextmanager
 def _orbax_quiet():
-  """Orbax's error logs off (its threads' tracebacks: hundreds of lines on a full disk); what fails is raised."""
-  loggers = [logging.getLogger(name) for name in ('absl', 'concurrent.futures')]  # concurrent: see command.entry
-  levels = [logger.level for logger in loggers]
-  for logger in loggers:
-    logger.setLevel(logging.CRITICAL)
+  """Orbax's error output held back (on a full disk, its threads' logs and tracebacks: hundreds of lines); what
+  fails is raised instead. What a save that succeeds writes to stderr is passed on."""
+  logger = logging.getLogger('absl')  # orbax logs here
+  level, held = logger.level, StringIO()  # held: tracebacks that TensorStore's threads print to sys.stderr
+  logger.setLevel(logging.CRITICAL)
   try:
-    yield
+    with contextlib.redirect_stderr(held):
+      yield
+    sys.stderr.write(held.getvalue())
   finally:
-    for logger, level in zip(loggers, levels):
-      logger.setLevel(level)
+    logger.setLevel(level)
 
 
 def _os_error(error: BaseException | None) -> OSError | None:

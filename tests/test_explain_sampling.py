@@ -374,4 +374,8 @@ def test_pipeline_runs_sampling_explainers_and_transforms_through_every_evaluati
     assert 0 <= evaluated['deletion'][name]['mean'] <= 1 and name in evaluated['shuffle']
     assert 0 <= evaluated['weak_learner'][name]['f1'] <= 1
   assert (maps['test'] >= 0).all()  # the .abs transform
-  assert 'precision_at_k' in results['stages']['explain']['quality']['gradient_shap']
+  quality = results['stages']['explain']['quality']
+  assert 'precision_at_k' in quality['gradient_shap']
+  for name in names:  # the sampling explainers' seed stability, on every test document of the smoke corpus
+    stability = quality[name]['seed_stability']
+    assert -1 <= stability['median_spearman'] <= 1 and 0 < stability['documents'] <= explain.STABILITY_DOCUMENTS
