@@ -128,8 +128,9 @@ VOCABULARY = 'vocabulary.json'
 
 @contextlib.contextmanager
 def _orbax_quiet():
-  """Orbax's error output held back (on a full disk, its threads' logs and tracebacks: hundreds of lines); what
-  fails is raised instead. What a save that succeeds writes to stderr is passed on."""
+  """Orbax's output off during a save (on a full disk, its threads' logs and tracebacks: hundreds of lines);
+  what fails is raised instead. Its log records are dropped; what is printed to sys.stderr is passed on when
+  the save succeeds."""
   logger = logging.getLogger('absl')  # orbax logs here
   level, held = logger.level, StringIO()  # held: tracebacks that TensorStore's threads print to sys.stderr
   logger.setLevel(logging.CRITICAL)
@@ -142,7 +143,8 @@ def _orbax_quiet():
 
 
 def _os_error(error: BaseException | None) -> OSError | None:
-  """The OSError in `error`'s chain, or None; TensorStore's full disk (a ValueError saying so) counts as one."""
+  """The OSError in `error`'s chain, or None; an error whose text says the disk is full (TensorStore's C++ writes
+  raise no OSError) counts as one."""
   while error is not None:
     if isinstance(error, OSError):
       return error

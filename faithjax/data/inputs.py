@@ -64,7 +64,7 @@ def check_unchanged(recorded, data_dir, workdir):
     path = pathlib.Path(data_dir) / name  # an absolute name stays itself
     change = _change(path, was)
     if change:
-        raise FaithjaxError(f'input file {path} {change} since workdir {workdir} was encoded from it; '
+      raise FaithjaxError(f'input file {path} {change} since workdir {workdir} was encoded from it; '
                           'pass a new --workdir (or restore the file)')
 
 
