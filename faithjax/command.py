@@ -15,6 +15,7 @@ from faithjax import interrupts
 interrupts.install(defer=True)
 
 import importlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import logging as python_logging  # pylint: disable=g-import-not-at-top,wrong-import-position
 import re  # pylint: disable=g-import-not-at-top,wrong-import-position
 import sys  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -108,6 +109,9 @@ def main(argv):
 def entry() -> None:
   """The `faithjax` command (pyproject.toml [project.scripts]) and `python run.py`."""
   logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO; faithjax logs to stderr itself
+  # A save that failed (train._save, one line) leaves orbax's pending thread futures, whose callbacks find the
+  # event loop closed when they finish later: a traceback on this logger after the line.
+  python_logging.getLogger('concurrent.futures').setLevel(python_logging.CRITICAL)
   cli.guarded(import_plugins, sys.argv)  # a bad --plugins: one line and exit 2, as a bad flag
   define_flags()
   cli.run(main, doc=__doc__)

@@ -33,6 +33,7 @@ from faithjax import FaithjaxError
 from faithjax import adaptive_quadrature
 from faithjax import batching
 from faithjax import io
+from faithjax import metrics
 from faithjax import plugins
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
@@ -733,6 +734,24 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   while pending:
     gather(*pending.popleft())
   return np.zeros(0, np.float32) if out is None else out  # None: an empty split
+
+
+STABILITY_DOCUMENTS = 64  # test documents whose maps under two keys give a sampling explainer's seed stability
+STABLE = 0.9  # median seed stability below which a map depends on the seed (report.md says so)
+
+
+def seed_stability(fn, params, split, batch_size: int, keys) -> np.ndarray:
+  """How much a sampling explainer's maps depend on its key: [len(split)] per-document Spearman.
+
+  fn: as make_explainer returns; keys: two PRNG keys. Each document's maps under the two keys (explain_split,
+  the same batches) are compared over its real tokens (metrics.masked_spearman; nan where it has under 2 tokens
+  or a constant map).
+  """
+  first, second = (explain_split(fn, params, split, batch_size, key) for key in keys)
+  rho = np.full(len(split), np.nan)
+  for indices, ids, a, b in batching.padded_batches(split, batch_size, first, second):
+    rho[indices] = metrics.masked_spearman(a, b, ids != PAD_ID)[:len(indices)]
+  return rho
 
 
 def split_completeness(model, params, split, attributions, batch_size, target='prob'):

@@ -86,6 +86,21 @@ def tvd(p, q, axis=-1):
   return 0.5 * abs(p - q).sum(axis=axis)
 
 
+def masked_spearman(a, b, mask) -> np.ndarray:
+  """Spearman rho of each row's two maps over its real tokens: a, b <float>[batch, seq], mask <bool>[batch, seq].
+
+  Returns [batch]: scipy.stats.spearmanr of a[i][mask[i]] and b[i][mask[i]] (ties share their mean rank); nan
+  where a row has under 2 tokens or a constant map, as scipy's.
+  """
+  mask = np.asarray(mask, bool)
+  n = np.maximum(mask.sum(-1, keepdims=True), 1)
+  # PAD ranks after every real token (inf), so the real tokens' ranks are those of the row's real tokens alone.
+  ranks = [stats.rankdata(np.where(mask, np.asarray(x, np.float64), np.inf), axis=-1) for x in (a, b)]
+  ra, rb = (np.where(mask, r - np.sum(np.where(mask, r, 0), -1, keepdims=True) / n, 0) for r in ranks)
+  norm = np.sqrt(np.sum(ra * ra, -1) * np.sum(rb * rb, -1))
+  return np.divide(np.sum(ra * rb, -1), norm, out=np.full(norm.shape, np.nan), where=norm > 0)
+
+
 def _resamples(n, n_resamples, seed):
   """Bootstrap draws of example indices: [n_resamples, n]."""
   return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))

@@ -125,13 +125,18 @@ def explainer_key(config, name, split_index):
   return jax.random.fold_in(jax.random.key(config.seed), split_index)
 
 
+def explainer_fn(config, corpus, model, name, mesh=None):
+  """Explainer `name`'s fn(params, ids, mask, key) with the run's options and its data options, over `mesh`."""
+  data_options = explain.explainer_of(name).data_options
+  options = {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
+  return parallel.sharded(mesh, explain.make_explainer(name, model, **options))
+
+
 def explain_corpus(config, corpus, model, params, name, path, mesh=None):
   """Explainer `name`'s maps of every split of `corpus`, stored at `path` (.npz, ragged like the ids) unless there."""
   if os.path.exists(path):
     return
-  data_options = explain.explainer_of(name).data_options
-  options = {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
-  fn = parallel.sharded(mesh, explain.make_explainer(name, model, **options))
+  fn = explainer_fn(config, corpus, model, name, mesh)
   start = time.perf_counter()
   maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
                                        progress=f'{name} ({split})')
@@ -148,7 +153,8 @@ def stage_explain(config, workdir, mesh=None):
   for name in config.explainers:
     explain_corpus(config, corpus, model, params, name, workdir.maps(name), mesh)
     test_maps[name] = io.load_npz(workdir.maps(name))['test']
-    summary[name] = map_quality(model, params, corpus.splits['test'], test_maps[name], name, config)
+    summary[name] = {**map_quality(model, params, corpus.splits['test'], test_maps[name], name, config),
+                     **seed_stability(config, corpus, model, params, name, mesh)}
   return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
 
 
@@ -191,6 +197,27 @@ def map_quality(model, params, split, scores, name, config):
                   batching.padded_batches(split, config.eval_batch_size, scores, split.rationale)]
     quality['precision_at_k'] = float(np.nanmean(np.concatenate(precisions)))
   return quality
+
+
+STABILITY_STREAM = 2**31 - 1  # fold_in(key(--seed), this): the stability keys' stream, beside the splits' 0, 1, 2
+
+
+def seed_stability(config, corpus, model, params, name, mesh=None) -> dict:
+  """A sampling explainer's (its record `needs_key`) seed stability, {} for the others: the median per-document
+  Spearman between its maps under two keys (explain.seed_stability) on explain.STABILITY_DOCUMENTS test documents,
+  drawn with --split_seed so that every --seed measures the same ones."""
+  if not explain.explainer_of(name).needs_key:
+    return {}
+  test = corpus.splits['test']
+  rows = np.random.default_rng([config.split_seed, 36]).choice(
+      len(test), min(explain.STABILITY_DOCUMENTS, len(test)), replace=False)
+  keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), STABILITY_STREAM))
+  rho = explain.seed_stability(explainer_fn(config, corpus, model, name, mesh), params, test.subset(np.sort(rows)),
+                               config.eval_batch_size, keys)
+  median = float(np.nanmedian(rho)) if np.isfinite(rho).any() else None  # None: no document of 2 tokens
+  stability = {'median_spearman': median, 'documents': int(np.isfinite(rho).sum())}
+  io.log(f'{name}: seed stability {report.seed_stability(stability)}')
+  return {'seed_stability': stability}
 
 
 def test_subset(config, split):

@@ -73,16 +73,30 @@ def _train_section(trained):
           markdown_table(['epoch', 'train loss', 'valid loss', 'valid accuracy', 'valid ROC-AUC'], history), '']
 
 
+def seed_stability(stability: dict | None) -> str:
+  """A sampling explainer's seed stability (pipeline.seed_stability's record) in words; '—' for the others."""
+  if not stability:
+    return '—'
+  median = stability['median_spearman']
+  if median is None:
+    return 'no test document of 2 tokens'
+  return f'{median:.2f}' + (f' (below {explain.STABLE}: the map depends on the seed)' if median < explain.STABLE
+                            else '')
+
+
 def _explain_section(explained):
   rows = []
   for name, quality in explained['quality'].items():
     completeness = quality.get('completeness_relative_error')
     rows.append([name, quality.get('precision_at_k', '—'),
-                 f'{completeness["median"]:.1e} / {completeness["p90"]:.1e}' if completeness else '—'])
+                 f'{completeness["median"]:.1e} / {completeness["p90"]:.1e}' if completeness else '—',
+                 seed_stability(quality.get('seed_stability'))])
   return ['## Explainers', '',
           'precision@k: share of the k top-scored tokens that are planted evidence (synthetic corpus only); '
-          'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test.', '',
-          markdown_table(['explainer', 'precision@k', 'IG completeness error'], rows), '',
+          'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test; '
+          f'seed stability (sampling explainers): median Spearman, over {explain.STABILITY_DOCUMENTS} test '
+          'documents, between the maps of two seeds.', '',
+          markdown_table(['explainer', 'precision@k', 'IG completeness error', 'seed stability'], rows), '',
           'Token heatmaps (red: pushes towards the predicted class, blue: against; rows scaled to their max |score|):',
           ''] + [f'![{p}]({p}) ([HTML]({p[:-4]}.html))' for p in explained['heatmaps'] if p.endswith('.png')] + ['']
 

@@ -9,8 +9,14 @@ uninterrupted one (batch order depends only on (seed, epoch)).
 
 import contextlib
 import dataclasses
+import errno
 import functools
+import glob
+from io import StringIO
+import logging
 import os
+import shutil
+import sys
 from typing import Any
 
 from etils import epath
@@ -120,19 +126,74 @@ SAVING_SUFFIX = '.saving'
 VOCABULARY = 'vocabulary.json'
 
 
+@contextlib.contextmanager
+def _orbax_quiet():
+  """Orbax's output off during a save (on a full disk, its threads' logs and tracebacks: hundreds of lines);
+  what fails is raised instead. Its log records are dropped; what is printed to sys.stderr is passed on when
+  the save succeeds."""
+  logger = logging.getLogger('absl')  # orbax logs here
+  level, held = logger.level, StringIO()  # held: tracebacks that TensorStore's threads print to sys.stderr
+  logger.setLevel(logging.CRITICAL)
+  try:
+    with contextlib.redirect_stderr(held):
+      yield
+    sys.stderr.write(held.getvalue())
+  finally:
+    logger.setLevel(level)
+
+
+def _os_error(error: BaseException | None) -> OSError | None:
+  """The OSError in `error`'s chain, or None; an error whose text says the disk is full (TensorStore's C++ writes
+  raise no OSError) counts as one."""
+  while error is not None:
+    if isinstance(error, OSError):
+      return error
+    if os.strerror(errno.ENOSPC) in str(error):
+      return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def _recorded(folder: str, step: int) -> bool:
+  """Whether the hashes of `folder` (a manager's) cover its `step`."""
+  return any(name.startswith(os.path.join(os.path.basename(folder), str(step), ''))
+             for name in io.recorded_names(folder))
+
+
+def _discard(folder: str, step: int) -> None:
+  """Removes what a failed save of `step` left in `folder`: orbax's temporary folder, the step unless its hashes
+  were recorded before, and the marker; a re-run trusts nothing half-written."""
+  leftovers = glob.glob(os.path.join(glob.escape(folder), f'{step}.orbax-checkpoint-tmp*'))
+  for path in leftovers + ([] if _recorded(folder, step) else [os.path.join(folder, str(step))]):
+    shutil.rmtree(path, ignore_errors=True)
+  os.remove(folder + SAVING_SUFFIX)
+
+
 def _save(manager, step, args):
   """Saves orbax `args` as `step` and records the content hashes of the manager's folder (io.record_hashes),
   announcing the step in a marker first (SAVING_SUFFIX), so that `_restore` can tell a run killed between the save
-  and its hashes from a checkpoint whose hashes were deleted."""
-  marker = os.fspath(manager.directory) + SAVING_SUFFIX
-  io.write_text(marker, f'{step}\n')
+  and its hashes from a checkpoint whose hashes were deleted. A save that fails leaves nothing of the step; an
+  OSError inside orbax (a full disk) is raised naming the checkpoint folder."""
+  folder = os.fspath(manager.directory)
+  io.write_text(folder + SAVING_SUFFIX, f'{step}\n')
   # A Ctrl-C waits for the save and its hashes: interrupted inside orbax's save, the process could hang on exit.
   with interrupts.deferred():
-    manager.save(step, args=args, force=True)
-    manager.wait_until_finished()
-    io.record_hashes(manager.directory)
+    try:
+      with _orbax_quiet():
+        manager.save(step, args=args, force=True)
+        manager.wait_until_finished()
+    except Exception as e:
+      with _orbax_quiet(), contextlib.suppress(Exception):
+        manager.close()  # raises the error again: closed now, the manager's `with` block closes it quietly
+      if parallel.is_primary():
+        _discard(folder, step)
+      error = _os_error(e)
+      if error is None:
+        raise
+      raise OSError(error.errno, error.strerror or str(error), folder) from e
+    io.record_hashes(folder)
     if parallel.is_primary():
-      os.remove(marker)
+      os.remove(folder + SAVING_SUFFIX)
 
 
 def save_best(ckpt_dir, params, step=0):
@@ -178,8 +239,7 @@ def _restore(manager, step, args, abstract=None, read_only=False):
   re-evaluation writes nothing into the workdirs it reads).
   """
   folder = os.fspath(manager.directory)
-  recorded = any(name.startswith(os.path.join(os.path.basename(folder), str(step), ''))
-                 for name in io.recorded_names(folder))
+  recorded = _recorded(folder, step)
   if not recorded and _saving(folder) == step:
     if read_only:
       raise FaithjaxError(f'checkpoint {folder} was being saved when its run was killed; re-run the command that '

@@ -1,23 +1,29 @@
 """Verified artefacts: a damaged file is refused with one line, and changed input data is noticed."""
 
 import csv
+import errno
+import gzip
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 
+from etils import epath
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from faithjax import FaithjaxError
 from faithjax import artefacts
+from faithjax import cli
 from faithjax import config as config_lib
 from faithjax import io
 from faithjax import pipeline
 from faithjax import train
 from faithjax.data import corpora
+from faithjax.data import inputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,6 +78,24 @@ def test_a_full_disk_names_the_artefact(tmp_path, monkeypatch):
   with pytest.raises(OSError) as error:
     io.save_json(tmp_path / 'x.json', {})
   assert error.value.filename == str(tmp_path / 'x.json') and not list(tmp_path.iterdir())
+
+
+def test_a_full_disk_inside_orbax_is_one_line_naming_the_checkpoint_and_leaves_nothing_half_written(
+    tmp_path, monkeypatch, capfd):
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  params = {'w': jnp.ones(3)}
+  with monkeypatch.context() as patch:
+    patch.setattr(epath.Path, 'write_text', full)  # orbax's metadata files, written from its threads
+    with pytest.raises(OSError) as error:
+      train.save_best(tmp_path, params)
+  folder = tmp_path / 'best'
+  assert error.value.errno == errno.ENOSPC and error.value.filename == str(folder)
+  assert cli.os_error_line(error.value) == f'cannot read or write {folder}: {os.strerror(errno.ENOSPC)}'
+  assert os.strerror(errno.ENOSPC) not in capfd.readouterr().err  # nor orbax's logs of it
+  assert list(folder.iterdir()) == [] and not (tmp_path / f'best{train.SAVING_SUFFIX}').exists()
+  train.save_best(tmp_path, params)  # the re-run
+  np.testing.assert_array_equal(train.restore_best(tmp_path, params)['w'], params['w'])
 
 
 def fit_tiny(ckpt_dir, epochs=2):
@@ -224,3 +248,35 @@ def test_a_changed_jsonl_corpus_outside_data_dir_is_refused(tmp_path):
   data.write_text(data.read_text() + json.dumps({'text': 'one more film', 'label': 0}) + '\n')
   with pytest.raises(FaithjaxError, match=f'input file {data} changed'):
     pipeline.run_pipeline(config, str(tmp_path / 'w'), ['encode'])
+
+
+def gzip_to(path, content, mtime):
+  with open(path, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=mtime) as f:
+    f.write(content)
+  return path.read_bytes()
+
+
+def test_the_same_text_gzipped_anew_is_the_same_input_and_one_changed_byte_is_not(tmp_path):
+  path, content = tmp_path / 'corpus.jsonl.gz', b'{"text": "a good film", "label": 1}\n' * 50
+  first = gzip_to(path, content, mtime=1)
+  recorded = inputs.identity([path], tmp_path)
+  assert gzip_to(path, content, mtime=2) != first  # other bytes, the same text
+  assert inputs.identity([path], tmp_path) == recorded
+  inputs.check_unchanged(recorded, tmp_path, 'w')
+  gzip_to(path, content.replace(b'good', b'gold', 1), mtime=1)
+  with pytest.raises(FaithjaxError, match=f'^input file {path} changed \\(its content hash differs\\) since workdir w'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')
+  path.write_bytes(first[:-9])
+  with pytest.raises(FaithjaxError, match='is now a truncated or corrupt gzip file'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')
+
+
+def test_a_workdir_that_recorded_the_compressed_bytes_is_still_read(tmp_path):
+  """Records of before content hashes ({'size', 'sha256'} of the file) are compared as they were."""
+  path, content = tmp_path / 'corpus.jsonl.gz', b'{"text": "a good film", "label": 1}\n' * 50
+  first = gzip_to(path, content, mtime=1)
+  recorded = {path.name: {'size': len(first), 'sha256': hashlib.sha256(first).hexdigest()}}
+  inputs.check_unchanged(recorded, tmp_path, 'w')
+  gzip_to(path, content, mtime=2)
+  with pytest.raises(FaithjaxError, match='bytes differ from those recorded; this workdir predates content hashes'):
+    inputs.check_unchanged(recorded, tmp_path, 'w')

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
@@ -20,6 +21,7 @@ from faithjax import io
 from faithjax import pipeline
 from faithjax import plugins
 from faithjax import workdir as workdir_lib
+from faithjax.data import encode
 from faithjax.models import contract
 from tests.test_explain import random_batch
 from tests.test_explain import reference_forward
@@ -345,6 +347,24 @@ def test_sampling_explainers_need_a_key(name):
     explain.make_explainer(name, model)(params, ids, mask)
 
 
+@pytest.mark.slow  # compiles KernelSHAP for three widths: about a minute on a loaded 2-core machine
+@pytest.mark.filterwarnings('ignore:An input array is constant')
+def test_seed_stability_is_the_per_document_spearman_of_two_keys_maps():
+  model, params = tiny_model('lstm')
+  ids, mask = random_batch()
+  split = encode.EncodedSplit.from_lists([row[m] for row, m in zip(ids, mask)] + [[5]], np.zeros(5))
+  fn = explain.make_explainer('kernel_shap', model, samples=8)
+  keys = jax.random.split(KEY)
+  rho = explain.seed_stability(fn, params, split, 2, keys)
+  maps = [explain.explain_split(fn, params, split, 2, key) for key in keys]
+  document = lambda m, i: m[split.offsets[i]:split.offsets[i + 1]]
+  expected = [stats.spearmanr(document(maps[0], i), document(maps[1], i)).statistic for i in range(4)]
+  np.testing.assert_allclose(rho[:4], expected, rtol=1e-6)
+  assert np.isnan(rho[4]) and np.any(rho[:4] < 1)  # one token: undefined; 8 coalitions: seed-dependent
+  same = explain.seed_stability(fn, params, split, 2, [KEY, KEY])
+  np.testing.assert_array_equal(same, np.where(np.isnan(rho), np.nan, 1.))  # nan: a constant map or one token
+
+
 @pytest.mark.parametrize('name, options, message', [
     ('saliency.sqrt', {}, 'map transform'),
     ('occlusion', dict(removal='unk'), 'removal'),
@@ -370,4 +390,8 @@ def test_pipeline_runs_sampling_explainers_and_transforms_through_every_evaluati
     assert 0 <= evaluated['deletion'][name]['mean'] <= 1 and name in evaluated['shuffle']
     assert 0 <= evaluated['weak_learner'][name]['f1'] <= 1
   assert (maps['test'] >= 0).all()  # the .abs transform
-  assert 'precision_at_k' in results['stages']['explain']['quality']['gradient_shap']
+  quality = results['stages']['explain']['quality']
+  assert 'precision_at_k' in quality['gradient_shap']
+  for name in names:  # the sampling explainers' seed stability, on every test document of the smoke corpus
+    stability = quality[name]['seed_stability']
+    assert -1 <= stability['median_spearman'] <= 1 and 0 < stability['documents'] <= explain.STABILITY_DOCUMENTS

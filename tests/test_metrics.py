@@ -237,3 +237,19 @@ def test_two_class_report_keeps_the_positive_class_f1_and_its_auc():
   assert report['roc_auc'] == pytest.approx(loop_roc_auc(labels, probs[:, 1]))
   # the one-vs-rest mean over both classes is the same number: p0 = 1 - p1 ranks the examples in reverse
   assert report['roc_auc'] == pytest.approx(np.mean([loop_roc_auc(labels == c, probs[:, c]) for c in range(2)]))
+
+
+@pytest.mark.filterwarnings("ignore:An input array is constant")
+def test_masked_spearman_is_scipys_per_document():
+  rng = np.random.default_rng(0)
+  a = rng.integers(0, 4, (40, 9)).astype(float)  # many ties
+  b = a + rng.normal(0, 1, a.shape) * (rng.random((40, 1)) < 0.5)  # half the rows: b == a
+  lengths = rng.integers(0, 10, 40)
+  mask = np.arange(9) < lengths[:, None]
+  mask[0], mask[1] = True, np.arange(9) < 1  # a full row; a one-token row (nan)
+  a[2] = 1.  # a constant map (nan)
+  a[~mask], b[~mask] = 5., -5.  # what PAD holds must not matter
+  rho = metrics.masked_spearman(a, b, mask)
+  expected = [stats.spearmanr(x[m], y[m]).statistic if m.sum() > 1 else np.nan for x, y, m in zip(a, b, mask)]
+  np.testing.assert_allclose(rho, expected, rtol=1e-12, equal_nan=True)
+  assert np.isnan(rho[[1, 2]]).all() and np.sum(rho == 1) >= 10

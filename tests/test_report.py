@@ -86,6 +86,10 @@ def value_and_ci(text):
   return tuple(float(v) for v in match.groups())
 
 
+def stability(median):
+  return {'median_spearman': median, 'documents': 64}
+
+
 def test_render_reads_back_every_stage_table():
   ev = evaluated(deletion={'saliency': 0.61234, 'attention': 0.4, 'integrated_gradients': 0.5, 'random': 0.7},
                  f1={'saliency': 0.8, 'attention': 0.9, 'integrated_gradients': 0.7, 'uniform': 0.5, 'random': 0.55},
@@ -104,7 +108,9 @@ def test_render_reads_back_every_stage_table():
                             'device': {'platform': 'cpu', 'kind': 'cpu', 'count': 1, 'processor': 'x86_64'}},
              'stages': {'encode': encoded, 'train': train, 'evaluate': ev,
                         'explain': {'heatmaps': ['heatmaps/test_0.png', 'heatmaps/test_0.html'],
-                                    'quality': {'saliency': {'precision_at_k': 0.75}, 'attention': {}}}}}
+                                    'quality': {'saliency': {'precision_at_k': 0.75}, 'attention': {},
+                                                'kernel_shap': {'seed_stability': stability(0.5)},
+                                                'lime': {'seed_stability': stability(0.93)}}}}}
   text = report.render(results)
   tables = markdown_tables(text)
 
@@ -115,7 +121,9 @@ def test_render_reads_back_every_stage_table():
   test_table, history = tables['Classifier (Table 2)']
   assert value_and_ci(test_table[1][0]) == (0.812, 0.79, 0.83) and test_table[1][3] == '0.900'
   assert [row[0] for row in history[1:]] == ['1', '2'] and [float(row[4]) for row in history[1:]] == [0.82, 0.84]
-  assert tables['Explainers'][0][1:] == [['saliency', '0.750', '—'], ['attention', '—', '—']]
+  assert tables['Explainers'][0][1:] == [['saliency', '0.750', '—', '—'], ['attention', '—', '—', '—'],
+                                         ['kernel_shap', '—', '—', '0.50 (below 0.9: the map depends on the seed)'],
+                                         ['lime', '—', '—', '0.93']]
   assert '![heatmaps/test_0.png](heatmaps/test_0.png) ([HTML](heatmaps/test_0.html))' in text
 
   [evaluations_table] = tables['Faithfulness evaluations (Tables 3–5 and ERASER)']

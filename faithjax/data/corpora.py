@@ -58,12 +58,17 @@ def recording_reads():
     _reads.remove(files)
 
 
+def open_content(path):
+  """The file as the loaders read it: a binary file object, gunzipped when the name ends in .gz."""
+  return gzip.open(path) if pathlib.Path(path).suffix == '.gz' else open(path, 'rb')
+
+
 def _read_text(path):
-  """The whole file as str; gunzipped when the name ends in .gz; strict UTF-8."""
+  """The whole file as str (open_content); strict UTF-8."""
   for files in _reads:
     files.append(path)
   try:
-    with (gzip.open(path) if path.suffix == '.gz' else open(path, 'rb')) as f:
+    with open_content(path) as f:
       data = f.read()
   except FileNotFoundError:
     raise FaithjaxError(f'missing corpus file {path}: copy the corpora there (see shared/datasets/README.md) '

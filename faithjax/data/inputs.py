@@ -1,13 +1,18 @@
 """A run's input files as part of its identity: what was read, and whether it is still the same.
 
-The encode stage records the size and content hash of every corpus file it
-read (relative to --data_dir, so a moved copy of the same files is the same
-input); a later run of the same workdir compares them before it skips encode,
-so changed data is refused instead of silently ignored.
+The encode stage records the size and hash of the content of every corpus file
+it read, as the loader reads it (gunzipped: the same text re-compressed, with
+another mtime in its gzip header, is the same input), under its name relative
+to --data_dir (a moved copy of the same files is the same input); a later run of
+the same workdir compares them before it skips encode, so changed data is
+refused instead of silently ignored.
 """
 
+import gzip
+import hashlib
 import os
 import pathlib
+import zlib
 
 from faithjax import FaithjaxError
 from faithjax import io
@@ -20,24 +25,47 @@ def _name(path, root):
   return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+def content_identity(path) -> dict:
+  """{'content_size', 'content_sha256'} of what the loader reads from `path` (corpora.open_content)."""
+  digest, size = hashlib.sha256(), 0
+  with corpora.open_content(path) as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+      size += len(block)
+  return {'content_size': size, 'content_sha256': digest.hexdigest()}
+
+
 def identity(files, data_dir):
-  """{path (relative to data_dir where inside it): {'size', 'sha256'}} of the files read."""
+  """{path (relative to data_dir where inside it): content_identity} of the files read."""
   root = pathlib.Path(data_dir).absolute()
-  return {_name(f, root): {'size': os.path.getsize(f), 'sha256': io.sha256_of(f)} for f in sorted(set(files))}
+  return {_name(f, root): content_identity(f) for f in sorted(set(files))}
+
+
+def _change(path, was) -> str | None:
+  """How the file at `path` departs from its record `was` in words, None if it does not. A record without
+  'content_sha256' (an encode stage before re-gzipped files counted as unchanged) holds the file's own bytes."""
+  if not path.exists():
+    return 'is gone'
+  if 'content_sha256' not in was:
+    if {'size': os.path.getsize(path), 'sha256': io.sha256_of(path)} == was:
+      return None
+    return ('changed (its bytes differ from those recorded; this workdir predates content hashes, so the same '
+            'text compressed anew counts as changed too)')
+  try:
+    same = content_identity(path) == was
+  except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    return f'is now a truncated or corrupt gzip file ({e})'
+  return None if same else 'changed (its content hash differs)'
 
 
 def check_unchanged(recorded, data_dir, workdir):
   """Raises a FaithjaxError naming the first input file that is gone or differs from `recorded` (identity())."""
   for name, was in sorted(recorded.items()):
     path = pathlib.Path(data_dir) / name  # an absolute name stays itself
-    if not path.exists():
-      change = 'is gone'
-    elif os.path.getsize(path) != was['size'] or io.sha256_of(path) != was['sha256']:
-      change = 'changed (its content hash differs)'
-    else:
-      continue
-    raise FaithjaxError(f'input file {path} {change} since workdir {workdir} was encoded from it; '
-                        'pass a new --workdir (or restore the file)')
+    change = _change(path, was)
+    if change:
+      raise FaithjaxError(f'input file {path} {change} since workdir {workdir} was encoded from it; '
+                          'pass a new --workdir (or restore the file)')
 
 
 def check_workdir(config, encode_summary):
