@@ -129,11 +129,11 @@ def explain_corpus(config, corpus, model, params, name, out, mesh=None):
   """Explainer `name`'s maps of every split of `corpus`, stored at out.maps(name) (.npz, ragged like the ids) unless
   there, and its per-document counts, if it counts (explain.make_counted_explainer), at out.counts(name)."""
   path = out.maps(name)
-  if os.path.exists(path):
-    return
   data_options = explain.explainer_of(name).data_options
   options = {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
   counted = explain.make_counted_explainer(name, model, **options)
+  if os.path.exists(path) and (counted is None or os.path.exists(out.counts(name))):  # deleted counts: both redone
+    return
   fn = parallel.sharded(mesh, counted or explain.make_explainer(name, model, **options))
   explain_split = explain.explain_split_counted if counted else explain.explain_split
   start = time.perf_counter()

@@ -2,6 +2,7 @@
 against a float64 reference integral computed one example at a time."""
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -189,6 +190,9 @@ def test_the_explain_stage_stores_each_documents_counts_beside_the_map_and_reads
     f.write(bytes([byte[0] ^ 1]))
   with pytest.raises(io.CorruptArtefact):
     pipeline.counts_summary(out, 'integrated_gradients')
+  os.remove(out.counts('integrated_gradients'))  # what the CorruptArtefact's redo command deletes
+  pipeline.explain_corpus(config, corpus, model, params, 'integrated_gradients', out)  # the map too is redone
+  assert pipeline.counts_summary(out, 'integrated_gradients')['per_document'] == summary
   pipeline.explain_corpus(fixed, corpus, model, params, 'saliency', out)
   pipeline.explain_corpus(fixed, corpus, model, params, 'integrated_gradients.abs', out)
   assert pipeline.counts_summary(out, 'integrated_gradients.abs') == {} == pipeline.counts_summary(out, 'saliency')
