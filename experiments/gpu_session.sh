@@ -83,9 +83,10 @@ if [ "$SMOKE" = 1 ]; then
   DEL_N=(16 32); MEM=(--memory_batch 8 --seq_len 16); BF16=(--n 16 --seq_len 16 --batches 16 --agreement_n 16)
   CKPT=(--checkpoints 2 --examples 16 --emb_dim 8 --hidden 8 --ig_steps 4 --batch_size 16 --pool 16)
   CORPORA=${GPU_SESSION_CORPORA:-sst}
-  STUDY=(--epochs=1 --emb_dim=8 --hidden=8 --explainer.integrated_gradients.steps=4 --weak_epochs=1 --permutations=5
-         --test_subset=20)
-  TOLERANCE=(--subset=20 --repeats=1 --fewest_nodes=4)  # no search for the fixed rule: its compiles
+  STUDY=(--epochs=1 --emb_dim=8 --hidden=8 --explainer.integrated_gradients.kronrod_nodes=7  # as the smoke preset
+         --explainer.integrated_gradients.max_evaluations=7 --weak_epochs=1 --permutations=5 --test_subset=20)
+  # No search for the fixed rule (its compiles); G3K7 panels, at most 3
+  TOLERANCE=(--subset=20 --repeats=1 --fewest_nodes=4 --kronrod_nodes=7 --max_evaluations=21)
 else
   SHAPES=("1024 256 256,1024 256 8" "4096 32 1024,4096 1024 32")
   TINY=(--steps 50 --max_rows 16384); PEER_TINY=(--steps 50)  # IG chunks of <= 16k rows: well inside 139 GiB
