@@ -2,9 +2,9 @@
 
 <root>/config.json, corpus.npz, checkpoints/{classifier,weak_<explainer>},
 maps/<explainer>.npz (and <explainer>.counts.npz: its per-document counts, if it counts),
-evaluations/<section>_<explainer>.npz, stages/<stage>.json, results.json and report.md, and .lock. `locked` keeps two runs out of one workdir;
-`prepare_workdir` guards it: a workdir made with another config is refused rather
-than silently mixed.
+evaluations/<section>_<explainer>.npz, stages/<stage>.json, results.json and report.md,
+and .lock. `locked` keeps two runs out of one workdir; `prepare_workdir` guards it:
+a workdir made with another config is refused rather than silently mixed.
 """
 
 import contextlib
