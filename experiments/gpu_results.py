@@ -9,8 +9,10 @@ as 'not measured'.
 """
 
 import argparse
+import json
 import os
 import sys
+import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -123,6 +125,26 @@ def checkpoint_rows(extra):
   return rows
 
 
+def tolerance_rows(folder):
+  """IG's time to a tolerance per corpus: the rows of the time_to_tolerance_<corpus>.json in study.tar.gz."""
+  path = os.path.join(folder, 'study.tar.gz')
+  records = []
+  if os.path.exists(path):
+    with tarfile.open(path) as tar:
+      records = [json.load(tar.extractfile(member)) for member in tar.getmembers()
+                 if os.path.basename(member.name).startswith('time_to_tolerance_')
+                 and member.name.endswith('.json')]
+  rows = ['| corpus | documents | tolerance | method | steps | examples/s | p90 | max | evaluations (median / mean / '
+          'max) |', '|---|---|---|---|---|---|---|---|---|']
+  for record in sorted(records, key=lambda r: (CORPUS_ORDER + (r['corpus'],)).index(r['corpus'])):
+    for row in record['rows']:
+      used = row['evaluations'] and '{median:g} / {mean:.1f} / {max}'.format(**row['evaluations'])
+      rows.append(f'| {record["corpus"]} | {record["examples"]} | {record["tolerance"]:g} | {row["method"]} | '
+                  f'{row["steps"]} | {row["examples_per_s"]:,.1f} | {row["p90"]:.1e} | {row["max"]:.1e} | '
+                  f'{used or ""} |')
+  return rows
+
+
 def report(folder):
   results = read_lines(os.path.join(folder, 'bench.jsonl'))
   extra = read_lines(os.path.join(folder, 'extra.jsonl'))
@@ -139,6 +161,8 @@ def report(folder):
            '## Targets (issue 17)', '', *target_rows(results), '',
            '## Benchmark: faithjax beside the peer (examples/s, float32)', '', bench.compare(results), '',
            '## Full study, seconds per stage (one process per stage, compiles included)', '', *study_rows(steps), '',
+           '## IG to a tolerance (experiments/time_to_tolerance.py, on the study\'s classifiers)', '',
+           *tolerance_rows(folder), '',
            '## bf16 against float32 (same inputs)', '', *bf16_rows(extra, results), '',
            '## Peak memory', '', *memory_rows(extra), '',
            '## Stacked checkpoints vs one at a time', '', *checkpoint_rows(extra), '',

@@ -6,7 +6,8 @@
 #      LSTM and BiLSTM: saliency, Input x Gradient, IG (50 steps), deletion until flip;
 #   b. bf16 against f32 (throughput, map agreement); peak memory of IG and deletion, seq 512, batch 256;
 #   c. 8 stacked checkpoints vs the loop (experiments/bench_checkpoints.py);
-#   d. the full study per corpus (SST, AG News, 20 News, IMDB), one process per stage, timed.
+#   d. the full study per corpus (SST, AG News, 20 News, IMDB), one process per stage, timed, and IG's time to
+#      a tolerance on the classifier it trained (experiments/time_to_tolerance.py; its .md/.json in study.tar.gz).
 # $OUT ends with at most 8 files (bench.jsonl, extra.jsonl, steps.tsv, session.txt, log.txt,
 # bench_table.md, summary.md, study.tar.gz); the last lines printed are summary.md.
 # experiments/gpu_results.py turns the returned folder into experiments/results/gpu_h200.md.
@@ -76,14 +77,16 @@ PEER=0; DEVICE=$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available
 echo "peer: $PEER on $DEVICE" >> "$WORK/session.txt"
 
 if [ "$SMOKE" = 1 ]; then
-  SHAPES=("16 16 8,16 8 8" "32 8 16,32 16 16")  # n seq faithjax_batches peer_batch eraser_n(peer)
+  SHAPES=("16 16 8,16 8 8")  # n seq faithjax_batches peer_batch eraser_n(peer); one shape: the code is the same
   TINY=(--vocab 100 --emb 8 --hidden 8 --att_hidden 8 --steps 4 --repeats 1)
   PEER_TINY=(--vocab 100 --emb 8 --hidden 8 --steps 4)
   DEL_N=(16 32); MEM=(--memory_batch 8 --seq_len 16); BF16=(--n 16 --seq_len 16 --batches 16 --agreement_n 16)
   CKPT=(--checkpoints 2 --examples 16 --emb_dim 8 --hidden 8 --ig_steps 4 --batch_size 16 --pool 16)
   CORPORA=${GPU_SESSION_CORPORA:-sst}
-  STUDY=(--epochs=1 --emb_dim=8 --hidden=8 --explainer.integrated_gradients.steps=4 --weak_epochs=1 --permutations=5
-         --test_subset=20)
+  STUDY=(--epochs=1 --emb_dim=8 --hidden=8 --explainer.integrated_gradients.kronrod_nodes=7  # as the smoke preset
+         --explainer.integrated_gradients.max_evaluations=7 --weak_epochs=1 --permutations=5 --test_subset=20)
+  # No search for the fixed rule (its compiles); G3K7 panels, at most 3
+  TOLERANCE=(--subset=20 --repeats=1 --fewest_nodes=4 --kronrod_nodes=7 --max_evaluations=21)
 else
   SHAPES=("1024 256 256,1024 256 8" "4096 32 1024,4096 1024 32")
   TINY=(--steps 50 --max_rows 16384); PEER_TINY=(--steps 50)  # IG chunks of <= 16k rows: well inside 139 GiB
@@ -91,6 +94,7 @@ else
   CKPT=(--checkpoints 8 --examples 512 --emb_dim 300 --hidden 128 --ig_steps 50 --batch_size 256 --pool 512)
   CORPORA=${GPU_SESSION_CORPORA:-sst ag_news 20news imdb}
   STUDY=()
+  TOLERANCE=(--subset=1000 --repeats=2)
 fi
 
 # a. The benchmark beside the peer: each side at its best batch; the peer's second batch size last.
@@ -135,6 +139,9 @@ for corpus in $CORPORA; do
       --data_dir="$CARRY/datasets" --workdir="$WORK/study/$corpus" --compile_cache="$WORK/xla" --stages="$stage" \
       "${STUDY[@]}" || break  # a later stage would redo the failed one
   done
+  [ -f "$WORK/study/$corpus/stages/train.json" ] && step "tolerance/$corpus" 60 20 "$WORK/study/stdout.txt" \
+    "$PY" -m experiments.time_to_tolerance --runs="$WORK/study/$corpus" --out="$WORK/study" \
+    --compile_cache="$WORK/xla" --nopeer "${TOLERANCE[@]}"
   # keep what the report needs and the stage summaries, not checkpoints or maps
   find "$WORK/study/$corpus" -mindepth 1 -maxdepth 1 ! -name report.md ! -name results.json ! -name stages \
     -exec rm -rf {} + 2>/dev/null

@@ -175,13 +175,10 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
   With a `tolerance` > 0, each example's integral is refined adaptively instead
   (integrated_gradients_to_tolerance; `steps`, `quadrature` and `step_chunk` unused); 0 is the fixed rule.
   """
-  if tolerance:
-    if detach_attention:  # trace time: both are static
-      raise FaithjaxError('integrated_gradients with a tolerance needs detach_attention off: its completeness gate '
-                          'holds for the true gradient only')
-    return integrated_gradients_to_tolerance(model, params, ids, mask, target=target, tolerance=tolerance,
-                                             max_evaluations=max_evaluations, kronrod_nodes=kronrod_nodes,
-                                             path_tokens=path_tokens).values
+  if tolerance:  # its counts unused, so not computed (jit drops them)
+    return integrated_gradients_counted(model, params, ids, mask, target=target, detach_attention=detach_attention,
+                                        tolerance=tolerance, max_evaluations=max_evaluations,
+                                        kronrod_nodes=kronrod_nodes, path_tokens=path_tokens)[0]
   projected = contract.inputs(model, params, ids)
   logits = _logits_of_inputs(model, params, mask, detach_attention)(projected)
   label = jnp.argmax(logits, -1)
@@ -249,6 +246,36 @@ def integrated_gradients_to_tolerance(model, params, ids, mask, *, target: str =
                                            slots=slots, points=kronrod_nodes, max_evaluations=max_evaluations,
                                            size=size)
   return integral.replace(values=integral.values * mask)
+
+
+def integrated_gradients_counted(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
+                                 tolerance=1e-3, max_evaluations=512, kronrod_nodes=15, path_tokens=MAX_PATH_TOKENS,
+                                 **fixed_rule) -> tuple[jax.Array, dict]:
+  """IG to a tolerance and each document's counts: (scores [batch, seq], {count: [batch]}).
+
+  counts: 'evaluations' <int>: the gradient evaluations spent; 'completeness_relative_error':
+  |sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)|; 'at_cap' <bool>: the budget spent (no bisection more fit under
+  max_evaluations), so the tolerance may be unmet. fixed_rule: the options of the fixed rule, unused.
+  """
+  del key, fixed_rule
+  if detach_attention:  # trace time: both are static
+    raise FaithjaxError('integrated_gradients with a tolerance needs detach_attention off: its completeness gate '
+                        'holds for the true gradient only')
+  integral = integrated_gradients_to_tolerance(model, params, ids, mask, target=target, tolerance=tolerance,
+                                               max_evaluations=max_evaluations, kronrod_nodes=kronrod_nodes,
+                                               path_tokens=path_tokens)
+  _, relative = completeness_error(model, params, ids, mask, integral.values, target)
+  return integral.values, {'evaluations': integral.evaluations, 'completeness_relative_error': relative,
+                           'at_cap': integral.evaluations + 2 * kronrod_nodes > max_evaluations}
+
+
+def summarise_counts(counts: dict) -> dict:
+  """Per-document counts ({count: [documents]}, as an explainer's `counted` variant returns) summarised: a
+  boolean's share of True, a number's median, mean, 90th percentile and maximum."""
+  return {name: {'share': float(np.mean(values))} if values.dtype == bool else
+          {'median': float(np.median(values)), 'mean': float(np.mean(values)),
+           'p90': float(np.quantile(values, 0.9)), 'max': float(np.max(values))}
+          for name, values in counts.items()}
 
 
 def attention(model, params, ids, mask, key=None):
@@ -562,6 +589,7 @@ for _record in (
     plugins.Explainer('saliency', saliency),
     plugins.Explainer('input_x_gradient', input_x_gradient),
     plugins.Explainer('integrated_gradients', integrated_gradients, check=_check_ig, quality=completeness_quality,
+                      counted=lambda options: integrated_gradients_counted if options.tolerance else None,
                       option_help={'steps': 'Integrated Gradients path points (quadrature nodes).',
                                    'quadrature': f'Integrated Gradients quadrature: {", ".join(QUADRATURES)} '
                                                  f'(fixed) or {OUTPUT_GUIDED} (nodes per document where f changes; '
@@ -649,27 +677,33 @@ def check_options(name, options):
     raise FaithjaxError(f"target must be one of {TARGETS}; got {options['target']!r}")
   if (options.get('step_chunk') or 1) < 1 or options.get('path_tokens', 1) < 1:
     raise FaithjaxError(f'step_chunk and path_tokens must be >= 1; got {options}')
-  record.make_options(**{k: v for k, v in options.items() if k in record.options.__dataclass_fields__})
+  _record_options(record, options)
 
 
-def _transformed(name):
-  """Explainer `name`'s function, its map transforms applied in order."""
+def _record_options(record, options):
+  """The options instance of `record` in `options` (make_explainer's keywords: also shared and memory ones)."""
+  return record.make_options(**{k: v for k, v in options.items() if k in record.options.__dataclass_fields__})
+
+
+def _transformed(name, counted=None):
+  """Explainer `name`'s function, its map transforms applied in order; with `counted` (its record's counted
+  variant), that function instead, returning (transformed scores, counts)."""
   base, transforms = parse_name(name)
 
   @functools.wraps(plugins.EXPLAINERS[base].fn)  # the signature jit reads static_argnames from
   def explainer(*args, **options):
-    scores = plugins.EXPLAINERS[base].fn(*args, **options)
+    scores, counts = counted(*args, **options) if counted else (plugins.EXPLAINERS[base].fn(*args, **options), None)
     for transform in transforms:
       scores = TRANSFORMS[transform](scores)
-    return scores
+    return (scores, counts) if counted else scores
   return explainer
 
 
 @functools.cache
-def _jitted(name):
+def _jitted(name, counted=None):
   """One jit per explainer, model and options static: equal models share compiled programs."""
   static = [o for o in options_of(name) if o != 'baseline_ids']  # an array: traced, not compiled in
-  return jax.jit(_transformed(name), static_argnums=0, static_argnames=static)
+  return jax.jit(_transformed(name, counted), static_argnums=0, static_argnames=static)
 
 
 def make_explainer(name, model, **options):
@@ -681,6 +715,16 @@ def make_explainer(name, model, **options):
   """
   check_options(name, options)
   return functools.partial(_jitted(name), model, **options)
+
+
+def make_counted_explainer(name, model, **options):
+  """make_explainer's fn that also returns per-document counts, `fn(params, ids, mask, key=None) -> (scores
+  [batch, seq], {count: [batch]})`, or None where `name` with these options counts nothing (its record's
+  `counted`; IG: only to a tolerance)."""
+  check_options(name, options)
+  record = explainer_of(name)
+  counted = record.counted and record.counted(_record_options(record, options))
+  return counted and functools.partial(_jitted(name, counted), model, **options)
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'target', 'detach_attention'))
@@ -709,17 +753,26 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   axes of fn's output are kept: scores [N, batch, seq] (N stacked checkpoints,
   see reevaluate.py) give out [N, len(split.ids)].
   """
-  meter = io.Progress(progress, len(split)) if progress else None
-  out = None
+  return explain_split_counted(lambda *args: (fn(*args), {}), params, split, batch_size, key, progress)[0]
 
-  def gather(indices, scores):
+
+def explain_split_counted(fn, params, split, batch_size, key=None,
+                          progress=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """explain_split of a counted explainer (make_counted_explainer: fn -> (scores, {count: [batch]})): (scores,
+  as explain_split's, {count: [len(split)]})."""
+  meter = io.Progress(progress, len(split)) if progress else None
+  out, counts = None, {}
+
+  def gather(indices, output):
     nonlocal out
-    scores = np.asarray(scores)
+    scores, batch_counts = jax.device_get(output)
     if out is None:
       out = np.zeros(scores.shape[:-2] + (len(split.ids),), np.float32)
     for row, i in enumerate(indices):
       start, stop = split.offsets[i], split.offsets[i + 1]
       out[..., start:stop] = scores[..., row, :stop - start]
+    for name, values in batch_counts.items():
+      counts.setdefault(name, np.zeros(len(split), values.dtype))[indices] = values[:len(indices)]
     if meter:
       meter.update(len(indices))
 
@@ -733,7 +786,7 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
       gather(*pending.popleft())
   while pending:
     gather(*pending.popleft())
-  return np.zeros(0, np.float32) if out is None else out  # None: an empty split
+  return (np.zeros(0, np.float32) if out is None else out), counts  # None: an empty split
 
 
 STABILITY_DOCUMENTS = 64  # test documents whose maps under two keys give a sampling explainer's seed stability
@@ -766,26 +819,19 @@ def split_completeness(model, params, split, attributions, batch_size, target='p
   return errors[0], errors[1]
 
 
-_to_tolerance = jax.jit(integrated_gradients_to_tolerance, static_argnums=0,
-                        static_argnames=('target', 'tolerance', 'max_evaluations', 'kronrod_nodes', 'path_tokens'))
-
-
 def explain_split_to_tolerance(model, params, split, batch_size: int,
                                **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """integrated_gradients_to_tolerance over an EncodedSplit, in length buckets of batch_size.
+  """integrated_gradients to a tolerance over an EncodedSplit, in length buckets of batch_size.
 
-  options: those of integrated_gradients_to_tolerance. Returns (scores: flat float32 aligned with split.ids, as
+  options: integrated_gradients', a tolerance among them. Returns (scores: flat float32 aligned with split.ids, as
   explain_split; evaluations <int>[len(split)]: the gradient evaluations each example used; completeness
   [len(split)]: its relative completeness error |sum_t IG_t - (f(x) - f(0))| / |f(x) - f(0)|).
   """
-  scores, evaluations = np.zeros(len(split.ids), np.float32), np.zeros(len(split), np.int32)
-  for indices, ids in batching.padded_batches(split, batch_size):
-    result = jax.device_get(_to_tolerance(model, params, ids, ids != PAD_ID, **options))
-    for row, i in enumerate(indices):
-      scores[split.offsets[i]:split.offsets[i + 1]] = result.values[row, :split.offsets[i + 1] - split.offsets[i]]
-    evaluations[indices] = result.evaluations[:len(indices)]
-  _, relative = split_completeness(model, params, split, scores, batch_size, options.get('target', 'prob'))
-  return scores, evaluations, relative
+  fn = make_counted_explainer('integrated_gradients', model, **options)
+  if fn is None:
+    raise FaithjaxError(f'explain_split_to_tolerance needs a tolerance > 0; got {options}')
+  scores, counts = explain_split_counted(fn, params, split, batch_size)
+  return scores, counts['evaluations'], counts['completeness_relative_error']
 
 
 def precision_at_k(scores, rationale, mask):

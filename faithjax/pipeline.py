@@ -125,37 +125,59 @@ def explainer_key(config, name, split_index):
   return jax.random.fold_in(jax.random.key(config.seed), split_index)
 
 
-def explainer_fn(config, corpus, model, name, mesh=None):
-  """Explainer `name`'s fn(params, ids, mask, key) with the run's options and its data options, over `mesh`."""
+def run_options(config, corpus, name) -> dict:
+  """Explainer `name`'s options in this run: its config section and its data options (baseline documents)."""
   data_options = explain.explainer_of(name).data_options
-  options = {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
-  return parallel.sharded(mesh, explain.make_explainer(name, model, **options))
+  return {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
 
 
-def explain_corpus(config, corpus, model, params, name, path, mesh=None):
-  """Explainer `name`'s maps of every split of `corpus`, stored at `path` (.npz, ragged like the ids) unless there."""
-  if os.path.exists(path):
+def explainer_fn(config, corpus, model, name, mesh=None):
+  """Explainer `name`'s fn(params, ids, mask, key) with the run's options, over `mesh`."""
+  return parallel.sharded(mesh, explain.make_explainer(name, model, **run_options(config, corpus, name)))
+
+
+def explain_corpus(config, corpus, model, params, name, out, mesh=None):
+  """Explainer `name`'s maps of every split of `corpus`, stored at out.maps(name) (.npz, ragged like the ids) unless
+  there, and its per-document counts, if it counts (explain.make_counted_explainer), at out.counts(name)."""
+  path = out.maps(name)
+  counted = explain.make_counted_explainer(name, model, **run_options(config, corpus, name))
+  if os.path.exists(path) and (counted is None or os.path.exists(out.counts(name))):  # deleted counts: both redone
     return
-  fn = explainer_fn(config, corpus, model, name, mesh)
+  fn = parallel.sharded(mesh, counted) if counted else explainer_fn(config, corpus, model, name, mesh)
+  explain_split = explain.explain_split_counted if counted else explain.explain_split
   start = time.perf_counter()
-  maps = {split: explain.explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
-                                       progress=f'{name} ({split})')
+  runs = {split: explain_split(fn, params, data, config.eval_batch_size, explainer_key(config, name, i),
+                               progress=f'{name} ({split})')
           for i, (split, data) in enumerate(corpus.splits.items())}
-  io.save_npz(path, **maps)
+  if counted:  # before the map: a map on disk has its counts beside it
+    io.save_npz(out.counts(name), **{f'{split}.{count}': values for split, (_, counts) in runs.items()
+                                     for count, values in counts.items()})
+  io.save_npz(path, **{split: run[0] if counted else run for split, run in runs.items()})
   io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
 
 
 def stage_explain(config, workdir, mesh=None):
-  """Feature maps of every explainer on every split, stored as ragged arrays beside the ids."""
+  """Feature maps of every explainer on every split, stored as ragged arrays beside the ids (and the counts of an
+  explainer that counts, summarised over test)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model, params = load_classifier(config, workdir, corpus)
   summary, test_maps = {}, {}
   for name in config.explainers:
-    explain_corpus(config, corpus, model, params, name, workdir.maps(name), mesh)
+    explain_corpus(config, corpus, model, params, name, workdir, mesh)
     test_maps[name] = io.load_npz(workdir.maps(name))['test']
     summary[name] = {**map_quality(model, params, corpus.splits['test'], test_maps[name], name, config),
-                     **seed_stability(config, corpus, model, params, name, mesh)}
+                     **seed_stability(config, corpus, model, params, name, mesh), **counts_summary(workdir, name)}
   return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
+
+
+def counts_summary(workdir, name) -> dict:
+  """{'per_document': summary over test} of the counts stored beside explainer `name`'s map (read verified), or {}
+  where it stored none."""
+  if not os.path.exists(workdir.counts(name)):
+    return {}
+  counts = io.load_npz(workdir.counts(name))
+  return {'per_document': explain.summarise_counts(
+      {key.removeprefix('test.'): values for key, values in counts.items() if key.startswith('test.')})}
 
 
 def store_absolute_maps(workdir, explainers):
@@ -265,7 +287,7 @@ def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=N
   for name in io.scoped(names):
     maps = maps_of(name)
     if maps is None:
-      explain_corpus(config, corpus, model, params, name, out.maps(name), mesh)
+      explain_corpus(config, corpus, model, params, name, out, mesh)
       maps = io.load_npz(out.maps(name))
     for record in records:
       if record.applies(name):

@@ -60,6 +60,9 @@ class Explainer:
   option_help: Mapping[str, str] = dataclasses.field(default_factory=dict)  # option -> its flag's help
   data_options: Callable | None = None  # (config, corpus) -> {array option: value}, e.g. baseline documents
   quality: Callable | None = None  # (model, params, split, scores, config) -> {measure: value}, explain summary
+  # options instance -> None, or fn's variant that also returns per-document counts, (scores, {count: [batch]}),
+  # which the explain stage stores beside the map and summarises (IG to a tolerance: its evaluations and error)
+  counted: Callable | None = None
 
   def __post_init__(self):
     if self.options is None:

@@ -85,18 +85,30 @@ def seed_stability(stability: dict | None) -> str:
 
 
 def _explain_section(explained):
-  rows = []
+  rows, counted = [], []
   for name, quality in explained['quality'].items():
     completeness = quality.get('completeness_relative_error')
     rows.append([name, quality.get('precision_at_k', '—'),
                  f'{completeness["median"]:.1e} / {completeness["p90"]:.1e}' if completeness else '—',
                  seed_stability(quality.get('seed_stability'))])
+    if 'per_document' in quality:
+      counts = quality['per_document']
+      evaluations, error = counts['evaluations'], counts['completeness_relative_error']
+      counted.append([name, f'{evaluations["median"]:.0f} / {evaluations["mean"]:.1f} / {evaluations["max"]:.0f}',
+                      f'{error["median"]:.1e} / {error["p90"]:.1e} / {error["max"]:.1e}',
+                      f'{counts["at_cap"]["share"]:.1%}'])
+  tolerance = ['IG to a tolerance, per test document (stored beside its map, maps/<name>.counts.npz): gradient '
+               'evaluations, its completeness error, and the share that spent max_evaluations (the tolerance '
+               'may be unmet there).', '',
+               markdown_table(['explainer', 'evaluations median / mean / max', 'completeness median / p90 / max',
+                               'at the cap'], counted), ''] if counted else []
   return ['## Explainers', '',
           'precision@k: share of the k top-scored tokens that are planted evidence (synthetic corpus only); '
           'completeness: |Σ IG − (f(x) − f(0))| / |f(x) − f(0)|, median / 90th percentile over test; '
           f'seed stability (sampling explainers): median Spearman, over {explain.STABILITY_DOCUMENTS} test '
           'documents, between the maps of two seeds.', '',
           markdown_table(['explainer', 'precision@k', 'IG completeness error', 'seed stability'], rows), '',
+          *tolerance,
           'Token heatmaps (red: pushes towards the predicted class, blue: against; rows scaled to their max |score|):',
           ''] + [f'![{p}]({p}) ([HTML]({p[:-4]}.html))' for p in explained['heatmaps'] if p.endswith('.png')] + ['']
 

@@ -1,10 +1,10 @@
 """A run's folder: where every stage reads and writes its artefacts.
 
 <root>/config.json, corpus.npz, checkpoints/{classifier,weak_<explainer>},
-maps/<explainer>.npz, evaluations/<section>_<explainer>.npz, stages/<stage>.json,
-results.json and report.md, and .lock. `locked` keeps two runs out of one workdir;
-`prepare_workdir` guards it: a workdir made with another config is refused rather
-than silently mixed.
+maps/<explainer>.npz (and <explainer>.counts.npz: its per-document counts, if it counts),
+evaluations/<section>_<explainer>.npz, stages/<stage>.json, results.json and report.md,
+and .lock. `locked` keeps two runs out of one workdir; `prepare_workdir` guards it:
+a workdir made with another config is refused rather than silently mixed.
 """
 
 import contextlib
@@ -36,6 +36,10 @@ class Workdir:
 
   def maps(self, explainer: str) -> str:
     return self.path('maps', f'{explainer}.npz')
+
+  def counts(self, explainer: str) -> str:
+    """The per-document counts stored beside a map (explain.make_counted_explainer), e.g. IG's evaluations."""
+    return self.path('maps', f'{explainer}.counts.npz')
 
   def evaluation(self, kind: str, name: str) -> str:
     return self.path('evaluations', f'{kind}_{name}.npz')

@@ -2,6 +2,7 @@
 against a float64 reference integral computed one example at a time."""
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,11 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax import adaptive_quadrature
+from faithjax import config as config_lib
 from faithjax import explain
+from faithjax import io
+from faithjax import pipeline
+from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.models import contract
 from tests import test_explain
@@ -152,3 +157,39 @@ def test_the_fewest_fixed_nodes_are_found_by_doubling_then_bisection():
   assert calls == [1, 2, 4, 8, 16, 32, 24, 28, 30, 31]
   assert time_to_tolerance.fewest_nodes(lambda steps: np.array([1.]), 1e-3, 8) is None
   assert not time_to_tolerance.meets(np.array([0.] * 9 + [0.011]), 1e-3)  # one document beyond 10x: missed
+
+
+def test_the_explain_stage_stores_each_documents_counts_beside_the_map_and_reads_them_back_verified(tmp_path):
+  """IG to a tolerance: maps/<name>.counts.npz holds every split's evaluations, errors and cap flags, summarised
+  over test; a damaged counts file is refused, a deleted one redone, and the fixed rule counts nothing."""
+  model, params = test_explain.tiny_model('lstm')
+  rng = np.random.default_rng(1)
+  split = lambda n: encode.EncodedSplit.from_lists([rng.integers(2, 50, 6) for _ in range(n)], np.zeros(n))
+  corpus = encode.EncodedCorpus('synthetic', [str(i) for i in range(50)], {'train': split(5), 'test': split(6)})
+  config = config_lib.make_config('synthetic', preset='smoke', eval_batch_size=8).with_options(
+      'integrated_gradients', tolerance=1e-4, kronrod_nodes=7, max_evaluations=21)
+  out = workdir_lib.Workdir(str(tmp_path))
+  pipeline.explain_corpus(config, corpus, model, params, 'integrated_gradients', out)
+  counts = io.load_npz(out.counts('integrated_gradients'))
+  assert sorted(counts) == sorted(f'{s}.{c}' for s in ('train', 'test')
+                                  for c in ('evaluations', 'completeness_relative_error', 'at_cap'))
+  assert counts['train.evaluations'].shape == (5,) and set(counts['test.evaluations']) <= {7, 21}
+  np.testing.assert_array_equal(counts['test.at_cap'], counts['test.evaluations'] == 21)
+  _, relative = explain.split_completeness(model, params, corpus.splits['test'],
+                                           io.load_npz(out.maps('integrated_gradients'))['test'], 8)
+  np.testing.assert_allclose(counts['test.completeness_relative_error'], relative, rtol=1e-3, atol=1e-6)
+  summary = pipeline.counts_summary(out, 'integrated_gradients')['per_document']
+  assert summary['evaluations']['max'] == counts['test.evaluations'].max()
+  assert summary['at_cap']['share'] == np.mean(counts['test.at_cap'])
+  with open(out.counts('integrated_gradients'), 'r+b') as f:  # one byte changed
+    f.seek(40)
+    byte = f.read(1)
+    f.seek(40)
+    f.write(bytes([byte[0] ^ 1]))
+  with pytest.raises(io.CorruptArtefact):
+    pipeline.counts_summary(out, 'integrated_gradients')
+  os.remove(out.counts('integrated_gradients'))  # what the CorruptArtefact's redo command deletes
+  pipeline.explain_corpus(config, corpus, model, params, 'integrated_gradients', out)  # the map too is redone
+  assert pipeline.counts_summary(out, 'integrated_gradients')['per_document'] == summary
+  assert explain.make_counted_explainer('integrated_gradients', model, tolerance=0.) is None
+  assert explain.make_counted_explainer('saliency', model) is None

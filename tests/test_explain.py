@@ -290,10 +290,11 @@ def test_explain_split_aligns_with_ids():
 
 
 def test_a_map_transform_runs_with_its_base_explainers_options():
-  """'integrated_gradients.abs' is |IG| at the run's steps and quadrature, not at the function's defaults."""
+  """'integrated_gradients.abs' is |IG| at the run's steps, quadrature and tolerance, not at the function's
+  defaults."""
   config = config_lib.make_config('sst', preset='cpu')
   base = pipeline.explainer_options(config, 'integrated_gradients')
-  assert (base['steps'], base['quadrature']) == (4, 'gauss_legendre')
+  assert (base['steps'], base['quadrature'], base['tolerance']) == (4, 'gauss_legendre', 1e-3)
   for transformed in ('integrated_gradients.abs', 'integrated_gradients.abs.l1'):
     assert pipeline.explainer_options(config, transformed) == base
   model = TINY_MODELS['lstm']

@@ -193,15 +193,19 @@ def test_invalid_config_values_are_refused(overrides, message):
 
 
 def test_a_workdir_made_when_ig_options_were_fields_resumes_and_stays_guarded(tmp_path):
-  """config.json of before explainer sections ({'ig_steps': 4, 'quadrature': ...}) reads as today's section."""
-  config = config_lib.make_config('sst', preset='cpu')
+  """config.json of before explainer sections ({'ig_steps': 4, 'quadrature': ...}) reads as today's section, and
+  as the fixed rule it was made with (no tolerance), which today's preset gives with a tolerance of 0."""
+  preset = config_lib.make_config('sst', preset='cpu')
+  assert preset.explainer_options('integrated_gradients').tolerance == 1e-3
+  config = config_lib.make_config('sst', preset='cpu', **{config_lib.IG_TOLERANCE: 0.})
   old = {**{k: v for k, v in config.fingerprint().items() if k != 'explainer'},
          'ig_steps': 4, 'quadrature': 'gauss_legendre'}
   io.save_json(str(tmp_path / 'config.json'), old)
   workdir_lib.prepare_workdir(str(tmp_path), config)  # the same settings: resumed
   assert config_lib.from_saved(old) == config
-  with pytest.raises(FaithjaxError, match=r'different config \(explainer\)'):
-    workdir_lib.prepare_workdir(str(tmp_path), config.with_options('integrated_gradients', steps=5))
+  for other in (preset, config.with_options('integrated_gradients', steps=5)):
+    with pytest.raises(FaithjaxError, match=r'different config \(explainer\)'):
+      workdir_lib.prepare_workdir(str(tmp_path), other)
 
 
 def test_a_preset_sits_between_the_defaults_and_explicit_flags():

@@ -103,6 +103,9 @@ def test_render_reads_back_every_stage_table():
                         'valid_roc_auc': 0.8 + e / 50} for e in (1, 2)]}
   encoded = {'display_name': 'Synthetic', 'protocol': 'planted', 'vocab_size': 40, 'max_len': 16,
              'sizes': {'train': 100, 'valid': 20, 'test': 30}, 'truncated': {'train': 3}, 'dropped_empty': {'test': 2}}
+  per_document = {'evaluations': {'median': 15., 'mean': 20.94, 'p90': 45., 'max': 105.},
+                  'completeness_relative_error': {'median': 5.9e-7, 'mean': 3e-6, 'p90': 1.4e-6, 'max': 1.7e-4},
+                  'at_cap': {'share': 0.0125}}
   results = {'config': {'corpus': 'synthetic', 'explainers': ['saliency', 'attention'], 'l2': 1e-05, 'epochs': 2},
              'provenance': {'command': 'run.py --epochs=2', 'versions': {'jax': '9.1', 'flax': '9.2'},
                             'device': {'platform': 'cpu', 'kind': 'cpu', 'count': 1, 'processor': 'x86_64'}},
@@ -110,7 +113,10 @@ def test_render_reads_back_every_stage_table():
                         'explain': {'heatmaps': ['heatmaps/test_0.png', 'heatmaps/test_0.html'],
                                     'quality': {'saliency': {'precision_at_k': 0.75}, 'attention': {},
                                                 'kernel_shap': {'seed_stability': stability(0.5)},
-                                                'lime': {'seed_stability': stability(0.93)}}}}}
+                                                'lime': {'seed_stability': stability(0.93)},
+                                                'integrated_gradients': {
+                                                    'completeness_relative_error': {'median': 5.9e-7, 'p90': 1.4e-6},
+                                                    'per_document': per_document}}}}}
   text = report.render(results)
   tables = markdown_tables(text)
 
@@ -123,7 +129,10 @@ def test_render_reads_back_every_stage_table():
   assert [row[0] for row in history[1:]] == ['1', '2'] and [float(row[4]) for row in history[1:]] == [0.82, 0.84]
   assert tables['Explainers'][0][1:] == [['saliency', '0.750', '—', '—'], ['attention', '—', '—', '—'],
                                          ['kernel_shap', '—', '—', '0.50 (below 0.9: the map depends on the seed)'],
-                                         ['lime', '—', '—', '0.93']]
+                                         ['lime', '—', '—', '0.93'],
+                                         ['integrated_gradients', '—', '5.9e-07 / 1.4e-06', '—']]
+  assert tables['Explainers'][1][1:] == [['integrated_gradients', '15 / 20.9 / 105', '5.9e-07 / 1.4e-06 / 1.7e-04',
+                                          '1.2%']]  # IG to a tolerance: its per-document counts
   assert '![heatmaps/test_0.png](heatmaps/test_0.png) ([HTML](heatmaps/test_0.html))' in text
 
   [evaluations_table] = tables['Faithfulness evaluations (Tables 3–5 and ERASER)']
