@@ -42,6 +42,7 @@ from faithjax import paper
 from faithjax import pipeline
 from faithjax import provenance
 from faithjax import report
+from faithjax import runs as runs_lib
 from faithjax import study
 
 VERDICT = {True: 'confirmed', False: 'not confirmed', None: 'not measurable (one corpus)'}
@@ -152,15 +153,31 @@ def archive_finished_seeds():
         evaluated_runs.write_archive(evaluated_runs.Run(workdir_of(corpus, seed)), archive_of(corpus, seed))
 
 
-def archived_run(corpus, seed):
-  """The seed's archive, refused in one line if it was made with other settings than --preset gives now."""
-  run = evaluated_runs.ArchivedRun(archive_of(corpus, seed))
+def preset_differences(corpus, seed, config) -> list[str]:
+  """The settings in which a run's RunConfig differs from what --preset gives now (e.g. a preset revised since)."""
   expected = make_config(corpus, seed).fingerprint()
-  differ = sorted(k for k, v in run.config.fingerprint().items() if expected.get(k) != v)
-  if differ:
+  return sorted(k for k, v in config.fingerprint().items() if expected.get(k) != v)
+
+
+def archived_run(corpus, seed):
+  """The seed's archive. One made with other settings than --preset gives now is refused in one line when seeds
+  are to be run beside it; --tables_only renders it, its settings named in the tables (settings_section)."""
+  run = evaluated_runs.ArchivedRun(archive_of(corpus, seed))
+  differ = preset_differences(corpus, seed, run.config)
+  if differ and not FLAGS.tables_only:
     raise FaithjaxError(f'{archive_of(corpus, seed)} was made with other settings ({", ".join(differ)}) than '
                         f'--preset={FLAGS.preset} gives now; rerun that seed or move the archive away')
   return run
+
+
+def same_settings(corpus, runs):
+  """`runs` (one corpus's seeds), refused in one line unless every seed ran with the same settings."""
+  settings = [{k: v for k, v in r.config.fingerprint().items() if k != 'seed'} for r in runs]
+  differ = sorted({k for s in settings[1:] for k in s if s[k] != settings[0].get(k)})
+  if differ:
+    raise FaithjaxError(f'the archived seeds of {corpus} ran with different settings ({", ".join(differ)}); '
+                        'move the odd ones away or rerun them')
+  return runs
 
 
 def seeded_runs():
@@ -171,7 +188,7 @@ def seeded_runs():
   if not done:
     raise FaithjaxError(f'no corpus has finished seed {seeds()[0]} under {os.path.dirname(workdir_of("x"))} or in '
                         f'{os.path.dirname(archive_of("x", 0))}; run without --tables_only first')
-  return {c: [archived_run(c, s) for s in found] for c, found in done.items()}
+  return {c: same_settings(c, [archived_run(c, s) for s in found]) for c, found in done.items()}
 
 
 def variant_runs(base_by_corpus):
@@ -236,13 +253,22 @@ def write_csv(path, rows):
   io.write_text(path, buffer.getvalue())
 
 
+IG_TOLERANCE = 'explainer.integrated_gradients.tolerance'
+
+
 def settings_section(runs):
-  keys = ('epochs', 'weak_epochs', 'ig_steps', 'quadrature', 'test_subset', 'permutations', 'deletion_mode',
-          'pad_rule', 'absolute', 'norm', 'target', 'seed')
-  # '—': a field the run's config predates
+  """The settings of each corpus's run, and a sentence where a setting differs from what --preset gives now."""
+  keys = ('epochs', 'weak_epochs', 'ig_steps', 'quadrature', IG_TOLERANCE, 'test_subset', 'permutations',
+          'deletion_mode', 'pad_rule', 'absolute', 'norm', 'target', 'seed')
+  # '—': a field the run's config predates (an IG tolerance of '—' or 0 is the fixed rule of ig_steps, quadrature)
   rows = [[display(runs, c)] + [config_lib.saved_setting(runs[c]['config'], k, '—') for k in keys]
           for c in study.corpora_of(runs)]
-  return report.markdown_table(['corpus', *keys], rows)
+  configs = {c: runs_lib.config_of(runs[c]['config']) for c in study.corpora_of(runs)}
+  differ = {c: preset_differences(c, config.seed, config) for c, config in configs.items()}
+  note = '; '.join(f'{display(runs, c)}: {", ".join(d)}' for c, d in differ.items() if d)
+  return report.markdown_table(['corpus', *('ig_tolerance' if k == IG_TOLERANCE else k for k in keys)], rows) + (
+      f'\n\nMade with settings other than `--preset={FLAGS.preset}` gives now (a preset revised since these runs; '
+      f'the columns above say how): {note}.' if note else '')
 
 
 def render(runs, figure_path):
