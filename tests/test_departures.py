@@ -185,9 +185,9 @@ def test_ag_news_test_documents_take_the_title_only_under_the_switch(tmp_path):
   path = tmp_path / 'test.csv'
   path.write_text('"1","Oil Prices Rise","Crude rose 3% on Monday."\n"2","Cup Final","A match."\n'
                   '"3","Stocks Fall","Markets fell."\n')
-  docs, labels, _ = corpora._ag_news_official(path)  # pylint: disable=protected-access
+  docs, labels, _ = corpora._ag_news_official(path, corpora.AG_PAPER)  # pylint: disable=protected-access
   assert docs == [['crude', 'rose', 'qqq', 'on', 'monday'], ['markets', 'fell']] and list(labels) == [0, 1]
-  titled, labels, _ = corpora._ag_news_official(path, title=True)  # pylint: disable=protected-access
+  titled, labels, _ = corpora._ag_news_official(path, corpora.AG_PAPER, title=True)  # pylint: disable=protected-access
   assert titled == [['oil', 'prices', 'rise', 'crude', 'rose', 'qqq', 'on', 'monday'], ['stocks', 'fall', 'markets',
                                                                                         'fell']]
   assert not corpora._AG_TEST_TITLE.get()  # pylint: disable=protected-access
@@ -264,7 +264,8 @@ def test_length_filter_is_a_switch_of_the_encode_stage_with_the_vocabulary_built
   # Two documents of each class pass the filter: a split needs both classes to train on (encode.check_learnable).
   docs, labels = [short, long_, long_, long_ + ['h']], np.array([0, 0, 1, 1], np.int32)
   raw = {s: (docs, labels) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(corpora, 'load_raw', lambda *args, **kwargs: raw)
+  monkeypatch.setattr(corpora, 'load_raw', lambda *args, with_classes=False, **kwargs:
+                      (raw, ('0', '1')) if with_classes else raw)
   work = workdir_lib.Workdir(str(tmp_path / 'filtered'))
   summary = pipeline.stage_encode(config_lib.make_config('sst', length_filter=True), work)
   assert summary['sizes'] == {'train': 2, 'valid': 2, 'test': 2}
