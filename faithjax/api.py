@@ -5,7 +5,9 @@ faithjax.evaluate_maps) run the registered plug-ins (faithjax/plugins.py) the
 way the pipeline does, on padded arrays instead of a workdir's corpus: the
 same explainer records and options, the same evaluation path
 (pipeline.evaluate_maps), the same per-example arrays and bootstrap CIs.
-The model is any module implementing faithjax/models/contract.py (docs/extending.md).
+The model is a flax.linen module with its params, a flax.nnx module (params=None:
+its own), or a contract.Functions record with its params, implementing
+faithjax/models/contract.py (docs/extending.md, docs/library.md).
 """
 
 import dataclasses
@@ -23,6 +25,7 @@ from faithjax import plugins
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
+from faithjax.models import contract
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +59,14 @@ def explain_maps(model: Any, params: Any, ids: np.ndarray, mask: np.ndarray | No
   """Feature maps of the predicted class: {explainer: float32 [n, seq]}, 0 on PAD.
 
   model, params: a classifier implementing faithjax/models/contract.py and its
-  parameters; ids: <int>[n, seq], each row its tokens then PAD (0); mask:
+  parameters (a flax.linen module or a contract.Functions record and its
+  params; a flax.nnx module and None, its own parameters; contract.adapt); ids: <int>[n, seq], each row its tokens then PAD (0); mask:
   <bool>[n, seq], ids != 0 (checked) or None; explainers: registered names,
   optionally with map transforms ('integrated_gradients.abs'); options:
   {explainer: {option: value}} over the defaults (docs/extending.md); seed:
   the PRNG seed of the sampling explainers.
   """
+  model, params = contract.adapt(model, params)
   config = _config(explainers, options, target=target, detach_attention=detach_attention, seed=seed)
   split = _split(ids, mask)
   maps = {}
@@ -78,7 +83,7 @@ def evaluate_maps(model: Any, params: Any, ids: np.ndarray, maps: Mapping[str, n
                   **settings) -> dict[str, dict[str, Evaluated]]:
   """Faithfulness of each map under each evaluation: {evaluation: {map: Evaluated}}.
 
-  ids: <int>[n, seq] as for explain_maps; maps: {name: [n, seq]} (e.g.
+  model, params: as for explain_maps; ids: <int>[n, seq] as for explain_maps; maps: {name: [n, seq]} (e.g.
   explain_maps' output); evaluations: registered names whose records do not
   `train` a model on the maps (the weak learner and shuffle test need a
   corpus's train and valid splits: run the pipeline); baselines: also the
@@ -92,6 +97,7 @@ def evaluate_maps(model: Any, params: Any, ids: np.ndarray, maps: Mapping[str, n
   if training:
     raise FaithjaxError(f'{", ".join(training)} train a model on the maps of a train and valid split; evaluate '
                         'them with the pipeline (python run.py, or pipeline.evaluate_maps with an EncodedCorpus)')
+  model, params = contract.adapt(model, params)
   config = _config(seed=seed, eval_batch_size=batch_size, **settings)
   split = _split(ids, mask)
   corpus = encode.EncodedCorpus('arrays', [], {'test': split}, num_classes=model.num_classes)

@@ -283,7 +283,7 @@ def attention(model, params, ids, mask, key=None):
   weights = contract.apply(model, params, ids, mask)[1]
   if weights is None:
     raise FaithjaxError(f'the attention explainer needs a model that pools with attention; '
-                        f'{type(model).__name__} returns none')
+                        f'{contract.name(model)} returns none')
   return weights * mask
 
 

@@ -117,8 +117,9 @@ class Evaluation:
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-  """A classifier: build(config, vocab_size, num_classes) -> a module implementing faithjax/models/contract.py
-  (its logits [batch, num_classes])."""
+  """A classifier: build(config, vocab_size, num_classes) -> a flax.linen module, a flax.nnx module or a
+  contract.Functions record implementing faithjax/models/contract.py (its logits [batch, num_classes];
+  docs/extending.md)."""
   name: str
   build: Callable
   help: str = ''

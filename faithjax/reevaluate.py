@@ -84,7 +84,7 @@ def restore_all(dirs, model):
     except io.CorruptArtefact:
       raise  # damaged, not mismatched: its own message says what to delete
     except FaithjaxError as e:
-      raise FaithjaxError(f'checkpoint {path} has another architecture than the {type(model).__name__} it is '
+      raise FaithjaxError(f'checkpoint {path} has another architecture than the {contract.name(model)} it is '
                           'evaluated with; pass the model flags it was trained with') from e
   return restored
 

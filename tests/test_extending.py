@@ -4,11 +4,13 @@ docs/extending.md's example, as a test: nothing in faithjax is edited; each is o
 plugins.register line.
 """
 
+import dataclasses
 import json
 import os
 import re
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -103,6 +105,13 @@ def test_a_model_explainer_and_evaluation_from_outside_run_through_every_stage(r
   assert '## Time' in (tmp_path / 'report.md').read_text() and 'time' not in json.dumps(results['stages']['train'])
 
 
+def extending_example(marker: str) -> str:
+  """The code block of docs/extending.md that contains `marker` (e.g. "plugins.Model('attention_nnx'")."""
+  page = open(os.path.join(conftest.REPO, 'docs', 'extending.md'), encoding='utf-8').read()
+  (block,) = [b for b in re.findall(r'```python\n(.*?)```', page, re.S) if marker in b]
+  return block
+
+
 def test_every_example_of_the_extending_page_registers_a_working_plug_in():
   """docs/extending.md's code blocks, executed: each registers a record that works (so the page cannot rot)."""
   page = open(os.path.join(conftest.REPO, 'docs', 'extending.md'), encoding='utf-8').read()
@@ -119,6 +128,14 @@ def test_every_example_of_the_extending_page_registers_a_working_plug_in():
     assert [len(raw[s][0]) for s in ('train', 'valid', 'test')] == [100, 20, 20]
     model = models.build(config, 10, 3)
     assert isinstance(model, contract.TextClassifier) and model.num_classes == 3
+    ids = jnp.array([[3, 4, 5, 0], [6, 0, 0, 0]])
+    for name, kind in (('attention_nnx', contract.Nnx), ('bag_functions', contract.Functions)):
+      model = models.build(dataclasses.replace(config, model=name), 10, 3)
+      params = contract.init(model, jax.random.key(0))
+      assert isinstance(model, kind) and model.num_classes == 3
+      assert contract.predict_proba(model, params, ids, ids != 0).shape == (2, 3)
+      assert contract.embed(model, params, ids)[1, 1:].sum() == 0  # PAD embeds to 0
+    assert contract.apply(model, params, ids)[1] is None  # the plain functions return no attention
   finally:
     for table, records in before:
       table.clear()

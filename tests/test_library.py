@@ -13,15 +13,26 @@ from faithjax.models.classifier import Classifier
 from conftest import REPO
 
 
-def test_the_library_example_runs_as_written(capsys):
+def library_examples():
   page = open(os.path.join(REPO, 'docs', 'library.md'), encoding='utf-8').read()
-  blocks = re.findall(r'```python\n(.*?)```', page, re.S)
-  assert len(blocks) == 1 and len(blocks[0].strip().splitlines()) <= 20
+  return re.findall(r'```python\n(.*?)```', page, re.S)
+
+
+def test_the_library_example_runs_as_written(capsys):
+  blocks = library_examples()
+  assert len(blocks) == 3 and len(blocks[0].strip().splitlines()) <= 20
   exec(compile(blocks[0], 'docs/library.md', 'exec'), {})  # pylint: disable=exec-used
   printed = capsys.readouterr().out.splitlines()
   # two evaluations x (two maps + two baselines), but ERASER and deletion skip the uniform map
   assert sorted(line.split()[:2] for line in printed) == sorted(
       [e, n] for e in ('deletion', 'eraser') for n in ('saliency', 'integrated_gradients', 'random'))
+
+
+@pytest.mark.parametrize('block', (1, 2), ids=('nnx', 'functions'))
+def test_the_library_examples_with_an_nnx_module_and_plain_functions_run_as_written(block, capsys):
+  exec(compile(library_examples()[block], 'docs/library.md', 'exec'), {})  # pylint: disable=exec-used
+  summary = eval(capsys.readouterr().out)  # pylint: disable=eval-used
+  assert summary['n'] == 32 and summary['ci95'][0] <= summary['mean'] <= summary['ci95'][1]
 
 
 def test_the_api_refuses_pad_inside_a_document_and_training_evaluations():

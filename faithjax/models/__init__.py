@@ -1,12 +1,15 @@
 """Flax models: the classifiers under explanation (plug-ins by name) and the weak learner.
 
 Each classifier is a `plugins.Model` record: `build(config, vocab_size,
-num_classes) -> module`, the module implementing faithjax/models/contract.py. The built-ins
-are registered below as a user's is (docs/extending.md); --model picks one.
+num_classes) -> model`, a flax.linen module, a flax.nnx module or a
+contract.Functions record implementing faithjax/models/contract.py. The
+built-ins are registered below as a user's is (docs/extending.md); --model
+picks one.
 """
 
 from faithjax import plugins
 from faithjax.models import classifier
+from faithjax.models import contract
 from faithjax.models import transformer
 
 
@@ -29,5 +32,6 @@ plugins.register(plugins.Model('transformer', small_transformer))
 
 
 def build(config, vocab_size: int, num_classes: int):
-  """The classifier `config.model` names, for a vocabulary of `vocab_size` ids and `num_classes` classes."""
-  return plugins.get(plugins.Model, config.model).build(config, vocab_size, num_classes)
+  """The classifier `config.model` names, for a vocabulary of `vocab_size` ids and `num_classes` classes, as the
+  contract's model (contract.model_of: an nnx module becomes its Nnx record, its parameters `contract.init`'s)."""
+  return contract.model_of(plugins.get(plugins.Model, config.model).build(config, vocab_size, num_classes))
