@@ -154,6 +154,16 @@ def _os_error(error: BaseException | None) -> OSError | None:
   return None
 
 
+def _without_closed_loop_errors(previous):
+  """An unraisable-exception hook that drops asyncio's "Event loop is closed" and passes on the rest: after a failed
+  save, TensorStore's threads finish against orbax's closed loop and would print a traceback of their own before
+  or after the one-line error."""
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and 'Event loop is closed' in str(unraisable.exc_value)):
+      previous(unraisable)
+  return hook
+
+
 def _recorded(folder: str, step: int) -> bool:
   """Whether the hashes of `folder` (a manager's) cover its `step`."""
   return any(name.startswith(os.path.join(os.path.basename(folder), str(step), ''))
@@ -183,6 +193,7 @@ def _save(manager, step, args):
         manager.save(step, args=args, force=True)
         manager.wait_until_finished()
     except Exception as e:
+      sys.unraisablehook = _without_closed_loop_errors(sys.unraisablehook)
       with _orbax_quiet(), contextlib.suppress(Exception):
         manager.close()  # raises the error again: closed now, the manager's `with` block closes it quietly
       if parallel.is_primary():

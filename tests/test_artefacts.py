@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 from etils import epath
 import jax.numpy as jnp
@@ -85,6 +86,7 @@ def test_a_full_disk_inside_orbax_is_one_line_naming_the_checkpoint_and_leaves_n
   def full(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
   params = {'w': jnp.ones(3)}
+  monkeypatch.setattr(sys, 'unraisablehook', sys.unraisablehook)  # the failed save wraps it; restored after
   with monkeypatch.context() as patch:
     patch.setattr(epath.Path, 'write_text', full)  # orbax's metadata files, written from its threads
     with pytest.raises(OSError) as error:
@@ -96,6 +98,17 @@ def test_a_full_disk_inside_orbax_is_one_line_naming_the_checkpoint_and_leaves_n
   assert list(folder.iterdir()) == [] and not (tmp_path / f'best{train.SAVING_SUFFIX}').exists()
   train.save_best(tmp_path, params)  # the re-run
   np.testing.assert_array_equal(train.restore_best(tmp_path, params)['w'], params['w'])
+
+
+def test_after_a_failed_save_only_the_closed_event_loop_errors_of_orbaxs_threads_are_dropped():
+  seen = []
+  hook = train._without_closed_loop_errors(seen.append)  # pylint: disable=protected-access
+  unraisable = lambda error: types.SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None)
+  hook(unraisable(RuntimeError('Event loop is closed')))
+  assert seen == []
+  for error in (RuntimeError('something else'), ValueError('Event loop is closed')):
+    hook(unraisable(error))
+  assert [type(u.exc_value) for u in seen] == [RuntimeError, ValueError]
 
 
 def fit_tiny(ckpt_dir, epochs=2):
