@@ -161,10 +161,11 @@ def preset_differences(corpus, seed, config) -> list[str]:
 
 def archived_run(corpus, seed):
   """The seed's archive. One made with other settings than --preset gives now is refused in one line when seeds
-  are to be run beside it; --tables_only renders it, its settings named in the tables (settings_section)."""
+  are to be run beside it, or when its seed is not `seed`; --tables_only renders the rest, its settings named in
+  the tables (settings_section)."""
   run = evaluated_runs.ArchivedRun(archive_of(corpus, seed))
   differ = preset_differences(corpus, seed, run.config)
-  if differ and not FLAGS.tables_only:
+  if differ and (not FLAGS.tables_only or 'seed' in differ):  # another seed's run under this name is mislabelled
     raise FaithjaxError(f'{archive_of(corpus, seed)} was made with other settings ({", ".join(differ)}) than '
                         f'--preset={FLAGS.preset} gives now; rerun that seed or move the archive away')
   return run
