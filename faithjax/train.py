@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from typing import Any
 
 from etils import epath
@@ -170,12 +171,21 @@ def _recorded(folder: str, step: int) -> bool:
              for name in io.recorded_names(folder))
 
 
+DISCARD_GRACE_CHECKS, DISCARD_GRACE_S = 10, 0.1  # a failed save's late leftovers: watched for 1 s
+
+
 def _discard(folder: str, step: int) -> None:
   """Removes what a failed save of `step` left in `folder`: orbax's temporary folder, the step unless its hashes
   were recorded before, and the marker; a re-run trusts nothing half-written."""
-  leftovers = glob.glob(os.path.join(glob.escape(folder), f'{step}.orbax-checkpoint-tmp*'))
-  for path in leftovers + ([] if _recorded(folder, step) else [os.path.join(folder, str(step))]):
+  pattern = os.path.join(glob.escape(folder), f'{step}.orbax-checkpoint-tmp*')
+  for path in glob.glob(pattern) + ([] if _recorded(folder, step) else [os.path.join(folder, str(step))]):
     shutil.rmtree(path, ignore_errors=True)
+  # TensorStore's C++ writers can still create orbax's temporary folder after the manager has closed (seen under
+  # load): watch for it a moment longer.
+  for _ in range(DISCARD_GRACE_CHECKS):
+    time.sleep(DISCARD_GRACE_S)
+    for path in glob.glob(pattern):
+      shutil.rmtree(path, ignore_errors=True)
   os.remove(folder + SAVING_SUFFIX)
 
 
