@@ -122,6 +122,21 @@ def test_sign_contrasts_match_plain_loops(tmp_path):
   assert {r.verdict for r in measured} >= {'rewards |·|'}  # signed_a's |X| is 0.1 worse by deletion: told apart
 
 
+def test_the_pass_with_the_abs_maps_runs_every_evaluation_whatever_the_runs_norm(monkeypatch, tmp_path):
+  """Under --norm=l1 deletion and ERASER still compare X with |X| (they ran in the L1 pass, which has no |X|)."""
+  calls = []
+
+  def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=None):
+    del corpus, model, params, out, maps_of
+    calls.append((config.norm, names, sections))
+    return {'test_subset': 0}
+  monkeypatch.setattr(pipeline, 'evaluate_maps', evaluate_maps)
+  config = config_lib.make_config('synthetic', preset='smoke', norm='l1', explainers=('saliency', 'input_x_gradient'))
+  sign_control.evaluate_signs(config, workdir_lib.Workdir(str(tmp_path)), None, None, None, ['input_x_gradient'])
+  assert calls == [('l2', ['saliency', 'input_x_gradient', 'input_x_gradient.abs'], None),
+                   ('l1', ['saliency', 'input_x_gradient'], sign_control.NORM_SECTIONS)]
+
+
 def test_probe_contrasts_are_oriented_over_the_seeds_and_corrected_over_the_table(tmp_path):
   """The oriented difference is the mean over seeds of the per-example means; one seed's CI and p are a loop
   bootstrap's; with several seeds p < .05 exactly where the 95% CI excludes 0; BH over the whole table."""

@@ -94,10 +94,11 @@ def evaluate_signs(config: config_lib.RunConfig, work: workdir_lib.Workdir, corp
   evaluated = {}
   for norm in weak_learner.NORMS:
     out = workdir_lib.Workdir(work.path('sign_control', norm))
-    # Deletion and ERASER ignore the norm: measured once, with the run's own norm.
-    sections = None if norm == config.norm else NORM_SECTIONS
-    # Under L1 the weak learner normalises |X| whatever the sign: the |·| maps are the same input.
+    # Under L1 the weak learner normalises |X| whatever the sign: the |·| maps are the same input, evaluated under
+    # L2 only. Deletion and ERASER ignore the norm: measured once, in that pass (under the run's own norm, as
+    # before, they had no |X| to compare with when it was --norm=l1).
     names = [*config.explainers, *(absolute(n) for n in signed if norm == 'l2')]
+    sections = None if norm == 'l2' else NORM_SECTIONS
     summary = pipeline.evaluate_maps(dataclasses.replace(config, norm=norm), corpus, model, params, out, names,
                                      maps_of, sections)
     evaluated[norm] = (summary, names, out)
