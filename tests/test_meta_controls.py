@@ -167,7 +167,7 @@ def test_probe_contrasts_are_oriented_over_the_seeds_and_corrected_over_the_tabl
 def test_the_committed_reports_render_again_from_their_json():
   """Records measured before the correction (no p) load and render byte for byte as committed."""
   paths = glob.glob(os.path.join(RESULTS, 'sign_control_*.json'))
-  assert len(paths) == 5
+  assert len(paths) >= 5  # the five corpora's
   for path in paths:
     record = sign_control.load(io.read_json(path))
     with open(path.replace('.json', '.md'), encoding='utf-8') as f:
