@@ -111,6 +111,15 @@ def _percentiles(boot, level):
   return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
 
 
+def bootstrap_p_value(boot) -> float:
+  """Two-sided p of "the statistic is 0" from its bootstrap values [n_resamples]: twice the smaller share of
+  resamples on either side of 0 (each counted with the +1 that keeps p above 0), at most 1: p < 1 - level about
+  where the percentile interval at that level excludes 0."""
+  boot = np.asarray(boot)
+  below, above = ((np.sum(side) + 1) / (len(boot) + 1) for side in (boot <= 0, boot >= 0))
+  return float(min(1., 2 * min(below, above)))
+
+
 def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0):
   """Percentile bootstrap CI of `statistic` over examples: (low, high)."""
   values = np.asarray(values)
@@ -141,7 +150,7 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
   the same examples), or a tuple of them (e.g. (labels, predictions) with
   statistic=f1_along_last_axis). statistic: vectorised over the last axis
   (default the mean). scipy.stats.bootstrap draws the resamples.
-  Returns {'difference', 'ci95': [low, high], 'n'}.
+  Returns {'difference', 'ci95': [low, high], 'n', 'p'} (p: bootstrap_p_value of the resamples).
   """
   a, b = (x if isinstance(x, tuple) else (x,) for x in (a, b))
   statistic = statistic or (lambda values: np.mean(values, -1))
@@ -154,7 +163,7 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
                            confidence_level=level, method='percentile', random_state=np.random.default_rng(seed))
   interval = result.confidence_interval
   return {'difference': float(difference(*samples)), 'ci95': [float(interval.low), float(interval.high)],
-          'n': len(samples[0])}
+          'n': len(samples[0]), 'p': bootstrap_p_value(result.bootstrap_distribution)}
 
 
 def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0):
@@ -162,7 +171,7 @@ def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed
 
   For two sets of units that are not the same examples (e.g. two test splits):
   a, b as in paired_difference, but over n_a and n_b units; the arrays of one
-  side's tuple stay paired with each other. Returns {'difference', 'ci95', 'n': n_a + n_b}.
+  side's tuple stay paired with each other. Returns {'difference', 'ci95', 'n': n_a + n_b, 'p'}.
   """
   a, b = (x if isinstance(x, tuple) else (x,) for x in (a, b))
   statistic = statistic or (lambda values: np.mean(values, -1))
@@ -171,7 +180,8 @@ def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed
   draws_a, draws_b = (rng.integers(0, len(side[0]), size=(n_resamples, len(side[0]))) for side in (a, b))
   boot = statistic(*(x[draws_a] for x in a)) - statistic(*(x[draws_b] for x in b))
   low, high = _percentiles(boot, level)
-  return {'difference': float(statistic(*a) - statistic(*b)), 'ci95': [low, high], 'n': len(a[0]) + len(b[0])}
+  return {'difference': float(statistic(*a) - statistic(*b)), 'ci95': [low, high], 'n': len(a[0]) + len(b[0]),
+          'p': bootstrap_p_value(boot)}
 
 
 DESIGNS = ('crossed', 'nested')

@@ -62,7 +62,8 @@ class Score:
     difference with metrics.two_level_interval of the design, the two maps read with the same draws. Seeds of
     one data split score the same examples ('crossed': pooling their examples as independent pairs, as this did
     before, leaves out both the seed spread and the examples' shared effect); 'nested' for runs on examples of
-    their own. Returns {'difference', 'ci95', 'n'} (n: the examples of all runs).
+    their own. Returns {'difference', 'ci95', 'n', 'p'} (n: the examples of all runs; p: two-sided, of "the
+    difference is 0", from the same resamples).
     """
     def units_of(saved):  # one run's (per-example arrays [n], ...) and their statistic over the last axis
       return self.units(saved) if self.units else ((saved[self.per_example],), lambda values: np.mean(values, -1))
@@ -80,7 +81,8 @@ class Score:
       estimate, boot = metrics.two_level_bootstrap(stacked, statistic, draws)
       low, high = draws.interval(estimate[0] - estimate[1], boot[0] - boot[1])
       result = {'difference': float(estimate[0] - estimate[1]), 'ci95': [float(low), float(high)],
-                'n': int(stacked[0][0].size)}
+                'n': int(stacked[0][0].size),
+                'p': float(metrics.two_level_p_value(estimate[0] - estimate[1], boot[0] - boot[1], *draws.layout))}
     low, high = sorted(self.orientation * np.asarray(result['ci95']) + 0.)  # + 0.: no -0.0 for an exact tie
     return {**result, 'difference': self.orientation * result['difference'] + 0., 'ci95': [float(low), float(high)]}
 
