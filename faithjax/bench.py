@@ -113,7 +113,7 @@ def explainer_options(name: str, batch: int, args: argparse.Namespace) -> dict[s
 
 def measure(fn: Callable[..., jax.Array], params: contract.Params, ids: np.ndarray, batch: int,
             repeats: int) -> tuple[float, float]:
-  """(examples/s, seconds) of fn over all of `ids` in batches of `batch`."""
+  """(examples/s, seconds) of fn over all of `ids` <int>[n, seq_len] in batches of `batch`."""
   batches = [(b, b != PAD_ID) for b in as_batches(ids, batch)]
   key = jax.random.key(2)  # used by the sampling explainers only
   seconds = best_seconds(lambda: [fn(params, b, mask, key) for b, mask in batches], repeats)

@@ -44,7 +44,8 @@ def f1_along_last_axis(labels: np.ndarray, predictions: np.ndarray, num_classes:
 
 
 def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
-  """Area under the ROC curve from the Mann-Whitney statistic (ties count half)."""
+  """Area under the ROC curve of scores [n] for labels [n] (1 positive), from the Mann-Whitney statistic (ties
+  count half)."""
   labels, scores = np.asarray(labels), np.asarray(scores, np.float64)
   pos, neg = labels == 1, labels != 1
   if not pos.any() or not neg.any():
@@ -79,7 +80,7 @@ def classification_report(labels: ArrayLike, probs: ArrayLike) -> dict[str, floa
 
 def test_report(labels: ArrayLike, probs: ArrayLike) -> dict:
   """classification_report plus bootstrap 95% CIs of accuracy and F1, and which F1 it is ('f1_average', sklearn's
-  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish."""
+  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish. labels [n], probs [n, classes]."""
   labels, predictions, num_classes = np.asarray(labels), np.asarray(probs).argmax(-1), np.shape(probs)[-1]
   return {**classification_report(labels, probs), 'f1_average': 'binary' if num_classes == 2 else 'macro',
           'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
@@ -87,7 +88,7 @@ def test_report(labels: ArrayLike, probs: ArrayLike) -> dict:
 
 
 def tvd(p: ArrayLike, q: ArrayLike, axis: int = -1) -> ArrayLike:
-  """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays)."""
+  """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays): [..., classes] -> [...]."""
   return 0.5 * abs(p - q).sum(axis=axis)
 
 
@@ -118,7 +119,7 @@ def _percentiles(boot, level):
 
 def bootstrap_ci(values: ArrayLike, statistic: Callable[[np.ndarray], float] = np.mean, n_resamples: int = 1000,
                  level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-  """Percentile bootstrap CI of `statistic` over examples: (low, high)."""
+  """Percentile bootstrap CI of `statistic` over examples, values [n]: (low, high)."""
   values = np.asarray(values)
   draws = _resamples(len(values), n_resamples, seed)
   # The mean vectorises over resamples; other statistics go one resample at a time.
@@ -136,7 +137,7 @@ def f1_ci(labels: ArrayLike, predictions: ArrayLike, num_classes: int = 2, n_res
 
 
 def mean_with_ci(values: ArrayLike) -> dict:
-  """The summary every per-example evaluation reports: mean, bootstrap 95% CI, count."""
+  """The summary every per-example evaluation reports of values [n]: mean, bootstrap 95% CI, count."""
   low, high = bootstrap_ci(values)
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
 

@@ -94,7 +94,7 @@ class Run(EvaluatedRun):
 
 
 def nanmean(values: np.ndarray) -> np.ndarray:
-  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN)."""
+  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN): [..., n] -> [...]."""
   return np.nanmean(values, -1)
 
 

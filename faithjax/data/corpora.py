@@ -215,7 +215,7 @@ def clean_newsgroup(raw: str) -> list[str]:
 
 def stratified_split(labels: np.ndarray, fraction: float,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-  """(rest, held) index arrays, each shuffled; `held` has ceil(fraction * n) rows.
+  """(rest, held) index arrays of labels [n], each shuffled; `held` has ceil(fraction * n) rows.
 
   Each class gets its proportional share of `held` (largest remainders take
   the rounding), as sklearn's train_test_split(stratify=...) sizes it.

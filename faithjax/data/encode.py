@@ -57,7 +57,7 @@ class EncodedSplit:
     return out
 
   def subset_values(self, indices: Sequence[int] | np.ndarray, values: np.ndarray) -> np.ndarray:
-    """A ragged array aligned with ids (e.g. a feature map), restricted to examples `indices`."""
+    """A ragged array aligned with ids (e.g. a feature map) [tokens], restricted to examples `indices`."""
     parts = [values[self.offsets[i]:self.offsets[i + 1]] for i in indices]
     return np.concatenate(parts) if parts else values[:0]
 

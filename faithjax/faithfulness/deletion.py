@@ -200,7 +200,8 @@ def deletion_rates(model: contract.TextClassifier | contract.Nnx | contract.Func
 
 def evaluate(context: 'evaluations.Context', explainer: str,
              maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Deletion rates of one map on the context's test examples (evaluations.py), and their indices."""
+  """Deletion rates of one map on the context's test examples (evaluations.py), and their indices: [len(subset)]
+  each; maps: {split: ragged map [tokens]}."""
   part, scores = context.test_part(explainer, maps)
   rates = deletion_rates(context.model, context.params, part, scores, **options_of(context.config),
                          mesh=context.mesh)

@@ -80,7 +80,8 @@ def eraser_metrics(model: contract.TextClassifier | contract.Nnx | contract.Func
 
 def evaluate(context: 'evaluations.Context', explainer: str,
              maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Per-example ERASER scores of one map on the context's test examples, and their indices."""
+  """Per-example ERASER scores of one map on the context's test examples, and their indices (eraser_scores's
+  arrays with a leading [len(subset)] axis); maps: {split: ragged map [tokens]}."""
   part, scores = context.test_part(explainer, maps)
   return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
                                                       **deletion.options_of(context.config), mesh=context.mesh)}

@@ -126,7 +126,7 @@ SCORES = _Scores()
 
 
 def oriented(evaluation: str, values: ArrayLike) -> np.ndarray:
-  """Values turned into "higher = more faithful": float64 array."""
+  """Values turned into "higher = more faithful": [...] -> float64 [...]."""
   return SCORES[evaluation].orientation * np.asarray(values, np.float64)
 
 

@@ -90,7 +90,7 @@ def shuffle_test(model: wl.WeakLearner, params: dict, split: encode.EncodedSplit
 
 def evaluate(context: 'evaluations.Context', explainer: str,
              maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Median TVDs over the whole test split, on the weak learner trained on this map (evaluations.py)."""
+  """Median TVDs [len(test)] over the whole test split, on the weak learner trained on this map (evaluations.py)."""
   learnt = context.weak_learner(explainer, maps)
   config = context.config
   return {'median_tvd': shuffle_test(context.weak_model, learnt.params, context.corpus.splits['test'],

@@ -140,7 +140,8 @@ def train_weak_learner(model: wl.WeakLearner, corpus: encode.EncodedCorpus, maps
 
 def evaluate(context: 'evaluations.Context', explainer: str,
              maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """The weak learner trained on this map (evaluations.py): test labels, probabilities, validation losses."""
+  """The weak learner trained on this map (evaluations.py): test labels [n_test], probabilities
+  [n_test, classes], validation losses [epochs]."""
   learnt = context.weak_learner(explainer, maps)
   return {'labels': context.corpus.splits['test'].labels, 'test_probs': learnt.test_probs,
           'valid_loss': np.array([h['valid_loss'] for h in learnt.history])}
