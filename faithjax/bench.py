@@ -407,7 +407,7 @@ def run_interleaved(args: argparse.Namespace) -> None:
   print(interleave.table(records, n_cores))
 
 
-def interleaved_report(records: Sequence[dict], n_cores: int, minutes: float, args: argparse.Namespace) -> str:
+def interleaved_report(records: list[dict], n_cores: int, minutes: float, args: argparse.Namespace) -> str:
   """bench.md: what was run, on what, and the interleaved table."""
   torch_version = next((r.get('torch') for r in records if r.get('torch')), '?')
   captum_version = next((r.get('captum') for r in records if r.get('captum')), '?')

@@ -1,11 +1,14 @@
 """Classification metrics, distances and confidence intervals (numpy, host side)."""
 
 import dataclasses
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
+
+if TYPE_CHECKING:  # tvd takes jax arrays too; this module is numpy
+  import jax
 
 
 def accuracy(labels: ArrayLike, predictions: ArrayLike) -> float:
@@ -87,7 +90,7 @@ def test_report(labels: ArrayLike, probs: ArrayLike) -> dict:
           'f1_ci95': list(f1_ci(labels, predictions, num_classes))}
 
 
-def tvd(p: ArrayLike, q: ArrayLike, axis: int = -1) -> ArrayLike:
+def tvd(p: 'np.ndarray | jax.Array', q: 'np.ndarray | jax.Array', axis: int = -1) -> 'np.ndarray | jax.Array':
   """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays): [..., classes] -> [...]."""
   return 0.5 * abs(p - q).sum(axis=axis)
 
@@ -136,7 +139,7 @@ def f1_ci(labels: ArrayLike, predictions: ArrayLike, num_classes: int = 2, n_res
   return _percentiles(f1_along_last_axis(labels[draws], predictions[draws], num_classes), level)
 
 
-def mean_with_ci(values: ArrayLike) -> dict:
+def mean_with_ci(values: np.ndarray) -> dict:
   """The summary every per-example evaluation reports of values [n]: mean, bootstrap 95% CI, count."""
   low, high = bootstrap_ci(values)
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}

@@ -168,7 +168,7 @@ def our_scores_by_evaluation(runs: Mapping[str, Mapping[str, Any]],
   return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in names}
 
 
-def per_example_agreement(deletion_rates: ArrayLike, deletion_indices: np.ndarray, median_tvds: ArrayLike,
+def per_example_agreement(deletion_rates: ArrayLike, deletion_indices: np.ndarray, median_tvds: np.ndarray,
                           covariates: ArrayLike = ()) -> dict[str, float]:
   """Spearman between the oriented deletion rate (negated: higher = more faithful) and shuffle TVD.
 

@@ -70,7 +70,7 @@ def class_weights(labels: np.ndarray, num_classes: int = 2) -> np.ndarray:
 PADDING_LABEL = -1
 
 
-def weighted_cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array,
+def weighted_cross_entropy(logits: jax.Array, labels: jax.Array | np.ndarray, weights: jax.Array,
                            reduction: str = 'mean') -> jax.Array:
   """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> weighted loss.
 

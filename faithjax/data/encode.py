@@ -165,7 +165,7 @@ def drop_empty(raw_splits: Mapping[str, tuple]) -> tuple[dict[str, tuple], dict[
 
 
 def encode_corpus(name: str, raw_splits: Mapping[str, tuple], min_df: int = 1, max_len: int | None = None,
-                  vocabulary_docs: Sequence[Sequence[str]] | None = None,
+                  vocabulary_docs: Sequence[list[str]] | None = None,
                   num_classes: int = 2) -> tuple['EncodedCorpus', dict[str, int]]:
   """`raw_splits`: {split: (token lists, labels in 0..num_classes-1[, rationales])}; vocabulary from
   `vocabulary_docs` (token lists, default the train split's; Jain & Wallace build it before their length filter).

@@ -26,7 +26,7 @@ def _name(path, root):
   return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def content_identity(path: str | os.PathLike) -> dict:
+def content_identity(path: str | pathlib.Path) -> dict:
   """{'content_size', 'content_sha256'} of what the loader reads from `path` (corpora.open_content)."""
   digest, size = hashlib.sha256(), 0
   with corpora.open_content(path) as f:
@@ -36,7 +36,7 @@ def content_identity(path: str | os.PathLike) -> dict:
   return {'content_size': size, 'content_sha256': digest.hexdigest()}
 
 
-def identity(files: Iterable[str | os.PathLike], data_dir: str | os.PathLike) -> dict[str, dict]:
+def identity(files: Iterable[str | pathlib.Path], data_dir: str | pathlib.Path) -> dict[str, dict]:
   """{path (relative to data_dir where inside it): content_identity} of the files read."""
   root = pathlib.Path(data_dir).absolute()
   return {_name(f, root): content_identity(f) for f in sorted(set(files))}
@@ -59,7 +59,7 @@ def _change(path, was) -> str | None:
   return None if same else 'changed (its content hash differs)'
 
 
-def check_unchanged(recorded: Mapping[str, dict], data_dir: str | os.PathLike, workdir: str) -> None:
+def check_unchanged(recorded: Mapping[str, dict], data_dir: str | pathlib.Path, workdir: str) -> None:
   """Raises a FaithjaxError naming the first input file that is gone or differs from `recorded` (identity())."""
   for name, was in sorted(recorded.items()):
     path = pathlib.Path(data_dir) / name  # an absolute name stays itself

@@ -8,7 +8,7 @@ the mean over examples. Larger = the output depends more on where the map puts
 its weight. A map that is constant over the real tokens scores exactly 0.
 """
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +66,7 @@ def median_tvds(model: wl.WeakLearner, params: dict, ids: jax.Array, scores: jax
 
 
 def shuffle_test(model: wl.WeakLearner, params: dict, split: encode.EncodedSplit, scores: np.ndarray, *,
-                 norm: str = 'l2', permutations: int = 100, seed: int = 0, rows: Sequence[int] | None = None,
+                 norm: str = 'l2', permutations: int = 100, seed: int = 0, rows: np.ndarray | None = None,
                  batch_size: int = 64, mesh: jax.sharding.Mesh | None = None) -> dict:
   """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
 

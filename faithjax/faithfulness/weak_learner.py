@@ -104,7 +104,7 @@ class WeakLearnerResult:
   maps: dict  # {split: ragged map} used
 
 
-def train_weak_learner(model: wl.WeakLearner, corpus: encode.EncodedCorpus, maps: Mapping[str, np.ndarray],
+def train_weak_learner(model: wl.WeakLearner, corpus: encode.EncodedCorpus, maps: dict[str, np.ndarray],
                        config: Any, ckpt_dir: str, norm: str = 'l2', mesh: jax.sharding.Mesh | None = None,
                        fresh_map: bool = False) -> 'WeakLearnerResult':
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.

@@ -8,6 +8,8 @@ Gradients and Input x Gradient are computed through `logits_from_projection`
 projection as its fast path; use it through that module's functions.
 """
 
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -25,7 +27,7 @@ SCAN_UNROLL = 1
 INITS = ('flax', 'pytorch')
 
 
-def symmetric_uniform(bound: float, terms: int = 1) -> jax.nn.initializers.Initializer:
+def symmetric_uniform(bound: float, terms: int = 1) -> Callable[..., jax.Array]:
   """U(-bound, bound), or the sum of `terms` independent such draws (PyTorch's LSTM has two biases, b_ih + b_hh,
   which our one bias stands for)."""
   def init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> jax.Array:
@@ -34,7 +36,7 @@ def symmetric_uniform(bound: float, terms: int = 1) -> jax.nn.initializers.Initi
   return init
 
 
-def dense_inits(init: str, fan_in: int) -> tuple[jax.nn.initializers.Initializer, jax.nn.initializers.Initializer]:
+def dense_inits(init: str, fan_in: int) -> tuple[Callable[..., jax.Array], Callable[..., jax.Array]]:
   """(kernel_init, bias_init) of a Dense layer with `fan_in` inputs: Flax's defaults, or PyTorch nn.Linear's
   (kaiming_uniform(a=sqrt(5)) weights and U(+-1/sqrt(fan_in)) biases: both U(+-1/sqrt(fan_in)))."""
   if init == 'pytorch':
