@@ -33,8 +33,8 @@ from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
-from faithjax.data.text import PAD_ID
 from faithjax.data import encode
+from faithjax.data.text import PAD_ID
 from faithjax.data.text import UNK_ID
 from faithjax.models import contract
 
