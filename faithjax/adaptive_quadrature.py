@@ -15,6 +15,8 @@ of the pool, so the cost follows each example's own difficulty. A bisection's ri
 the next step, so every step has the same shape.
 """
 
+from typing import Callable
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -58,8 +60,9 @@ def panels_for(points: int, max_evaluations: int) -> int:
   return 1 + max(0, max_evaluations - points) // (2 * points)
 
 
-def integrate(integrand, totals, tolerances, *, width: int, slots: int, points: int = 15,
-              max_evaluations: int = 512, size=None) -> Integral:
+def integrate(integrand: Callable[[jax.Array, jax.Array], jax.Array], totals: jax.Array, tolerances: jax.Array, *,
+              width: int, slots: int, points: int = 15, max_evaluations: int = 512,
+              size: int | jax.Array | None = None) -> Integral:
   """Adaptive Gauss-Kronrod integrals of a pool of examples over [0, 1], each to its own tolerance.
 
   integrand(examples <int>[slots], alphas [points, slots]) -> [points, slots, width]: g of each slot's example
@@ -82,10 +85,10 @@ def integrate(integrand, totals, tolerances, *, width: int, slots: int, points: 
            'error': jnp.where(first, jnp.inf, 0).astype(dtype), 'value': jnp.zeros((slots, panels, width), dtype),
            'used': jnp.ones(slots, jnp.int32), 'evaluations': jnp.zeros(slots, jnp.int32)}
 
-  def unfinished(state):
+  def unfinished(state: dict) -> jax.Array:
     return jnp.any(state['example'] < pool)
 
-  def step(state):
+  def step(state: dict) -> dict:
     rows, example, s = jnp.arange(slots), state['example'], state['slots']
     panel = jnp.argmax(s['error'], -1)
     lo, hi = s['lo'][rows, panel], s['hi'][rows, panel]

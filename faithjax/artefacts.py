@@ -8,10 +8,13 @@ non-finite numbers a stage must not write into results.
 """
 
 import math
+import os
 import pathlib
 import shlex
+from typing import Any
 
 from faithjax import io
+from faithjax import workdir as workdir_lib
 
 # The stage that writes each artefact a later stage reads back: (first part of its path in the workdir, stage).
 ARTEFACT_STAGES = {'corpus.npz': 'encode', 'checkpoints': 'train', 'maps': 'explain', 'evaluations': 'evaluate'}
@@ -19,7 +22,7 @@ ARTEFACT_STAGES = {'corpus.npz': 'encode', 'checkpoints': 'train', 'maps': 'expl
 GUARDS = (pathlib.Path('config.json'), pathlib.Path('stages', 'encode.json'))
 
 
-def redo_unit(path):
+def redo_unit(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path] | None:
   """(workdir, what to delete) so that re-running the command recomputes the damaged artefact `path`; None
   outside a workdir.
 
@@ -40,7 +43,7 @@ def redo_unit(path):
   return None
 
 
-def non_finite(tree, where='') -> list:
+def non_finite(tree: Any, where: str = '') -> list[tuple[str, float]]:
   """[(key path, value)] of every NaN or infinite number in a JSON-ready tree."""
   if isinstance(tree, dict):
     return [bad for k, v in tree.items() for bad in non_finite(v, f'{where}.{k}' if where else str(k))]
@@ -49,11 +52,8 @@ def non_finite(tree, where='') -> list:
   return [(where, tree)] if isinstance(tree, float) and not math.isfinite(tree) else []
 
 
-def redo_command_of_stage(workdir, stage):
-  """`rm -rf` of what `stage` wrote (its artefacts and summary), so the same command recomputes it.
-
-  workdir: a pipeline.Workdir.
-  """
+def redo_command_of_stage(workdir: workdir_lib.Workdir, stage: str) -> str:
+  """`rm -rf` of what `stage` wrote (its artefacts and summary), so the same command recomputes it."""
   quoted = lambda *parts: shlex.quote(workdir.path(*parts))
   written = [quoted(p) for p, s in ARTEFACT_STAGES.items() if s == stage and p != 'checkpoints']
   written += {'train': [quoted('checkpoints', 'classifier')],
@@ -61,7 +61,7 @@ def redo_command_of_stage(workdir, stage):
   return 'rm -rf ' + ' '.join(written + [shlex.quote(workdir.summary(stage))])
 
 
-def with_redo_command(error, output_root=None):
+def with_redo_command(error: io.CorruptArtefact, output_root: str | os.PathLike | None = None) -> io.CorruptArtefact:
   """A CorruptArtefact whose message ends with the `rm -rf` after which the same command recomputes the artefact.
 
   output_root: the workdir the command writes (re-evaluation); an artefact of another workdir (a re-evaluated

@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +54,7 @@ DELETION = 'eraser_deletion'  # the peer's name for deletion until flip
 EXTRA = interleave.PEER_EXTRA
 
 
-def best_seconds(run, repeats):
+def best_seconds(run: Callable[[], Any], repeats: int) -> float:
   """Best wall time of `repeats` calls of run(); a first, compiling call is not timed."""
   jax.block_until_ready(run())
   times = []
@@ -64,7 +65,7 @@ def best_seconds(run, repeats):
   return min(times)
 
 
-def as_batches(ids, batch):
+def as_batches(ids: np.ndarray, batch: int) -> list[jax.Array]:
   """[n, seq] -> device batches [batch, seq]; the last one filled with PAD rows (still computed)."""
   rows = -(-len(ids) // batch) * batch
   ids = np.pad(ids, ((0, rows - len(ids)), (0, 0)), constant_values=PAD_ID)
@@ -77,16 +78,17 @@ DEFAULT_MAX_ROWS = {'cpu': 1024}
 ACCELERATOR_MAX_ROWS = 32768
 
 
-def rows_budget(max_rows):
+def rows_budget(max_rows: int | None) -> int:
+  """--max_rows, else the default of this platform (DEFAULT_MAX_ROWS, or ACCELERATOR_MAX_ROWS)."""
   return max_rows or DEFAULT_MAX_ROWS.get(jax.devices()[0].platform, ACCELERATOR_MAX_ROWS)
 
 
-def step_chunk_for(batch, steps, max_rows):
+def step_chunk_for(batch: int, steps: int, max_rows: int | None) -> int:
   """IG steps per chunk so that one chunk's stacked batch has at most max_rows rows."""
   return max(1, min(steps, rows_budget(max_rows) // batch))
 
 
-def peer_settings(args):
+def peer_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
   """The options that match the peer's (Captum's) settings of each explainer: {explainer: {option: value}}."""
   return {'integrated_gradients': dict(steps=args.steps, quadrature=args.quadrature),
           'occlusion': dict(removal='zero'),  # Captum's Occlusion baseline
@@ -96,7 +98,7 @@ def peer_settings(args):
           'kernel_shap': dict(samples=args.surrogate_samples)}
 
 
-def explainer_options(name, batch, args):
+def explainer_options(name: str, batch: int, args: argparse.Namespace) -> dict[str, Any]:
   """Explainer `name`'s options (its record's, over which the peer's settings) and its memory knobs: a step chunk
   that fits the batch for an explainer that takes one (IG), else the same row budget in path tokens."""
   record = explain.explainer_of(name)
@@ -109,26 +111,29 @@ def explainer_options(name, batch, args):
   return options
 
 
-def measure(fn, params, ids, batch, repeats):
-  """(examples/s, seconds) of fn over all of `ids` in batches of `batch`."""
+def measure(fn: Callable[..., jax.Array], params: contract.Params, ids: np.ndarray, batch: int,
+            repeats: int) -> tuple[float, float]:
+  """(examples/s, seconds) of fn over all of `ids` <int>[n, seq_len] in batches of `batch`."""
   batches = [(b, b != PAD_ID) for b in as_batches(ids, batch)]
   key = jax.random.key(2)  # used by the sampling explainers only
   seconds = best_seconds(lambda: [fn(params, b, mask, key) for b, mask in batches], repeats)
   return len(ids) / seconds, seconds
 
 
-def random_ranking(n, seq_len):
+def random_ranking(n: int, seq_len: int) -> jax.Array:
   """Scores whose ranking is a random order of the tokens, as the peer's torch.randperm: [n, seq_len]."""
   return jax.random.uniform(jax.random.key(2), (n, seq_len))
 
 
-def deletion_counts(model, params, ids, scores, batch, chunk):
+def deletion_counts(model: classifier.Classifier, params: contract.Params, ids: jax.Array, scores: jax.Array,
+                    batch: int, chunk: int) -> tuple[jax.Array, jax.Array]:
   """Deletion until flip (PAD masking) of every row of ids: (first flipping k <int>[n], forwards run)."""
   counts, _, steps = deletion.first_flips(model, params, ids, scores, mode='pad', chunk=chunk, slots=batch)
   return counts, steps
 
 
-def measure_deletion(model, params, ids, batch, args):
+def measure_deletion(model: classifier.Classifier, params: contract.Params, ids: np.ndarray, batch: int,
+                     args: argparse.Namespace) -> tuple[float, float, float]:
   """(examples/s, seconds, mean first flipping k) of deletion until flip over all of ids."""
   ids = jax.device_put(ids)
   scores = random_ranking(*ids.shape)
@@ -138,12 +143,12 @@ def measure_deletion(model, params, ids, batch, args):
   return len(ids) / seconds, seconds, float(np.mean(counts))
 
 
-def cast(params, dtype):
+def cast(params: contract.Params, dtype: jnp.dtype) -> contract.Params:
   """Floating-point leaves of params in dtype (bf16 params make bf16 activations)."""
   return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
 
 
-def map_agreement(reference, other, top=10):
+def map_agreement(reference: np.ndarray | jax.Array, other: np.ndarray | jax.Array, top: int = 10) -> dict[str, float]:
   """How far other's maps are from reference's, per example, over [n, seq] maps.
 
   Returns the median Spearman correlation, the median relative L2 error
@@ -159,20 +164,22 @@ def map_agreement(reference, other, top=10):
               top10_overlap_mean=round(float(np.mean(overlap)), 4))
 
 
-def agreement(fn, params, ids, dtype, n):
+def agreement(fn: Callable[..., jax.Array], params: contract.Params, ids: np.ndarray, dtype: jnp.dtype,
+              n: int) -> dict[str, float]:
   """map_agreement of fn's maps with dtype params against float32 ones on the first n rows of ids."""
   ids = jax.device_put(ids[:n])
   maps = [fn(p, ids, ids != PAD_ID) for p in (params, cast(params, dtype))]
   return map_agreement(*maps)
 
 
-def device_meta():
+def device_meta() -> dict[str, str | None]:
+  """The platform, GPU kind (None elsewhere) and JAX version that every result line carries."""
   device = jax.devices()[0]
   return dict(device=device.platform, gpu=device.device_kind if device.platform == 'gpu' else None,
               jax=jax.__version__)
 
 
-def setup(args, n):
+def setup(args: argparse.Namespace, n: int) -> tuple[classifier.Classifier, contract.Params, np.ndarray]:
   """(model, float32 params, random ids <int>[n, seq_len]) of the benchmark's shapes."""
   model = classifier.Classifier(vocab_size=args.vocab, emb_dim=args.emb, hidden=args.hidden,
                                 att_hidden=args.att_hidden, bidirectional=args.bidirectional)
@@ -181,7 +188,7 @@ def setup(args, n):
   return model, params, ids
 
 
-def bench(args):
+def bench(args: argparse.Namespace) -> Iterator[dict]:
   """Yields one result dict per explainer (and deletion), at its best batch size."""
   model, params, ids = setup(args, max(args.n, args.eraser_n))
   dtype = jnp.dtype(args.dtype)
@@ -212,7 +219,7 @@ def bench(args):
     yield result
 
 
-def memory_bytes(fn, *inputs):
+def memory_bytes(fn: Callable[..., Any], *inputs: Any) -> tuple[int, str]:
   """Peak device bytes of one call of fn(*inputs), and where the figure comes from.
 
   From the backend's allocator statistics where it keeps them (GPU, TPU: the
@@ -228,7 +235,7 @@ def memory_bytes(fn, *inputs):
   return total, 'compiled.memory_analysis'
 
 
-def memory(args):
+def memory(args: argparse.Namespace) -> Iterator[dict]:
   """Yields the peak bytes of each of --explainers at --memory_batch x --seq_len, one batch each.
 
   The largest batch fitting in --memory_budget bytes is an estimate: the bytes
@@ -261,7 +268,7 @@ def memory(args):
 PEERS = ('captum', 'torch_batched', 'torch_loop')
 
 
-def best_results(results):
+def best_results(results: Iterable[dict]) -> dict[tuple, dict]:
   """{(bidirectional, seq_len, explainer, impl): the fastest float32 result} (peer lines carry no dtype)."""
   best = {}
   for r in results:
@@ -273,7 +280,7 @@ def best_results(results):
   return best
 
 
-def compare(results):
+def compare(results: Iterable[dict]) -> str:
   """Markdown table of faithjax beside its peers, each at its best batch size, with the ratios.
 
   results: dicts as printed by this module and by peer_torch.py, from one machine.
@@ -343,7 +350,7 @@ def tag_peer_ig(results: list[dict], args: argparse.Namespace) -> list[dict]:
           else r for r in results]
 
 
-def best_per_explainer(results):
+def best_per_explainer(results: Iterable[dict]) -> list[dict]:
   """The fastest of each (impl, explainer) among results at several batch sizes, with all under `tried`."""
   groups = {}
   for r in results:
@@ -352,13 +359,13 @@ def best_per_explainer(results):
           for rs in groups.values()]
 
 
-def peer_runner(args, seq_len, batches):
+def peer_runner(args: argparse.Namespace, seq_len: int, batches: Sequence[int]) -> Callable[[], list[dict]]:
   """runner() -> the peer's results at its best of `batches`, one peer process per batch size.
 
   Each process times one batch (its --n is the batch): its examples/s are those
   of more batches of that size, in a fraction of the time.
   """
-  def run():
+  def run() -> list[dict]:
     results = []
     for batch in batches:
       out = subprocess.run(peer_command(args, seq_len, batch), check=True, capture_output=True, text=True).stdout
@@ -370,7 +377,7 @@ def peer_runner(args, seq_len, batches):
   return run
 
 
-def interleave_cases(args):
+def interleave_cases(args: argparse.Namespace) -> dict[str, dict[str, Callable[[], Any]]]:
   """{case name: {side: runner}} for every --models model and --seq_lens shape."""
   cases = {}
   for bidirectional in (MODELS[m] for m in args.models):
@@ -383,7 +390,7 @@ def interleave_cases(args):
   return cases
 
 
-def run_interleaved(args):
+def run_interleaved(args: argparse.Namespace) -> None:
   """The interleaved protocol; writes --jsonl (every result) and --table (bench.md's table)."""
   n_cores, load = interleave.cores(), os.getloadavg()[0]
   if interleave.too_loaded(load, n_cores) and not args.allow_loaded:
@@ -400,7 +407,7 @@ def run_interleaved(args):
   print(interleave.table(records, n_cores))
 
 
-def interleaved_report(records, n_cores, minutes, args):
+def interleaved_report(records: list[dict], n_cores: int, minutes: float, args: argparse.Namespace) -> str:
   """bench.md: what was run, on what, and the interleaved table."""
   torch_version = next((r.get('torch') for r in records if r.get('torch')), '?')
   captum_version = next((r.get('captum') for r in records if r.get('captum')), '?')
@@ -442,7 +449,7 @@ def interleave_command(args: argparse.Namespace) -> str:
   deletion rows alone."""
   defaults = vars(parse_args([]))
 
-  def flag(key: str, value) -> str:
+  def flag(key: str, value: Any) -> str:
     if isinstance(value, bool):
       return f'--{key}'
     return f"--{key} {','.join(map(str, value)) if isinstance(value, list) else value}"
@@ -451,7 +458,7 @@ def interleave_command(args: argparse.Namespace) -> str:
                    *(flag(k, getattr(args, k)) for k in (*ALWAYS_NAMED, *departing))])
 
 
-def platform_name():
+def platform_name() -> str:
   """The CPU's model name from /proc/cpuinfo, where there is one."""
   try:
     with open('/proc/cpuinfo', encoding='utf-8') as f:
@@ -460,7 +467,8 @@ def platform_name():
     return 'unknown'
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+  """The benchmark's flags (sys.argv's without `argv`)."""
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--n', type=int, default=256, help='examples per timed pass')
   p.add_argument('--seq_len', type=int, default=256)
@@ -522,7 +530,8 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-def read_json_lines(paths):
+def read_json_lines(paths: Iterable[str]) -> list[dict]:
+  """The JSON objects of every line starting with '{' in the files `paths`, in order."""
   results = []
   for path in paths:
     with open(path, encoding='utf-8') as f:
@@ -530,7 +539,8 @@ def read_json_lines(paths):
   return results
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
+  """Prints a --compare table, runs --interleave, or prints one JSON line per --memory or throughput result."""
   args = parse_args(argv)
   if args.compare:
     print(compare(read_json_lines(args.compare)))

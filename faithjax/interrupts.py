@@ -18,6 +18,7 @@ import contextlib
 import signal
 import sys
 import threading
+from typing import Iterator
 
 from faithjax import Interrupted
 
@@ -38,7 +39,7 @@ def _record_sigint(signum, frame):
 def _quiet_about_recorded_interrupts(hook):
   """An unraisable hook that drops a KeyboardInterrupt our handler recorded and passes the rest to `hook`."""
 
-  def unraisable(args):
+  def unraisable(args: 'sys.UnraisableHookArgs') -> None:
     if not (issubclass(args.exc_type, KeyboardInterrupt) and received()):
       hook(args)
 
@@ -74,7 +75,7 @@ def raise_if_received(where: str) -> None:
 
 
 @contextlib.contextmanager
-def deferred():
+def deferred() -> Iterator[None]:
   """Ctrl-C is recorded, not raised, while the block runs, and raised as KeyboardInterrupt once it is done.
 
   For work that must not stop half-way, such as a checkpoint save: a KeyboardInterrupt inside orbax's save left

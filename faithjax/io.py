@@ -20,11 +20,15 @@ import sys
 import tempfile
 import time
 import zipfile
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
 from faithjax import FaithjaxError
 from faithjax import parallel
+
+if TYPE_CHECKING:  # matplotlib is imported on first use (save_figure)
+  from matplotlib.figure import Figure
 
 MANIFEST_SUFFIX = '.sha256'
 
@@ -38,7 +42,7 @@ class CorruptArtefact(FaithjaxError):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
   """Yields a temp path beside `path`; renames it onto `path` on success.
 
   A multi-process run writes from process 0 only (the others write to a
@@ -67,7 +71,8 @@ def atomic_path(path):
   parallel.sync(f'wrote {path}')
 
 
-def write_text(path, text):
+def write_text(path: str | os.PathLike, text: str) -> None:
+  """Writes `text` (UTF-8) to `path` atomically."""
   with atomic_path(path) as tmp:
     with open(tmp, 'w', encoding='utf-8') as f:
       f.write(text)
@@ -85,16 +90,18 @@ def _json_text(obj):
   return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + '\n'
 
 
-def json_ready(obj):
+def json_ready(obj: Any) -> Any:
   """`obj` as it reads back from its JSON (tuples as lists, numpy scalars as numbers): comparable with a loaded one."""
   return json.loads(_json_text(obj))
 
 
-def write_json(path, obj):
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+  """Writes `obj` as indented JSON, keys sorted (numpy scalars and arrays as numbers and lists), atomically."""
   write_text(path, _json_text(obj))
 
 
-def read_json(path):
+def read_json(path: str | os.PathLike) -> Any:
+  """The JSON of `path`, unchecked; a CorruptArtefact if it is not JSON."""
   with open(path, encoding='utf-8') as f:
     try:
       return json.load(f)
@@ -102,7 +109,7 @@ def read_json(path):
       raise CorruptArtefact(path, f'not JSON: {e}') from None
 
 
-def save_json(path, obj) -> None:
+def save_json(path: str | os.PathLike, obj: Any) -> None:
   """write_json with the content hash recorded beside it (`path`.sha256), for JSON that results are read from."""
   with atomic_path(path) as tmp:
     with open(tmp, 'w', encoding='utf-8') as f:
@@ -110,13 +117,14 @@ def save_json(path, obj) -> None:
     record_hashes(path, content=tmp)
 
 
-def load_json(path):
+def load_json(path: str | os.PathLike) -> Any:
   """The JSON of `path`, checked against its manifest first (save_json)."""
   verify(path)
   return read_json(path)
 
 
-def sha256_of(path):
+def sha256_of(path: str | os.PathLike) -> str:
+  """The hex sha256 of the file's bytes."""
   digest = hashlib.sha256()
   with open(path, 'rb') as f:
     for block in iter(lambda: f.read(1 << 20), b''):
@@ -134,7 +142,7 @@ def _files(path):
           for root, _, names in os.walk(path) for name in names}
 
 
-def record_hashes(path, content=None):
+def record_hashes(path: str | os.PathLike, content: str | os.PathLike | None = None) -> None:
   """Writes `path`.sha256: the hash of the file (or of every file in the folder) `path`.
 
   content: the file that holds path's bytes if it is not in place yet (the temp
@@ -145,7 +153,7 @@ def record_hashes(path, content=None):
              ''.join(f'{sha256_of(file)}  {name}\n' for name, file in sorted(files.items())))
 
 
-def recorded_names(path):
+def recorded_names(path: str | os.PathLike) -> set[str]:
   """The names `path`.sha256 lists (empty if there is none)."""
   manifest = os.fspath(path) + MANIFEST_SUFFIX
   if not os.path.exists(manifest):
@@ -154,7 +162,7 @@ def recorded_names(path):
     return {line.rstrip('\n').partition('  ')[2] for line in f if line.strip()}
 
 
-def verify(path):
+def verify(path: str | os.PathLike) -> None:
   """Raises CorruptArtefact unless `path` exists with exactly the content hashed in `path`.sha256.
 
   A missing manifest is a damaged artefact too: hashes are never recorded from
@@ -177,7 +185,7 @@ def verify(path):
       raise CorruptArtefact(path, f'the content of {name} differs from the hash written with it')
 
 
-def save_npz(path, compress=False, **arrays):
+def save_npz(path: str | os.PathLike, compress: bool = False, **arrays: np.ndarray) -> None:
   """Writes `arrays` to `path` atomically with its sha256 (compress: deflated, for files kept in git)."""
   with atomic_path(path) as tmp:
     with open(tmp, 'wb') as f:
@@ -185,7 +193,7 @@ def save_npz(path, compress=False, **arrays):
     record_hashes(path, content=tmp)  # before the rename: a kill in between leaves no unrecorded artefact
 
 
-def load_npz(path):
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
   """The arrays of `path`, checked against its manifest first."""
   verify(path)
   try:
@@ -195,7 +203,7 @@ def load_npz(path):
     raise CorruptArtefact(path, f'not a readable .npz: {e}') from None
 
 
-def save_figure(fig, path, dpi=110):
+def save_figure(fig: 'Figure', path: str | os.PathLike, dpi: int = 110) -> None:
   """Writes a matplotlib figure as PNG atomically, then closes it."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig.tight_layout()
@@ -204,7 +212,7 @@ def save_figure(fig, path, dpi=110):
   plt.close(fig)
 
 
-def log(message):
+def log(message: str) -> None:
   """One status line on stderr from process 0 (absl's INFO level is left to the libraries, which are verbose)."""
   if parallel.is_primary():
     print(message, file=sys.stderr, flush=True)
@@ -214,7 +222,7 @@ _SCOPES = []  # what the progress lines are part of, outermost first (e.g. ['eva
 
 
 @contextlib.contextmanager
-def progress_scope(name):
+def progress_scope(name: str) -> Iterator[None]:
   """Progress lines printed inside name what they are part of: `evaluate / saliency / deletion (pad): ...`."""
   _SCOPES.append(name)
   try:
@@ -223,14 +231,14 @@ def progress_scope(name):
     _SCOPES.pop()
 
 
-def scoped(names):
+def scoped(names: Iterable[str]) -> Iterator[str]:
   """Yields each of `names` inside progress_scope(name): a loop whose progress lines say which item they are on."""
   for name in names:
     with progress_scope(name):
       yield name
 
 
-def scoped_label(label):
+def scoped_label(label: str) -> str:
   """`label` prefixed with the progress scopes it runs in: `evaluate / saliency / weak learner`."""
   return ' / '.join([*_SCOPES, label])
 
@@ -249,7 +257,8 @@ class Progress:
     self.last = time.perf_counter()
     self.first = None  # (time, done) at the end of the first update
 
-  def update(self, n=1):
+  def update(self, n: int = 1) -> None:
+    """Counts `n` more done; prints a line when `every` seconds have passed or the total is reached."""
     self.done += n
     now = time.perf_counter()
     measured_from = self.first

@@ -2,6 +2,7 @@
 not minutes of swapping or an out-of-memory kill."""
 
 import os
+from typing import Any
 
 import jax
 
@@ -13,7 +14,7 @@ FLOAT_BYTES = 4
 ACTIVATION_FACTOR = 2
 
 
-def bytes_per_token(config) -> int:
+def bytes_per_token(config: Any) -> int:  # config: a RunConfig
   """Float32 bytes one token of a batch holds while a classifier of `config`'s sizes runs forward and back."""
   return FLOAT_BYTES * ACTIVATION_FACTOR * (config.emb_dim + 10 * config.hidden + config.att_hidden)
 
@@ -26,7 +27,7 @@ def available_bytes() -> int:
   return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
 
 
-def check(config, max_len: int, available: int | None = None) -> None:
+def check(config: Any, max_len: int, available: int | None = None) -> None:  # config: a RunConfig
   """Refuses batch sizes whose batches of `max_len` tokens need more memory than the device has."""
   available = available_bytes() if available is None else available
   for flag in ('batch_size', 'eval_batch_size'):

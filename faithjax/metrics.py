@@ -1,12 +1,18 @@
 """Classification metrics, distances and confidence intervals (numpy, host side)."""
 
 import dataclasses
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
+if TYPE_CHECKING:  # tvd takes jax arrays too; this module is numpy
+  import jax
 
-def accuracy(labels, predictions):
+
+def accuracy(labels: ArrayLike, predictions: ArrayLike) -> float:
+  """The share of predictions [n] equal to their labels [n]."""
   return float(np.mean(np.asarray(labels) == np.asarray(predictions)))
 
 
@@ -18,7 +24,8 @@ def _f1(labels, predictions, positive):
   return 2 * tp / np.maximum(2 * tp + wrong, 1)
 
 
-def f1(labels, predictions, positive=1):
+def f1(labels: ArrayLike, predictions: ArrayLike, positive: int = 1) -> float:
+  """F1 of class `positive`: labels, predictions [n] -> a number (0 where it has no support)."""
   return float(_f1(np.asarray(labels), np.asarray(predictions), positive))
 
 
@@ -27,19 +34,21 @@ def _macro_f1(labels, predictions, num_classes):
   return np.mean([_f1(labels, predictions, c) for c in range(num_classes)], 0)
 
 
-def macro_f1(labels, predictions, num_classes=2):
+def macro_f1(labels: ArrayLike, predictions: ArrayLike, num_classes: int = 2) -> float:
+  """The mean over the `num_classes` classes of each one's F1: labels, predictions [n] -> a number."""
   return float(_macro_f1(np.asarray(labels), np.asarray(predictions), num_classes))
 
 
-def f1_along_last_axis(labels, predictions, num_classes=2):
+def f1_along_last_axis(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 2) -> np.ndarray:
   """The F1 that tables report, over the last axis: [..., n] x2 -> [...]. Two classes: the positive class's
   (class 1, as the paper); more: the macro average over the `num_classes` classes (a positive class means nothing
   there). Also paired_difference's statistic for F1."""
   return _f1(labels, predictions, 1) if num_classes == 2 else _macro_f1(labels, predictions, num_classes)
 
 
-def roc_auc(labels, scores):
-  """Area under the ROC curve from the Mann-Whitney statistic (ties count half)."""
+def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
+  """Area under the ROC curve of scores [n] for labels [n] (1 positive), from the Mann-Whitney statistic (ties
+  count half)."""
   labels, scores = np.asarray(labels), np.asarray(scores, np.float64)
   pos, neg = labels == 1, labels != 1
   if not pos.any() or not neg.any():
@@ -48,7 +57,7 @@ def roc_auc(labels, scores):
   return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * neg.sum()))
 
 
-def class_roc_auc(labels, probs):
+def class_roc_auc(labels: ArrayLike, probs: ArrayLike) -> float:
   """ROC-AUC of probs [n, classes]: class 1's probability for two classes; for more, the macro one-vs-rest mean
   of each class's AUC (its probability against the other classes) over the classes that occur (NaN if none
   has both sides). For two classes the one-vs-rest mean equals class 1's AUC, p0 being 1 - p1."""
@@ -59,7 +68,7 @@ def class_roc_auc(labels, probs):
   return float(np.nanmean(per_class)) if not np.all(np.isnan(per_class)) else float('nan')
 
 
-def classification_report(labels, probs):
+def classification_report(labels: ArrayLike, probs: ArrayLike) -> dict[str, float]:
   """probs: [n, classes] -> accuracy, F1 (f1_along_last_axis: the positive class's for two classes, macro for
   more), macro F1, ROC-AUC (class_roc_auc); numbers only (training logs and histories hold them)."""
   probs = np.asarray(probs)
@@ -72,21 +81,21 @@ def classification_report(labels, probs):
   }
 
 
-def test_report(labels, probs):
+def test_report(labels: ArrayLike, probs: ArrayLike) -> dict:
   """classification_report plus bootstrap 95% CIs of accuracy and F1, and which F1 it is ('f1_average', sklearn's
-  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish."""
+  names: 'binary' for class 1's, 'macro'): what Tables 2 and 4 publish. labels [n], probs [n, classes]."""
   labels, predictions, num_classes = np.asarray(labels), np.asarray(probs).argmax(-1), np.shape(probs)[-1]
   return {**classification_report(labels, probs), 'f1_average': 'binary' if num_classes == 2 else 'macro',
           'accuracy_ci95': list(bootstrap_ci(labels == predictions)),
           'f1_ci95': list(f1_ci(labels, predictions, num_classes))}
 
 
-def tvd(p, q, axis=-1):
-  """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays)."""
+def tvd(p: 'np.ndarray | jax.Array', q: 'np.ndarray | jax.Array', axis: int = -1) -> 'np.ndarray | jax.Array':
+  """Total variation distance 1/2 sum |p - q| over the class axis (numpy or jax arrays): [..., classes] -> [...]."""
   return 0.5 * abs(p - q).sum(axis=axis)
 
 
-def masked_spearman(a, b, mask) -> np.ndarray:
+def masked_spearman(a: ArrayLike, b: ArrayLike, mask: ArrayLike) -> np.ndarray:
   """Spearman rho of each row's two maps over its real tokens: a, b <float>[batch, seq], mask <bool>[batch, seq].
 
   Returns [batch]: scipy.stats.spearmanr of a[i][mask[i]] and b[i][mask[i]] (ties share their mean rank); nan
@@ -111,7 +120,7 @@ def _percentiles(boot, level):
   return float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
 
 
-def bootstrap_p_value(boot) -> float:
+def bootstrap_p_value(boot: ArrayLike) -> float:
   """Two-sided p of "the statistic is 0" from its bootstrap values [n_resamples]: twice the smaller share of
   resamples on either side of 0 (each counted with the +1 that keeps p above 0), at most 1: p < 1 - level about
   where the percentile interval at that level excludes 0."""
@@ -120,8 +129,9 @@ def bootstrap_p_value(boot) -> float:
   return float(min(1., 2 * min(below, above)))
 
 
-def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0):
-  """Percentile bootstrap CI of `statistic` over examples: (low, high)."""
+def bootstrap_ci(values: ArrayLike, statistic: Callable[[np.ndarray], float] = np.mean, n_resamples: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+  """Percentile bootstrap CI of `statistic` over examples, values [n]: (low, high)."""
   values = np.asarray(values)
   draws = _resamples(len(values), n_resamples, seed)
   # The mean vectorises over resamples; other statistics go one resample at a time.
@@ -129,7 +139,8 @@ def bootstrap_ci(values, statistic=np.mean, n_resamples=1000, level=0.95, seed=0
   return _percentiles(boot, level)
 
 
-def f1_ci(labels, predictions, num_classes=2, n_resamples=1000, level=0.95, seed=0):
+def f1_ci(labels: ArrayLike, predictions: ArrayLike, num_classes: int = 2, n_resamples: int = 1000,
+          level: float = 0.95, seed: int = 0) -> tuple[float, float]:
   """Percentile bootstrap CI of the F1 tables report (f1_along_last_axis), resampling (label, prediction) pairs:
   (low, high)."""
   labels, predictions = np.asarray(labels), np.asarray(predictions)
@@ -137,13 +148,14 @@ def f1_ci(labels, predictions, num_classes=2, n_resamples=1000, level=0.95, seed
   return _percentiles(f1_along_last_axis(labels[draws], predictions[draws], num_classes), level)
 
 
-def mean_with_ci(values):
-  """The summary every per-example evaluation reports: mean, bootstrap 95% CI, count."""
+def mean_with_ci(values: np.ndarray) -> dict:
+  """The summary every per-example evaluation reports of values [n]: mean, bootstrap 95% CI, count."""
   low, high = bootstrap_ci(values)
   return {'mean': float(np.mean(values)), 'ci95': [low, high], 'n': int(len(values))}
 
 
-def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0):
+def paired_difference(a: ArrayLike | tuple, b: ArrayLike | tuple, statistic: Callable[..., np.ndarray] | None = None,
+                      n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
   """statistic(*a) - statistic(*b) with its percentile bootstrap CI, the units of a and b resampled together.
 
   a, b: an array over the same n units ([n], e.g. deletion rates of two maps on
@@ -155,7 +167,7 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
   a, b = (x if isinstance(x, tuple) else (x,) for x in (a, b))
   statistic = statistic or (lambda values: np.mean(values, -1))
 
-  def difference(*arrays, axis=-1):
+  def difference(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
     del axis  # scipy passes the resampled axis; it is the last
     return statistic(*arrays[:len(a)]) - statistic(*arrays[len(a):])
   samples = [np.asarray(x) for x in a + b]
@@ -166,7 +178,9 @@ def paired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0
           'n': len(samples[0]), 'p': bootstrap_p_value(result.bootstrap_distribution)}
 
 
-def unpaired_difference(a, b, statistic=None, n_resamples=1000, level=0.95, seed=0):
+def unpaired_difference(a: ArrayLike | tuple, b: ArrayLike | tuple,
+                        statistic: Callable[..., np.ndarray] | None = None, n_resamples: int = 1000,
+                        level: float = 0.95, seed: int = 0) -> dict:
   """statistic(*a) - statistic(*b) with a percentile bootstrap CI, a and b resampled independently.
 
   For two sets of units that are not the same examples (e.g. two test splits):
@@ -287,7 +301,7 @@ def two_level_draws(n_seeds: int, n: int, design: str, n_resamples: int = 1000, 
                        rng.integers(0, n, (n_resamples, n_seeds, n)))
 
 
-def two_level_bootstrap(units: tuple, statistic, draws: TwoLevelDraws) -> tuple:
+def two_level_bootstrap(units: tuple, statistic: Callable[..., np.ndarray], draws: TwoLevelDraws) -> tuple:
   """A per-seed statistic averaged over seeds, and its values on the draws' three parts.
 
   units: a tuple of arrays [..., n_seeds, n] (leading axes, e.g. explainers, are carried along, so every
@@ -300,7 +314,8 @@ def two_level_bootstrap(units: tuple, statistic, draws: TwoLevelDraws) -> tuple:
   per_seed = statistic(*units)  # [..., n_seeds]
   every_seed = np.arange(draws.n_seeds)[:, None]  # [n_seeds, 1]
 
-  def examples_drawn(examples):  # [resamples, n_seeds or 1, n] -> [..., resamples], a chunk at a time (memory)
+  # [resamples, n_seeds or 1, n] -> [..., resamples], a chunk at a time (memory)
+  def examples_drawn(examples: np.ndarray) -> np.ndarray:
     return np.concatenate([statistic(*(u[..., every_seed, chunk] for u in units)).mean(-1)
                            for chunk in np.array_split(examples, max(1, len(examples) // CHUNK))], -1)
   boot = np.concatenate([per_seed[..., draws.seeds].mean(-1), examples_drawn(draws.shared[:, None, :]),
@@ -308,7 +323,7 @@ def two_level_bootstrap(units: tuple, statistic, draws: TwoLevelDraws) -> tuple:
   return per_seed.mean(-1), boot
 
 
-def percentile_interval(boot, level=0.95):
+def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
   """Percentile CI along the last axis: [..., n_resamples] -> (low [...], high [...]); NaN draws ignored."""
   tail = (1 - level) / 2
   return tuple(np.nanquantile(boot, [tail, 1 - tail], axis=-1))

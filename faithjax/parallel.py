@@ -14,13 +14,17 @@ be on a filesystem every process sees. Orbax checkpoints are saved and restored
 by all processes together.
 """
 
+from typing import Any, Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType
+from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
+from jax.sharding import Sharding
 from jax.sharding import SingleDeviceSharding
 
 from faithjax import FaithjaxError
@@ -28,7 +32,8 @@ from faithjax import FaithjaxError
 BATCH_AXIS = 'batch'
 
 
-def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
   """Joins the processes of a multi-process run; call before any JAX computation.
 
   Without arguments JAX detects the cluster (TPU pod slices, SLURM, Open MPI);
@@ -49,18 +54,18 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
                         'SLURM job pass --coordinator_address, --num_processes and --process_id') from e
 
 
-def is_primary():
+def is_primary() -> bool:
   """True in the process that writes artefacts (process 0; the only process of a plain run)."""
   return jax.process_index() == 0
 
 
-def sync(name):
+def sync(name: str) -> None:
   """A barrier across all processes (nothing in a one-process run); `name` must match in every process."""
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices(name)
 
 
-def make_mesh(num_devices=None):
+def make_mesh(num_devices: int | None = None) -> Mesh:
   """A 1-D mesh over the first `num_devices` devices of all processes (all by default).
 
   Axis type Auto: jax.make_mesh's default (Explicit) breaks the embedding gather.
@@ -77,20 +82,20 @@ def make_mesh(num_devices=None):
                        devices=jax.devices()[:num_devices])
 
 
-def pad_to_multiple(array, multiple, value=0):
+def pad_to_multiple(array: np.ndarray, multiple: int, value: Any = 0) -> np.ndarray:
   """Pads axis 0 with `value` (0: PAD rows) to a multiple of `multiple`: [n, ...] -> [m, ...]."""
   extra = -len(array) % multiple
   pad = [(0, extra)] + [(0, 0)] * (array.ndim - 1)
   return np.pad(array, pad, constant_values=value) if extra else array
 
 
-def process_rows(sharding, rows):
+def process_rows(sharding: Sharding, rows: int) -> slice:
   """The slice of axis 0 (of `rows` rows) that this process's devices hold under `sharding`."""
   held = sharding.addressable_devices_indices_map((rows,)).values()
   return slice(min(s[0].start or 0 for s in held), max(rows if s[0].stop is None else s[0].stop for s in held))
 
 
-def shard_batch(mesh, array):
+def shard_batch(mesh: Mesh | None, array: np.ndarray) -> jax.Array | np.ndarray:
   """Places `array` split along axis 0 over the mesh; axis 0 must divide evenly.
 
   Each process transfers only the rows its own devices hold (all of them in a
@@ -103,7 +108,7 @@ def shard_batch(mesh, array):
   return jax.make_array_from_process_local_data(sharding, array[process_rows(sharding, len(array))], array.shape)
 
 
-def replicate(mesh, tree):
+def replicate(mesh: Mesh | None, tree: Any) -> Any:
   """`tree` (arrays or PRNG keys) on every device of the mesh; arrays already placed so pass unchanged.
 
   Each process supplies its own copy, which must be the same in every process
@@ -113,7 +118,7 @@ def replicate(mesh, tree):
     return tree
   everywhere = NamedSharding(mesh, PartitionSpec())
 
-  def put(x):
+  def put(x: jax.Array | np.ndarray) -> jax.Array:
     if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(everywhere, x.ndim):
       return x
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
@@ -122,14 +127,14 @@ def replicate(mesh, tree):
   return jax.tree.map(put, tree)
 
 
-def abstract(tree, mesh=None):
+def abstract(tree: Any, mesh: Mesh | None = None) -> Any:
   """Shapes, dtypes and placement to restore `tree` into: replicated over `mesh`, else on this process's
   first device (a checkpoint saved under any mesh restores locally)."""
   sharding = SingleDeviceSharding(jax.local_devices()[0]) if mesh is None else NamedSharding(mesh, PartitionSpec())
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-def sharded(mesh, fn, batch_axis=0):
+def sharded(mesh: Mesh | None, fn: Callable[..., Any], batch_axis: int = 0) -> Callable[..., Any]:
   """`fn(params, *batch)` run with the batch split over `mesh`; `fn` itself without a mesh.
 
   Each `batch` array's axis 0 is padded with PAD rows to a multiple of the mesh
@@ -144,7 +149,7 @@ def sharded(mesh, fn, batch_axis=0):
   gathered = jax.jit(fn, out_shardings=NamedSharding(mesh, PartitionSpec()))
   placed = {}  # the last params seen and their replicated copy: placed once, not once per batch
 
-  def call(params, *batch):
+  def call(params: Any, *batch: Any) -> Any:
     if placed.get('source') is not params:
       placed.update(source=params, copy=replicate(mesh, params))
     rows = next(len(x) for x in batch if jnp.ndim(x) > 0)
@@ -159,7 +164,7 @@ def _signature(tree):
   return jax.tree_util.tree_structure(tree), tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree))
 
 
-def stack(trees):
+def stack(trees: Sequence[Any]) -> Any:
   """Stacks same-architecture pytrees (e.g. N checkpoints) on a new leading axis, for vmap."""
   if len({_signature(t) for t in trees}) != 1:
     raise FaithjaxError('the checkpoints have different architectures or vocabularies (parameter shapes); '

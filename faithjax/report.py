@@ -7,6 +7,7 @@ explainers that do worse than the random map.
 
 import html
 import re
+from typing import Any, Mapping, Sequence
 
 from faithjax import explain
 from faithjax import plugins
@@ -18,7 +19,7 @@ from faithjax.faithfulness import evaluations
 RANDOM_MAP = 'random'  # the baseline an explainer should beat
 
 
-def markdown_table(header, rows):
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   """header: column names; rows: lists of cells (floats shown with 3 decimals, None as —)."""
   cell = lambda v: f'{v:.3f}' if isinstance(v, float) else '—' if v is None else str(v)
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
@@ -26,18 +27,18 @@ def markdown_table(header, rows):
   return '\n'.join(lines)
 
 
-def escaped(text):
+def escaped(text: str) -> str:
   """`text` shown as itself in Markdown: HTML and Markdown's own marks escaped (a corpus named by a file name,
   e.g. jsonl:<b>x</b>.jsonl, is text, not markup)."""
   return re.sub(r'([\\`*_\[\]|])', r'\\\1', html.escape(text, quote=False))
 
 
-def with_ci(value, ci95=None):
+def with_ci(value: float, ci95: Sequence[float] | None = None) -> str:
   """'0.123 [0.100, 0.150]', or the value alone without a CI."""
   return f'{value:.3f}' + (f' [{ci95[0]:.3f}, {ci95[1]:.3f}]' if ci95 else '')
 
 
-def signed_with_ci(value, low, high):
+def signed_with_ci(value: float, low: float, high: float) -> str:
   """'+0.123 [+0.100, +0.150]': a difference and its CI."""
   return f'{value:+.3f} [{low:+.3f}, {high:+.3f}]'
 
@@ -160,14 +161,14 @@ def _conclusion_section(evaluated):
   return lines + ['']
 
 
-def setting(value):
+def setting(value: Any) -> str:
   """A config value as it is written on the command line: 1e-05, a comma list."""
   if isinstance(value, (list, tuple)):
     return ','.join(map(str, value))
   return f'{value:g}' if isinstance(value, float) else str(value)
 
 
-def device_name(device):
+def device_name(device: Mapping[str, Any]) -> str:
   """'CPU (x86_64)' or '1 × NVIDIA H200 (gpu)'."""
   if device['platform'] == 'cpu':
     return f'CPU ({device.get("processor", "?")})'
@@ -187,7 +188,7 @@ def _time_section(times):
           markdown_table(['stage', 'wall', 'compiling', 'programs', 'from cache', 'running'], rows), '']
 
 
-def render(results, times=None):
+def render(results: Mapping[str, Any], times: Mapping[str, Mapping[str, Any]] | None = None) -> str:
   """report.md from results.json's content; times: {stage: timing.StageTime dict} adds a Time section."""
   config, stages = results['config'], results['stages']
   prov = results['provenance']

@@ -3,6 +3,7 @@ how several runs of one corpus are resampled together (the meta-evaluation, fait
 seed-aware tables, experiments.evaluated_runs, read them)."""
 
 import os
+from typing import Callable
 
 import numpy as np
 
@@ -13,6 +14,8 @@ from faithjax import pipeline
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
+from faithjax.faithfulness import evaluations
+from faithjax.models import contract
 
 
 def config_of(saved: dict) -> config_lib.RunConfig:
@@ -20,7 +23,7 @@ def config_of(saved: dict) -> config_lib.RunConfig:
   return config_lib.from_saved(saved)
 
 
-def per_example(spec, saved: dict, n: int) -> np.ndarray:
+def per_example(spec: evaluations.Score, saved: dict, n: int) -> np.ndarray:
   """A score's per-example array (spec.per_example of an evaluation's saved arrays) over all n examples of the
   split it ran on: [n], NaN where it did not measure (its 'indices', if saved, say which it did)."""
   values = np.full(n, np.nan)
@@ -46,7 +49,7 @@ class EvaluatedRun:
   def results(self) -> dict:
     raise NotImplementedError
 
-  def units(self, spec, name):
+  def units(self, spec: evaluations.Score, name: str) -> tuple[np.ndarray, ...]:
     """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
     saved = self.saved(spec.section, name)
     if spec.units:
@@ -67,34 +70,35 @@ class Run(EvaluatedRun):
     self.test = self.corpus.splits['test']
     self.labels = self.test.labels
 
-  def has(self, section, name):
+  def has(self, section: str, name: str) -> bool:
     return os.path.exists(self.work.evaluation(section, name))
 
-  def saved(self, section, name):
+  def saved(self, section: str, name: str) -> dict:
     return io.load_npz(self.work.evaluation(section, name))
 
-  def results(self):
+  def results(self) -> dict:
     return io.read_json(self.work.path('results.json'))
 
-  def classifier(self):
+  def classifier(self) -> tuple[contract.TextClassifier | contract.Nnx | contract.Functions, contract.Params]:
     """(model, selected params) of the run's trained classifier."""
     return pipeline.load_classifier(self.config, self.work, self.corpus)
 
-  def classifier_probs(self, split='test'):
+  def classifier_probs(self, split: str = 'test') -> np.ndarray:
     """The classifier's class probabilities on `split`: [n, classes]."""
     model, params = self.classifier()
     return train.predict_split(model, params, self.corpus.splits[split], self.config.eval_batch_size)
 
-  def classifier_predictions(self, split='test'):
+  def classifier_predictions(self, split: str = 'test') -> np.ndarray:
+    """The classifier's predicted class on `split`: [n]."""
     return self.classifier_probs(split).argmax(-1)
 
 
-def nanmean(values):
-  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN)."""
+def nanmean(values: np.ndarray) -> np.ndarray:
+  """Mean over the last axis, skipping the examples an evaluation did not measure (NaN): [..., n] -> [...]."""
   return np.nanmean(values, -1)
 
 
-def statistic_of(run, spec, name):
+def statistic_of(run: EvaluatedRun, spec: evaluations.Score, name: str) -> Callable[..., np.ndarray]:
   """What an evaluation's units are summarised by, vectorised over the last axis: F1 for the weak learner
   (spec.units), the mean over measured examples otherwise."""
   return spec.units(run.saved(spec.section, name))[1] if spec.units else nanmean

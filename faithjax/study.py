@@ -5,8 +5,10 @@ returns). Everything here is a pure function of those and of faithjax.paper.
 """
 
 import itertools
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import paper
 from faithjax.faithfulness import agreement
@@ -16,7 +18,7 @@ TABLE_OF = {'deletion_rate': paper.TABLE3, 'weak_learner_f1': paper.TABLE4, 'shu
 PAPER_EVALUATIONS = tuple(TABLE_OF)  # the paper's conclusions are about these
 
 
-def evaluation_names():
+def evaluation_names() -> tuple[str, ...]:
   """Every registered evaluation (evaluations.SCORES), the paper's first."""
   return tuple(evaluations.SCORES)
 
@@ -26,30 +28,31 @@ PAPER_TITLE = {'deletion_rate': 'Table 3: mean deletion rate (lower = more faith
                'shuffle_tvd': 'Table 5: mean of median TVD over shuffles'}
 
 
-def title(evaluation):
+def title(evaluation: str) -> str:
   """A table's heading: the paper's, or the evaluation's label and direction."""
   described = evaluations.SCORES[evaluation]
   direction = 'higher' if described.orientation > 0 else 'lower'
   return PAPER_TITLE.get(evaluation, f'{described.label} ({direction} = more faithful; ours only, not in the paper)')
 
 
-def our_cell(results, evaluation, name):
+def our_cell(results: Mapping[str, Any], evaluation: str, name: str) -> dict | None:
   """{'mean', 'ci95' (or None)} of one explainer under one evaluation; None if not measured."""
   return evaluations.SCORES[evaluation].cell(results['stages'].get('evaluate', {}), name)
 
 
-def our_scores(results, evaluation, names=paper.EXPLAINERS):
+def our_scores(results: Mapping[str, Any], evaluation: str,
+               names: Sequence[str] = paper.EXPLAINERS) -> dict[str, float]:
   """{explainer: mean} for the explainers this run measured."""
   cells = {n: our_cell(results, evaluation, n) for n in names}
   return {n: c['mean'] for n, c in cells.items() if c}
 
 
-def corpora_of(runs) -> list:
+def corpora_of(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
   """The corpora of `runs`, the paper's in its order first, then any it lacks (synthetic, a plugged-in one)."""
   return [c for c in paper.CORPORA if c in runs] + [c for c in runs if c not in paper.CORPORA]
 
 
-def comparison_rows(runs, evaluation):
+def comparison_rows(runs: Mapping[str, Mapping[str, Any]], evaluation: str) -> list[dict]:
   """Rows (map, corpus, ours, ci low, ci high, paper, ours - paper) of one table; paper and diff are None
   for a cell the paper does not report (another evaluation, or a corpus it did not study)."""
   theirs = TABLE_OF.get(evaluation, {n: {} for n in paper.EXPLAINERS})
@@ -64,7 +67,8 @@ def comparison_rows(runs, evaluation):
   return rows
 
 
-def table2_rows(runs):
+def table2_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict]:
+  """Rows (metric, corpus, ours, ci low, ci high, paper, ours - paper) of Table 2, the classifiers' test metrics."""
   rows = []
   for metric, by_corpus in paper.TABLE2.items():
     for corpus in corpora_of(runs):
@@ -80,7 +84,7 @@ def with_paper(row: dict, theirs: float | None) -> dict:
   return {**row, 'paper': theirs, 'diff': None if theirs is None else row['ours'] - theirs}
 
 
-def ranking_agreement_with_paper(runs, evaluation):
+def ranking_agreement_with_paper(runs: Mapping[str, Mapping[str, Any]], evaluation: str) -> dict[str, dict]:
   """Per corpus: Kendall tau between our and the paper's explainer scores, with exact p."""
   out = {}
   if evaluation not in TABLE_OF:
@@ -96,14 +100,14 @@ def ranking_agreement_with_paper(runs, evaluation):
   return out
 
 
-def evaluation_agreement(results):
+def evaluation_agreement(results: Mapping[str, Any]) -> list:
   """Within one corpus: Kendall tau between the rankings of each pair of evaluations."""
   scores = {e: our_scores(results, e) for e in evaluation_names()}
   scores = {e: s for e, s in scores.items() if len(s) >= 3}
   return agreement.pairwise_agreement(scores) if len(scores) >= 2 else []
 
 
-def cross_corpus_stability(scores_by_corpus, evaluation):
+def cross_corpus_stability(scores_by_corpus: Mapping[str, Mapping[str, float]], evaluation: str) -> float:
   """Mean pairwise Kendall tau of explainer rankings between corpora (1 = the dataset never matters).
 
   Any grouping works: keyed by seed, it measures how much the seed changes the ranking.
@@ -117,7 +121,7 @@ def cross_corpus_stability(scores_by_corpus, evaluation):
   return float(np.mean(taus)) if taus else float('nan')
 
 
-def conclusions(scores):
+def conclusions(scores: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[dict]:
   """The paper's qualitative conclusions, checked on `scores`: {evaluation: {corpus: {explainer: value}}}.
 
   Returns a list of {claim, holds (None: not measurable, e.g. one corpus), evidence}. "Most faithful" and "least faithful"
@@ -152,18 +156,20 @@ def conclusions(scores):
   ]
 
 
-def paper_scores():
+def paper_scores() -> dict[str, dict[str, dict[str, float]]]:
   """The paper's own numbers in the shape `conclusions` reads."""
   return {e: {c: {n: TABLE_OF[e][n][c] for n in paper.EXPLAINERS} for c in paper.CORPORA}
           for e in PAPER_EVALUATIONS}
 
 
-def our_scores_by_evaluation(runs, names=PAPER_EVALUATIONS):
+def our_scores_by_evaluation(runs: Mapping[str, Mapping[str, Any]],
+                             names: Sequence[str] = PAPER_EVALUATIONS) -> dict[str, dict[str, dict[str, float]]]:
   """{evaluation: {corpus: {explainer: mean}}}; by default the paper's evaluations, which `conclusions` reads."""
   return {e: {c: our_scores(r, e) for c, r in runs.items()} for e in names}
 
 
-def per_example_agreement(deletion_rates, deletion_indices, median_tvds, covariates=()):
+def per_example_agreement(deletion_rates: ArrayLike, deletion_indices: np.ndarray, median_tvds: np.ndarray,
+                          covariates: ArrayLike = ()) -> dict[str, float]:
   """Spearman between the oriented deletion rate (negated: higher = more faithful) and shuffle TVD.
 
   Over the test examples both measured; positive rho = the evaluations agree. covariates: [k, n_test]

@@ -10,7 +10,7 @@ calls, faithjax's or a library's.
 import contextlib
 import dataclasses
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 from jax import monitoring
 
@@ -47,13 +47,13 @@ def measure() -> Iterator[StageTime]:
   """The StageTime of the block: filled in as JAX reports its compiles, wall time set on exit."""
   spent = StageTime()
 
-  def on_duration(event, seconds, **_):
+  def on_duration(event: str, seconds: float, **_: Any) -> None:
     if event == BACKEND_COMPILE_EVENT:
       spent.programs += 1
     if event == BACKEND_COMPILE_EVENT or event in TRACE_EVENTS:
       spent.compile_s += seconds
 
-  def on_event(event, **_):
+  def on_event(event: str, **_: Any) -> None:
     if event == CACHE_HIT_EVENT:
       spent.from_cache += 1
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from etils import epath
 import jax
@@ -46,13 +46,14 @@ LOSS_REDUCTIONS = ('mean', 'sum')
 
 
 @functools.cache
-def optimizer(learning_rate=1e-3, l2=1e-5, no_decay=('attention',)):
+def optimizer(learning_rate: float = 1e-3, l2: float = 1e-5,
+              no_decay: tuple[str, ...] = ('attention',)) -> optax.GradientTransformation:
   """Jain & Wallace: AMSGrad with coupled L2 on every parameter outside `no_decay`.
 
   Cached: one transformation per setting, so it is an equal static argument of
   `train_step` across fits.
   """
-  def decay_mask(params):
+  def decay_mask(params: contract.Params) -> Any:
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
     decide = [not any(getattr(k, 'key', None) in no_decay for k in path) for path, _ in flat]
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), decide)
@@ -60,7 +61,7 @@ def optimizer(learning_rate=1e-3, l2=1e-5, no_decay=('attention',)):
                      optax.scale_by_amsgrad(), optax.scale(-learning_rate))
 
 
-def class_weights(labels, num_classes=2):
+def class_weights(labels: np.ndarray, num_classes: int = 2) -> np.ndarray:
   """Inverse-frequency weights, mean 1 over the training set: [classes]."""
   counts = np.bincount(labels, minlength=num_classes).astype(np.float32)
   return len(labels) / (num_classes * np.maximum(counts, 1))
@@ -70,7 +71,8 @@ def class_weights(labels, num_classes=2):
 PADDING_LABEL = -1
 
 
-def weighted_cross_entropy(logits, labels, weights, reduction='mean'):
+def weighted_cross_entropy(logits: jax.Array, labels: jax.Array | np.ndarray, weights: jax.Array,
+                           reduction: str = 'mean') -> jax.Array:
   """logits [batch, classes], labels [batch] (PADDING_LABEL: no weight), weights [classes] -> weighted loss.
 
   reduction 'mean': the weighted mean; 'sum': the weighted sum over the batch (Jain & Wallace), which makes
@@ -105,7 +107,9 @@ class ClassifierLoss:
 
 
 @functools.partial(jax.jit, static_argnames=('loss_fn', 'tx'))
-def train_step(params, opt_state, batch, key, *, loss_fn, tx):
+def train_step(params: contract.Params, opt_state: optax.OptState, batch: tuple, key: jax.Array, *,
+               loss_fn: Callable[[contract.Params, tuple, jax.Array], jax.Array],
+               tx: optax.GradientTransformation) -> tuple[contract.Params, optax.OptState, jax.Array]:
   """One optimiser step: (params, opt_state, loss). loss_fn(params, batch, key) -> scalar and the optax
   transformation `tx` are static: one program per (loss, optimiser, batch shape), shared by every fit."""
   loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
@@ -159,7 +163,7 @@ def _without_closed_loop_errors(previous):
   """An unraisable-exception hook that drops asyncio's "Event loop is closed" and passes on the rest: after a failed
   save, TensorStore's threads finish against orbax's closed loop and would print a traceback of their own before
   or after the one-line error."""
-  def hook(unraisable):
+  def hook(unraisable: 'sys.UnraisableHookArgs') -> None:
     if not (isinstance(unraisable.exc_value, RuntimeError) and 'Event loop is closed' in str(unraisable.exc_value)):
       previous(unraisable)
   return hook
@@ -217,7 +221,7 @@ def _save(manager, step, args):
       os.remove(folder + SAVING_SUFFIX)
 
 
-def save_best(ckpt_dir, params, step=0):
+def save_best(ckpt_dir: str, params: contract.Params, step: int = 0) -> None:
   """`params` laid out as `fit` leaves its selected ones (ckpt_dir/best/<step>, hashes recorded)."""
   with _manager(ckpt_dir, 'best') as manager:
     _save(manager, step, ocp.args.StandardSave(params))
@@ -281,7 +285,7 @@ def _restore(manager, step, args, abstract=None, read_only=False):
     raise io.CorruptArtefact(folder, f'orbax cannot read it: {str(e).splitlines()[0]}') from None
 
 
-def restore_best(ckpt_dir, abstract_params, read_only=False):
+def restore_best(ckpt_dir: str, abstract_params: Any, read_only: bool = False) -> contract.Params:
   """The selected parameters of a finished `fit` in `ckpt_dir`, on this process's first device (read_only: see
   `_restore`)."""
   with _manager(ckpt_dir, 'best') as best:
@@ -297,7 +301,7 @@ def _selection_key(row, select_metric):
   return row[select_metric], -row.get('valid_loss', 0.0)
 
 
-def selected_epoch(history, select_metric, first=1):
+def selected_epoch(history: Sequence[dict], select_metric: str, first: int = 1) -> int:
   """The epoch (1-based) `fit` keeps: the first with the highest selection key among epochs >= `first`.
 
   first=2 is Jain & Wallace's rule (Trainers/TrainerBC.py saves only `if metric > best_metric and i > 0`);
@@ -307,7 +311,10 @@ def selected_epoch(history, select_metric, first=1):
   return max(eligible, key=lambda row: _selection_key(row, select_metric))['epoch']
 
 
-def fit(*, params, loss_fn, train_batches, evaluate, config, ckpt_dir, label='train', mesh=None):
+def fit(*, params: contract.Params, loss_fn: Callable[[contract.Params, tuple, jax.Array], jax.Array],
+        train_batches: Callable[[int], list[tuple]], evaluate: Callable[[contract.Params], dict], config: Any,
+        ckpt_dir: str, label: str = 'train',
+        mesh: jax.sharding.Mesh | None = None) -> tuple[contract.Params, list[dict]]:
   """Trains `params` and returns (best params, history).
 
   loss_fn(params, batch, key) -> scalar (hashable, e.g. ClassifierLoss: it is a
@@ -335,7 +342,7 @@ def _placer(mesh):
   if mesh is None:
     return lambda batch: batch
 
-  def place(batch):
+  def place(batch: tuple) -> tuple:
     *inputs, labels = batch
     pad = lambda x, value=0: parallel.shard_batch(mesh, parallel.pad_to_multiple(np.asarray(x), mesh.size, value))
     return (*map(pad, inputs), pad(labels, PADDING_LABEL))
@@ -380,7 +387,7 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
   return history
 
 
-def validation_metrics(labels, probs, weights):
+def validation_metrics(labels: np.ndarray, probs: np.ndarray, weights: jax.Array) -> dict[str, float]:
   """The class-weighted loss and classification_report of probs [n, classes], keys prefixed 'valid_'."""
   loss = float(weighted_cross_entropy(jnp.log(jnp.clip(probs, 1e-12)), labels, weights))
   report = metrics.classification_report(labels, probs)
@@ -389,7 +396,9 @@ def validation_metrics(labels, probs, weights):
 
 # The classifier on an encoded corpus.
 
-def predict_split(model, params, split, batch_size=256, mesh=None):
+def predict_split(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+                  split: encode.EncodedSplit, batch_size: int = 256,
+                  mesh: jax.sharding.Mesh | None = None) -> np.ndarray:
   """Class probabilities for every example of an EncodedSplit: [n, classes].
 
   Batches are padded to `batch_size` rows (batching.map_split), so a split
@@ -406,17 +415,19 @@ def record_vocabulary(ckpt_dir: str, corpus: encode.EncodedCorpus) -> None:
   io.save_json(os.path.join(ckpt_dir, VOCABULARY), {'corpus': corpus.name, 'vocab_sha256': corpus.vocab_sha256()})
 
 
-def train_classifier(model, corpus, config, ckpt_dir, mesh=None):
+def train_classifier(model: contract.TextClassifier | contract.Nnx | contract.Functions,
+                     corpus: encode.EncodedCorpus, config: Any, ckpt_dir: str,
+                     mesh: jax.sharding.Mesh | None = None) -> tuple[contract.Params, list[dict]]:
   """Trains the classifier on corpus.splits['train'], selecting on 'valid'; `mesh`: see `fit`."""
   train, valid = corpus.splits['train'], corpus.splits['valid']
   weights = jnp.asarray(class_weights(train.labels, model.num_classes))
 
-  def train_batches(epoch):
+  def train_batches(epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng([config.seed, epoch])
     return [(train.padded(idx, w), train.labels[idx]) for idx, w in
             encode.batches(train.lengths, config.batch_size, rng)]
 
-  def evaluate(params):
+  def evaluate(params: contract.Params) -> dict[str, float]:
     return validation_metrics(valid.labels, predict_split(model, params, valid, mesh=mesh), weights)
 
   record_vocabulary(ckpt_dir, corpus)

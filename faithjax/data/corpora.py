@@ -27,6 +27,7 @@ import math
 import pathlib
 import re
 import zlib
+from typing import BinaryIO, Iterator, Mapping
 
 import numpy as np
 
@@ -48,7 +49,7 @@ _reads = []  # lists collecting the files read (recording_reads)
 # ----------------------------------------------------------------------------- reading files
 
 @contextlib.contextmanager
-def recording_reads():
+def recording_reads() -> Iterator[list]:
   """Yields a list that collects the path of every corpus file read inside the block."""
   files = []
   _reads.append(files)
@@ -58,7 +59,7 @@ def recording_reads():
     _reads.remove(files)
 
 
-def open_content(path):
+def open_content(path: str | pathlib.Path) -> BinaryIO:
   """The file as the loaders read it: a binary file object, gunzipped when the name ends in .gz."""
   return gzip.open(path) if pathlib.Path(path).suffix == '.gz' else open(path, 'rb')
 
@@ -150,7 +151,7 @@ _DIGIT_SEPARATOR = re.compile(r'(?<=\d)[,.](?=\d)')
 _QUOTE_LINE = re.compile(r'(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)')
 
 
-def qqq_tokens(raw):
+def qqq_tokens(raw: str) -> list[str]:
   """Lowercased word tokens; every token containing a digit becomes 'qqq'.
 
   Separators inside numbers go first, so '1,900' and '3.5' are one 'qqq' each.
@@ -159,12 +160,12 @@ def qqq_tokens(raw):
   return ['qqq' if any(c.isdigit() for c in t) else t for t in tokens]
 
 
-def clean_imdb(raw):
+def clean_imdb(raw: str) -> list[str]:
   """IMDB review -> tokens: HTML line breaks removed, lowercased, word-tokenised."""
   return text.tokenize(raw.replace('<br />', ' '))
 
 
-def clean_sst(raw):
+def clean_sst(raw: str) -> list[str]:
   """SST sentence (PTB leaves joined by spaces) -> tokens.
 
   -LRB-/-RRB- are dropped; every other non-word character (PTB escapes `\\/`,
@@ -175,7 +176,7 @@ def clean_sst(raw):
   return _NON_WORD.sub(' ', _PTB_BRACKET.sub(' ', raw).lower()).split()
 
 
-def clean_ag_news(raw):
+def clean_ag_news(raw: str) -> list[str]:
   """AG News description -> tokens, numbers as 'qqq'.
 
   The source replaced the '&' of HTML entities by a space (' #39;s' is "'s")
@@ -197,7 +198,7 @@ def _strip_footer(body):
   return '\n'.join(lines[:cut]) if cut > 0 else body
 
 
-def clean_newsgroup(raw):
+def clean_newsgroup(raw: str) -> list[str]:
   """20 Newsgroups post -> tokens, numbers as 'qqq'.
 
   As sklearn's `remove=('headers', 'footers', 'quotes')`, which J&W used:
@@ -212,8 +213,9 @@ def clean_newsgroup(raw):
 
 # ----------------------------------------------------------------------------- splitting
 
-def stratified_split(labels, fraction, rng):
-  """(rest, held) index arrays, each shuffled; `held` has ceil(fraction * n) rows.
+def stratified_split(labels: np.ndarray, fraction: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+  """(rest, held) index arrays of labels [n], each shuffled; `held` has ceil(fraction * n) rows.
 
   Each class gets its proportional share of `held` (largest remainders take
   the rounding), as sklearn's train_test_split(stratify=...) sizes it.
@@ -288,7 +290,7 @@ _AG_TEST_TITLE = contextvars.ContextVar('ag_news_test_title', default=False)
 
 
 @contextlib.contextmanager
-def ag_news_test_title(title=True):
+def ag_news_test_title(title: bool = True) -> Iterator[None]:
   """Within the block, AG News's official test rows are read as title + description."""
   token = _AG_TEST_TITLE.set(title)
   try:
@@ -507,7 +509,7 @@ def spec(name: str) -> plugins.Corpus:
                                   '-> test and 80/20 -> valid; lowercased word tokens')
 
 
-def describe(name, data_dir=None, seed=0):
+def describe(name: str, data_dir: str | pathlib.Path | None = None, seed: int = 0) -> dict:
   """What load_raw(name, data_dir, seed) does, as a JSON-ready dict for run records."""
   s, data_dir = spec(name), pathlib.Path(data_dir or DEFAULT_DATA_DIR)
   reduced = s.reduced(data_dir)
@@ -532,7 +534,8 @@ def numbered(splits: dict, classes: tuple = ()) -> tuple:
            for split, value in splits.items()}, tuple(str(n) for n in names))
 
 
-def load_raw(name, data_dir=None, seed=0, with_ids=False, with_classes=False):
+def load_raw(name: str, data_dir: str | pathlib.Path | None = None, seed: int = 0, with_ids: bool = False,
+             with_classes: bool = False) -> dict[str, tuple] | tuple[dict[str, tuple], tuple[str, ...]]:
   """{split: (token lists, labels <int32>[n] in 0..k-1)} for 'train', 'valid', 'test'.
 
   'synthetic' adds rationale masks (bool lists beside the tokens) as a third
@@ -550,13 +553,13 @@ def load_raw(name, data_dir=None, seed=0, with_ids=False, with_classes=False):
   return (splits, classes) if with_classes else splits
 
 
-def class_counts(raw):
+def class_counts(raw: Mapping[str, tuple]) -> dict[str, np.ndarray]:
   """{split: <int64>[classes] documents per class} (at least two entries)."""
   k = max(2, *(int(np.max(raw[split][1], initial=0)) + 1 for split in SPLITS))
   return {split: np.bincount(raw[split][1], minlength=k) for split in SPLITS}
 
 
-def table1(name, raw):
+def table1(name: str, raw: Mapping[str, tuple]) -> dict:
   """The paper's Table 1 row: split sizes and length statistics.
 
   Lengths are tokens per document after cleaning, before truncation, over

@@ -6,6 +6,8 @@ one `.npz` so a machine with only numpy + jax can run every later stage.
 
 import dataclasses
 import hashlib
+import os
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +28,9 @@ class EncodedSplit:
   rationale: np.ndarray | None = None  # flat bool beside ids, synthetic corpus only
 
   @classmethod
-  def from_lists(cls, id_lists, labels, rationales=None):
+  def from_lists(cls, id_lists: Sequence[Sequence[int]], labels: Sequence[int] | np.ndarray,
+                 rationales: Sequence[Sequence[bool]] | None = None) -> 'EncodedSplit':
+    """A split of the documents `id_lists` (their ids), labels [n] and, optionally, rationale masks beside them."""
     lengths = np.array([len(x) for x in id_lists], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     flat = np.fromiter((i for x in id_lists for i in x), np.int32, count=int(offsets[-1]))
@@ -39,10 +43,11 @@ class EncodedSplit:
     return len(self.labels)
 
   @property
-  def lengths(self):
+  def lengths(self) -> np.ndarray:
+    """<int32>[len(self)] tokens per example."""
     return np.diff(self.offsets).astype(np.int32)
 
-  def padded(self, indices, width, values=None):
+  def padded(self, indices: Sequence[int] | np.ndarray, width: int, values: np.ndarray | None = None) -> np.ndarray:
     """`values` (default ids) of the examples `indices`, right-padded: [len(indices), width]."""
     values = self.ids if values is None else values
     out = np.zeros((len(indices), width), values.dtype)
@@ -51,12 +56,12 @@ class EncodedSplit:
       out[row, :len(x)] = x
     return out
 
-  def subset_values(self, indices, values):
-    """A ragged array aligned with ids (e.g. a feature map), restricted to examples `indices`."""
+  def subset_values(self, indices: Sequence[int] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A ragged array aligned with ids (e.g. a feature map) [tokens], restricted to examples `indices`."""
     parts = [values[self.offsets[i]:self.offsets[i + 1]] for i in indices]
     return np.concatenate(parts) if parts else values[:0]
 
-  def subset(self, indices):
+  def subset(self, indices: Sequence[int] | np.ndarray) -> 'EncodedSplit':
     """The examples `indices` as a split of their own."""
     indices = np.asarray(indices)
     offsets = np.concatenate([[0], np.cumsum(self.lengths[indices])]).astype(np.int64)
@@ -76,7 +81,8 @@ class EncodedCorpus:
     """The hash of the vocabulary in id order: two corpora with equal hashes give every word the same id."""
     return hashlib.sha256('\n'.join(self.vocab).encode('utf-8')).hexdigest()
 
-  def save(self, path):
+  def save(self, path: str | os.PathLike) -> None:
+    """Writes the corpus to one .npz at `path` (io.save_npz)."""
     arrays = {'vocab': np.array(self.vocab, dtype=str), 'name': np.array(self.name),
               'num_classes': np.array(self.num_classes)}
     for split, data in self.splits.items():
@@ -88,7 +94,8 @@ class EncodedCorpus:
     io.save_npz(path, **arrays)
 
   @classmethod
-  def load(cls, path):
+  def load(cls, path: str | os.PathLike) -> 'EncodedCorpus':
+    """The corpus `save` wrote to `path`; a FaithjaxError if it cannot be read."""
     try:
       arrays = io.load_npz(path)
       splits = {
@@ -122,7 +129,8 @@ def _rows(columns, rows):
   return tuple(np.asarray(c)[rows] if isinstance(c, np.ndarray) else [c[i] for i in rows] for c in columns)
 
 
-def filter_by_length(raw_splits, min_length=None, max_length=None):
+def filter_by_length(raw_splits: Mapping[str, tuple], min_length: int | None = None,
+                     max_length: int | None = None) -> tuple[dict[str, tuple], dict[str, int]]:
   """Jain & Wallace's length filter (their DatasetBC `filterbylength`), on every split.
 
   Keeps a document of n tokens when min_length < n < max_length, both strict; a
@@ -141,7 +149,7 @@ def filter_by_length(raw_splits, min_length=None, max_length=None):
   return kept, dropped
 
 
-def drop_empty(raw_splits):
+def drop_empty(raw_splits: Mapping[str, tuple]) -> tuple[dict[str, tuple], dict[str, int]]:
   """`raw_splits` without its documents that have no token; returns (raw_splits, {split: number dropped}).
 
   An empty document (empty, whitespace or only characters the cleaning
@@ -156,7 +164,9 @@ def drop_empty(raw_splits):
   return kept, dropped
 
 
-def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None, num_classes=2):
+def encode_corpus(name: str, raw_splits: Mapping[str, tuple], min_df: int = 1, max_len: int | None = None,
+                  vocabulary_docs: Sequence[list[str]] | None = None,
+                  num_classes: int = 2) -> tuple['EncodedCorpus', dict[str, int]]:
   """`raw_splits`: {split: (token lists, labels in 0..num_classes-1[, rationales])}; vocabulary from
   `vocabulary_docs` (token lists, default the train split's; Jain & Wallace build it before their length filter).
 
@@ -179,12 +189,13 @@ def encode_corpus(name, raw_splits, min_df=1, max_len=None, vocabulary_docs=None
   return EncodedCorpus(name, vocab.words, splits, num_classes), truncated
 
 
-def bucket_width(length):
+def bucket_width(length: int) -> int:
   """Smallest power of two >= max(length, MIN_WIDTH): few widths, few recompiles."""
   return max(MIN_WIDTH, 1 << int(np.ceil(np.log2(max(int(length), 1)))))
 
 
-def batches(lengths, batch_size, rng=None):
+def batches(lengths: Sequence[int] | np.ndarray, batch_size: int,
+            rng: np.random.Generator | None = None) -> list[tuple[np.ndarray, int]]:
   """Yields (indices, width): examples grouped by bucket width.
 
   Without `rng` the order is deterministic (sorted by length); with it, examples

@@ -13,6 +13,7 @@ import hashlib
 import os
 import pathlib
 import zlib
+from typing import Any, Iterable, Mapping
 
 from faithjax import FaithjaxError
 from faithjax import io
@@ -25,7 +26,7 @@ def _name(path, root):
   return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def content_identity(path) -> dict:
+def content_identity(path: str | pathlib.Path) -> dict:
   """{'content_size', 'content_sha256'} of what the loader reads from `path` (corpora.open_content)."""
   digest, size = hashlib.sha256(), 0
   with corpora.open_content(path) as f:
@@ -35,7 +36,7 @@ def content_identity(path) -> dict:
   return {'content_size': size, 'content_sha256': digest.hexdigest()}
 
 
-def identity(files, data_dir):
+def identity(files: Iterable[str | pathlib.Path], data_dir: str | pathlib.Path) -> dict[str, dict]:
   """{path (relative to data_dir where inside it): content_identity} of the files read."""
   root = pathlib.Path(data_dir).absolute()
   return {_name(f, root): content_identity(f) for f in sorted(set(files))}
@@ -58,7 +59,7 @@ def _change(path, was) -> str | None:
   return None if same else 'changed (its content hash differs)'
 
 
-def check_unchanged(recorded, data_dir, workdir):
+def check_unchanged(recorded: Mapping[str, dict], data_dir: str | pathlib.Path, workdir: str) -> None:
   """Raises a FaithjaxError naming the first input file that is gone or differs from `recorded` (identity())."""
   for name, was in sorted(recorded.items()):
     path = pathlib.Path(data_dir) / name  # an absolute name stays itself
@@ -68,7 +69,7 @@ def check_unchanged(recorded, data_dir, workdir):
                           'pass a new --workdir (or restore the file)')
 
 
-def check_workdir(config, encode_summary):
+def check_workdir(config: Any, encode_summary: str) -> None:  # config: a RunConfig
   """Refuses a workdir encoded from other input files than --data_dir holds now (changed, gone or added).
 
   encode_summary: the path of the workdir's stages/encode.json (nothing to check before it exists).

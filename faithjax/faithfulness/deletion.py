@@ -23,6 +23,8 @@ prediction, divided by the number n of real tokens; 1.0 if no k <= n flips it
 (and for empty documents). Lower = more faithful.
 """
 
+from typing import TYPE_CHECKING, Any, Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,9 +33,13 @@ from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
+from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.data.text import UNK_ID
 from faithjax.models import contract
+
+if TYPE_CHECKING:  # evaluations imports this module
+  from faithjax.faithfulness import evaluations
 
 MODES = ('pad', 'unk', 'delete')
 # What a recurrent model steps over in 'pad' mode (RunConfig.pad_rule). 'trailing': positions up to the last
@@ -43,7 +49,7 @@ MODES = ('pad', 'unk', 'delete')
 PAD_RULES = ('trailing', 'fixed')
 
 
-def removal_mode(deletion_mode, pad_rule='fixed'):
+def removal_mode(deletion_mode: str, pad_rule: str = 'fixed') -> str:
   """The `mode` of first_flips / eraser_scores for a config's deletion_mode and pad_rule: 'pad_fixed' for pad
   mode under the fixed rule, else the deletion mode itself."""
   if pad_rule not in PAD_RULES:
@@ -51,12 +57,12 @@ def removal_mode(deletion_mode, pad_rule='fixed'):
   return 'pad_fixed' if deletion_mode == 'pad' and pad_rule == 'fixed' else deletion_mode
 
 
-def options_of(config) -> dict:
+def options_of(config: Any) -> dict:
   """The deletion options a RunConfig asks for: {'absolute', 'mode'}, the mode under its pad rule."""
   return {'absolute': config.absolute, 'mode': removal_mode(config.deletion_mode, config.pad_rule)}
 
 
-def token_ranks(scores, mask, absolute=False):
+def token_ranks(scores: jax.Array, mask: jax.Array, absolute: bool | jax.Array = False) -> jax.Array:
   """Importance rank of every token: <float>[batch, seq] -> <int>[batch, seq].
 
   Real tokens get 0 (most important) .. n-1; ties go to the earlier position.
@@ -67,7 +73,8 @@ def token_ranks(scores, mask, absolute=False):
   return jnp.argsort(order, axis=-1)
 
 
-def erase(projected, mask, removed, mode, unk_projection):
+def erase(projected: jax.Array, mask: jax.Array, removed: jax.Array, mode: str,
+          unk_projection: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Removes the `removed` tokens from a projected input.
 
   projected: <float>[batch, seq, features] (contract.inputs of the ids);
@@ -88,11 +95,15 @@ def erase(projected, mask, removed, mode, unk_projection):
   raise ValueError(f'unknown mask mode {mode!r}; choose one of {MODES}')
 
 
-def unk_inputs(model, params):
+def unk_inputs(model: contract.TextClassifier | contract.Nnx | contract.Functions,
+               params: contract.Params) -> jax.Array:
+  """The inputs of one UNK token: [features]."""
   return contract.inputs(model, params, jnp.full((1, 1), UNK_ID))[0, 0]
 
 
-def probes(model, params, projected, mask, removed, mode, unk_projection, empty):
+def probes(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+           projected: jax.Array, mask: jax.Array, removed: jax.Array, mode: str, unk_projection: jax.Array,
+           empty: jax.Array) -> jax.Array:
   """Logits of many edits of each example in one program.
 
   removed: <bool>[batch, probes, seq] -> logits [batch, probes, classes]. mode 'pad_fixed': 'pad', with the
@@ -108,7 +119,9 @@ def probes(model, params, projected, mask, removed, mode, unk_projection, empty)
 
 
 @faithfulness.jit(('model', 'mode', 'chunk', 'slots'))
-def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk=8, slots=None):
+def first_flips(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+                ids: jax.Array, scores: jax.Array, *, absolute: bool = False, mode: str = 'pad', chunk: int = 8,
+                slots: int | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Deletion until flip for a pool of examples, in one program.
 
   ids: <int>[pool, seq]; scores: <float>[pool, seq] (ignored on PAD).
@@ -131,10 +144,10 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   size = jnp.max(jnp.where(n > 0, jnp.arange(pool) + 1, 0))
   queued = lambda i: jnp.where(i < size, i, pool)
 
-  def unfinished(state):
+  def unfinished(state: dict) -> jax.Array:
     return jnp.any(state['example'] < pool)  # index `pool` marks an idle slot
 
-  def step(state):
+  def step(state: dict) -> dict:
     example, start = state['example'], state['start']
     slot = lambda x: x.at[example].get(mode='fill', fill_value=0)  # an idle slot reads an empty example
     slot_ids, slot_n = slot(ids), slot(n)
@@ -162,13 +175,15 @@ def first_flips(model, params, ids, scores, *, absolute=False, mode='pad', chunk
   return state['counts'], state['flipped'], state['steps']
 
 
-def rates_from_counts(counts, lengths):
+def rates_from_counts(counts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
   """First flipping k over n real tokens, 1.0 for empty documents: counts [..., n_examples] -> float64."""
   return np.where(lengths > 0, counts / np.maximum(lengths, 1), 1.0)
 
 
-def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', pool=512, slots=64, chunk=8,
-                   mesh=None):
+def deletion_rates(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+                   split: encode.EncodedSplit, scores: np.ndarray, *, absolute: bool = False, mode: str = 'pad',
+                   pool: int = 512, slots: int = 64, chunk: int = 8,
+                   mesh: jax.sharding.Mesh | None = None) -> np.ndarray:
   """Deletion rate of every example of an EncodedSplit: [len(split)] float64.
 
   scores: ragged float array aligned with split.ids (one feature map).
@@ -183,18 +198,21 @@ def deletion_rates(model, params, split, scores, *, absolute=False, mode='pad', 
   return rates_from_counts(counts, split.lengths)
 
 
-def evaluate(context, explainer, maps):
-  """Deletion rates of one map on the context's test examples (evaluations.py), and their indices."""
+def evaluate(context: 'evaluations.Context', explainer: str,
+             maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Deletion rates of one map on the context's test examples (evaluations.py), and their indices: [len(subset)]
+  each; maps: {split: ragged map [tokens]}."""
   part, scores = context.test_part(explainer, maps)
   rates = deletion_rates(context.model, context.params, part, scores, **options_of(context.config),
                          mesh=context.mesh)
   return {'rates': rates, 'indices': context.subset}
 
 
-def summarise(saved):
+def summarise(saved: Mapping[str, np.ndarray]) -> dict:
+  """{'mean', 'ci95', 'n'} of the deletion rates."""
   return metrics.mean_with_ci(saved['rates'])
 
 
-def applies(explainer):
+def applies(explainer: str) -> bool:
   """Uniform scores rank tokens by position only: no deletion row."""
   return explainer != 'uniform'

@@ -12,11 +12,13 @@
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import metrics
+from faithjax.data import encode
 
 
-def leakage(labels, classifier_predictions, weak_predictions):
+def leakage(labels: ArrayLike, classifier_predictions: ArrayLike, weak_predictions: ArrayLike) -> dict:
   """How much a weak learner's predictions follow the classifier's rather than the labels.
 
   All [n] class ids on the same test examples. Returns the weak learner's
@@ -34,7 +36,8 @@ def leakage(labels, classifier_predictions, weak_predictions):
           'follows_ci95': list(metrics.bootstrap_ci(follows)) if wrong.sum() > 1 else None}
 
 
-def fixed_class_maps(split, values, predictions, fixed=1):
+def fixed_class_maps(split: encode.EncodedSplit, values: np.ndarray, predictions: ArrayLike,
+                     fixed: int = 1) -> np.ndarray:
   """A binary classifier's predicted-class maps turned into maps of class `fixed`: ragged [tokens] -> same.
 
   Exact for explanations of the predicted class's probability that are linear in
@@ -46,7 +49,7 @@ def fixed_class_maps(split, values, predictions, fixed=1):
   return values * np.repeat(sign, split.lengths)
 
 
-def removed_tokens(split, indices, scores, rates):
+def removed_tokens(split: encode.EncodedSplit, indices: np.ndarray, scores: np.ndarray, rates: ArrayLike) -> np.ndarray:
   """Which tokens deletion-until-flip removed, padded: <bool>[len(indices), max length].
 
   Tokens go by score, descending, ties to the earlier position (deletion.token_ranks);
@@ -62,7 +65,8 @@ def removed_tokens(split, indices, scores, rates):
   return mask & (ranks < counts[:, None])
 
 
-def opposing_share(split, indices, removed, effects):
+def opposing_share(split: encode.EncodedSplit, indices: np.ndarray, removed: np.ndarray,
+                   effects: np.ndarray) -> dict:
   """Share of the removed tokens whose effect on the prediction is negative (they oppose it).
 
   removed: removed_tokens(...) [len(indices), width]; effects: ragged [tokens],

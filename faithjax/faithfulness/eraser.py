@@ -5,28 +5,37 @@ example's probes run in one forward. The `evaluate` / `summarise` pair is the
 entry point the evaluation registry (evaluations.py) calls.
 """
 
+from typing import TYPE_CHECKING, Mapping, Sequence
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
+from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness import deletion
 from faithjax.models import contract
+
+if TYPE_CHECKING:  # evaluations imports this module
+  from faithjax.faithfulness import evaluations
 
 PERCENTS = (1, 5, 10, 20, 50)
 AOPC = ('aopc_comprehensiveness', 'aopc_sufficiency')
 
 
-def removal_counts(n, percents):
+def removal_counts(n: jax.Array, percents: Sequence[int]) -> jax.Array:
   """Tokens in the top `percents`% of n real tokens, rounded up: <int>[batch] -> [batch, bins]."""
   return (n[:, None] * jnp.asarray(percents) + 99) // 100
 
 
 @faithfulness.jit(('model', 'mode', 'percents'))
-def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', percents=PERCENTS):
+def eraser_scores(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+                  ids: jax.Array, scores: jax.Array, *, absolute: bool = False, mode: str = 'pad',
+                  percents: tuple[int, ...] = PERCENTS) -> dict[str, jax.Array]:
   """ERASER (DeYoung et al. 2020) faithfulness for a batch, all probes in one forward.
 
   With p(x) the probability of the class predicted on the full input and r_b
@@ -53,32 +62,36 @@ def eraser_scores(model, params, ids, scores, *, absolute=False, mode='pad', per
           'aopc_comprehensiveness': comprehensiveness.mean(-1), 'aopc_sufficiency': sufficiency.mean(-1)}
 
 
-def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', percents=PERCENTS,
-                   batch_size=64, mesh=None):
+def eraser_metrics(model: contract.TextClassifier | contract.Nnx | contract.Functions, params: contract.Params,
+                   split: encode.EncodedSplit, scores: np.ndarray, *, absolute: bool = False, mode: str = 'pad',
+                   percents: Sequence[int] = PERCENTS, batch_size: int = 64,
+                   mesh: jax.sharding.Mesh | None = None) -> dict[str, np.ndarray]:
   """`eraser_scores` for every example of an EncodedSplit: arrays with a leading [len(split)] axis.
 
   With a `mesh`, each batch is split over its devices.
   """
   scores_of = parallel.sharded(mesh, lambda params, ids, batch_scores: eraser_scores(
       model, params, ids, batch_scores, absolute=absolute, mode=mode, percents=tuple(percents)))
-  def batch_scores(rows, ids, batch_scores):
+  def batch_scores(rows: np.ndarray, ids: np.ndarray, batch_scores: np.ndarray) -> dict[str, jax.Array]:
     del rows
     return scores_of(params, ids, batch_scores)
   return batching.map_split(batch_scores, split, [scores], batch_size=batch_size, label=f'eraser ({mode})')
 
 
-def evaluate(context, explainer, maps):
-  """Per-example ERASER scores of one map on the context's test examples, and their indices."""
+def evaluate(context: 'evaluations.Context', explainer: str,
+             maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Per-example ERASER scores of one map on the context's test examples, and their indices (eraser_scores's
+  arrays with a leading [len(subset)] axis); maps: {split: ragged map [tokens]}."""
   part, scores = context.test_part(explainer, maps)
   return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
                                                       **deletion.options_of(context.config), mesh=context.mesh)}
 
 
-def summarise(saved):
+def summarise(saved: Mapping[str, np.ndarray]) -> dict[str, dict]:
   """{aopc_comprehensiveness, aopc_sufficiency: mean, ci95, n} over examples."""
   return {k: metrics.mean_with_ci(saved[k]) for k in AOPC}
 
 
-def applies(explainer):
+def applies(explainer: str) -> bool:
   """Uniform scores rank tokens by position only: no ERASER row."""
   return explainer != 'uniform'

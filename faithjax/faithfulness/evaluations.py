@@ -13,12 +13,14 @@ scores by name.
 
 import collections.abc
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import metrics
 from faithjax import plugins
+from faithjax.data import encode
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import eraser
 from faithjax.faithfulness import shuffle
@@ -37,7 +39,7 @@ class Score:
   # `per_example` (the weak learner's F1); what a paired bootstrap resamples.
   units: Callable | None = None
 
-  def cell(self, evaluated, explainer):
+  def cell(self, evaluated: Mapping[str, Mapping[str, Any]], explainer: str) -> dict | None:
     """{'mean', 'ci95' (or None)} of `explainer` in an evaluate summary; None if not measured."""
     entry = evaluated.get(self.section, {}).get(explainer)
     if entry is None or (self.statistic is not None and self.statistic not in entry):
@@ -48,7 +50,7 @@ class Score:
     return {'mean': value, 'ci95': entry.get(f'{self.statistic}_ci95')}  # a test report's F1 and its CI
 
   @property
-  def resampled(self):
+  def resampled(self) -> bool:
     """Whether `difference` can resample it: it has a per-example array or units."""
     return self.per_example is not None or self.units is not None
 
@@ -65,7 +67,8 @@ class Score:
     their own. Returns {'difference', 'ci95', 'n', 'p'} (n: the examples of all runs; p: two-sided, of "the
     difference is 0", from the same resamples).
     """
-    def units_of(saved):  # one run's (per-example arrays [n], ...) and their statistic over the last axis
+    # one run's (per-example arrays [n], ...) and their statistic over the last axis
+    def units_of(saved: Mapping[str, np.ndarray]) -> tuple[tuple[np.ndarray, ...], Callable]:
       return self.units(saved) if self.units else ((saved[self.per_example],), lambda values: np.mean(values, -1))
     statistic = units_of(saved_a[0])[1]
     if len(saved_a) == 1 == len(saved_b):
@@ -124,8 +127,8 @@ class _Scores(collections.abc.Mapping):
 SCORES = _Scores()
 
 
-def oriented(evaluation, values):
-  """Values turned into "higher = more faithful": float64 array."""
+def oriented(evaluation: str, values: ArrayLike) -> np.ndarray:
+  """Values turned into "higher = more faithful": [...] -> float64 [...]."""
   return SCORES[evaluation].orientation * np.asarray(values, np.float64)
 
 
@@ -146,7 +149,7 @@ class Context:
   weak_learner: Callable
   mesh: Any = None
 
-  def test_part(self, explainer, maps):
+  def test_part(self, explainer: str, maps: Mapping[str, np.ndarray]) -> tuple[encode.EncodedSplit, np.ndarray]:
     """(the test split restricted to `subset`, the map on it); maps: {split: ragged map}."""
     del explainer  # every map, the baselines' included, is stored alike
     test = self.corpus.splits['test']

@@ -8,6 +8,8 @@ the mean over examples. Larger = the output depends more on where the map puts
 its weight. A map that is constant over the real tokens scores exactly 0.
 """
 
+from typing import TYPE_CHECKING, Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,13 +18,17 @@ from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
 from faithjax import parallel
+from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.faithfulness.weak_learner import map_norm
 from faithjax.faithfulness.weak_learner import normalise
 from faithjax.models import weak_learner as wl
 
+if TYPE_CHECKING:  # evaluations imports this module
+  from faithjax.faithfulness import evaluations
 
-def permute_real(key, weights, mask):
+
+def permute_real(key: jax.Array, weights: jax.Array, mask: jax.Array) -> jax.Array:
   """One random permutation of `weights` among the real tokens: [seq], <bool>[seq] -> [seq].
 
   Real tokens are reordered by a stable sort of 31 random bits drawn per
@@ -37,7 +43,8 @@ def permute_real(key, weights, mask):
 
 
 @faithfulness.jit(('model', 'norm', 'permutations'))
-def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutations=100):
+def median_tvds(model: wl.WeakLearner, params: dict, ids: jax.Array, scores: jax.Array, rows: jax.Array,
+                key: jax.Array, *, norm: str = 'l2', permutations: int = 100) -> jax.Array:
   """Median TVD over `permutations` shuffles of each example's map, all in one program.
 
   ids: <int>[batch, seq]; scores: the raw map [batch, seq]; rows: <int>[batch],
@@ -58,8 +65,9 @@ def median_tvds(model, params, ids, scores, rows, key, *, norm='l2', permutation
   return jnp.median(metrics.tvd(probs[:, :1], probs[:, 1:]), axis=-1)
 
 
-def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, seed=0, rows=None, batch_size=64,
-                 mesh=None):
+def shuffle_test(model: wl.WeakLearner, params: dict, split: encode.EncodedSplit, scores: np.ndarray, *,
+                 norm: str = 'l2', permutations: int = 100, seed: int = 0, rows: np.ndarray | None = None,
+                 batch_size: int = 64, mesh: jax.sharding.Mesh | None = None) -> dict:
   """The shuffle test over an EncodedSplit; scores: ragged map aligned with split.ids.
 
   rows: each example's index for its permutation keys (default its position in
@@ -74,14 +82,15 @@ def shuffle_test(model, params, split, scores, *, norm='l2', permutations=100, s
   rows = np.arange(len(split)) if rows is None else np.asarray(rows)
   tvds_of = parallel.sharded(mesh, lambda params, ids, batch_scores, batch_rows, key: median_tvds(
       model, params, ids, batch_scores, batch_rows, key, norm=norm, permutations=permutations))
-  def batch_tvds(indices, ids, batch_scores):
+  def batch_tvds(indices: np.ndarray, ids: np.ndarray, batch_scores: np.ndarray) -> jax.Array:
     return tvds_of(params, ids, batch_scores, rows[indices], key)
   tvds = batching.map_split(batch_tvds, split, [scores], batch_size=batch_size, label='shuffle test')
   return {'median_tvd': tvds, **metrics.mean_with_ci(tvds)}
 
 
-def evaluate(context, explainer, maps):
-  """Median TVDs over the whole test split, on the weak learner trained on this map (evaluations.py)."""
+def evaluate(context: 'evaluations.Context', explainer: str,
+             maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Median TVDs [len(test)] over the whole test split, on the weak learner trained on this map (evaluations.py)."""
   learnt = context.weak_learner(explainer, maps)
   config = context.config
   return {'median_tvd': shuffle_test(context.weak_model, learnt.params, context.corpus.splits['test'],
@@ -90,10 +99,11 @@ def evaluate(context, explainer, maps):
                                      seed=config.seed, mesh=context.mesh)['median_tvd']}
 
 
-def summarise(saved):
+def summarise(saved: Mapping[str, np.ndarray]) -> dict:
+  """{'mean', 'ci95', 'n'} of the median TVDs."""
   return metrics.mean_with_ci(saved['median_tvd'])
 
 
-def applies(explainer):
+def applies(explainer: str) -> bool:
   del explainer
   return True

@@ -11,6 +11,7 @@ drawn from the seed, for validation and test so evaluation is deterministic).
 
 import dataclasses
 import functools
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,13 +25,16 @@ from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.models import weak_learner as wl
 
+if TYPE_CHECKING:  # evaluations imports this module
+  from faithjax.faithfulness import evaluations
+
 NORMS = ('l2', 'l1')
 # The Uniform baseline's weights (RunConfig.uniform_weights): 'norm', ones normalised like every map (1/sqrt(n) per
 # token under l2, 1/n under l1); 'mean', 1/n whatever the norm (Wiegreffe & Pinter's uniform weights).
 UNIFORM_WEIGHTS = ('norm', 'mean')
 
 
-def map_norm(config, name):
+def map_norm(config: Any, name: str) -> str:
   """The normalisation the weak learner (and the shuffle test) apply to map `name`: the run's --norm, except
   l1 (which gives exactly 1/n on ones) for the Uniform baseline under --uniform_weights=mean."""
   if name == 'uniform' and config.uniform_weights == 'mean':
@@ -38,7 +42,7 @@ def map_norm(config, name):
   return config.norm
 
 
-def normalise(scores, mask, norm='l2'):
+def normalise(scores: jax.Array, mask: jax.Array, norm: str = 'l2') -> jax.Array:
   """Scales each map to norm 1 over its real tokens: [batch, seq] -> [batch, seq], 0 on PAD.
 
   'l2': signed scores / ||scores||_2; 'l1': |scores| / sum |scores|.
@@ -56,13 +60,15 @@ def normalise(scores, mask, norm='l2'):
 
 
 @faithfulness.jit(('model', 'norm'))
-def predict_proba(model, params, ids, scores, norm='l2'):
+def predict_proba(model: wl.WeakLearner, params: dict, ids: jax.Array, scores: jax.Array,
+                  norm: str = 'l2') -> jax.Array:
   """ids: <int>[batch, seq]; scores: the raw map [batch, seq] -> class probabilities [batch, classes]."""
   weights = normalise(scores, ids != PAD_ID, norm)
   return jax.nn.softmax(wl.apply(model, params, ids, weights), -1)
 
 
-def predict_split(model, params, split, scores, norm='l2', batch_size=256, mesh=None):
+def predict_split(model: wl.WeakLearner, params: dict, split: encode.EncodedSplit, scores: np.ndarray,
+                  norm: str = 'l2', batch_size: int = 256, mesh: jax.sharding.Mesh | None = None) -> np.ndarray:
   """Class probabilities for every example of an EncodedSplit given its ragged map: [n, classes].
 
   With a `mesh`, each batch is split over its devices.
@@ -98,7 +104,9 @@ class WeakLearnerResult:
   maps: dict  # {split: ragged map} used
 
 
-def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=None, fresh_map=False):
+def train_weak_learner(model: wl.WeakLearner, corpus: encode.EncodedCorpus, maps: dict[str, np.ndarray],
+                       config: Any, ckpt_dir: str, norm: str = 'l2', mesh: jax.sharding.Mesh | None = None,
+                       fresh_map: bool = False) -> 'WeakLearnerResult':
   """Trains a WeakLearner on corpus.splits['train'], selects on 'valid', reports on 'test'.
 
   maps: {'train', 'valid', 'test': ragged float maps aligned with each split's
@@ -111,12 +119,12 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=No
   train_split, valid, test = (corpus.splits[s] for s in encode.SPLITS)
   weights = jnp.asarray(train.class_weights(train_split.labels, model.num_classes))
 
-  def train_batches(epoch):
+  def train_batches(epoch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng([config.seed, epoch])
     return [(train_split.padded(idx, w), train_split.padded(idx, w, maps['train']), train_split.labels[idx])
             for idx, w in encode.batches(train_split.lengths, config.batch_size, rng)]
 
-  def evaluate(params):
+  def evaluate(params: dict) -> dict:
     return train.validation_metrics(valid.labels, predict_split(model, params, valid, maps['valid'], norm, mesh=mesh),
                                     weights)
 
@@ -130,25 +138,27 @@ def train_weak_learner(model, corpus, maps, config, ckpt_dir, norm='l2', mesh=No
   return WeakLearnerResult(params, history, metrics.test_report(test.labels, test_probs), test_probs, maps)
 
 
-def evaluate(context, explainer, maps):
-  """The weak learner trained on this map (evaluations.py): test labels, probabilities, validation losses."""
+def evaluate(context: 'evaluations.Context', explainer: str,
+             maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """The weak learner trained on this map (evaluations.py): test labels [n_test], probabilities
+  [n_test, classes], validation losses [epochs]."""
   learnt = context.weak_learner(explainer, maps)
   return {'labels': context.corpus.splits['test'].labels, 'test_probs': learnt.test_probs,
           'valid_loss': np.array([h['valid_loss'] for h in learnt.history])}
 
 
-def summarise(saved):
+def summarise(saved: Mapping[str, np.ndarray]) -> dict:
   """metrics.test_report on test (Table 4) and the validation loss per epoch (Figure 5)."""
   return {**metrics.test_report(saved['labels'], saved['test_probs']), 'valid_loss': saved['valid_loss'].tolist()}
 
 
-def f1_units(saved):
+def f1_units(saved: Mapping[str, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], Callable]:
   """(test labels, predictions) and the F1 over them (metrics.f1_along_last_axis: the positive class's, or macro
   over more than two classes): what a paired bootstrap of an `evaluate` result's F1 resamples."""
   return ((saved['labels'], saved['test_probs'].argmax(-1)),
           functools.partial(metrics.f1_along_last_axis, num_classes=saved['test_probs'].shape[-1]))
 
 
-def applies(explainer):
+def applies(explainer: str) -> bool:
   del explainer
   return True

@@ -8,6 +8,8 @@ Gradients and Input x Gradient are computed through `logits_from_projection`
 projection as its fast path; use it through that module's functions.
 """
 
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -25,16 +27,16 @@ SCAN_UNROLL = 1
 INITS = ('flax', 'pytorch')
 
 
-def symmetric_uniform(bound, terms=1):
+def symmetric_uniform(bound: float, terms: int = 1) -> Callable[..., jax.Array]:
   """U(-bound, bound), or the sum of `terms` independent such draws (PyTorch's LSTM has two biases, b_ih + b_hh,
   which our one bias stands for)."""
-  def init(key, shape, dtype=jnp.float32):
+  def init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> jax.Array:
     keys = jax.random.split(key, terms)
     return sum(jax.random.uniform(k, shape, dtype, -bound, bound) for k in keys)
   return init
 
 
-def dense_inits(init, fan_in):
+def dense_inits(init: str, fan_in: int) -> tuple[Callable[..., jax.Array], Callable[..., jax.Array]]:
   """(kernel_init, bias_init) of a Dense layer with `fan_in` inputs: Flax's defaults, or PyTorch nn.Linear's
   (kaiming_uniform(a=sqrt(5)) weights and U(+-1/sqrt(fan_in)) biases: both U(+-1/sqrt(fan_in)))."""
   if init == 'pytorch':
@@ -42,7 +44,7 @@ def dense_inits(init, fan_in):
   return nn.linear.default_kernel_init, nn.initializers.zeros
 
 
-def trailing_valid(mask):
+def trailing_valid(mask: jax.Array) -> jax.Array:
   """True up to the last real token: [batch, seq] -> [batch, seq] (contract.text_span).
 
   Positions after it are padding, which the LSTM must skip in both directions;
@@ -74,7 +76,8 @@ class LSTMRecurrence(nn.Module):
                       (4 * self.hidden,), jnp.float32)
     xs = (jnp.swapaxes(projected, 0, 1), jnp.swapaxes(valid, 0, 1))
 
-    def step(carry, x):
+    def step(carry: tuple[jax.Array, jax.Array],
+             x: tuple[jax.Array, jax.Array]) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
       h, c = carry
       z, ok = x
       i, f, g, o = jnp.split(z + bias + h @ kernel.astype(h.dtype), 4, axis=-1)
@@ -114,7 +117,7 @@ class Classifier(nn.Module):
   bidirectional: bool = True
   init_scheme: str = 'flax'  # INITS
 
-  def setup(self):
+  def setup(self) -> None:
     if self.init_scheme not in INITS:
       raise ValueError(f'unknown init {self.init_scheme!r}; choose one of {INITS}')
     pytorch = self.init_scheme == 'pytorch'
@@ -131,15 +134,16 @@ class Classifier(nn.Module):
     kernel_init, bias_init = dense_inits(self.init_scheme, directions * self.hidden)
     self.output = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init)
 
-  def embed(self, ids):
+  def embed(self, ids: jax.Array) -> jax.Array:
     """<int>[batch, seq] -> <float>[batch, seq, emb]; PAD ids embed to zero."""
     return self.embedding(ids) * (ids != PAD_ID)[..., None]
 
-  def project(self, emb):
+  def project(self, emb: jax.Array) -> jax.Array:
     """The LSTM input projection, linear in `emb`: [batch, seq, emb] -> [batch, seq, dirs*4*hidden]."""
     return emb @ self.input_kernel.astype(emb.dtype)
 
-  def logits_from_projection(self, projected, mask, detach_attention=False, span=None):
+  def logits_from_projection(self, projected: jax.Array, mask: jax.Array, detach_attention: bool = False,
+                             span: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """projected: [batch, seq, dirs*4*hidden]; mask: <bool>[batch, seq] (real tokens); span: <bool>[batch, seq],
     the positions both directions step over (default `trailing_valid(mask)`; a masked position inside it gets
     a zero input).
@@ -154,7 +158,9 @@ class Classifier(nn.Module):
     context = jnp.einsum('bs,bsf->bf', weights, states)
     return self.output(context), attention
 
-  def logits_from_embeddings(self, emb, mask, detach_attention=False):
+  def logits_from_embeddings(self, emb: jax.Array, mask: jax.Array,
+                             detach_attention: bool = False) -> tuple[jax.Array, jax.Array]:
+    """emb: [batch, seq, emb]; mask: <bool>[batch, seq] -> (logits [batch, classes], attention [batch, seq])."""
     return self.logits_from_projection(self.project(emb), mask, detach_attention)
 
   def __call__(self, ids, mask=None):

@@ -46,7 +46,7 @@ class Transformer(nn.Module):
   att_hidden: int = 64
   max_len: int = 1024
 
-  def setup(self):
+  def setup(self) -> None:
     self.embedding = nn.Embed(self.vocab_size, self.emb_dim, name='embedding')
     # float32 explicitly, like nn.Embed: under jax_enable_x64 the initialiser would give float64.
     self.positions = self.param('positions', nn.initializers.normal(0.02), (self.max_len, self.emb_dim),
@@ -56,11 +56,12 @@ class Transformer(nn.Module):
     self.attention = AdditiveAttention(self.att_hidden)
     self.output = nn.Dense(self.num_classes)
 
-  def embed(self, ids):
+  def embed(self, ids: jax.Array) -> jax.Array:
     """<int>[batch, seq] -> <float>[batch, seq, emb]; PAD ids embed to zero."""
     return self.embedding(ids) * (ids != PAD_ID)[..., None]
 
-  def logits_from_embeddings(self, emb, mask, detach_attention=False):
+  def logits_from_embeddings(self, emb: jax.Array, mask: jax.Array,
+                             detach_attention: bool = False) -> tuple[jax.Array, jax.Array]:
     """emb: [batch, seq, emb]; mask: <bool>[batch, seq] -> (logits [batch, classes], attention [batch, seq])."""
     if emb.shape[1] > self.max_len:
       raise ValueError(f'{emb.shape[1]} tokens exceed the Transformer\'s max_len={self.max_len}')

@@ -8,6 +8,7 @@ well it learns measures how useful the imposed weights are. The seam between
 """
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -17,16 +18,16 @@ class WeakLearner(nn.Module):
   emb_dim: int = 300
   hidden: int = 128
 
-  def setup(self):
+  def setup(self) -> None:
     self.embedding = nn.Embed(self.vocab_size, self.emb_dim, name='embedding')
     self.token_mlp = nn.Dense(self.hidden, name='token_mlp')
     self.output = nn.Dense(self.num_classes, name='output')
 
-  def token_states(self, ids):
+  def token_states(self, ids: jax.Array) -> jax.Array:
     """<int>[batch, seq] -> h <float>[batch, seq, hidden]."""
     return jnp.tanh(self.token_mlp(self.embedding(ids)))
 
-  def logits_from_states(self, states, weights):
+  def logits_from_states(self, states: jax.Array, weights: jax.Array) -> jax.Array:
     """states: [batch, seq, hidden]; weights: [batch, seq] (0 on PAD) -> logits [batch, classes]."""
     return self.output(jnp.einsum('bs,bsh->bh', weights, states))
 
@@ -36,18 +37,21 @@ class WeakLearner(nn.Module):
 
 # Pure functions over a plain params pytree.
 
-def init(model, rng, seq_len=8):
+def init(model: WeakLearner, rng: jax.Array, seq_len: int = 8) -> dict:
+  """The initial params of `model`, traced on a [1, seq_len] batch."""
   return model.init(rng, jnp.ones((1, seq_len), jnp.int32), jnp.ones((1, seq_len)))['params']
 
 
-def apply(model, params, ids, weights):
+def apply(model: WeakLearner, params: dict, ids: jax.Array, weights: jax.Array) -> jax.Array:
   """ids: <int>[batch, seq]; weights: [batch, seq] -> logits [batch, classes]."""
   return model.apply({'params': params}, ids, weights)
 
 
-def token_states(model, params, ids):
+def token_states(model: WeakLearner, params: dict, ids: jax.Array) -> jax.Array:
+  """ids: <int>[batch, seq] -> h <float>[batch, seq, hidden]."""
   return model.apply({'params': params}, ids, method=WeakLearner.token_states)
 
 
-def logits_from_states(model, params, states, weights):
+def logits_from_states(model: WeakLearner, params: dict, states: jax.Array, weights: jax.Array) -> jax.Array:
+  """states: [batch, seq, hidden]; weights: [batch, seq] (0 on PAD) -> logits [batch, classes]."""
   return model.apply({'params': params}, states, weights, method=WeakLearner.logits_from_states)
