@@ -210,6 +210,11 @@ def fixed_class_weak_learners(run, signed: list, predictions: dict) -> workdir_l
   return out
 
 
+def leakage_of(labels, classifier_predictions, weak_predictions) -> Leakage:
+  """diagnostics.leakage as a record: all [n] class ids on the same test examples."""
+  return Leakage(**diagnostics.leakage(labels, classifier_predictions, weak_predictions))
+
+
 def leakage_rows(runs, names: list, fixed_class: bool = True) -> list:
   """WeakLearnerLeakage per run (faithjax.runs.Run) and explainer with a weak learner; fixed_class: also train
   the fixed-class weak learners (signed maps of a binary classifier explained by probability)."""
@@ -222,19 +227,19 @@ def leakage_rows(runs, names: list, fixed_class: bool = True) -> list:
     signed = [n for n in names if n in run.config.explainers
               and any(np.any(v < 0) for v in io.load_npz(run.work.maps(n)).values())]
     fixed = fixed_class_weak_learners(run, signed, predictions) if binary and signed else None
-    leak = lambda weak: Leakage(**diagnostics.leakage(run.test.labels, predictions['test'], weak))  # pylint: disable=cell-var-from-loop
     for name in names:
       if not run.has('weak_learner', name):
         continue
       saved = run.saved('weak_learner', name)
-      row = WeakLearnerLeakage(
-          run.config.seed, name, float(metrics.f1_along_last_axis(run.test.labels, saved['test_probs'].argmax(-1), k)),
-          float(metrics.f1_along_last_axis(run.test.labels, predictions['test'], k)),
-          leak(saved['test_probs'].argmax(-1)))
+      weak = saved['test_probs'].argmax(-1)
+      row = WeakLearnerLeakage(run.config.seed, name, float(metrics.f1_along_last_axis(run.test.labels, weak, k)),
+                               float(metrics.f1_along_last_axis(run.test.labels, predictions['test'], k)),
+                               leakage_of(run.test.labels, predictions['test'], weak))
       if fixed is not None and name in signed:
         fixed_saved = io.load_npz(fixed.evaluation('weak_learner', name))
-        row = dataclasses.replace(row, fixed_class=leak(fixed_saved['test_probs'].argmax(-1)),
-                                  fixed_minus_predicted_f1=spec.difference([fixed_saved], [saved]))
+        row = dataclasses.replace(
+            row, fixed_class=leakage_of(run.test.labels, predictions['test'], fixed_saved['test_probs'].argmax(-1)),
+            fixed_minus_predicted_f1=spec.difference([fixed_saved], [saved]))
       rows.append(row)
   return rows
 
