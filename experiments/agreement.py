@@ -119,9 +119,7 @@ def measure():
   """
   stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
   kept = set(SLOW) - set(FLAGS.recompute)
-  previous = {}
-  for path in (stem + '.json', stem + '.partial.json') if kept else ():  # the partial one is newer
-    previous.update(io.read_json(path) if os.path.exists(path) else {})
+  previous = seeds_lib.kept_record(stem) if kept else {}
   seeds, full = list(map(int, FLAGS.seeds)), full_seeds()
   wanted = (FLAGS.preset, seeds, full)
   found = (previous.get('preset'), previous.get('seeds'), previous.get('full_seeds', previous.get('seeds')))
@@ -141,7 +139,7 @@ def measure():
 
   def finished(section, values):  # kept on disk at once: a later section's crash does not lose it
     slow.update(zip(SLOW[section], values))
-    io.write_json(stem + '.partial.json', {**identity, **slow})
+    io.write_json(seeds_lib.partial_path(stem), {**identity, **slow})
 
   if 'sensitivity' in kept:
     slow.update({k: previous[k] for k in SLOW['sensitivity']})
@@ -176,8 +174,8 @@ def main(argv):
     os.makedirs(FLAGS.out, exist_ok=True)
     stem = os.path.join(FLAGS.out, f'agreement_{FLAGS.corpus}')
     io.write_json(stem + '.json', measure())
-    if os.path.exists(stem + '.partial.json'):
-      os.remove(stem + '.partial.json')  # its sections are in the record now
+    if os.path.exists(seeds_lib.partial_path(stem)):
+      os.remove(seeds_lib.partial_path(stem))  # its sections are in the record now
   write_summary(FLAGS.out)
 
 

@@ -131,3 +131,12 @@ def test_train_only_seeds_adopt_the_stacked_deletion_means_without_touching_the_
   assert adopted[1].results['stages']['evaluate'] == {'deletion': {'ig': {'mean': .4, 'ci95': None}}}
   assert adopted[1].whole is False and 'deletion' not in whole.results['stages']['evaluate']
   assert seeds.adopt_stacked_deletion({0: whole}, stacked) == {0: whole}
+
+
+def test_a_rerun_keeps_the_sections_a_killed_run_left_over_the_older_record(tmp_path):
+  stem = str(tmp_path / 'agreement_synthetic')
+  assert not seeds.kept_record(stem)
+  io.write_json(stem + '.json', {'seeds': [0], 'sensitivity': ['old'], 'stacked': ['old']})
+  assert seeds.kept_record(stem)['sensitivity'] == ['old']
+  io.write_json(seeds.partial_path(stem), {'seeds': [0, 1], 'sensitivity': ['new']})
+  assert seeds.kept_record(stem) == {'seeds': [0, 1], 'sensitivity': ['new'], 'stacked': ['old']}

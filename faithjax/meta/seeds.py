@@ -71,6 +71,21 @@ class DeletionShuffle:
     return [self.explainer, self.rho, self.low, self.high, len(self.rates)]
 
 
+def partial_path(stem: str) -> str:
+  """Where a run keeps its slow sections as each finishes, beside the record <stem>.json written at the end."""
+  return stem + '.partial.json'
+
+
+def kept_record(stem: str) -> dict:
+  """What a rerun may keep sections from: <stem>.json updated by the (newer) sections a killed run left in
+  partial_path(stem); {} where neither exists."""
+  kept = {}
+  for path in (stem + '.json', partial_path(stem)):
+    if os.path.exists(path):
+      kept.update(io.read_json(path))
+  return kept
+
+
 def over_seeds(values) -> list:
   """[mean, sd (0 for one seed), count] of one number measured on each seed."""
   values = np.asarray(values, np.float64)
