@@ -76,7 +76,7 @@ def test_reports_and_figures_are_written(measured):
 
 
 def test_a_skipped_sensitivity_grid_is_reported_as_not_measured(measured):
-  from experiments import agreement as experiment  # pylint: disable=g-import-not-at-top
+  from faithjax.meta import seeds_render as experiment  # pylint: disable=g-import-not-at-top
   _, record = measured
   text = experiment.render_corpus({**record, 'sensitivity': [], 'sensitivity_subset': 0})
   assert 'Not measured (`--sensitivity_subset=0`)' in text and '| deletion_rate | target=' not in text
@@ -84,7 +84,7 @@ def test_a_skipped_sensitivity_grid_is_reported_as_not_measured(measured):
 
 
 def test_nostacked_is_reported_as_not_measured_and_refused_with_train_only_seeds(measured, tmp_path):
-  from experiments import agreement as experiment  # pylint: disable=g-import-not-at-top
+  from faithjax.meta import seeds_render as experiment  # pylint: disable=g-import-not-at-top
   _, record = measured
   text = experiment.render_corpus({**record, 'stacked': [], 'stacked_seconds': None, 'stacked_subset': None})
   assert 'Not measured (`--nostacked`).' in text and '| 1 | deletion_rate | saliency |' not in text
