@@ -121,6 +121,9 @@ class Nnx:
   initial: Params = dataclasses.field(compare=False, repr=False)
 
 
+Model = TextClassifier | Nnx | Functions  # a classifier as the functions below take it (what model_of returns)
+
+
 def _check_num_classes(value, owner):
   if isinstance(value, bool) or not isinstance(value, int) or value < 2:
     raise FaithjaxError(f'{owner}.num_classes must be an int >= 2; got {value!r}')
@@ -169,7 +172,7 @@ def _nnx_model(module) -> 'Nnx':
   pure = nnx.to_pure_dict(state)
   layout = _layout(pure)
 
-  def check_keys(level):
+  def check_keys(level: tuple) -> None:
     names = [str(key) for key, _ in level]
     if len(set(names)) != len(names):
       raise FaithjaxError(f'{type(module).__name__} has parameters under keys that are equal as strings '
@@ -187,7 +190,7 @@ def _missing_methods(model) -> list:
   return [m for m in METHODS if not callable(getattr(model, m, None))]
 
 
-def model_of(obj) -> 'nn.Module | Nnx | Functions':
+def model_of(obj: Any) -> Model:
   """The contract's model of what a plug-in's build (or a library caller) gives: a flax.linen module and a
   Functions record as they are, a flax.nnx module as its Nnx record (its parameters are `init`'s). Refuses
   anything else with a FaithjaxError naming what is missing."""
@@ -203,7 +206,7 @@ def model_of(obj) -> 'nn.Module | Nnx | Functions':
                       f'(docs/extending.md); got {type(obj).__name__}')
 
 
-def adapt(model, params=None) -> tuple[Any, Params]:
+def adapt(model: Model, params: Params | None = None) -> tuple[Model, Params]:
   """(model, params) for the functions below, from what a library caller holds.
 
   A flax.linen module or a Functions record with its params (required); a flax.nnx module with params=None (its
@@ -221,7 +224,7 @@ def adapt(model, params=None) -> tuple[Any, Params]:
   return model, params
 
 
-def name(model) -> str:
+def name(model: Model) -> str:
   """The model's name for messages: its class's, or 'Functions'."""
   return model.name if isinstance(model, Nnx) else type(model).__name__
 
@@ -229,7 +232,7 @@ def name(model) -> str:
 # ----------------------------------------------------------------------------- the pure functions
 
 
-def has_projection(model) -> bool:
+def has_projection(model: Model) -> bool:
   """Whether the model exposes the optional linear input projection (the fast path)."""
   if isinstance(model, Nnx):
     return model.projection
@@ -238,7 +241,7 @@ def has_projection(model) -> bool:
   return all(hasattr(model, m) for m in FAST_PATH)
 
 
-def init(model, rng: jax.Array, seq_len: int = 8) -> Params:
+def init(model: Model, rng: jax.Array, seq_len: int = 8) -> Params:
   """Parameters to train from: a Linen module's init(rng), a Functions record's init(rng); an NNX module's own
   (it is initialised when built: seed its nnx.Rngs from config.seed), whatever `rng`."""
   if isinstance(model, Nnx):
@@ -281,21 +284,22 @@ def _method(model, params, method, *args):
   return model.apply({'params': params}, *args, method=None if method == '__call__' else getattr(type(model), method))
 
 
-def embed(model, params, ids):
+def embed(model: Model, params: Params, ids: jax.Array) -> jax.Array:
   """<int>[batch, seq] -> [batch, seq, emb]."""
   if isinstance(model, Functions):
     return model.embed(params, ids)
   return _method(model, params, 'embed', ids)
 
 
-def logits_from_embeddings(model, params, emb, mask, detach_attention=False):
+def logits_from_embeddings(model: Model, params: Params, emb: jax.Array, mask: jax.Array,
+                           detach_attention: bool = False) -> tuple[jax.Array, jax.Array | None]:
   """emb [batch, seq, emb], mask [batch, seq] -> (logits [batch, classes], attention [batch, seq] or None)."""
   if isinstance(model, Functions):
     return _call_functions(model, model.logits, params, emb, mask, detach_attention=detach_attention)
   return _method(model, params, 'logits_from_embeddings', emb, mask, detach_attention)
 
 
-def inputs(model, params, ids):
+def inputs(model: Model, params: Params, ids: jax.Array) -> jax.Array:
   """The representation explainers and deletion edit, linear in the embedding: [batch, seq, features].
 
   The projected embedding if the model has the fast path, else the embedding.
@@ -304,7 +308,7 @@ def inputs(model, params, ids):
   return inputs_from_embeddings(model, params, embed(model, params, ids))
 
 
-def inputs_from_embeddings(model, params, emb):
+def inputs_from_embeddings(model: Model, params: Params, emb: jax.Array) -> jax.Array:
   """emb [batch, seq, emb] -> `inputs` [batch, seq, features]: the projection on the fast path, else emb."""
   if not has_projection(model):
     return emb
@@ -313,12 +317,14 @@ def inputs_from_embeddings(model, params, emb):
   return _method(model, params, 'project', emb)
 
 
-def text_span(mask):
+def text_span(mask: jax.Array) -> jax.Array:
   """True up to the last real token: <bool>[batch, seq] -> [batch, seq] (what precedes the trailing padding)."""
   return jnp.flip(jnp.cumsum(jnp.flip(mask, -1), -1), -1) > 0
 
 
-def logits_from_inputs(model, params, inputs_, mask, detach_attention=False, span=None):
+def logits_from_inputs(model: Model, params: Params, inputs_: jax.Array, mask: jax.Array,
+                       detach_attention: bool = False,
+                       span: jax.Array | None = None) -> tuple[jax.Array, jax.Array | None]:
   """`inputs` [batch, seq, features], mask -> (logits [batch, classes], attention or None).
 
   span: <bool>[batch, seq], the positions a recurrent fast path steps over (default `text_span(mask)`); passed to
@@ -334,7 +340,7 @@ def logits_from_inputs(model, params, inputs_, mask, detach_attention=False, spa
   return _method(model, params, 'logits_from_projection', inputs_, mask, detach_attention, *extra)
 
 
-def empty_logits(model, params: Params) -> jax.Array:
+def empty_logits(model: Model, params: Params) -> jax.Array:
   """The logits of the empty document, one position of PAD: [classes].
 
   What an input scores once every one of its tokens is removed (occlusion, KernelSHAP and LIME under removal
@@ -346,7 +352,7 @@ def empty_logits(model, params: Params) -> jax.Array:
   return apply(model, params, ids, ids != PAD_ID)[0][0]
 
 
-def removal_logits(model, params: Params, inputs_: jax.Array, mask: jax.Array, empty: jax.Array,
+def removal_logits(model: Model, params: Params, inputs_: jax.Array, mask: jax.Array, empty: jax.Array,
                    span: jax.Array | None = None) -> jax.Array:
   """logits_from_inputs of inputs whose removed tokens are masked out: [batch, classes].
 
@@ -357,7 +363,8 @@ def removal_logits(model, params: Params, inputs_: jax.Array, mask: jax.Array, e
   return jnp.where(mask.any(-1, keepdims=True), logits, empty)
 
 
-def apply(model, params, ids, mask=None):
+def apply(model: Model, params: Params, ids: jax.Array,
+          mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array | None]:
   """ids <int>[batch, seq] -> (logits [batch, classes], attention [batch, seq] or None)."""
   if isinstance(model, Functions):
     return logits_from_embeddings(model, params, embed(model, params, ids), ids != PAD_ID if mask is None else mask)
@@ -365,6 +372,6 @@ def apply(model, params, ids, mask=None):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def predict_proba(model, params, ids, mask):
+def predict_proba(model: Model, params: Params, ids: jax.Array, mask: jax.Array) -> jax.Array:
   """[batch, seq] -> class probabilities [batch, classes]."""
   return jax.nn.softmax(apply(model, params, ids, mask)[0], axis=-1)
