@@ -233,13 +233,15 @@ def decompose(table: Mapping[str, np.ndarray], scale: str = 'z', n_resamples: in
   scaled = [SCALES[scale].transform(cube) for cube in raw]
   rng = np.random.default_rng(seed)
 
-  def estimate(counts):
+  def estimate(counts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, np.ndarray]:
+    """(pooled_components {name: [B]}, explainer means [B, C, E]) of per-corpus (seed [B, S], example [B, I]) counts."""
     per_corpus = [sums_of_squares(cube, a, b) for cube, (a, b) in zip(scaled, counts)]
     means = np.stack([ss['explainer_means'] for ss in per_corpus], 1)
     within = [corpus_components(ss, cube.shape) for ss, cube in zip(per_corpus, scaled)]
     return pooled_components(means, within), means
 
-  def drawn(n):
+  def drawn(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """n resamples' counts per corpus: (seeds drawn [n, S], examples drawn [n, I])."""
     return [(rng.multinomial(cube.shape[1], np.full(cube.shape[1], 1 / cube.shape[1]), n),
              rng.multinomial(cube.shape[2], np.full(cube.shape[2], 1 / cube.shape[2]), n)) for cube in scaled]
 

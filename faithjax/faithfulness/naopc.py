@@ -27,10 +27,12 @@ import dataclasses
 import functools
 import itertools
 import math
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import faithfulness
 from faithjax.data.text import PAD_ID
@@ -79,7 +81,8 @@ def _drops(model, params, ids, removed, mode):
 
 
 @faithfulness.jit(('model', 'mode'))
-def set_values(model, params, ids, sets, *, mode='pad'):
+def set_values(model: contract.Model, params: contract.Params, ids: jax.Array, sets: jax.Array, *,
+               mode: str = 'pad') -> tuple[jax.Array, jax.Array]:
   """(f_c, f_s) of sets of real tokens: ids [batch, seq], sets <bool>[batch, probes, seq] -> two [batch, probes]."""
   mask = (ids != PAD_ID)[:, None]
   comprehensiveness, sufficiency = jnp.split(
@@ -88,7 +91,7 @@ def set_values(model, params, ids, sets, *, mode='pad'):
 
 
 @functools.lru_cache(maxsize=64)
-def subset_lattice(n, percents=eraser.PERCENTS):
+def subset_lattice(n: int, percents: tuple[int, ...] = eraser.PERCENTS) -> list[tuple]:
   """The subsets exact_bounds evaluates for n real tokens, level by level (one level per distinct bin size k).
 
   Returns [(k, weight, members <bool>[C(n, k), n], parents <int>[C(n, k), C(k, k')] into the previous
@@ -110,7 +113,7 @@ def subset_lattice(n, percents=eraser.PERCENTS):
   return levels
 
 
-def subset_count(n, percents=eraser.PERCENTS):
+def subset_count(n: int, percents: Sequence[int] = eraser.PERCENTS) -> int:
   """Subsets exact_bounds evaluates for an n-token document: sum of C(n, k) over the distinct bin sizes k."""
   return sum(math.comb(n, k) for k in set(np.asarray(eraser.removal_counts(np.array([n]), percents))[0].tolist()))
 
@@ -127,7 +130,9 @@ def _chain_extremes(values, lattice):
   return best.max(-1), worst.min(-1)
 
 
-def exact_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, chunk=256):
+def exact_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray, *, mode: str = 'pad',
+                 percents: Sequence[int] = eraser.PERCENTS,
+                 chunk: int = 256) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
   """Exact AOPC bounds of a batch of documents of one length n (ids <int>[batch, seq], real tokens first).
 
   The sum_b C(n, k_b) subsets are evaluated `chunk` at a time (one program).
@@ -149,7 +154,9 @@ def exact_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, ch
 
 
 @faithfulness.jit(('model', 'mode', 'percents', 'width'))
-def beam_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, width=BEAM_WIDTH):
+def beam_bounds(model: contract.Model, params: contract.Params, ids: jax.Array, *, mode: str = 'pad',
+                percents: tuple[int, ...] = eraser.PERCENTS,
+                width: int = BEAM_WIDTH) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array], jax.Array]:
   """Beam-search AOPC bounds for a batch (ids <int>[batch, seq]), every example at once.
 
   Four searches run side by side (comprehensiveness up and down, sufficiency up
@@ -168,7 +175,7 @@ def beam_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, wid
   sufficiency = jnp.array([False, False, True, True])[:, None, None, None]  # per search: keep the set, not remove
   hashes = jax.random.bits(jax.random.key(0), (2, seq), jnp.uint32)  # a token's two 32-bit hash parts
 
-  def step(state, size):
+  def step(state: dict, size: jax.Array) -> tuple[dict, jax.Array]:
     sets, value, valid, hash_ = state['sets'], state['value'], state['valid'], state['hash']
     candidates = sets[..., None, :] | jnp.eye(seq, dtype=bool)  # [batch, 4, width, seq (added token), seq]
     fresh = valid[..., None] & mask[:, None, None] & ~sets  # [batch, 4, width, seq]
@@ -209,8 +216,9 @@ def _rows_padded(ids, rows):
   return ids[np.concatenate([rows, np.repeat(rows[-1:], (1 << (len(rows) - 1).bit_length()) - len(rows))])]
 
 
-def aopc_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, max_subsets=MAX_SUBSETS,
-                width=BEAM_WIDTH, chunk=256) -> Bounds:
+def aopc_bounds(model: contract.Model, params: contract.Params, ids: ArrayLike, *, mode: str = 'pad',
+                percents: Sequence[int] = eraser.PERCENTS, max_subsets: int = MAX_SUBSETS, width: int = BEAM_WIDTH,
+                chunk: int = 256) -> Bounds:
   """Bounds of every example of a batch (ids <int>[batch, seq], real tokens first): exact_bounds for the
   documents with at most `max_subsets` subsets to evaluate (one call per length), beam_bounds for the rest.
   Each call's rows are padded to a power-of-two count, so batches of one shape share a few programs."""
@@ -233,7 +241,7 @@ def aopc_bounds(model, params, ids, *, mode='pad', percents=eraser.PERCENTS, max
   return Bounds(*bounds, exact=exact, forwards=forwards)
 
 
-def normalise(aopc, lower, upper, tolerance=1e-6):
+def normalise(aopc: ArrayLike, lower: ArrayLike, upper: ArrayLike, tolerance: float = 1e-6) -> np.ndarray:
   """(aopc - lower) / (upper - lower) per example, <float>[batch]; NaN where the bounds are within `tolerance`.
 
   A beam bound lies inside the exact one and the map's own ordering may beat
@@ -246,8 +254,9 @@ def normalise(aopc, lower, upper, tolerance=1e-6):
   return np.where(span > tolerance, (aopc - lower) / np.where(span > tolerance, span, 1.), np.nan)
 
 
-def naopc_scores(model, params, ids, scores, *, absolute=False, mode='pad', percents=eraser.PERCENTS,
-                 max_subsets=MAX_SUBSETS, width=BEAM_WIDTH) -> dict:
+def naopc_scores(model: contract.Model, params: contract.Params, ids: np.ndarray, scores: np.ndarray, *,
+                 absolute: bool = False, mode: str = 'pad', percents: Sequence[int] = eraser.PERCENTS,
+                 max_subsets: int = MAX_SUBSETS, width: int = BEAM_WIDTH) -> dict:
   """eraser.eraser_scores of a map beside its NAOPC: ids, scores [batch, seq].
 
   Returns {'aopc_comprehensiveness', 'aopc_sufficiency', 'naopc_comprehensiveness', 'naopc_sufficiency':

@@ -14,27 +14,30 @@ split's rationale, and `split_maps` every split's, ragged like the ids.
 """
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from faithjax.data import encode
 
 
-def ground_truth(rationale, mask):
+def ground_truth(rationale: ArrayLike, mask: np.ndarray) -> np.ndarray:
   """1 on the planted rationale tokens, 0 elsewhere: <bool>[batch, seq] x2 -> [batch, seq]."""
   return (np.asarray(rationale, bool) & mask).astype(np.float64)
 
 
-def sign_flipped(scores, mask):
-  """-scores on real tokens: the same magnitudes, every direction reversed."""
+def sign_flipped(scores: ArrayLike, mask: np.ndarray) -> np.ndarray:
+  """-scores on real tokens: the same magnitudes, every direction reversed: [batch, seq]."""
   return np.where(mask, -np.asarray(scores, np.float64), 0.)
 
 
-def top_k(scores, mask, k):
-  """The k highest-scoring real tokens keep their score, every other token 0 (ties: earlier first)."""
+def top_k(scores: ArrayLike, mask: np.ndarray, k: int) -> np.ndarray:
+  """The k highest-scoring real tokens keep their score, every other token 0 (ties: earlier first): [batch, seq]."""
   scores = np.asarray(scores, np.float64)
   order = np.argsort(np.where(mask, -scores, np.inf), axis=-1, kind='stable')
   ranks = np.argsort(order, axis=-1, kind='stable')
   return np.where(mask & (ranks < k), scores, 0.)
 
 
-def with_temperature(scores, mask, temperature):
+def with_temperature(scores: ArrayLike, mask: np.ndarray, temperature: float) -> np.ndarray:
   """sign(s) |s|^(1 / temperature) on real tokens: the same ranking, sharper below 1, flatter above.
 
   As temperature grows every nonzero magnitude tends to 1 (a sign map); as it
@@ -44,12 +47,12 @@ def with_temperature(scores, mask, temperature):
   return np.where(mask, np.sign(scores) * np.abs(scores) ** (1. / temperature), 0.)
 
 
-def noisy(rng, scores, mask, sigma):
-  """scores + sigma * N(0, 1) noise on every real token."""
+def noisy(rng: np.random.Generator, scores: ArrayLike, mask: np.ndarray, sigma: float) -> np.ndarray:
+  """scores + sigma * N(0, 1) noise on every real token: [batch, seq]."""
   return np.where(mask, np.asarray(scores, np.float64) + sigma * rng.standard_normal(mask.shape), 0.)
 
 
-def permuted(rng, scores, mask):
+def permuted(rng: np.random.Generator, scores: ArrayLike, mask: np.ndarray) -> np.ndarray:
   """Each row's real-token values in a uniformly random order: a random map with the same sparsity and values."""
   scores = np.asarray(scores, np.float64)
   draws = np.where(mask, rng.random(mask.shape), np.inf)  # real tokens in random order, then PAD
@@ -60,7 +63,7 @@ def permuted(rng, scores, mask):
   return np.where(mask, out, 0.)
 
 
-def attention_like(scores, mask):
+def attention_like(scores: ArrayLike, mask: np.ndarray) -> np.ndarray:
   """softmax of the scores over each row's real tokens: positive, summing to 1, the same ranking."""
   scores = np.where(mask, np.asarray(scores, np.float64), -np.inf)
   top = np.max(scores, -1, keepdims=True)
@@ -76,7 +79,8 @@ TOP_K = (1, 2, 4, 8, 16)
 TEMPERATURES = (0.25, 0.5, 2., 4.)  # temperature 1 is the base itself
 
 
-def name_of(family, value):
+def name_of(family: str, value: float) -> str:
+  """A map's name: its family and its parameter, e.g. 'noise_0.5'."""
   return f'{family}_{value:g}'
 
 
@@ -92,7 +96,7 @@ SINGLE = ('truth', 'truth_flipped', 'random_like_truth', 'attention_like')  # ma
 NAMES = tuple(dict.fromkeys([*SINGLE, *(name for family in FAMILIES.values() for _, name in family)]))
 
 
-def constructed_maps(rng, rationale, mask):
+def constructed_maps(rng: np.random.Generator, rationale: ArrayLike, mask: np.ndarray) -> dict[str, np.ndarray]:
   """The probe's maps: {name: [batch, seq]} from one split's rationale.
 
   truth, truth_flipped, random_like_truth (truth's values permuted);
@@ -111,7 +115,7 @@ def constructed_maps(rng, rationale, mask):
   return maps
 
 
-def split_maps(corpus, seed):
+def split_maps(corpus: encode.EncodedCorpus, seed: int) -> dict[str, dict[str, np.ndarray]]:
   """{map name: {split: ragged float32 map aligned with the split's ids}} of an EncodedCorpus with rationales.
 
   Split i draws its random maps from default_rng([seed, 15, i]).
