@@ -133,10 +133,11 @@ def probe_figure(record: probe_lib.Probe, score: str, path: str) -> None:
   spec, values = evaluations.SCORES[score], _scores(record)[score]
   fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), sharey=True)
 
-  def spread(names):
+  def spread(names: list[str]) -> np.ndarray:
+    """errorbar's yerr: each map's mean over seeds minus its min, and its max minus the mean: [2, len(names)]."""
     return np.array([[np.mean(values[n]) - min(values[n]), max(values[n]) - np.mean(values[n])] for n in names]).T
 
-  def plot(ax, points, label):
+  def plot(ax: plt.Axes, points: list[tuple[float, str]], label: str) -> None:
     present = [(x, n) for x, n in points if n in values]
     ax.errorbar([x for x, _ in present], [np.mean(values[n]) for _, n in present],
                 yerr=spread([n for _, n in present]), marker='o', capsize=3, label=label)

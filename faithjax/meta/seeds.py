@@ -17,8 +17,10 @@ import dataclasses
 import itertools
 import os
 import time
+from typing import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import config as config_lib
 from faithjax import explain
@@ -86,13 +88,13 @@ def kept_record(stem: str) -> dict:
   return kept
 
 
-def over_seeds(values) -> list:
+def over_seeds(values: ArrayLike) -> list:
   """[mean, sd (0 for one seed), count] of one number measured on each seed."""
   values = np.asarray(values, np.float64)
   return [float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)]
 
 
-def seed_table(runs: dict, names) -> list:
+def seed_table(runs: dict, names: Sequence[str]) -> list:
   """Rows [evaluation, explainer, mean, sd, seeds] over the seeds that measured each (runs {seed: SeedRun})."""
   rows = []
   for evaluation in study.evaluation_names():
@@ -131,7 +133,7 @@ def seed_stability(runs: dict) -> dict:
   return {e: tau if np.isfinite(tau) else None for e, tau in stability.items()}
 
 
-def per_example(run: SeedRun, names) -> list:
+def per_example(run: SeedRun, names: Sequence[str]) -> list:
   """DeletionShuffle of every explainer on one run."""
   rows = []
   for name in names:
@@ -143,12 +145,13 @@ def per_example(run: SeedRun, names) -> list:
   return rows
 
 
-def sensitivity(run: SeedRun, names, subset_size: int, ig_steps) -> list:
+def sensitivity(run: SeedRun, names: Sequence[str], subset_size: int, ig_steps: Sequence[int | str]) -> list:
   """Explainer rankings under the open choices, on one seed's model and maps, the first `subset_size` test
   examples for deletion.
 
   The run's own target and norm reuse its stored maps and weak learners; the other target's maps, the IG step
-  counts `ig_steps` (besides the run's own) and the other norm's weak learners are computed here. Rows:
+  counts `ig_steps` (ints, or their strings as the flag gives them; besides the run's own) and the other norm's
+  weak learners are computed here. Rows:
   [evaluation, choice, scores, ranking, survives] where `survives` says whether the ranking under the run's own
   choices (on the same examples) holds.
   """
@@ -160,11 +163,14 @@ def sensitivity(run: SeedRun, names, subset_size: int, ig_steps) -> list:
   subset = np.arange(min(subset_size, len(test)))
   part = test.subset(subset)
 
-  def explained(name, run_config):
+  def explained(name: str, run_config: config_lib.RunConfig) -> np.ndarray:
+    """The map of `name` under run_config on the subset: flat, aligned with part.ids."""
     return explain.explain_split(explain.make_explainer(name, model, **pipeline.explainer_options(run_config, name)),
                                  params, part, config.eval_batch_size)
 
-  def deletion_scores(maps, mode=config.deletion_mode, absolute=config.absolute):
+  def deletion_scores(maps: Mapping[str, np.ndarray], mode: str = config.deletion_mode,
+                      absolute: bool = config.absolute) -> dict[str, float]:
+    """{explainer: mean deletion rate on the subset} of ragged maps on it."""
     removal = deletion.removal_mode(mode, config.pad_rule)  # 'pad' under the run's pad rule
     return {n: float(np.mean(deletion.deletion_rates(model, params, part, m, absolute=absolute, mode=removal)))
             for n, m in maps.items()}
@@ -200,7 +206,7 @@ def sensitivity(run: SeedRun, names, subset_size: int, ig_steps) -> list:
           for e, choice, scores in rows]
 
 
-def stacked_seeds(runs: dict, names, stacked_subset: int = 0) -> tuple:
+def stacked_seeds(runs: dict, names: Sequence[str], stacked_subset: int = 0) -> tuple:
   """Every seed re-evaluated in one stacked program per bucket (maps, deletion, weak learner, shuffle test) on the
   first `stacked_subset` test examples of the deletion evaluation (0: all).
 
@@ -266,7 +272,7 @@ def adopt_stacked_deletion(runs: dict, stacked_rows: list) -> dict:
   return adopted
 
 
-def ground_truth(runs: dict, names) -> list:
+def ground_truth(runs: dict, names: Sequence[str]) -> list:
   """Rows [seed, evaluation, tau] of Kendall tau between each evaluation's ranking and the precision@k ranking,
   per whole seed; none where the maps have no precision@k (a corpus without planted tokens)."""
   rows = []

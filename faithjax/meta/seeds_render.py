@@ -2,6 +2,7 @@
 its JSON record, agreement.md over every corpus, and the figures."""
 
 import itertools
+from typing import Sequence
 
 import matplotlib
 
@@ -42,32 +43,33 @@ def scatter(rows: list, path: str) -> None:
   io.save_figure(fig, path)
 
 
-def mean_sd(mean, sd, seeds):
+def mean_sd(mean: float, sd: float, seeds: int) -> str:
+  """'mean ± sd' over seeds; the mean alone for one seed."""
   return f'{mean:.3f} ± {sd:.3f}' if seeds > 1 else f'{mean:.3f} (one seed)'
 
 
-def without_single_seed_sd(rows):
+def without_single_seed_sd(rows: list[list]) -> list[list]:
   """Table rows ending [..., mean, sd, seeds] with the sd of a one-seed row shown as — (it is not 0)."""
   return [[*r[:-2], r[-2] if r[-1] > 1 else None, r[-1]] for r in rows]
 
 
-def largest_difference(stacked_rows, evaluation):
+def largest_difference(stacked_rows: list[list], evaluation: str) -> str:
   """The largest stacked-vs-own difference of one evaluation, '—' where no seed has a run of its own to compare."""
   differences = [r[5] for r in stacked_rows if r[1] == evaluation and r[5] is not None]
   return f'{max(differences):.1e}' if differences else '—'
 
 
-def seed_means(record, evaluation):
+def seed_means(record: dict, evaluation: str) -> dict[str, float]:
   """{explainer: mean over seeds} of one evaluation in a corpus record."""
   return {r[1]: r[2] for r in record['seed_table'] if r[0] == evaluation}
 
 
-def recorded_evaluations(*records):
+def recorded_evaluations(*records: dict) -> list[str]:
   """The registered evaluations every record measured (records made before an evaluation was added lack it)."""
   return [e for e in study.evaluation_names() if all(any(r[0] == e for r in rec['seed_table']) for rec in records)]
 
 
-def render_summary(records: dict, explainers) -> str:
+def render_summary(records: dict, explainers: Sequence[str]) -> str:
   """agreement.md: every corpus's record ({corpus: record}, in the order of the columns) side by side, the rows of
   the explainers compared."""
   names = list(records)
@@ -75,14 +77,14 @@ def render_summary(records: dict, explainers) -> str:
   real = [c for c in names if c in paper.CORPORA]
   pairs = [(a, b) for a, b in itertools.combinations(sorted(evaluations_measured), 2)]
 
-  def seed_cell(record, evaluation, name):
+  def seed_cell(record: dict, evaluation: str, name: str) -> str:
     return next(mean_sd(*r[2:5]) for r in record['seed_table'] if r[0] == evaluation and r[1] == name)
 
-  def tau_cell(record, a, b):
+  def tau_cell(record: dict, a: str, b: str) -> str:
     taus = [r['tau'] for rows in record['per_seed_tau'] for r in rows if (r['a'], r['b']) == (a, b)]
     return f'{np.mean(taus):.2f} [{min(taus):.2f}, {max(taus):.2f}]'
 
-  def survival(record, evaluation):
+  def survival(record: dict, evaluation: str) -> str:
     rows = [r for r in record['sensitivity'] if r[0] == evaluation]
     broken = [r[1] for r in rows if not r[4]]
     if not rows:

@@ -27,6 +27,7 @@ from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import weak_learner
+from faithjax.models import contract
 
 LEVEL = 0.95
 NORM_SECTIONS = ('weak_learner', 'shuffle')  # the sections whose input the weak learner's normalisation changes
@@ -83,8 +84,8 @@ def absolute(name: str) -> str:
   return f'{name}.abs'
 
 
-def evaluate_signs(config: config_lib.RunConfig, work: workdir_lib.Workdir, corpus: encode.EncodedCorpus, model,
-                   params, signed: Sequence[str]) -> dict:
+def evaluate_signs(config: config_lib.RunConfig, work: workdir_lib.Workdir, corpus: encode.EncodedCorpus,
+                   model: contract.Model, params: contract.Params, signed: Sequence[str]) -> dict:
   """Every evaluation of X and (for `signed`, under L2) |X| for every explainer X of the config, per norm.
 
   Returns {norm: (evaluate summary, the names evaluated, the Workdir holding the results:

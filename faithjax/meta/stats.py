@@ -18,8 +18,10 @@ JSON is written from the records at the edge (to_json, pooled_to_json); faithjax
 
 import dataclasses
 import os
+from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from faithjax import FaithjaxError
@@ -152,7 +154,7 @@ class PooledStats:
 
 # --- resampled scores ---
 
-def resampled_scores(runs, n_resamples: int) -> tuple:
+def resampled_scores(runs: list[runs_lib.EvaluatedRun], n_resamples: int) -> tuple:
   """(metrics.two_level_draws of the runs, measure.score_evaluations' scores) of runs of one data split."""
   sizes = {len(r.labels) for r in runs}
   if len(sizes) != 1:
@@ -168,6 +170,7 @@ def save_scored(path: str, scored: dict) -> None:
 
 
 def load_scored(path: str) -> dict:
+  """save_scored's scores back: {score: {'explainers': list, field: array}}."""
   saved, scored = io.load_npz(path), {}
   for key, value in saved.items():
     evaluation, field = key.split(':')
@@ -195,14 +198,15 @@ def rank_agreements(scored: dict, layout: tuple) -> list:
 
 # --- the sections that read the maps and the classifier ---
 
-def fixed_class_weak_learners(run, signed: list, predictions: dict) -> workdir_lib.Workdir:
+def fixed_class_weak_learners(run: runs_lib.Run, signed: list, predictions: dict) -> workdir_lib.Workdir:
   """Weak learners trained on maps of FIXED_CLASS (maps of the predicted class with the sign of the other
   class's rows flipped: diagnostics.fixed_class_maps); their evaluation files under <run>/agreement_stats.
   predictions: {split: the classifier's class per example [n]}."""
   out = workdir_lib.Workdir(run.work.path('agreement_stats', 'fixed_class'))
   model, params = pipeline.load_classifier(run.config, run.work, run.corpus)
 
-  def maps_of(name):
+  def maps_of(name: str) -> dict[str, np.ndarray]:
+    """{split: ragged map} of the explainer `name`, turned into maps of FIXED_CLASS."""
     maps = io.load_npz(run.work.maps(name))
     return {split: diagnostics.fixed_class_maps(run.corpus.splits[split], values, predictions[split], FIXED_CLASS)
             for split, values in maps.items()}
@@ -210,12 +214,12 @@ def fixed_class_weak_learners(run, signed: list, predictions: dict) -> workdir_l
   return out
 
 
-def leakage_of(labels, classifier_predictions, weak_predictions) -> Leakage:
+def leakage_of(labels: ArrayLike, classifier_predictions: ArrayLike, weak_predictions: ArrayLike) -> Leakage:
   """diagnostics.leakage as a record: all [n] class ids on the same test examples."""
   return Leakage(**diagnostics.leakage(labels, classifier_predictions, weak_predictions))
 
 
-def leakage_rows(runs, names: list, fixed_class: bool = True) -> list:
+def leakage_rows(runs: list[runs_lib.Run], names: list, fixed_class: bool = True) -> list:
   """WeakLearnerLeakage per run (faithjax.runs.Run) and explainer with a weak learner; fixed_class: also train
   the fixed-class weak learners (signed maps of a binary classifier explained by probability)."""
   rows = []
@@ -244,7 +248,7 @@ def leakage_rows(runs, names: list, fixed_class: bool = True) -> list:
   return rows
 
 
-def opposing_rows(runs, names: list) -> list:
+def opposing_rows(runs: list[runs_lib.Run], names: list) -> list:
   """Opposing per run and explainer with deletion rates and stored maps (none without the EFFECT map)."""
   rows = []
   for run in runs:
@@ -267,7 +271,7 @@ def opposing_rows(runs, names: list) -> list:
   return rows
 
 
-def per_example_rows(runs, names: list) -> list:
+def per_example_rows(runs: list[runs_lib.Run], names: list) -> list:
   """PerExampleAgreement per run and map measured by deletion and the shuffle test (study.per_example_agreement;
   covariates: document length and the classifier's top-1 minus top-2 probability)."""
   rows = []
@@ -285,7 +289,8 @@ def per_example_rows(runs, names: list) -> list:
   return rows
 
 
-def measure_runs(runs, draws: metrics.TwoLevelDraws, scored: dict, fixed_class: bool = True) -> AgreementStats:
+def measure_runs(runs: list[runs_lib.EvaluatedRun], draws: metrics.TwoLevelDraws, scored: dict,
+                 fixed_class: bool = True) -> AgreementStats:
   """AgreementStats of runs of one data split from their resampled scores (resampled_scores); the leakage,
   opposing and per-example sections when every run is a workdir (faithjax.runs.Run)."""
   names = measure.explainers_of(runs)
@@ -346,7 +351,7 @@ def pool(corpora: list, scored: list, records: dict) -> PooledStats:
 
 # --- JSON at the edge ---
 
-def rank_agreement_json(records, baselines: bool) -> list:
+def rank_agreement_json(records: Sequence[measure.RankAgreement], baselines: bool) -> list:
   """measure.RankAgreement records as rank rows {'a', 'b', 'explainers', statistic: {'value', 'ci95', 'p',
   'p_bh'}}, one per score pair."""
   rows = {}
@@ -390,6 +395,7 @@ def to_json(result: AgreementStats) -> dict:
 
 
 def pooled_to_json(result: PooledStats) -> dict:
+  """The JSON record of PooledStats (what a pooled agreement_stats_<name>.json holds besides the command's)."""
   return {'pool': list(result.pool), 'seeds': result.seeds,
           'rank_agreement': rank_agreement_json(result.agreements, True),
           'rank_agreement_without_baselines': rank_agreement_json(result.agreements, False),

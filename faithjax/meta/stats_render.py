@@ -12,11 +12,12 @@ from faithjax.meta import stats
 COMMAND = 'python -m experiments.agreement_stats'  # the driver, named in every page
 
 
-def ci(cell):
+def ci(cell: dict) -> str:
+  """'mean [low, high]' of a {'mean', 'ci95'} cell of the record."""
   return f'{cell["mean"]:.3f} [{cell["ci95"][0]:.3f}, {cell["ci95"][1]:.3f}]'
 
 
-def rank_table(rows):
+def rank_table(rows: list[dict]) -> str:
   """The rank agreement rows as markdown; with a BH-corrected p column per statistic where the rows have one."""
   corrected = bool(rows) and 'p_bh' in rows[0]['kendall_tau']
   columns = lambda name: [name, '95% CI', *(['p (BH)'] if corrected else [])]
@@ -27,7 +28,7 @@ def rank_table(rows):
        *cells(r['kendall_tau']), *cells(r['spearman_rho'])] for r in rows])
 
 
-def interval_text(record):
+def interval_text(record: dict) -> str:
   """How a record's CIs were made: the two-level t interval of its design, or (records measured before it) the
   percentile interval of the nested two-level bootstrap."""
   seeds = len(record['seeds'])
