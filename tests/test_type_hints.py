@@ -13,12 +13,16 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'faithjax'
 TYPED = (
     'adaptive_quadrature.py', 'artefacts.py', 'bench.py', 'concordance.py', 'interrupts.py', 'io.py', 'memory.py',
-    'metrics.py', 'parallel.py', 'report.py', 'runs.py', 'study.py', 'timing.py', 'train.py',
+    'metrics.py', 'parallel.py', 'report.py', 'runs.py', 'study.py', 'timing.py', 'train.py', 'variance.py',
     'data/__init__.py', 'data/corpora.py', 'data/encode.py', 'data/fetch.py', 'data/inputs.py', 'data/synthetic.py',
     'data/text.py',
     'faithfulness/__init__.py', 'faithfulness/deletion.py', 'faithfulness/diagnostics.py', 'faithfulness/eraser.py',
-    'faithfulness/evaluations.py', 'faithfulness/shuffle.py', 'faithfulness/weak_learner.py',
-    'models/__init__.py', 'models/classifier.py', 'models/transformer.py', 'models/weak_learner.py',
+    'faithfulness/evaluations.py', 'faithfulness/naopc.py', 'faithfulness/probe_maps.py', 'faithfulness/shuffle.py',
+    'faithfulness/weak_learner.py',
+    'meta/probe.py', 'meta/render_controls.py', 'meta/seeds.py', 'meta/seeds_render.py', 'meta/sign_control.py',
+    'meta/stats.py', 'meta/stats_render.py',
+    'models/__init__.py', 'models/classifier.py', 'models/contract.py', 'models/transformer.py',
+    'models/weak_learner.py',
 )
 
 
