@@ -87,6 +87,50 @@ class Explainer:
 
 
 @dataclasses.dataclass(frozen=True)
+class Checkpoints:
+  """N checkpoints of one model and the examples they are re-evaluated on: what a stacked path reads.
+
+  reevaluate.py makes one per explainer. params: each checkpoint's parameters;
+  stacked: the same stacked on a leading [N] axis (parallel.stack); split: the
+  evaluated EncodedSplit; rows <int>[len(split)]: its examples' indices in the
+  whole split; seeds: each run's --seed; deletion: the removal options
+  (reevaluate.DELETION_DEFAULTS' keys); weak: None, or {'model': the
+  WeakLearner, 'norm', 'permutations'}, and weak_params each workdir's weak
+  learner of this explainer's maps; mesh: every batch split over its devices;
+  group: checkpoints vmapped together (parallel.over_checkpoints).
+  """
+  dirs: tuple
+  model: Any
+  params: tuple
+  stacked: Any
+  split: Any
+  rows: Any
+  seeds: tuple
+  batch_size: int
+  deletion: Mapping[str, Any]
+  weak: Mapping[str, Any] | None = None
+  weak_params: tuple | None = None
+  mesh: Any = None
+  group: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Stacked:
+  """An evaluation's path in re-evaluation of N checkpoints at once (`--mode=reevaluate`, reevaluate.py).
+
+  run(checkpoints, stacked_maps) -> {array: [N, len(split), ...]}, all N in one
+  program per bucket (stacked_maps [N, len(split.ids)]: checkpoint i's ragged
+  map in row i); loop(checkpoints, stacked_maps) -> the same, one checkpoint at
+  a time with the single-model code: run's reference, which tests compare it
+  with; result(arrays, checkpoints) -> one checkpoint's entry (its arrays
+  without the [N] axis), read like the evaluate stage's summary.
+  """
+  run: Callable[[Checkpoints, Any], Mapping[str, Any]]
+  loop: Callable[[Checkpoints, Any], Mapping[str, Any]]
+  result: Callable[[Mapping[str, Any], Checkpoints], dict]
+
+
+@dataclasses.dataclass(frozen=True)
 class Evaluation:
   """A faithfulness evaluation: one section of the evaluate stage's summary.
 
@@ -97,9 +141,11 @@ class Evaluation:
   'uniform', which ranks tokens by position only). `scores`: the numbers it
   contributes to tables, rankings and the agreement study
   (faithfulness.evaluations.Score, each with its orientation). `stacked`:
-  whether re-evaluation of many checkpoints at once (reevaluate.py) computes
-  it; one that is not stacked is left out there, and the log says so. `trains`: it trains a model on the
-  maps of the train and valid splits too (the weak learner, the shuffle test).
+  its path in re-evaluation of many checkpoints at once (`--mode=reevaluate`,
+  reevaluate.py; a `Stacked` record); None: not stacked, left out there, and
+  the log says so. `trains`: it trains a model on the maps of the train and
+  valid splits too (the weak learner, the shuffle test); re-evaluation then
+  reads each workdir's trained one (Checkpoints.weak_params).
   The baselines (uniform, random) reach it as maps like any explainer's.
   """
   name: str
@@ -107,7 +153,7 @@ class Evaluation:
   summarise: Callable
   applies: Callable[[str], bool] = lambda explainer: True
   scores: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-  stacked: bool = False
+  stacked: 'Stacked | None' = None
   trains: bool = False
   help: str = ''  # one line for docs; default: evaluate's docstring's first line
 
