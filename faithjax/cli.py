@@ -43,26 +43,38 @@ def _value_type(field):
 
 def flag_help(name, help_text, default):
   """A config flag's help, its default and the corpora whose own settings differ (config.PRESETS['full'])."""
-  show = lambda v: ','.join(v) if isinstance(v, tuple) else str(v)
+  show = lambda v: ','.join(map(str, v)) if isinstance(v, tuple) else str(v)
   own = [f'{corpus}: {show(s[name])}' for corpus, s in config_lib.PRESETS['full'].items() if name in s]
   default = '' if default is None else f' Default: {show(default)}'
   return help_text + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
 
 
-def config_flags():
-  """(name, type, help, fixed choices or None) of every config flag: one per RunConfig field, and
-  --explainer.<name>.<option> for every option of every registered explainer (plugins.Explainer)."""
+def option_flags(section: str, table: dict) -> list[tuple]:
+  """(flag, type, help, None) of --<section>.<name>.<option> for every option of every record in `table`
+  (plugins.EXPLAINERS or EVALUATIONS; section: 'explainer' or 'evaluation'); a tuple option is a list flag."""
+  specs = []
+  for name, record in table.items():
+    for option in dataclasses.fields(record.options):
+      help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
+      flag = f'{section}.{name}.{option.name}'
+      specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+  return specs
+
+
+def config_flags() -> list[tuple]:
+  """(name, type, help, fixed choices or None) of every config flag: one per RunConfig field,
+  --explainer.<name>.<option> for every option of every registered explainer (plugins.Explainer) and
+  --evaluation.<name>.<option> for every evaluation's (plugins.Evaluation)."""
   specs = []
   for field in dataclasses.fields(config_lib.RunConfig):
     if field.name == 'explainer':
-      for name, record in plugins.EXPLAINERS.items():
-        for option in dataclasses.fields(record.options):
-          help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
-          flag = f'explainer.{name}.{option.name}'
-          specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+      specs += option_flags('explainer', plugins.EXPLAINERS)
       kinds = {flag: kind for flag, kind, *_ in specs}
       specs += [(old, kinds[new], f'Old name of --{new}, kept so that recorded commands still run.', None)
                 for old, new in config_lib.LEGACY_OPTIONS.items()]
+      continue
+    if field.name == 'evaluation':
+      specs += option_flags('evaluation', plugins.EVALUATIONS)
       continue
     choices = field.metadata['choices']
     specs.append((field.name, _value_type(field), flag_help(field.name, field.metadata['help'], field.default),

@@ -24,6 +24,7 @@ import collections
 import functools
 import inspect
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,7 @@ from faithjax import batching
 from faithjax import io
 from faithjax import metrics
 from faithjax import plugins
+from faithjax import seeds
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
@@ -401,17 +403,20 @@ def fit_width(pool_ids, width):
 
 
 def gradient_shap(model, params, ids, mask, key=None, *, target='prob', detach_attention=False, samples=10,
-                  baseline_ids=None, path_tokens=MAX_PATH_TOKENS):
+                  baseline_documents=64, baseline_ids=None, path_tokens=MAX_PATH_TOKENS):
   """Expected Gradients: mean_n sum_d (e - b_n)_td d f / d e_td (b_n + alpha_n (e - b_n)): [batch, seq], signed.
 
-  Baselines b_n are embedded documents drawn from `baseline_ids` [pool, any width] (cut or
-  PAD-filled to the batch's width), or from the batch itself when None; alpha_n ~ U(0, 1)
+  Baselines b_n are embedded documents drawn from the first `baseline_documents` rows of
+  `baseline_ids` [pool, any width] (cut or PAD-filled to the batch's width; the pipeline draws
+  that many training documents, draw_baseline_documents), or from the batch itself when
+  None; alpha_n ~ U(0, 1)
   (gradient_shap_draws). Equals Captum's GradientShap with stdevs=0, summed over embedding dims.
   """
   _require_key('gradient_shap', key)
   emb = contract.embed(model, params, ids)
   label, _ = _predicted(model, params, emb, mask, target)
-  pool = emb if baseline_ids is None else contract.embed(model, params, fit_width(baseline_ids, ids.shape[1]))
+  pool = emb if baseline_ids is None else contract.embed(
+      model, params, fit_width(baseline_ids[:baseline_documents], ids.shape[1]))
   forward = _forward(model, params, mask, detach_attention)
 
   def path_score(n):
@@ -554,6 +559,13 @@ def _check_tolerance(options) -> None:
                         f'panel of kronrod_nodes points at least); got {options.max_evaluations:,}')
 
 
+def _check_gradient_shap(options) -> None:
+  """The sampling options (_check_sampling) and at least one baseline document."""
+  _check_sampling(options)
+  if options.baseline_documents < 1:
+    raise FaithjaxError(f'baseline_documents must be >= 1; got {options.baseline_documents}')
+
+
 def _check_sampling(options) -> None:
   """The options the removal and sampling explainers share: removal, samples, sigma, ridge."""
   if getattr(options, 'removal', 'pad') not in REMOVALS:
@@ -564,14 +576,12 @@ def _check_sampling(options) -> None:
     raise FaithjaxError(f'sigma and ridge must be finite and >= 0; got {options}')
 
 
-BASELINE_DOCUMENTS = 64  # GradientSHAP's baselines: this many training documents, drawn with --seed
-
-
-def baseline_documents(config, corpus) -> dict:
-  """GradientSHAP's baseline_ids: training documents PAD-filled to the longest of them, <int>[64, width]."""
+def draw_baseline_documents(config: Any, corpus: Any) -> dict:
+  """GradientSHAP's baseline_ids: its option `baseline_documents` training documents (all, if fewer), drawn
+  with --seed (seeds.baseline_rng) and PAD-filled to the longest of them: <int>[documents, width]."""
   train_split = corpus.splits['train']
-  rows = np.random.default_rng([config.seed, 15]).choice(
-      len(train_split), min(BASELINE_DOCUMENTS, len(train_split)), replace=False)
+  count = config.explainer_options('gradient_shap').baseline_documents
+  rows = seeds.baseline_rng(config.seed).choice(len(train_split), min(count, len(train_split)), replace=False)
   return {'baseline_ids': train_split.padded(rows, int(train_split.lengths[rows].max()))}
 
 
@@ -607,8 +617,10 @@ for _record in (
     plugins.Explainer('random', random_normal, needs_key=True, baseline=True),
     plugins.Explainer('occlusion', occlusion, check=_check_sampling),
     plugins.Explainer('smoothgrad', smoothgrad, needs_key=True, check=_check_sampling),
-    plugins.Explainer('gradient_shap', gradient_shap, needs_key=True, check=_check_sampling,
-                      data_options=baseline_documents),
+    plugins.Explainer('gradient_shap', gradient_shap, needs_key=True, check=_check_gradient_shap,
+                      data_options=draw_baseline_documents,
+                      option_help={'baseline_documents': 'GradientSHAP baselines: this many training documents, '
+                                                         'drawn with --seed.'}),
     plugins.Explainer('kernel_shap', kernel_shap, needs_key=True, check=_check_sampling),
     plugins.Explainer('lime', lime, needs_key=True, check=_check_sampling),
 ):

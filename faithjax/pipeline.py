@@ -32,6 +32,7 @@ from faithjax import plugins
 from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import report
+from faithjax import seeds
 from faithjax import timing
 from faithjax import train
 from faithjax import workdir as workdir_lib
@@ -122,7 +123,7 @@ def explainer_key(config, name, split_index):
   """The PRNG key of a sampling explainer on one split (from --seed); None for the others."""
   if not explain.explainer_of(name).needs_key:
     return None
-  return jax.random.fold_in(jax.random.key(config.seed), split_index)
+  return seeds.explainer_key(config.seed, split_index)
 
 
 def run_options(config, corpus, name) -> dict:
@@ -221,9 +222,6 @@ def map_quality(model, params, split, scores, name, config):
   return quality
 
 
-STABILITY_STREAM = 2**31 - 1  # fold_in(key(--seed), this): the stability keys' stream, beside the splits' 0, 1, 2
-
-
 def seed_stability(config, corpus, model, params, name, mesh=None) -> dict:
   """A sampling explainer's (its record `needs_key`) seed stability, {} for the others: the median per-document
   Spearman between its maps under two keys (explain.seed_stability) on explain.STABILITY_DOCUMENTS test documents,
@@ -231,9 +229,9 @@ def seed_stability(config, corpus, model, params, name, mesh=None) -> dict:
   if not explain.explainer_of(name).needs_key:
     return {}
   test = corpus.splits['test']
-  rows = np.random.default_rng([config.split_seed, 36]).choice(
+  rows = seeds.stability_rng(config.split_seed).choice(
       len(test), min(explain.STABILITY_DOCUMENTS, len(test)), replace=False)
-  keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), STABILITY_STREAM))
+  keys = seeds.stability_keys(config.seed)
   rho = explain.seed_stability(explainer_fn(config, corpus, model, name, mesh), params, test.subset(np.sort(rows)),
                                config.eval_batch_size, keys)
   median = float(np.nanmedian(rho)) if np.isfinite(rho).any() else None  # None: no document of 2 tokens
@@ -246,7 +244,7 @@ def test_subset(config, split):
   """The test examples the deletion evaluation reads: all, or a sample shared by every --seed (reduced settings)."""
   if not config.test_subset or config.test_subset >= len(split):
     return np.arange(len(split))
-  return np.sort(np.random.default_rng([config.split_seed, 7]).choice(len(split), config.test_subset, replace=False))
+  return np.sort(seeds.test_subset_rng(config.split_seed).choice(len(split), config.test_subset, replace=False))
 
 
 def stage_evaluate(config, workdir, mesh=None):
@@ -433,6 +431,6 @@ def _reevaluate(config, root, dirs, mesh):
       subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed),
       deletion_options=deletion.options_of(config),
-      weak=weak, mesh=mesh)
+      weak=weak, evaluation_options=config.evaluation, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -130,7 +130,7 @@ def check_vocabulary(checkpoint_dir, corpus):
 
 def _prepare(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model: Any, split: str,
              subset: np.ndarray | None, batch_size: int, deletion_options: dict | None, weak: dict | None,
-             mesh: Any = None, group: int | None = None) -> plugins.Checkpoints:
+             evaluation_options: dict | None, mesh: Any = None, group: int | None = None) -> plugins.Checkpoints:
   """The checkpoints, restored and checked against the corpus's vocabulary, with the evaluated examples and the
   options every stacked path reads (plugins.Checkpoints, its weak_params left for each explainer)."""
   unknown = set(deletion_options or {}) - set(DELETION_DEFAULTS)
@@ -149,7 +149,7 @@ def _prepare(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model: 
       split=corpus.splits[split].subset(rows), rows=rows, seeds=tuple(run_seed(d) for d in dirs),
       batch_size=batch_size, deletion={**DELETION_DEFAULTS, **(deletion_options or {})},
       weak=None if weak is None else {**WEAK_DEFAULTS, **weak}, mesh=mesh,
-      group=group or parallel.default_group(len(dirs)))
+      group=group or parallel.default_group(len(dirs)), options=dict(evaluation_options or {}))
 
 
 @functools.cache
@@ -223,7 +223,7 @@ def _results(checkpoints: plugins.Checkpoints, maps: dict, arrays: dict) -> list
 def reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model: Any, explainers: dict | list, *,
                split: str = 'test', subset: np.ndarray | None = None, batch_size: int = 64,
                key: jax.Array | None = None, deletion_options: dict | None = None, weak: dict | None = None,
-               mesh: Any = None, group: int | None = None) -> list[dict]:
+               evaluation_options: dict | None = None, mesh: Any = None, group: int | None = None) -> list[dict]:
   """Feature maps and evaluations of every checkpoint, all checkpoints in one program per bucket.
 
   checkpoints: see `checkpoint_dirs`; corpus: an EncodedCorpus; model: the
@@ -233,7 +233,8 @@ def reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model
   keys; weak: None (the evaluations that train a model left out), or
   {'model': the WeakLearner, and WEAK_DEFAULTS' keys} to also run each
   workdir's weak learners and the shuffle test (with each run's own seed,
-  `run_seed`); mesh: every batch split over its devices (parallel.make_mesh;
+  `run_seed`); evaluation_options: {evaluation: its options instance}
+  (RunConfig.evaluation; default: each one's defaults); mesh: every batch split over its devices (parallel.make_mesh;
   also across processes); group: checkpoints vmapped together, the groups
   scanned in the same program (default parallel.default_group: all on an
   accelerator, 1 on a CPU). Every registered evaluation with a stacked path
@@ -241,7 +242,8 @@ def reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model
   to. Returns one dict per checkpoint (see `_results`); maps [len(split.ids)]
   are aligned with corpus.splits[split].subset(subset).ids.
   """
-  ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, mesh, group)
+  ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, evaluation_options,
+                   mesh, group)
   def maps_of(name, options):
     fn = parallel.sharded(mesh, _stacked_explainer(name, model, tuple(sorted(options.items())), ckpts.group),
                           batch_axis=1)
@@ -253,10 +255,10 @@ def reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model
 def loop_reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model: Any, explainers: dict | list,
                     *, split: str = 'test', subset: np.ndarray | None = None, batch_size: int = 64,
                     key: jax.Array | None = None, deletion_options: dict | None = None,
-                    weak: dict | None = None) -> list[dict]:
+                    weak: dict | None = None, evaluation_options: dict | None = None) -> list[dict]:
   """`reevaluate`, one checkpoint at a time with the single-model code (each Stacked.loop): same arguments, same
   results."""
-  ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak)
+  ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, evaluation_options)
   def maps_of(name, options):
     fn = explain.make_explainer(name, model, **options)
     return np.stack([explain.explain_split(fn, p, ckpts.split, batch_size, key) for p in ckpts.params])

@@ -24,7 +24,7 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   values = flags.FlagValues()
   cli.define_config_flags(values)
   for field in dataclasses.fields(config_lib.RunConfig):
-    if field.name == 'explainer':  # a section: one flag per option of every registered explainer (below)
+    if field.name in config_lib.SECTIONS:  # one flag per option of every registered explainer, evaluation (below)
       continue
     flag = values[field.name]
     assert flag.default is None and field.metadata['help'] in flag.help
@@ -39,6 +39,10 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   assert isinstance(steps, flags.Flag) and 'Default: 50 (synthetic: 20)' in steps.help
   assert values['explainer.lime.samples'].help.endswith('Default: 200.')
   assert 'Old name of --explainer.integrated_gradients.steps' in values['ig_steps'].help  # recorded commands run
+  percents = values['evaluation.eraser.percents']  # a tuple option: a comma list
+  assert percents.default is None and percents.help.endswith('Default: 1,5,10,20,50.')
+  values(['prog', '--evaluation.eraser.percents=10,50'])
+  assert percents.value == ['10', '50']
 
 
 def test_smoke_preset_applies_its_sizes_to_every_corpus():

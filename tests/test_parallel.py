@@ -19,6 +19,7 @@ from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import synthetic
+from faithjax.faithfulness import eraser
 from faithjax import io
 from faithjax.models import classifier
 from faithjax.models import contract
@@ -220,3 +221,20 @@ def test_a_registered_evaluation_with_a_stacked_path_is_re_evaluated(runs, corpu
     assert one['peak']['saliency']['n'] == 8 and 0 < one['peak']['saliency']['mean'] <= 1
     np.testing.assert_array_equal(one['deletion']['saliency']['rates'], other['deletion']['saliency']['rates'])
   assert 'peak' in reevaluate.summary(stacked)[0] and 'peak' not in reevaluate.summary(stacked)[0]['peak']['saliency']
+
+
+def test_eraser_percents_option_changes_the_bins_in_both_paths(runs, corpus, model):
+  """Other ERASER bins (its evaluation option): the stacked path equals the loop, and each bin equals the default
+  run's bin of the same percent."""
+  options = dict(explainers=['saliency'], subset=np.arange(0, 24, 4), batch_size=8, deletion_options=DELETION)
+  bins = {'eraser': eraser.EraserOptions(percents=(10, 50))}
+  default = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  stacked = reevaluate.reevaluate(str(runs / 'seed*'), corpus, model, evaluation_options=bins, **options)
+  loop = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, evaluation_options=bins, **options)
+  for one, other, before in zip(stacked, loop, default):
+    got, expected = one['eraser']['saliency']['per_example'], before['eraser']['saliency']['per_example']
+    for kind in ('comprehensiveness', 'sufficiency'):
+      assert got[kind].shape == (6, 2)
+      np.testing.assert_allclose(got[kind], other['eraser']['saliency']['per_example'][kind], atol=1e-6)
+      np.testing.assert_allclose(got[kind], expected[kind][:, [2, 4]], atol=1e-6)  # 10% and 50% of (1, 5, 10, 20, 50)
+    assert one['eraser']['saliency']['aopc_sufficiency']['mean'] != before['eraser']['saliency']['aopc_sufficiency']['mean']

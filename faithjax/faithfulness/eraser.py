@@ -5,9 +5,12 @@ example's probes run in one forward. The `evaluate` / `summarise` pair is the
 entry point the evaluation registry (evaluations.py) calls.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
+from faithjax import FaithjaxError
 from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
@@ -18,6 +21,18 @@ from faithjax.models import contract
 
 PERCENTS = (1, 5, 10, 20, 50)
 AOPC = ('aopc_comprehensiveness', 'aopc_sufficiency')
+
+
+@dataclasses.dataclass(frozen=True)
+class EraserOptions:
+  """ERASER's settings (plugins.Evaluation.options; flags --evaluation.eraser.<option>)."""
+  percents: tuple = PERCENTS  # the bins: the top b% of each document's real tokens, rounded up
+
+
+def check(options: EraserOptions) -> None:
+  """Refuses bins outside 1..100 or none at all."""
+  if not options.percents or not all(0 < p <= 100 for p in options.percents):
+    raise FaithjaxError(f'--evaluation.eraser.percents must be numbers in 1..100; got {options.percents}')
 
 
 def removal_counts(n, percents):
@@ -70,8 +85,9 @@ def eraser_metrics(model, params, split, scores, *, absolute=False, mode='pad', 
 def evaluate(context, explainer, maps):
   """Per-example ERASER scores of one map on the context's test examples, and their indices."""
   part, scores = context.test_part(explainer, maps)
-  return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
-                                                      **deletion.options_of(context.config), mesh=context.mesh)}
+  return {'indices': context.subset, **eraser_metrics(
+      context.model, context.params, part, scores, **deletion.options_of(context.config),
+      percents=context.config.evaluation_options('eraser').percents, mesh=context.mesh)}
 
 
 def summarise(saved):

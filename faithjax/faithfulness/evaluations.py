@@ -97,7 +97,10 @@ for _record in (
                                                         units=weak_learner.f1_units)}),
     plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise, trains=True, stacked=stacked.SHUFFLE,
                        scores={'shuffle_tvd': Score('shuffle TVD', 1., 'shuffle', per_example='median_tvd')}),
-    plugins.Evaluation('eraser', eraser.evaluate, eraser.summarise, eraser.applies, stacked=stacked.ERASER, scores={
+    plugins.Evaluation('eraser', eraser.evaluate, eraser.summarise, eraser.applies, stacked=stacked.ERASER,
+                       options=eraser.EraserOptions, check=eraser.check,
+                       option_help={'percents': 'ERASER bins: the top b% of each document\'s tokens, a comma list.'},
+                       scores={
         'eraser_comprehensiveness': Score('ERASER AOPC comprehensiveness', 1., 'eraser',
                                           statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),
         'eraser_sufficiency': Score('ERASER AOPC sufficiency', -1., 'eraser', statistic='aopc_sufficiency',

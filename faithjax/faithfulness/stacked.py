@@ -73,18 +73,25 @@ def loop_deletion_rates(checkpoints: plugins.Checkpoints, stacked_maps: np.ndarr
                              for p, m in zip(checkpoints.params, stacked_maps)])}
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'mode', 'group'))
-def _eraser(model, stacked_params, ids, stacked_scores, *, absolute, mode, group):
+@functools.partial(jax.jit, static_argnames=('model', 'mode', 'percents', 'group'))
+def _eraser(model, stacked_params, ids, stacked_scores, *, absolute, mode, percents, group):
   """`eraser.eraser_scores` of N checkpoints on one batch: arrays with leading [N, batch] axes."""
   return parallel.over_checkpoints(lambda params, scores: eraser.eraser_scores(
-      model, params, ids, scores, absolute=absolute, mode=mode), (stacked_params, stacked_scores), group)
+      model, params, ids, scores, absolute=absolute, mode=mode, percents=percents),
+                                   (stacked_params, stacked_scores), group)
+
+
+def _percents(checkpoints: plugins.Checkpoints) -> tuple:
+  """ERASER's bins: its options in `checkpoints` (the run's config), else its default."""
+  return (checkpoints.options.get('eraser') or eraser.EraserOptions()).percents
 
 
 def eraser_metrics(checkpoints: plugins.Checkpoints, stacked_maps: np.ndarray) -> dict:
   """`eraser.eraser_metrics` of N stacked checkpoints, one program per bucket: arrays [N, len(split), ...]."""
   mode, absolute = checkpoints.deletion['mode'], checkpoints.deletion['absolute']
   return _over_batches(checkpoints, checkpoints.stacked, stacked_maps, lambda params, ids, rows, scores: _eraser(
-      checkpoints.model, params, ids, scores, absolute=absolute, mode=mode, group=checkpoints.group),
+      checkpoints.model, params, ids, scores, absolute=absolute, mode=mode, percents=_percents(checkpoints),
+      group=checkpoints.group),
                        batch_size=checkpoints.batch_size, label=f'eraser ({mode})')
 
 
@@ -92,7 +99,8 @@ def loop_eraser_metrics(checkpoints: plugins.Checkpoints, stacked_maps: np.ndarr
   """`eraser_metrics` one checkpoint at a time (eraser.eraser_metrics)."""
   return _stack_runs([eraser.eraser_metrics(checkpoints.model, p, checkpoints.split, m,
                                             absolute=checkpoints.deletion['absolute'],
-                                            mode=checkpoints.deletion['mode'], batch_size=checkpoints.batch_size)
+                                            mode=checkpoints.deletion['mode'], percents=_percents(checkpoints),
+                                            batch_size=checkpoints.batch_size)
                       for p, m in zip(checkpoints.params, stacked_maps)])
 
 
