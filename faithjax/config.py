@@ -85,6 +85,14 @@ PRESETS = {
               'explainer.integrated_gradients.kronrod_nodes': 7, 'explainer.integrated_gradients.max_evaluations': 7},
     },
 }
+# What each preset is, for --preset's help (define_preset_flag); one line per entry of PRESETS.
+PRESET_HELP = {
+    'full': "the paper's protocol, each corpus with its own settings",
+    'cpu': 'full, reduced to fit 2 CPU cores on IMDB and 20 News, with the cheapest IG rule of each corpus',
+    'reduced': 'fewer epochs, IG steps, test examples and permutations on every corpus (about an hour per corpus '
+               'on 2 CPU cores)',
+    'smoke': 'a tiny model, every stage quickly on any corpus: checking an install, and the tests',
+}
 # Bounds of the numeric flags, checked when the config is made: a value past them is a typo, and would fail
 # only after minutes (or exhaust memory) instead of at once.
 MAX_SEED = 2**31 - 1  # jax.random.key's and numpy's seeds alike
@@ -355,6 +363,17 @@ def make_config(corpus='synthetic', preset='full', **overrides):
                      evaluation=evaluation_sections(sections['evaluation']), **fields)
   _check(config)
   return config
+
+
+def define_preset_flag(default: str, of: str = '', flag_values: Any = None) -> None:
+  """--preset, for every entry point (run.py and the experiments), defaulting to `default`; its help says what
+  each preset is (PRESET_HELP). of: what the settings are of, e.g. ' per seed'; flag_values: default absl's."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if default not in PRESETS:
+    raise FaithjaxError(f'unknown preset {default!r}; choose one of {", ".join(PRESETS)}')
+  presets = '; '.join(f'{name}: {PRESET_HELP[name]}' for name in PRESETS)
+  flags.DEFINE_enum('preset', default, list(PRESETS), f'Settings{of} (config.PRESETS), explicit flags overriding '
+                    f'them. {presets}.', flag_values=flags.FLAGS if flag_values is None else flag_values)
 
 
 def define_compile_cache_flag():
