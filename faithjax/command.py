@@ -78,7 +78,8 @@ def define_flags() -> None:
   config_lib.define_compile_cache_flag()
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
+  """The command after its flags are parsed: a pipeline run, or --mode=reevaluate of --checkpoints."""
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
   if not FLAGS.stages:

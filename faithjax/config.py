@@ -18,7 +18,7 @@ The random streams derived from --seed are named in faithjax/seeds.py.
 import dataclasses
 import math
 import os
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from faithjax import FaithjaxError
 from faithjax import explain
@@ -103,7 +103,8 @@ MAX_COUNT = 100_000  # epochs, permutations (explain.MAX_STEPS_OR_SAMPLES bounds
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
-def setting(default, help_text, choices=None, minimum=None, chosen=None, maximum=None):
+def setting(default: Any, help_text: str, choices: Any | None = None, minimum: float | None = None,
+            chosen: Callable[[Any], Any] | None = None, maximum: float | None = None) -> Any:
   """A RunConfig field with the metadata its flag is generated from.
 
   choices: allowed values (of each element, for a tuple field), or a function
@@ -117,7 +118,7 @@ def setting(default, help_text, choices=None, minimum=None, chosen=None, maximum
                                                       'maximum': maximum, 'chosen': chosen})
 
 
-def choices_of(field):
+def choices_of(field: dataclasses.Field) -> tuple | None:
   """The values a field allows now (a registry's current names), or None."""
   choices = field.metadata['choices']
   return tuple(choices()) if callable(choices) else choices
@@ -216,7 +217,7 @@ class RunConfig:
             'evaluation': {name: _json(self.evaluation_options(name)) for name, record in plugins.EVALUATIONS.items()
                            if dataclasses.fields(record.options)}}
 
-  def explainer_options(self, name):
+  def explainer_options(self, name: str) -> Any:
     """The options instance of explainer `name` (a map transform's are its base's); defaults if registered after
     this config was made."""
     record = explain.explainer_of(name)
@@ -272,7 +273,7 @@ def _nest(fields: dict, kind: str = 'explainer') -> dict:
   return sections
 
 
-def saved_setting(saved: dict, key: str, missing=None):
+def saved_setting(saved: dict, key: str, missing: Any | None = None) -> Any:
   """A setting of a saved config (config.json, results.json's) by its flag name or a LEGACY_OPTIONS name:
   saved_setting(saved, 'ig_steps') reads an old config's field or a new one's explainer section alike."""
   key = LEGACY_OPTIONS.get(key, key)
@@ -314,7 +315,7 @@ def from_saved(saved: dict) -> 'RunConfig':
                    evaluation=evaluation_sections(saved['evaluation']))
 
 
-def preset_settings(corpus, preset):
+def preset_settings(corpus: str, preset: str) -> dict:
   """The fields `preset` sets for `corpus` (PRESETS): the corpus's own, then the preset's departures."""
   table = PRESETS[preset]
   return {**PRESETS['full'].get(corpus, {}), **table.get('*', {}), **table.get(corpus, {})}
@@ -342,7 +343,7 @@ def _check(config):
     raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
 
 
-def make_config(corpus='synthetic', preset='full', **overrides):
+def make_config(corpus: str = 'synthetic', preset: str = 'full', **overrides) -> RunConfig:
   """Defaults, then the model's overrides, the preset's settings for the corpus (PRESETS), then explicit ones
   (None: unset); validated.
 
@@ -376,14 +377,14 @@ def define_preset_flag(default: str, of: str = '', flag_values: Any = None) -> N
                     f'them. {presets}.', flag_values=flags.FLAGS if flag_values is None else flag_values)
 
 
-def define_compile_cache_flag():
+def define_compile_cache_flag() -> None:
   """--compile_cache, for every entry point (run.py and the experiments)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string('compile_cache', DEFAULT_COMPILE_CACHE,
                       'Folder for compiled XLA programs reused across runs ("" disables it).')
 
 
-def enable_compile_cache(path):
+def enable_compile_cache(path: str) -> None:
   """Persists XLA executables in `path`, so re-runs and re-traced closures skip compilation.
 
   Every bucket width is its own program (about 3 s each for the LSTM on a CPU):

@@ -243,7 +243,7 @@ CORPORA: dict[str, Corpus] = {}
 _TABLES = {Explainer: EXPLAINERS, Evaluation: EVALUATIONS, Model: MODELS, Corpus: CORPORA}
 
 
-def register(record: Explainer | Evaluation | Model | Corpus):
+def register(record: Explainer | Evaluation | Model | Corpus) -> Explainer | Evaluation | Model | Corpus:
   """Adds (or replaces) a plug-in under its name; returns it."""
   if type(record) not in _TABLES:
     raise FaithjaxError(f'register takes an Explainer, Evaluation, Model or Corpus record; got {record!r}')
@@ -254,7 +254,7 @@ def register(record: Explainer | Evaluation | Model | Corpus):
   return record
 
 
-def get(kind: type, name: str):
+def get(kind: type, name: str) -> Any:
   """The registered record of `kind` (Explainer, Evaluation, Model, Corpus) named `name`."""
   table = _TABLES[kind]
   if name not in table:

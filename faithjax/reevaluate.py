@@ -50,7 +50,7 @@ def _classifier_dir(path):
   return None
 
 
-def checkpoint_dirs(specs):
+def checkpoint_dirs(specs: str | list[str]) -> list[str]:
   """Classifier checkpoint folders from workdirs, checkpoint folders or globs of them.
 
   specs: a string or a list of strings. A folder that is neither stands for the
@@ -71,7 +71,7 @@ def checkpoint_dirs(specs):
   return list(dict.fromkeys(found))
 
 
-def restore_all(dirs, model):
+def restore_all(dirs: list[str], model: Any) -> list:
   """The selected parameters of every checkpoint folder, checked against `model`'s shapes."""
   abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   restored = []
@@ -96,7 +96,7 @@ def workdir_of(checkpoint_dir: str) -> workdir_lib.Workdir:
   return workdir_lib.Workdir(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint_dir))))
 
 
-def run_seed(checkpoint_dir):
+def run_seed(checkpoint_dir: str) -> int:
   """The --seed of the run that made a checkpoint (its workdir's config.json, verified; 0 if there is none).
 
   The shuffle test drew its permutations from this seed, so re-evaluating it
@@ -106,7 +106,7 @@ def run_seed(checkpoint_dir):
   return int(io.load_json(path).get('seed', 0)) if os.path.lexists(path) else 0
 
 
-def check_vocabulary(checkpoint_dir, corpus):
+def check_vocabulary(checkpoint_dir: str, corpus: encode.EncodedCorpus) -> None:
   """Refuses a checkpoint unless its vocabulary is verified to be `corpus`'s (another seed or corpus would give
   other ids): from the record saved with it (train.VOCABULARY), or, for a folder saved before such records, from
   the corpus.npz of the workdir it was trained in.
@@ -168,13 +168,13 @@ def _stacked_explainer(name, model, options, group):
       lambda params: explainer(params, ids, mask, key), (stacked,), group))
 
 
-def missing_weak_learners(dirs, explainers):
+def missing_weak_learners(dirs: list[str], explainers: list[str] | dict) -> list[str]:
   """The weak-learner folders that checkpoint folders' workdirs lack for `explainers` (no evaluate stage)."""
   return [workdir_of(d).weak_ckpt(n) for d in dirs for n in explainers
           if not os.path.isdir(os.path.join(workdir_of(d).weak_ckpt(n), 'best'))]
 
 
-def restore_weak(dirs, explainer, model):
+def restore_weak(dirs: list[str], explainer: str, model: Any) -> list:
   """The selected weak-learner params of every checkpoint's workdir for one explainer."""
   missing = missing_weak_learners(dirs, [explainer])
   if missing:
@@ -257,7 +257,7 @@ def loop_reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, 
                     key: jax.Array | None = None, deletion_options: dict | None = None,
                     weak: dict | None = None, evaluation_options: dict | None = None) -> list[dict]:
   """`reevaluate`, one checkpoint at a time with the single-model code (each Stacked.loop): same arguments, same
-  results."""
+  results (maps [len(split.ids)] per checkpoint)."""
   ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, evaluation_options)
   def maps_of(name, options):
     fn = explain.make_explainer(name, model, **options)
