@@ -26,7 +26,7 @@ from faithjax import models
 from faithjax import plugins
 from faithjax import train
 from faithjax.faithfulness import deletion
-from faithjax.faithfulness import evaluations  # noqa: F401  registers the built-in evaluations: their option sections
+from faithjax.faithfulness import evaluations  # registers the built-in evaluations: their option sections
 from faithjax.faithfulness import weak_learner
 
 STAGES = ('encode', 'train', 'explain', 'evaluate', 'report')

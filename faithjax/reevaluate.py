@@ -33,7 +33,7 @@ from faithjax import plugins
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
-from faithjax.faithfulness import evaluations  # noqa: F401  registers the built-in evaluations
+from faithjax.faithfulness import evaluations  # registers the built-in evaluations
 from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
