@@ -52,7 +52,7 @@ flags.DEFINE_bool('stacked', True, 'Re-evaluate all seeds stacked and compare wi
                   'skips it where its deletion runs cost too much; train-only seeds need it).')
 flags.DEFINE_string('runs_dir', 'runs/agreement', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
-flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
+config_lib.define_preset_flag('full', of=' per seed')
 flags.DEFINE_integer('sensitivity_subset', 200, 'Test examples for the sensitivity grid (0: skip the grid, e.g. '
                      'where its 12 x 4 deletion runs over long documents cost too much).')
 flags.DEFINE_list('sensitivity_ig_steps', ['5', '20', '100'], 'IG step counts tried besides the run\'s own.')

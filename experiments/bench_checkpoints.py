@@ -6,7 +6,7 @@ Random-init classifiers (same shapes as trained ones, same cost) are saved as
 orbax checkpoints; each explainer's maps plus deletion until flip run on a
 fixed random set of documents. Each mode runs once to compile, then is timed
 `--repeats` times (the median is reported; on a shared CPU use 3 or more).
-Modes: stacked with the backend's default group (reevaluate.default_group),
+Modes: stacked with the backend's default group (parallel.default_group),
 where that is not all checkpoints (a CPU) also stacked fully vmapped, and the
 loop. Prints one JSON line per (explainer, mode) and the speed-ups over the loop.
 """
@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from faithjax import io
+from faithjax import parallel
 from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import train
@@ -36,7 +37,7 @@ VMAPPED = 'stacked, all vmapped'
 
 
 def modes(checkpoints):
-  vmapped = {} if reevaluate.default_group(checkpoints) == checkpoints else {
+  vmapped = {} if parallel.default_group(checkpoints) == checkpoints else {
       VMAPPED: functools.partial(reevaluate.reevaluate, group=checkpoints)}
   return {'stacked': reevaluate.reevaluate, **vmapped, 'loop': reevaluate.loop_reevaluate}
 

@@ -86,7 +86,7 @@ DEPARTURES = {
 }
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
-flags.DEFINE_enum('preset', 'reduced', list(config_lib.PRESETS), 'Settings of the baseline (config.PRESETS).')
+config_lib.define_preset_flag('reduced', of=' of the baseline')
 flags.DEFINE_string('workdir', None, 'Root of the runs (default runs/departures/<corpus>). Re-running resumes.')
 flags.DEFINE_list('departures', list(DEPARTURES), 'Departures to measure, in order: ' + ', '.join(DEPARTURES))
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')

@@ -28,7 +28,7 @@ from faithjax.meta import render_controls
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'One classifier (and one draw of the random maps) per seed.')
-flags.DEFINE_enum('preset', 'smoke', list(config_lib.PRESETS), 'Settings per seed (config.PRESETS).')
+config_lib.define_preset_flag('smoke', of=' per seed')
 flags.DEFINE_string('runs_dir', 'runs/probe/synthetic', 'Parent of the per-seed workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild probe_synthetic.md from the probe_synthetic.json in --out.')

@@ -49,8 +49,7 @@ VERDICT = {True: 'confirmed', False: 'not confirmed', None: 'not measurable (one
 
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
-flags.DEFINE_enum('preset', 'cpu', list(config_lib.PRESETS),
-                  'Settings: cpu (reduced, see config.PRESETS) or full (the paper\'s).')
+config_lib.define_preset_flag('cpu')
 flags.DEFINE_list('corpora', list(paper.CORPORA), 'Corpora to run.')
 flags.DEFINE_string('runs_dir', 'runs/reproduce', 'Parent of the per-corpus workdirs.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the tables and figures go.')

@@ -32,7 +32,7 @@ from faithjax.meta import sign_control
 
 FLAGS = flags.FLAGS
 config_lib.define_compile_cache_flag()
-flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS), 'Settings (config.PRESETS).')
+config_lib.define_preset_flag('full')
 flags.DEFINE_string('workdir', None, 'The run (default runs/sign_control/<corpus>/seed<seed>). Re-running resumes.')
 flags.DEFINE_string('out', 'experiments/results', 'Where the report goes.')
 flags.DEFINE_bool('summary_only', False, 'Only rebuild sign_control_<corpus>.md from its JSON in --out.')

@@ -16,6 +16,7 @@ to resume, and other OSErrors (disk full, ...) exit 1 naming the file.
 import dataclasses
 import sys
 import types
+from typing import Any, Callable
 
 from absl import app
 from absl import flags
@@ -41,28 +42,40 @@ def _value_type(field):
   return field.type
 
 
-def flag_help(name, help_text, default):
+def flag_help(name: str, help_text: str, default: Any) -> str:
   """A config flag's help, its default and the corpora whose own settings differ (config.PRESETS['full'])."""
-  show = lambda v: ','.join(v) if isinstance(v, tuple) else str(v)
+  show = lambda v: ','.join(map(str, v)) if isinstance(v, tuple) else str(v)
   own = [f'{corpus}: {show(s[name])}' for corpus, s in config_lib.PRESETS['full'].items() if name in s]
   default = '' if default is None else f' Default: {show(default)}'
   return help_text + default + (f' ({"; ".join(own)})' if own else '') + ('.' if default else '')
 
 
-def config_flags():
-  """(name, type, help, fixed choices or None) of every config flag: one per RunConfig field, and
-  --explainer.<name>.<option> for every option of every registered explainer (plugins.Explainer)."""
+def option_flags(section: str, table: dict) -> list[tuple]:
+  """(flag, type, help, None) of --<section>.<name>.<option> for every option of every record in `table`
+  (plugins.EXPLAINERS or EVALUATIONS; section: 'explainer' or 'evaluation'); a tuple option is a list flag."""
+  specs = []
+  for name, record in table.items():
+    for option in dataclasses.fields(record.options):
+      help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
+      flag = f'{section}.{name}.{option.name}'
+      specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+  return specs
+
+
+def config_flags() -> list[tuple]:
+  """(name, type, help, fixed choices or None) of every config flag: one per RunConfig field,
+  --explainer.<name>.<option> for every option of every registered explainer (plugins.Explainer) and
+  --evaluation.<name>.<option> for every evaluation's (plugins.Evaluation)."""
   specs = []
   for field in dataclasses.fields(config_lib.RunConfig):
     if field.name == 'explainer':
-      for name, record in plugins.EXPLAINERS.items():
-        for option in dataclasses.fields(record.options):
-          help_text = record.option_help.get(option.name, f'{name} option {option.name}.')
-          flag = f'explainer.{name}.{option.name}'
-          specs.append((flag, option.type, flag_help(flag, help_text, option.default), None))
+      specs += option_flags('explainer', plugins.EXPLAINERS)
       kinds = {flag: kind for flag, kind, *_ in specs}
       specs += [(old, kinds[new], f'Old name of --{new}, kept so that recorded commands still run.', None)
                 for old, new in config_lib.LEGACY_OPTIONS.items()]
+      continue
+    if field.name == 'evaluation':
+      specs += option_flags('evaluation', plugins.EVALUATIONS)
       continue
     choices = field.metadata['choices']
     specs.append((field.name, _value_type(field), flag_help(field.name, field.metadata['help'], field.default),
@@ -70,7 +83,7 @@ def config_flags():
   return specs
 
 
-def define_config_flags(flag_values=FLAGS, skip=()):
+def define_config_flags(flag_values: flags.FlagValues = FLAGS, skip: tuple[str, ...] = ()) -> None:
   """One flag per config setting (config_flags) but those in `skip` (default None: unset, so presets and
   per-corpus settings apply). A plug-in imported before this call gets its flags too."""
   for name, kind, help_text, choices in config_flags():
@@ -82,14 +95,14 @@ def define_config_flags(flag_values=FLAGS, skip=()):
       _DEFINE[kind](name, None, help_text, flag_values=flag_values)
 
 
-def config_overrides(skip=()):
+def config_overrides(skip: tuple[str, ...] = ()) -> dict:
   """{flag: value} of the config flags set on the command line (define_config_flags with the same `skip`):
   make_config's overrides."""
   return {name: FLAGS[name].value for name, *_ in config_flags()
           if name not in skip and name in FLAGS and FLAGS[name].value is not None}
 
 
-def config_from_flags(preset):
+def config_from_flags(preset: str) -> config_lib.RunConfig:
   """The RunConfig the parsed flags ask for."""
   values = config_overrides()
   return config_lib.make_config(values.pop('corpus', None) or config_lib.RunConfig.corpus, preset=preset, **values)
@@ -104,7 +117,7 @@ def _usage(full, doc=None):
   return doc + '\nFlags (--helpfull: every library\'s too):\n' + '\n'.join(FLAGS.module_help(m) for m in modules)
 
 
-def parse_flags(argv, doc=None):
+def parse_flags(argv: list[str], doc: str | None = None) -> list[str]:
   """absl's parser with help (`doc` and the flags) on stdout (exit 0) and a bad flag as one line (exit 2)."""
   if any(a in HELP_FLAGS + ('--helpfull', '-helpfull') for a in argv[1:]):
     print(_usage(full=any(a.endswith('helpfull') for a in argv[1:]), doc=doc))
@@ -116,7 +129,7 @@ def parse_flags(argv, doc=None):
     sys.exit(EXIT_BAD_INPUT)
 
 
-def guarded(main, argv):
+def guarded(main: Callable[[list[str]], None], argv: list[str]) -> None:
   """Calls main(argv); every expected way to stop becomes one line on stderr and an exit status."""
   interrupts.install()
   try:
@@ -135,7 +148,7 @@ def guarded(main, argv):
     sys.exit(EXIT_OS_ERROR)
 
 
-def os_error_line(error):
+def os_error_line(error: OSError) -> str:
   """'cannot read or write <file>: <cause>' of an OSError and the OSErrors it was raised from."""
   chain = [error]
   while isinstance(chain[-1].__cause__ or chain[-1].__context__, OSError):
@@ -145,7 +158,7 @@ def os_error_line(error):
   return f'cannot read or write {where}: {cause}'
 
 
-def run(main, doc=None):
+def run(main: Callable[[list[str]], None], doc: str | None = None) -> None:
   """absl.app.run(main) with faithjax's exit statuses and one-line errors; --help shows `doc` (default: the main
   module's docstring)."""
   app.run(lambda argv: guarded(main, argv), flags_parser=lambda argv: parse_flags(argv, doc))

@@ -70,11 +70,7 @@ def define_flags() -> None:
   flags.DEFINE_string('coordinator_address', None, '--distributed: host:port of process 0, e.g. localhost:12355.')
   flags.DEFINE_integer('num_processes', None, '--distributed: how many processes take part.')
   flags.DEFINE_integer('process_id', None, '--distributed: this process, 0 .. num_processes-1.')
-  flags.DEFINE_enum('preset', 'full', list(config_lib.PRESETS),
-                    'Settings (config.PRESETS): full (the paper\'s), cpu (reduced for 2 CPU cores on IMDB and '
-                    '20 News), reduced (fewer epochs, IG steps, test examples and permutations on every corpus), '
-                    'smoke (a tiny model, every stage quickly on any corpus: checking an install); '
-                    'explicit flags override it.')
+  config_lib.define_preset_flag('full')
   flags.DEFINE_string('workdir', None, 'Where artefacts go (default runs/<corpus>). Re-running resumes.')
   flags.DEFINE_list('stages', list(config_lib.STAGES),
                     f'Stages to reach, in order ({", ".join(config_lib.STAGES)}); earlier ones run if not done.')
@@ -82,7 +78,8 @@ def define_flags() -> None:
   config_lib.define_compile_cache_flag()
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
+  """The command after its flags are parsed: a pipeline run, or --mode=reevaluate of --checkpoints."""
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --corpus=sst')
   if not FLAGS.stages:

@@ -8,13 +8,17 @@ of each model). A `RunConfig` is written to the workdir as config.json; its
 workdir made with a different fingerprint is refused rather than silently
 mixing results. Plug-ins' options are config too: the `explainer` field holds
 each registered explainer's options dataclass (plugins.Explainer), set as
-`explainer.<name>.<option>` in PRESETS, make_config and on the command line.
+`explainer.<name>.<option>` in PRESETS, make_config and on the command line;
+the `evaluation` field each evaluation's (plugins.Evaluation.options, e.g.
+`evaluation.eraser.percents`). A section saved before an option existed reads
+as its default, so such an option leaves old workdirs' fingerprints unchanged.
+The random streams derived from --seed are named in faithjax/streams.py.
 """
 
 import dataclasses
 import math
 import os
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 from faithjax import FaithjaxError
 from faithjax import explain
@@ -22,9 +26,11 @@ from faithjax import models
 from faithjax import plugins
 from faithjax import train
 from faithjax.faithfulness import deletion
+from faithjax.faithfulness import evaluations  # registers the built-in evaluations: their option sections
 from faithjax.faithfulness import weak_learner
 
 STAGES = ('encode', 'train', 'explain', 'evaluate', 'report')
+SECTIONS = ('explainer', 'evaluation')  # RunConfig fields of plug-ins' options, set as '<section>.<name>.<option>'
 
 # Per-model departures from the defaults below (which are the LSTM's), under the corpus's and preset's.
 MODEL_OVERRIDES = {
@@ -79,6 +85,14 @@ PRESETS = {
               'explainer.integrated_gradients.kronrod_nodes': 7, 'explainer.integrated_gradients.max_evaluations': 7},
     },
 }
+# What each preset is, for --preset's help (define_preset_flag); one line per entry of PRESETS.
+PRESET_HELP = {
+    'full': "the paper's protocol, each corpus with its own settings",
+    'cpu': 'full, reduced to fit 2 CPU cores on IMDB and 20 News, with the cheapest IG rule of each corpus',
+    'reduced': 'fewer epochs, IG steps, test examples and permutations on every corpus (about an hour per corpus '
+               'on 2 CPU cores)',
+    'smoke': 'a tiny model, every stage quickly on any corpus: checking an install, and the tests',
+}
 # Bounds of the numeric flags, checked when the config is made: a value past them is a typo, and would fail
 # only after minutes (or exhaust memory) instead of at once.
 MAX_SEED = 2**31 - 1  # jax.random.key's and numpy's seeds alike
@@ -89,7 +103,8 @@ MAX_COUNT = 100_000  # epochs, permutations (explain.MAX_STEPS_OR_SAMPLES bounds
 DEFAULT_COMPILE_CACHE = os.path.expanduser('~/.cache/faithjax/xla')
 
 
-def setting(default, help_text, choices=None, minimum=None, chosen=None, maximum=None):
+def setting(default: Any, help_text: str, choices: Any | None = None, minimum: float | None = None,
+            chosen: Callable[[Any], Any] | None = None, maximum: float | None = None) -> Any:
   """A RunConfig field with the metadata its flag is generated from.
 
   choices: allowed values (of each element, for a tuple field), or a function
@@ -103,7 +118,7 @@ def setting(default, help_text, choices=None, minimum=None, chosen=None, maximum
                                                       'maximum': maximum, 'chosen': chosen})
 
 
-def choices_of(field):
+def choices_of(field: dataclasses.Field) -> tuple | None:
   """The values a field allows now (a registry's current names), or None."""
   choices = field.metadata['choices']
   return tuple(choices()) if callable(choices) else choices
@@ -187,20 +202,30 @@ class RunConfig:
   weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1, maximum=MAX_COUNT)
   permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1, maximum=MAX_COUNT)
   test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)
+  # {evaluation: its options (a plugins.Evaluation's frozen dataclass, e.g. ERASER's percents)} for every registered
+  # evaluation; flags --evaluation.<name>.<option>. The fingerprint holds the sections of those with options.
+  evaluation: dict = dataclasses.field(default_factory=lambda: evaluation_sections({}), metadata={
+      'help': 'Evaluation options', 'choices': None, 'minimum': None, 'maximum': None, 'chosen': None})
 
-  def fingerprint(self):
-    """Fields that change results (not where data lives), with the option sections of the explainers run."""
+  def fingerprint(self) -> dict:
+    """Fields that change results (not where data lives), with the option sections of the explainers run and of
+    the evaluations that have options (JSON: tuples as lists)."""
     fields = {k: list(v) if isinstance(v, tuple) else v
-              for k, v in dataclasses.asdict(self).items() if k not in ('data_dir', 'explainer')}
-    return {**fields, 'explainer': {name: dataclasses.asdict(self.explainer_options(name))
-                                    for name in _bases(self.explainers)
-                                    if dataclasses.fields(self.explainer_options(name))}}
+              for k, v in dataclasses.asdict(self).items() if k not in ('data_dir',) + SECTIONS}
+    return {**fields, 'explainer': {name: _json(self.explainer_options(name)) for name in _bases(self.explainers)
+                                    if dataclasses.fields(self.explainer_options(name))},
+            'evaluation': {name: _json(self.evaluation_options(name)) for name, record in plugins.EVALUATIONS.items()
+                           if dataclasses.fields(record.options)}}
 
-  def explainer_options(self, name):
+  def explainer_options(self, name: str) -> Any:
     """The options instance of explainer `name` (a map transform's are its base's); defaults if registered after
     this config was made."""
     record = explain.explainer_of(name)
     return self.explainer.get(record.name) or record.make_options()
+
+  def evaluation_options(self, name: str) -> Any:
+    """The options instance of evaluation `name`; defaults if registered after this config was made."""
+    return self.evaluation.get(name) or plugins.get(plugins.Evaluation, name).make_options()
 
   def with_options(self, name: str, **values) -> 'RunConfig':
     """This config with explainer `name`'s options `values` changed (validated by its record)."""
@@ -211,7 +236,8 @@ class RunConfig:
   @staticmethod
   def upgrade(saved: dict) -> dict:
     """A saved fingerprint (config.json, results.json's config) in today's form: legacy option fields
-    (LEGACY_OPTIONS) moved into their sections, each section of an explainer run completed with its defaults."""
+    (LEGACY_OPTIONS) moved into their sections, each section of an explainer run and of an evaluation with options
+    completed with its defaults (a config saved before a section existed reads as the defaults)."""
     dotted = {LEGACY_OPTIONS[k]: v for k, v in saved.items() if k in LEGACY_OPTIONS}
     upgraded = {k: v for k, v in saved.items() if k not in LEGACY_OPTIONS}
     if 'explainers' in saved:
@@ -220,6 +246,9 @@ class RunConfig:
                                       **sections.get(name, {})}
                                for name in _bases(saved['explainers']) if name in plugins.EXPLAINERS
                                and dataclasses.fields(explain.explainer_of(name).options)}
+    saved_evaluations = _nest(saved, 'evaluation')
+    upgraded['evaluation'] = {name: {**_json(record.make_options()), **saved_evaluations.get(name, {})}
+                              for name, record in plugins.EVALUATIONS.items() if dataclasses.fields(record.options)}
     return upgraded
 
 
@@ -228,17 +257,23 @@ def _bases(explainers):
   return tuple(dict.fromkeys(explain.base_name(n) for n in explainers))
 
 
-def _nest(fields: dict) -> dict:
-  """{explainer: {option: value}} from a nested 'explainer' entry and 'explainer.<name>.<option>' keys."""
-  sections = {name: dict(values) for name, values in fields.get('explainer', {}).items()}
+def _json(options: Any) -> dict:
+  """An options instance as its fingerprint's section: {option: value}, tuples as lists (as JSON reads them)."""
+  return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+
+
+def _nest(fields: dict, kind: str = 'explainer') -> dict:
+  """{plug-in: {option: value}} from a nested `kind` entry ('explainer', 'evaluation') and
+  '<kind>.<name>.<option>' keys."""
+  sections = {name: dict(values) for name, values in fields.get(kind, {}).items()}
   for key, value in fields.items():
-    if key.startswith('explainer.'):
+    if key.startswith(kind + '.'):
       _, name, option = key.split('.', 2)
       sections.setdefault(name, {})[option] = value
   return sections
 
 
-def saved_setting(saved: dict, key: str, missing=None):
+def saved_setting(saved: dict, key: str, missing: Any | None = None) -> Any:
   """A setting of a saved config (config.json, results.json's) by its flag name or a LEGACY_OPTIONS name:
   saved_setting(saved, 'ig_steps') reads an old config's field or a new one's explainer section alike."""
   key = LEGACY_OPTIONS.get(key, key)
@@ -249,25 +284,38 @@ def saved_setting(saved: dict, key: str, missing=None):
   return saved[legacy] if legacy else saved.get('explainer', {}).get(name, {}).get(option, missing)
 
 
+def _sections(kind: str, table: dict, values: dict) -> dict:
+  """{plug-in: options instance} of every record in `table`, `values` ({name: {option: value}}) over the
+  defaults; a FaithjaxError for an unknown plug-in or option (kind: 'explainer' or 'evaluation')."""
+  unknown = sorted(set(values) - set(table))
+  if unknown:
+    raise FaithjaxError(f'options for unknown {kind}(s) {unknown}; a plug-in\'s are known once it is imported '
+                        '(--plugins=my_package.my_module)')
+  return {name: record.make_options(**values.get(name, {})) for name, record in table.items()}
+
+
 def explainer_sections(values: dict) -> dict:
   """{explainer: options instance} of every registered explainer, `values` ({name: {option: value}}) over the
-  defaults; a FaithjaxError for an unknown explainer or option."""
-  unknown = sorted(set(values) - set(plugins.EXPLAINERS))
-  if unknown:
-    raise FaithjaxError(f'options for unknown explainer(s) {unknown}; a plug-in\'s are known once it is imported '
-                        '(--plugins=my_package.my_module)')
-  return {name: record.make_options(**values.get(name, {})) for name, record in plugins.EXPLAINERS.items()}
+  defaults."""
+  return _sections('explainer', plugins.EXPLAINERS, values)
+
+
+def evaluation_sections(values: dict) -> dict:
+  """{evaluation: options instance} of every registered evaluation, `values` ({name: {option: value}}) over the
+  defaults."""
+  return _sections('evaluation', plugins.EVALUATIONS, values)
 
 
 def from_saved(saved: dict) -> 'RunConfig':
   """The RunConfig of a saved fingerprint or results.json config (its lists are the tuple fields), also one
   written before explainer options were sections (RunConfig.upgrade)."""
   saved = RunConfig.upgrade(saved)
-  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k != 'explainer'}
-  return RunConfig(**fields, explainer=explainer_sections(saved.get('explainer', {})))
+  fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k not in SECTIONS}
+  return RunConfig(**fields, explainer=explainer_sections(saved.get('explainer', {})),
+                   evaluation=evaluation_sections(saved['evaluation']))
 
 
-def preset_settings(corpus, preset):
+def preset_settings(corpus: str, preset: str) -> dict:
   """The fields `preset` sets for `corpus` (PRESETS): the corpus's own, then the preset's departures."""
   table = PRESETS[preset]
   return {**PRESETS['full'].get(corpus, {}), **table.get('*', {}), **table.get(corpus, {})}
@@ -295,12 +343,13 @@ def _check(config):
     raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
 
 
-def make_config(corpus='synthetic', preset='full', **overrides):
+def make_config(corpus: str = 'synthetic', preset: str = 'full', **overrides) -> RunConfig:
   """Defaults, then the model's overrides, the preset's settings for the corpus (PRESETS), then explicit ones
   (None: unset); validated.
 
   An explainer's option is an override `explainer={'integrated_gradients': {'steps': 4}}` or, as in PRESETS and
-  on the command line, `**{'explainer.integrated_gradients.steps': 4}`.
+  on the command line, `**{'explainer.integrated_gradients.steps': 4}`; an evaluation's likewise
+  (`**{'evaluation.eraser.percents': (10, 50)}`).
   """
   if preset not in PRESETS:
     raise FaithjaxError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
@@ -309,21 +358,33 @@ def make_config(corpus='synthetic', preset='full', **overrides):
   fields = {**MODEL_OVERRIDES.get(model, {}), **preset_settings(corpus, preset), **explicit}
   if 'explainers' in fields:
     fields['explainers'] = tuple(fields['explainers'])
-  sections = _nest(fields)
-  fields = {k: v for k, v in fields.items() if k != 'explainer' and not k.startswith('explainer.')}
-  config = RunConfig(corpus=corpus, explainer=explainer_sections(sections), **fields)
+  sections = {kind: _nest(fields, kind) for kind in SECTIONS}
+  fields = {k: v for k, v in fields.items() if k.split('.')[0] not in SECTIONS}
+  config = RunConfig(corpus=corpus, explainer=explainer_sections(sections['explainer']),
+                     evaluation=evaluation_sections(sections['evaluation']), **fields)
   _check(config)
   return config
 
 
-def define_compile_cache_flag():
+def define_preset_flag(default: str, of: str = '', flag_values: Any = None) -> None:
+  """--preset, for every entry point (run.py and the experiments), defaulting to `default`; its help says what
+  each preset is (PRESET_HELP). of: what the settings are of, e.g. ' per seed'; flag_values: default absl's."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if default not in PRESETS:
+    raise FaithjaxError(f'unknown preset {default!r}; choose one of {", ".join(PRESETS)}')
+  presets = '; '.join(f'{name}: {PRESET_HELP[name]}' for name in PRESETS)
+  flags.DEFINE_enum('preset', default, list(PRESETS), f'Settings{of} (config.PRESETS), explicit flags overriding '
+                    f'them. {presets}.', flag_values=flags.FLAGS if flag_values is None else flag_values)
+
+
+def define_compile_cache_flag() -> None:
   """--compile_cache, for every entry point (run.py and the experiments)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string('compile_cache', DEFAULT_COMPILE_CACHE,
                       'Folder for compiled XLA programs reused across runs ("" disables it).')
 
 
-def enable_compile_cache(path):
+def enable_compile_cache(path: str) -> None:
   """Persists XLA executables in `path`, so re-runs and re-traced closures skip compilation.
 
   Every bucket width is its own program (about 3 s each for the LSTM on a CPU):

@@ -24,6 +24,7 @@ import collections
 import functools
 import inspect
 import math
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,8 @@ from faithjax import batching
 from faithjax import io
 from faithjax import metrics
 from faithjax import plugins
+from faithjax import streams
+from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
 
@@ -43,7 +46,7 @@ QUADRATURES = ('midpoint', 'trapezoid', 'gauss_legendre')  # fixed: the same nod
 OUTPUT_GUIDED = 'output_guided'  # per example: nodes where f changes along the path (output_guided_rule)
 
 
-def explained_value(logits, label, target='prob'):
+def explained_value(logits: jax.Array, label: jax.Array, target: str = 'prob') -> jax.Array:
   """The scalar explained for class `label`: logits [batch, classes], label [batch] -> [batch]."""
   if target == 'logit':
     return jnp.take_along_axis(logits, label[:, None], -1)[:, 0]
@@ -67,21 +70,23 @@ def _logits_of_inputs(model, params, mask, detach_attention):
   return lambda inputs: contract.logits_from_inputs(model, params, inputs, mask, detach_attention)[0]
 
 
-def saliency(model, params, ids, mask, key=None, *, target='prob', detach_attention=False):
+def saliency(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+             target: str = 'prob', detach_attention: bool = False) -> jax.Array:
   """||d f / d e_t||_2 over embedding dims: [batch, seq]."""
   forward = lambda emb: contract.logits_from_embeddings(model, params, emb, mask, detach_attention)[0]
   grad = _gradient(forward, contract.embed(model, params, ids), None, target)
   return jnp.linalg.norm(grad, axis=-1) * mask
 
 
-def input_x_gradient(model, params, ids, mask, key=None, *, target='prob', detach_attention=False):
+def input_x_gradient(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+                     target: str = 'prob', detach_attention: bool = False) -> jax.Array:
   """sum_d e_td d f / d e_td, signed, as sum_k P_tk d f / d P_tk: [batch, seq]."""
   projected = contract.inputs(model, params, ids)
   grad = _gradient(_logits_of_inputs(model, params, mask, detach_attention), projected, None, target)
   return jnp.sum(projected * grad, -1) * mask
 
 
-def quadrature_rule(quadrature, steps):
+def quadrature_rule(quadrature: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
   """Nodes alpha in [0, 1] and weights summing to 1: two float64 numpy arrays [steps]."""
   if quadrature == 'midpoint':
     return (np.arange(steps) + 0.5) / steps, np.full(steps, 1 / steps)
@@ -93,7 +98,7 @@ def quadrature_rule(quadrature, steps):
   return (nodes + 1) / 2, weights / 2
 
 
-def output_guided_rule(values, steps: int):
+def output_guided_rule(values: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
   """Nodes and weights per example from f along its path: values [segments + 1, batch] at alpha = i / segments.
 
   Non-uniform placement after Bhat & Raychowdhury (2023): more nodes where the output changes fast, read from a
@@ -141,7 +146,8 @@ def _chunked(values, step_chunk):
   return jnp.pad(values, ((0, chunks * chunk - len(values)), (0, 0))).reshape(chunks, chunk, -1)
 
 
-def path_values(model, params, projected, mask, label, alphas, target='prob', detach_attention=False):
+def path_values(model: Any, params: Any, projected: jax.Array, mask: jax.Array, label: jax.Array, alphas: jax.Array,
+                target: str = 'prob', detach_attention: bool = False) -> jax.Array:
   """f of class `label` [batch] at alpha P, every example at each alpha: alphas [n] -> [n, batch], one forward pass."""
   n = alphas.shape[0]
   stacked_forward = _logits_of_inputs(model, params, jnp.tile(mask, (n, 1)), detach_attention)
@@ -149,7 +155,8 @@ def path_values(model, params, projected, mask, label, alphas, target='prob', de
   return explained_value(stacked_forward(path), jnp.tile(label, n), target).reshape(n, -1)
 
 
-def path_gradient(model, params, projected, mask, label, alphas, target='prob', detach_attention=False):
+def path_gradient(model: Any, params: Any, projected: jax.Array, mask: jax.Array, label: jax.Array, alphas: jax.Array,
+                  target: str = 'prob', detach_attention: bool = False) -> jax.Array:
   """d f / d P at alpha P, for `chunk` alphas per example at once: alphas [chunk, batch] -> [chunk, batch, seq, k].
 
   projected: the inputs P [batch, seq, k]; label [batch]: the class explained. Row c*batch + b of the stacked
@@ -161,9 +168,11 @@ def path_gradient(model, params, projected, mask, label, alphas, target='prob', 
   return _gradient(stacked_forward, path, jnp.tile(label, chunk), target).reshape(chunk, *projected.shape)
 
 
-def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
-                         steps=50, quadrature='midpoint', guide_segments=4, step_chunk=None,
-                         path_tokens=MAX_PATH_TOKENS, tolerance=0., max_evaluations=512, kronrod_nodes=15):
+def integrated_gradients(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+                         target: str = 'prob', detach_attention: bool = False, steps: int = 50,
+                         quadrature: str = 'midpoint', guide_segments: int = 4, step_chunk: int | None = None,
+                         path_tokens: int = MAX_PATH_TOKENS, tolerance: float = 0., max_evaluations: int = 512,
+                         kronrod_nodes: int = 15) -> jax.Array:
   """Zero-embedding baseline, straight path, signed: [batch, seq].
 
   IG_t = sum_k P_tk * sum_j w_j d f / d P_tk (alpha_j P), the class fixed to the
@@ -201,7 +210,8 @@ def integrated_gradients(model, params, ids, mask, key=None, *, target='prob', d
   return jnp.sum(projected * mean_grad, -1) * mask
 
 
-def path_ends(model, params, projected, mask, target='prob'):
+def path_ends(model: Any, params: Any, projected: jax.Array, mask: jax.Array,
+              target: str = 'prob') -> tuple[jax.Array, jax.Array]:
   """(label [batch], gap [batch]): the class predicted at the inputs `projected`, and f(x) - f(zero baseline)."""
   forward = _logits_of_inputs(model, params, mask, False)
   logits = forward(projected)
@@ -217,8 +227,8 @@ def path_ends(model, params, projected, mask, target='prob'):
 POOL_PER_SLOT = 8
 
 
-def integrated_gradients_to_tolerance(model, params, ids, mask, *, target: str = 'prob', tolerance: float = 1e-3,
-                                      max_evaluations: int = 512, kronrod_nodes: int = 15,
+def integrated_gradients_to_tolerance(model: Any, params: Any, ids: jax.Array, mask: jax.Array, *, target: str = 'prob',
+                                      tolerance: float = 1e-3, max_evaluations: int = 512, kronrod_nodes: int = 15,
                                       path_tokens: int = MAX_PATH_TOKENS) -> adaptive_quadrature.Integral:
   """IG of each example to `tolerance` x |f(x) - f(0)|, by adaptive Gauss-Kronrod quadrature of its path.
 
@@ -248,9 +258,10 @@ def integrated_gradients_to_tolerance(model, params, ids, mask, *, target: str =
   return integral.replace(values=integral.values * mask)
 
 
-def integrated_gradients_counted(model, params, ids, mask, key=None, *, target='prob', detach_attention=False,
-                                 tolerance=1e-3, max_evaluations=512, kronrod_nodes=15, path_tokens=MAX_PATH_TOKENS,
-                                 **fixed_rule) -> tuple[jax.Array, dict]:
+def integrated_gradients_counted(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None,
+                                 *, target: str = 'prob', detach_attention: bool = False, tolerance: float = 1e-3,
+                                 max_evaluations: int = 512, kronrod_nodes: int = 15,
+                                 path_tokens: int = MAX_PATH_TOKENS, **fixed_rule) -> tuple[jax.Array, dict]:
   """IG to a tolerance and each document's counts: (scores [batch, seq], {count: [batch]}).
 
   counts: 'evaluations' <int>: the gradient evaluations spent; 'completeness_relative_error':
@@ -278,7 +289,7 @@ def summarise_counts(counts: dict) -> dict:
           for name, values in counts.items()}
 
 
-def attention(model, params, ids, mask, key=None):
+def attention(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None) -> jax.Array:
   """The model's attention weights: [batch, seq]."""
   weights = contract.apply(model, params, ids, mask)[1]
   if weights is None:
@@ -287,7 +298,7 @@ def attention(model, params, ids, mask, key=None):
   return weights * mask
 
 
-def uniform(model, params, ids, mask, key=None):
+def uniform(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None) -> jax.Array:
   """1/n on each of the n real tokens: [batch, seq]."""
   return mask / jnp.maximum(mask.sum(-1, keepdims=True), 1)
 
@@ -297,7 +308,7 @@ def _require_key(name, key):
     raise FaithjaxError(f"the {name!r} explainer samples from a PRNG key: call fn(params, ids, mask, key)")
 
 
-def random_normal(model, params, ids, mask, key=None):
+def random_normal(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None) -> jax.Array:
   """N(0, 1) per real token, drawn from `key`: [batch, seq]."""
   _require_key('random', key)
   return jax.random.normal(key, ids.shape) * mask
@@ -344,7 +355,8 @@ def _predicted(model, params, emb, mask, target):
   return label, explained_value(logits, label, target)
 
 
-def occlusion(model, params, ids, mask, key=None, *, target='prob', removal='pad', path_tokens=MAX_PATH_TOKENS):
+def occlusion(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+              target: str = 'prob', removal: str = 'pad', path_tokens: int = MAX_PATH_TOKENS) -> jax.Array:
   """Leave-one-out: f(x) - f(x without token t), the class predicted at x: [batch, seq].
 
   Every single-token removal of the batch runs in one program (seq variants). Under removal 'pad', a one-token
@@ -364,8 +376,9 @@ def _sample_mean(score, samples, ids, path_tokens):
   return jax.lax.map(score, jnp.arange(samples), batch_size=_variants_per_chunk(ids, path_tokens)).mean(0)
 
 
-def smoothgrad(model, params, ids, mask, key=None, *, target='prob', detach_attention=False, samples=10,
-               sigma=0.1, path_tokens=MAX_PATH_TOKENS):
+def smoothgrad(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+               target: str = 'prob', detach_attention: bool = False, samples: int = 10, sigma: float = 0.1,
+               path_tokens: int = MAX_PATH_TOKENS) -> jax.Array:
   """mean_n ||d f / d e (e + eps_n)||_2, eps_n ~ N(0, sigma^2) on real tokens' embeddings: [batch, seq].
 
   The saliency of `samples` noisy copies, averaged; the class is the one predicted at e.
@@ -383,35 +396,39 @@ def smoothgrad(model, params, ids, mask, key=None, *, target='prob', detach_atte
   return _sample_mean(noisy_saliency, samples, ids, path_tokens) * mask
 
 
-def smoothgrad_noise(key, n, shape, dtype):
+def smoothgrad_noise(key: jax.Array, n: int | jax.Array, shape: tuple, dtype: Any) -> jax.Array:
   """Sample n's N(0, 1) noise: [batch, seq, emb]."""
   return jax.random.normal(jax.random.fold_in(key, n), shape, dtype)
 
 
-def gradient_shap_draws(key, n, batch, pool_size):
+def gradient_shap_draws(key: jax.Array, n: int | jax.Array, batch: int, pool_size: int) -> tuple[jax.Array, jax.Array]:
   """Sample n's baseline (a row of the pool) and path point alpha ~ U(0, 1) per example: ([batch], [batch])."""
   row_key, alpha_key = jax.random.split(jax.random.fold_in(key, n))
   return jax.random.randint(row_key, (batch,), 0, pool_size), jax.random.uniform(alpha_key, (batch,))
 
 
-def fit_width(pool_ids, width):
+def fit_width(pool_ids: jax.Array, width: int) -> jax.Array:
   """Baseline documents cut or PAD-filled to `width` tokens: [pool, any] -> [pool, width]."""
   pool_ids = pool_ids[:, :width]
   return jnp.pad(pool_ids, ((0, 0), (0, width - pool_ids.shape[1])), constant_values=PAD_ID)
 
 
-def gradient_shap(model, params, ids, mask, key=None, *, target='prob', detach_attention=False, samples=10,
-                  baseline_ids=None, path_tokens=MAX_PATH_TOKENS):
+def gradient_shap(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+                  target: str = 'prob', detach_attention: bool = False, samples: int = 10, baseline_documents: int = 64,
+                  baseline_ids: jax.Array | None = None, path_tokens: int = MAX_PATH_TOKENS) -> jax.Array:
   """Expected Gradients: mean_n sum_d (e - b_n)_td d f / d e_td (b_n + alpha_n (e - b_n)): [batch, seq], signed.
 
-  Baselines b_n are embedded documents drawn from `baseline_ids` [pool, any width] (cut or
-  PAD-filled to the batch's width), or from the batch itself when None; alpha_n ~ U(0, 1)
+  Baselines b_n are embedded documents drawn from the first `baseline_documents` rows of
+  `baseline_ids` [pool, any width] (cut or PAD-filled to the batch's width; the pipeline draws
+  that many training documents, draw_baseline_documents), or from the batch itself when
+  None; alpha_n ~ U(0, 1)
   (gradient_shap_draws). Equals Captum's GradientShap with stdevs=0, summed over embedding dims.
   """
   _require_key('gradient_shap', key)
   emb = contract.embed(model, params, ids)
   label, _ = _predicted(model, params, emb, mask, target)
-  pool = emb if baseline_ids is None else contract.embed(model, params, fit_width(baseline_ids, ids.shape[1]))
+  pool = emb if baseline_ids is None else contract.embed(
+      model, params, fit_width(baseline_ids[:baseline_documents], ids.shape[1]))
   forward = _forward(model, params, mask, detach_attention)
 
   def path_score(n):
@@ -423,7 +440,7 @@ def gradient_shap(model, params, ids, mask, key=None, *, target='prob', detach_a
   return _sample_mean(path_score, samples, ids, path_tokens) * mask
 
 
-def kernel_shap_coalitions(key, mask, samples):
+def kernel_shap_coalitions(key: jax.Array, mask: jax.Array, samples: int) -> jax.Array:
   """Coalitions drawn from the Shapley kernel: <bool>[samples, batch, seq], False on PAD.
 
   Each picks a size k in 1..n-1 of the n real tokens with probability proportional to
@@ -457,8 +474,9 @@ def _coalition_values(model, params, ids, mask, coalitions, target, removal, pat
   return value, values, without(jnp.zeros_like(mask))
 
 
-def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='zero', samples=200, ridge=1e-3,
-                path_tokens=MAX_PATH_TOKENS):
+def kernel_shap(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+                target: str = 'prob', removal: str = 'zero', samples: int = 200, ridge: float = 1e-3,
+                path_tokens: int = MAX_PATH_TOKENS) -> jax.Array:
   """KernelSHAP, one feature per token: [batch, seq], signed, summing to f(x) - f(no token).
 
   Least squares of f(z) - f(no token) on the coalitions z of kernel_shap_coalitions,
@@ -483,7 +501,7 @@ def kernel_shap(model, params, ids, mask, key=None, *, target='prob', removal='z
   return jnp.linalg.solve(kkt, rhs[..., None])[:, :-1, 0] * mask
 
 
-def lime_coalitions(key, mask, samples):
+def lime_coalitions(key: jax.Array, mask: jax.Array, samples: int) -> jax.Array:
   """LIME perturbations: <bool>[samples, batch, seq], False on PAD.
 
   The first keeps every token; the others keep each real token with probability 1/2 (Captum's default
@@ -494,15 +512,16 @@ def lime_coalitions(key, mask, samples):
   return keep & mask
 
 
-def lime_weights(coalitions, mask, kernel_width=25.):
+def lime_weights(coalitions: jax.Array, mask: jax.Array, kernel_width: float = 25.) -> jax.Array:
   """exp(-d^2 / (2 width^2)), d = 100 x the cosine distance of a coalition to the whole document: [samples, batch]."""
   kept, n = coalitions.sum(-1), mask.sum(-1)
   distance = 100 * (1 - jnp.sqrt(kept / jnp.maximum(n, 1)))
   return jnp.exp(-distance**2 / (2 * kernel_width**2))
 
 
-def lime(model, params, ids, mask, key=None, *, target='prob', removal='zero', samples=200, ridge=1.,
-         path_tokens=MAX_PATH_TOKENS):
+def lime(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
+         target: str = 'prob', removal: str = 'zero', samples: int = 200, ridge: float = 1.,
+         path_tokens: int = MAX_PATH_TOKENS) -> jax.Array:
   """LIME, one feature per token: the coefficients of a weighted ridge regression: [batch, seq], signed.
 
   f(z) ~ intercept + z . phi over lime_coalitions z (Bernoulli(1/2) per token, Captum's sampling, not the lime
@@ -554,6 +573,13 @@ def _check_tolerance(options) -> None:
                         f'panel of kronrod_nodes points at least); got {options.max_evaluations:,}')
 
 
+def _check_gradient_shap(options) -> None:
+  """The sampling options (_check_sampling) and at least one baseline document."""
+  _check_sampling(options)
+  if options.baseline_documents < 1:
+    raise FaithjaxError(f'baseline_documents must be >= 1; got {options.baseline_documents}')
+
+
 def _check_sampling(options) -> None:
   """The options the removal and sampling explainers share: removal, samples, sigma, ridge."""
   if getattr(options, 'removal', 'pad') not in REMOVALS:
@@ -564,19 +590,18 @@ def _check_sampling(options) -> None:
     raise FaithjaxError(f'sigma and ridge must be finite and >= 0; got {options}')
 
 
-BASELINE_DOCUMENTS = 64  # GradientSHAP's baselines: this many training documents, drawn with --seed
-
-
-def baseline_documents(config, corpus) -> dict:
-  """GradientSHAP's baseline_ids: training documents PAD-filled to the longest of them, <int>[64, width]."""
+def draw_baseline_documents(config: Any, corpus: Any) -> dict:
+  """GradientSHAP's baseline_ids: its option `baseline_documents` training documents (all, if fewer), drawn
+  with --seed (streams.baseline_rng) and PAD-filled to the longest of them: <int>[documents, width]."""
   train_split = corpus.splits['train']
-  rows = np.random.default_rng([config.seed, 15]).choice(
-      len(train_split), min(BASELINE_DOCUMENTS, len(train_split)), replace=False)
+  count = config.explainer_options('gradient_shap').baseline_documents
+  rows = streams.baseline_rng(config.seed).choice(len(train_split), min(count, len(train_split)), replace=False)
   return {'baseline_ids': train_split.padded(rows, int(train_split.lengths[rows].max()))}
 
 
-def completeness_quality(model, params, split, scores, config) -> dict:
-  """IG's relative completeness error over a split (median, p90); none with detached attention."""
+def completeness_quality(model: Any, params: Any, split: encode.EncodedSplit, scores: np.ndarray, config: Any) -> dict:
+  """IG's relative completeness error over a split (median, p90) of its ragged map `scores` [len(split.ids)]; none
+  with detached attention."""
   if config.detach_attention:  # completeness holds for the true gradient only
     return {}
   _, errors = split_completeness(model, params, split, scores, config.eval_batch_size, config.target)
@@ -607,8 +632,10 @@ for _record in (
     plugins.Explainer('random', random_normal, needs_key=True, baseline=True),
     plugins.Explainer('occlusion', occlusion, check=_check_sampling),
     plugins.Explainer('smoothgrad', smoothgrad, needs_key=True, check=_check_sampling),
-    plugins.Explainer('gradient_shap', gradient_shap, needs_key=True, check=_check_sampling,
-                      data_options=baseline_documents),
+    plugins.Explainer('gradient_shap', gradient_shap, needs_key=True, check=_check_gradient_shap,
+                      data_options=draw_baseline_documents,
+                      option_help={'baseline_documents': 'GradientSHAP baselines: this many training documents, '
+                                                         'drawn with --seed.'}),
     plugins.Explainer('kernel_shap', kernel_shap, needs_key=True, check=_check_sampling),
     plugins.Explainer('lime', lime, needs_key=True, check=_check_sampling),
 ):
@@ -641,7 +668,7 @@ TRANSFORMS = {
     'l1': _l1,  # sum |score| = 1 per document (signs kept)
     'l2': _l2,  # ||scores||_2 = 1 per document
 }
-def base_name(name):
+def base_name(name: str) -> str:
   """'integrated_gradients.abs.l2' -> 'integrated_gradients', its map transforms checked against TRANSFORMS."""
   base, *transforms = name.split('.')
   unknown = [t for t in transforms if t not in TRANSFORMS]
@@ -651,7 +678,7 @@ def base_name(name):
   return base
 
 
-def parse_name(name):
+def parse_name(name: str) -> tuple[str, tuple[str, ...]]:
   """'integrated_gradients.abs.l2' -> ('integrated_gradients', ('abs', 'l2'))."""
   return plugins.get(plugins.Explainer, base_name(name)).name, tuple(name.split('.')[1:])
 
@@ -661,13 +688,13 @@ def explainer_of(name: str) -> plugins.Explainer:
   return plugins.EXPLAINERS[parse_name(name)[0]]
 
 
-def options_of(name):
+def options_of(name: str) -> tuple[str, ...]:
   """Every keyword argument explainer `name` takes, e.g. ('target', 'detach_attention', 'steps', ...)."""
   parameters = inspect.signature(explainer_of(name).fn).parameters.values()
   return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
 
 
-def check_options(name, options):
+def check_options(name: str, options: dict) -> None:
   """Raises a FaithjaxError on an option `name` does not take or a bad value (its record's `check`)."""
   record = explainer_of(name)
   unknown = set(options) - set(options_of(name))
@@ -706,7 +733,7 @@ def _jitted(name, counted=None):
   return jax.jit(_transformed(name, counted), static_argnums=0, static_argnames=static)
 
 
-def make_explainer(name, model, **options):
+def make_explainer(name: str, model: Any, **options) -> Callable:
   """Jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]` for explainer `name`.
 
   ids: <int>[batch, seq]; mask: <bool>[batch, seq], True on real tokens; key: a
@@ -717,7 +744,7 @@ def make_explainer(name, model, **options):
   return functools.partial(_jitted(name), model, **options)
 
 
-def make_counted_explainer(name, model, **options):
+def make_counted_explainer(name: str, model: Any, **options) -> Callable:
   """make_explainer's fn that also returns per-document counts, `fn(params, ids, mask, key=None) -> (scores
   [batch, seq], {count: [batch]})`, or None where `name` with these options counts nothing (its record's
   `counted`; IG: only to a tolerance)."""
@@ -728,7 +755,8 @@ def make_counted_explainer(name, model, **options):
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'target', 'detach_attention'))
-def completeness_error(model, params, ids, mask, attributions, target='prob', detach_attention=False):
+def completeness_error(model: Any, params: Any, ids: jax.Array, mask: jax.Array, attributions: jax.Array,
+                       target: str = 'prob', detach_attention: bool = False) -> tuple[jax.Array, jax.Array]:
   """How far IG is from completeness, sum_t IG_t = f(x) - f(zero baseline).
 
   attributions: IG scores [batch, seq] for the predicted class. Returns the
@@ -744,7 +772,8 @@ def completeness_error(model, params, ids, mask, attributions, target='prob', de
 IN_FLIGHT = 4  # batches dispatched ahead of the one being gathered
 
 
-def explain_split(fn, params, split, batch_size, key=None, progress=None):
+def explain_split(fn: Callable, params: Any, split: encode.EncodedSplit, batch_size: int, key: jax.Array | None = None,
+                  progress: str | None = None) -> np.ndarray:
   """Scores for every token of an EncodedSplit: flat float32, aligned with split.ids.
 
   Example i's scores are out[split.offsets[i]:split.offsets[i+1]], so the maps
@@ -756,8 +785,9 @@ def explain_split(fn, params, split, batch_size, key=None, progress=None):
   return explain_split_counted(lambda *args: (fn(*args), {}), params, split, batch_size, key, progress)[0]
 
 
-def explain_split_counted(fn, params, split, batch_size, key=None,
-                          progress=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def explain_split_counted(fn: Callable, params: Any, split: encode.EncodedSplit, batch_size: int,
+                          key: jax.Array | None = None,
+                          progress: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
   """explain_split of a counted explainer (make_counted_explainer: fn -> (scores, {count: [batch]})): (scores,
   as explain_split's, {count: [len(split)]})."""
   meter = io.Progress(progress, len(split)) if progress else None
@@ -793,7 +823,8 @@ STABILITY_DOCUMENTS = 64  # test documents whose maps under two keys give a samp
 STABLE = 0.9  # median seed stability below which a map depends on the seed (report.md says so)
 
 
-def seed_stability(fn, params, split, batch_size: int, keys) -> np.ndarray:
+def seed_stability(fn: Callable, params: Any, split: encode.EncodedSplit, batch_size: int,
+                   keys: jax.Array) -> np.ndarray:
   """How much a sampling explainer's maps depend on its key: [len(split)] per-document Spearman.
 
   fn: as make_explainer returns; keys: two PRNG keys. Each document's maps under the two keys (explain_split,
@@ -807,7 +838,8 @@ def seed_stability(fn, params, split, batch_size: int, keys) -> np.ndarray:
   return rho
 
 
-def split_completeness(model, params, split, attributions, batch_size, target='prob'):
+def split_completeness(model: Any, params: Any, split: encode.EncodedSplit, attributions: np.ndarray, batch_size: int,
+                       target: str = 'prob') -> tuple[np.ndarray, np.ndarray]:
   """completeness_error over a split whose IG maps are stored as explain_split returns them.
 
   Returns the absolute and the relative error, both [len(split)].
@@ -819,7 +851,7 @@ def split_completeness(model, params, split, attributions, batch_size, target='p
   return errors[0], errors[1]
 
 
-def explain_split_to_tolerance(model, params, split, batch_size: int,
+def explain_split_to_tolerance(model: Any, params: Any, split: encode.EncodedSplit, batch_size: int,
                                **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """integrated_gradients to a tolerance over an EncodedSplit, in length buckets of batch_size.
 
@@ -834,7 +866,7 @@ def explain_split_to_tolerance(model, params, split, batch_size: int,
   return scores, counts['evaluations'], counts['completeness_relative_error']
 
 
-def precision_at_k(scores, rationale, mask):
+def precision_at_k(scores: jax.Array, rationale: jax.Array, mask: jax.Array) -> jax.Array:
   """Share of the k top-scored real tokens that are in the rationale, k = rationale size.
 
   scores: [batch, seq] (ranked descending, ties by position); rationale, mask:

@@ -170,3 +170,27 @@ def stack(trees: Sequence[Any]) -> Any:
     raise FaithjaxError('the checkpoints have different architectures or vocabularies (parameter shapes); '
                         'stack only checkpoints of one model')
   return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def default_group(count: int) -> int:
+  """Checkpoints vmapped together: all of them on an accelerator, one at a time (scanned) on a CPU.
+
+  On a CPU, vmapping over checkpoints turns every matmul into a batched one
+  and every embedding lookup into a batched gather, which XLA:CPU runs 2-3x
+  slower than the same work as N plain kernels (experiments/results/
+  bench_checkpoints.md); a scan keeps the plain kernels and still runs all N
+  in one program. An accelerator is underfilled by one checkpoint's batch, so
+  there one N-times-larger vmapped program is the point. (The CI crashes once
+  blamed on this scan were the test process passing vm.max_map_count:
+  BUILD_NOTES, issue 18 session 5.)
+  """
+  return 1 if jax.default_backend() == 'cpu' else count
+
+
+def over_checkpoints(fn: Callable, stacked: Any, group: int) -> Any:
+  """fn over the leading [N] axis of every leaf of `stacked`: all N vmapped, or `group` at a time vmapped and the
+  groups scanned."""
+  count = jax.tree.leaves(stacked)[0].shape[0]
+  if group >= count:
+    return jax.vmap(lambda xs: fn(*xs))(stacked)
+  return jax.lax.map(lambda xs: fn(*xs), stacked, batch_size=None if group == 1 else group)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -32,6 +33,7 @@ from faithjax import plugins
 from faithjax import provenance
 from faithjax import reevaluate
 from faithjax import report
+from faithjax import streams
 from faithjax import timing
 from faithjax import train
 from faithjax import workdir as workdir_lib
@@ -46,12 +48,14 @@ from faithjax.models import contract
 from faithjax.models import weak_learner as weak_learner_model
 
 
-def make_model(config, corpus):
+def make_model(config: config_lib.RunConfig, corpus: encode.EncodedCorpus) -> Any:
   """The classifier `config.model` names, sized for the encoded corpus's vocabulary and classes."""
   return models.build(config, len(corpus.vocab), corpus.num_classes)
 
 
-def stage_encode(config, workdir, mesh=None):
+def stage_encode(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
+  """The encode stage: the corpus read, split and encoded into workdir.corpus; returns its summary (sizes,
+  vocabulary, protocol)."""
   del mesh  # host-side work
   about = corpora.describe(config.corpus, config.data_dir, config.split_seed)
   with (corpora.recording_reads() as files, text.keeping_punctuation(config.punctuation),
@@ -80,12 +84,13 @@ def stage_encode(config, workdir, mesh=None):
           'inputs': inputs.identity(files, about['data_dir'])}
 
 
-def make_weak_learner(config, corpus):
+def make_weak_learner(config: config_lib.RunConfig, corpus: encode.EncodedCorpus) -> weak_learner_model.WeakLearner:
+  """The weak learner (Jain & Wallace's map-weighted classifier) sized for the encoded corpus."""
   return weak_learner_model.WeakLearner(vocab_size=len(corpus.vocab), num_classes=corpus.num_classes,
                                         emb_dim=config.emb_dim, hidden=config.hidden)
 
 
-def weak_learner_config(config):
+def weak_learner_config(config: config_lib.RunConfig) -> config_lib.RunConfig:
   """The settings `train.fit` reads for a weak learner: the run's, with weak_epochs as epochs.
 
   Its selection may keep any epoch: --select_from_epoch is Jain & Wallace's rule for the classifier (Wiegreffe &
@@ -94,13 +99,17 @@ def weak_learner_config(config):
   return dataclasses.replace(config, epochs=config.weak_epochs, select_from_epoch=1)
 
 
-def load_classifier(config, workdir, corpus):
+def load_classifier(config: config_lib.RunConfig, workdir: workdir_lib.Workdir,
+                    corpus: encode.EncodedCorpus) -> tuple[Any, Any]:
+  """The classifier `config.model` names and its selected parameters from workdir's checkpoint: (model, params)."""
   model = make_model(config, corpus)
   abstract = jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))
   return model, train.restore_best(workdir.classifier_ckpt, abstract)
 
 
-def stage_train(config, workdir, mesh=None):
+def stage_train(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
+  """The train stage: the classifier trained and its best epoch kept; returns its test report, selected epoch and
+  history."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
   model = make_model(config, corpus)
   params, history = train.train_classifier(model, corpus, config, workdir.classifier_ckpt, mesh=mesh)
@@ -111,32 +120,35 @@ def stage_train(config, workdir, mesh=None):
           'history': history}
 
 
-def explainer_options(config, name: str) -> dict:
+def explainer_options(config: config_lib.RunConfig, name: str) -> dict:
   """The keyword options explainer `name` runs with: the run-wide settings it takes (plugins.SHARED_OPTIONS) and
   its options section, a map transform's being its base explainer's."""
   shared = {k: getattr(config, k) for k in plugins.SHARED_OPTIONS if k in explain.options_of(name)}
   return {**shared, **dataclasses.asdict(config.explainer_options(name))}
 
 
-def explainer_key(config, name, split_index):
-  """The PRNG key of a sampling explainer on one split (from --seed); None for the others."""
+def explainer_key(config: config_lib.RunConfig, name: str, split_index: int) -> jax.Array | None:
+  """The PRNG key (a scalar key array) of a sampling explainer on one split (streams.explainer_key); None for the
+  others."""
   if not explain.explainer_of(name).needs_key:
     return None
-  return jax.random.fold_in(jax.random.key(config.seed), split_index)
+  return streams.explainer_key(config.seed, split_index)
 
 
-def run_options(config, corpus, name) -> dict:
+def run_options(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, name: str) -> dict:
   """Explainer `name`'s options in this run: its config section and its data options (baseline documents)."""
   data_options = explain.explainer_of(name).data_options
   return {**explainer_options(config, name), **(data_options(config, corpus) if data_options else {})}
 
 
-def explainer_fn(config, corpus, model, name, mesh=None):
+def explainer_fn(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, model: Any, name: str,
+                 mesh: Any | None = None) -> Callable:
   """Explainer `name`'s fn(params, ids, mask, key) with the run's options, over `mesh`."""
   return parallel.sharded(mesh, explain.make_explainer(name, model, **run_options(config, corpus, name)))
 
 
-def explain_corpus(config, corpus, model, params, name, out, mesh=None):
+def explain_corpus(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, model: Any, params: Any, name: str,
+                   out: workdir_lib.Workdir, mesh: Any | None = None) -> None:
   """Explainer `name`'s maps of every split of `corpus`, stored at out.maps(name) (.npz, ragged like the ids) unless
   there, and its per-document counts, if it counts (explain.make_counted_explainer), at out.counts(name)."""
   path = out.maps(name)
@@ -156,7 +168,7 @@ def explain_corpus(config, corpus, model, params, name, out, mesh=None):
   io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
 
 
-def stage_explain(config, workdir, mesh=None):
+def stage_explain(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
   """Feature maps of every explainer on every split, stored as ragged arrays beside the ids (and the counts of an
   explainer that counts, summarised over test)."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
@@ -170,7 +182,7 @@ def stage_explain(config, workdir, mesh=None):
   return {'quality': summary, 'heatmaps': write_heatmaps(config, workdir, corpus, model, params, test_maps)}
 
 
-def counts_summary(workdir, name) -> dict:
+def counts_summary(workdir: workdir_lib.Workdir, name: str) -> dict:
   """{'per_document': summary over test} of the counts stored beside explainer `name`'s map (read verified), or {}
   where it stored none."""
   if not os.path.exists(workdir.counts(name)):
@@ -180,7 +192,7 @@ def counts_summary(workdir, name) -> dict:
       {key.removeprefix('test.'): values for key, values in counts.items() if key.startswith('test.')})}
 
 
-def store_absolute_maps(workdir, explainers):
+def store_absolute_maps(workdir: workdir_lib.Workdir, explainers: tuple[str, ...]) -> list[str]:
   """Stores |X| as the maps of 'X.abs' (elementwise: what explain.TRANSFORMS['abs'] computes) for every
   explainer X whose stored maps have a negative value; returns those explainers (for the others |X| is X)."""
   signed = []
@@ -193,8 +205,10 @@ def store_absolute_maps(workdir, explainers):
   return signed
 
 
-def write_heatmaps(config, workdir, corpus, model, params, maps, count=3):
-  """Token heatmaps (the paper's Figure 1) of `maps` ({explainer: test map}) for the first `count` test examples."""
+def write_heatmaps(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, corpus: encode.EncodedCorpus, model: Any,
+                   params: Any, maps: dict[str, np.ndarray], count: int = 3) -> list[str]:
+  """Token heatmaps (the paper's Figure 1) of `maps` ({explainer: test map, ragged [len(test.ids)]}) for the first
+  `count` test examples; returns the files' paths relative to the workdir."""
   test = corpus.splits['test']
   rows = np.arange(min(count, len(test)))
   predictions = train.predict_split(model, params, test.subset(rows)).argmax(-1)
@@ -208,9 +222,10 @@ def write_heatmaps(config, workdir, corpus, model, params, maps, count=3):
   return [os.path.relpath(p, workdir.root) for p in heatmap.write_heatmaps(workdir.root, examples, 'test')]
 
 
-def map_quality(model, params, split, scores, name, config):
+def map_quality(model: Any, params: Any, split: encode.EncodedSplit, scores: np.ndarray, name: str,
+                config: config_lib.RunConfig) -> dict:
   """The explainer's own measures (its record's `quality`: IG's completeness error) and, where the rationale is
-  known, precision@k of the top tokens."""
+  known, precision@k of the top tokens; scores: its ragged map of `split`, [len(split.ids)]."""
   measure = explain.explainer_of(name).quality
   quality = measure(model, params, split, scores, config) if measure and name == explain.base_name(name) else {}
   if split.rationale is not None:
@@ -221,19 +236,17 @@ def map_quality(model, params, split, scores, name, config):
   return quality
 
 
-STABILITY_STREAM = 2**31 - 1  # fold_in(key(--seed), this): the stability keys' stream, beside the splits' 0, 1, 2
-
-
-def seed_stability(config, corpus, model, params, name, mesh=None) -> dict:
+def seed_stability(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, model: Any, params: Any, name: str,
+                   mesh: Any | None = None) -> dict:
   """A sampling explainer's (its record `needs_key`) seed stability, {} for the others: the median per-document
   Spearman between its maps under two keys (explain.seed_stability) on explain.STABILITY_DOCUMENTS test documents,
   drawn with --split_seed so that every --seed measures the same ones."""
   if not explain.explainer_of(name).needs_key:
     return {}
   test = corpus.splits['test']
-  rows = np.random.default_rng([config.split_seed, 36]).choice(
+  rows = streams.stability_rng(config.split_seed).choice(
       len(test), min(explain.STABILITY_DOCUMENTS, len(test)), replace=False)
-  keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), STABILITY_STREAM))
+  keys = streams.stability_keys(config.seed)
   rho = explain.seed_stability(explainer_fn(config, corpus, model, name, mesh), params, test.subset(np.sort(rows)),
                                config.eval_batch_size, keys)
   median = float(np.nanmedian(rho)) if np.isfinite(rho).any() else None  # None: no document of 2 tokens
@@ -242,14 +255,15 @@ def seed_stability(config, corpus, model, params, name, mesh=None) -> dict:
   return {'seed_stability': stability}
 
 
-def test_subset(config, split):
-  """The test examples the deletion evaluation reads: all, or a sample shared by every --seed (reduced settings)."""
+def test_subset(config: config_lib.RunConfig, split: encode.EncodedSplit) -> np.ndarray:
+  """The test examples the deletion evaluation reads, <int>[n] sorted indices into `split`: all, or a sample shared
+  by every --seed (reduced settings)."""
   if not config.test_subset or config.test_subset >= len(split):
     return np.arange(len(split))
-  return np.sort(np.random.default_rng([config.split_seed, 7]).choice(len(split), config.test_subset, replace=False))
+  return np.sort(streams.test_subset_rng(config.split_seed).choice(len(split), config.test_subset, replace=False))
 
 
-def stage_evaluate(config, workdir, mesh=None):
+def stage_evaluate(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
   """Every registered evaluation (plugins.EVALUATIONS) of every map and baseline: deletion until flip (Table 3),
   ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5), and any plug-in's."""
   corpus = encode.EncodedCorpus.load(workdir.corpus)
@@ -258,7 +272,9 @@ def stage_evaluate(config, workdir, mesh=None):
                        lambda name: io.load_npz(workdir.maps(name)) if name in config.explainers else None, mesh=mesh)
 
 
-def evaluate_maps(config, corpus, model, params, out, names, maps_of, sections=None, mesh=None):
+def evaluate_maps(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, model: Any, params: Any,
+                  out: workdir_lib.Workdir, names: tuple[str, ...], maps_of: Callable[[str], dict | None],
+                  sections: tuple[str, ...] | None = None, mesh: Any | None = None) -> dict:
   """The evaluations `sections` (default every registered one) of the classifier on the maps `names`.
 
   maps_of(name) -> {split: ragged map}, or None for a registered explainer
@@ -302,7 +318,8 @@ STAGE_FUNCTIONS = {'encode': stage_encode, 'train': stage_train, 'explain': stag
                    'evaluate': stage_evaluate}
 
 
-def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
+def run_pipeline(config: config_lib.RunConfig, root: str, stages: tuple[str, ...] | list[str] = config_lib.STAGES,
+                 mesh: Any | None = None) -> dict:
   """Runs `stages` in order, skipping those already done, holding the workdir's lock; returns results.json's
   content."""
   unknown = [s for s in stages if s not in config_lib.STAGES]
@@ -317,7 +334,7 @@ def run_pipeline(config, root, stages=config_lib.STAGES, mesh=None):
     raise artefacts.with_redo_command(e) from None
 
 
-def stage_outputs(config, workdir, stage):
+def stage_outputs(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, stage: str) -> list[str]:
   """What a finished `stage` wrote that later stages read: a stage whose summary exists but whose output is
   missing (deleted as an artefact's fix) is run again, and must reproduce its summary."""
   return {'encode': [workdir.corpus], 'train': [workdir.classifier_ckpt],
@@ -391,7 +408,8 @@ def _run_stages(config, workdir, stages, mesh):
   return results
 
 
-def reevaluate_checkpoints(config, root, checkpoints, mesh=None):
+def reevaluate_checkpoints(config: config_lib.RunConfig, root: str, checkpoints: str | list[str],
+                           mesh: Any | None = None) -> None:
   """Every checkpoint of `checkpoints` (reevaluate.checkpoint_dirs) re-evaluated in one vmapped program per
   bucket, on the corpus `config` names; writes <root>/reevaluate.json.
 
@@ -433,6 +451,6 @@ def _reevaluate(config, root, dirs, mesh):
       subset=subset, batch_size=config.eval_batch_size,
       key=jax.random.key(config.seed),
       deletion_options=deletion.options_of(config),
-      weak=weak, mesh=mesh)
+      weak=weak, evaluation_options=config.evaluation, mesh=mesh)
   io.write_json(os.path.join(root, 'reevaluate.json'),
                 [{'test_examples': f'{len(subset)} of {test_size}', **row} for row in reevaluate.summary(results)])

@@ -13,6 +13,8 @@ explainer's options are its function's keyword-only arguments with a number,
 string or bool default (less the run-wide `SHARED_OPTIONS` and the memory
 knobs `MEMORY_OPTIONS`): they become a frozen dataclass, a config section and
 the flags `--explainer.<name>.<option>` (faithjax/config.py, faithjax/cli.py).
+An evaluation's options are the frozen dataclass its record names
+(`Evaluation.options`), flags `--evaluation.<name>.<option>`.
 """
 
 import dataclasses
@@ -23,7 +25,7 @@ from faithjax import FaithjaxError
 
 SHARED_OPTIONS = ('target', 'detach_attention')  # run-wide settings (RunConfig.target, .detach_attention)
 MEMORY_OPTIONS = ('step_chunk', 'path_tokens')  # how much runs at once: memory and speed, not results
-OPTION_TYPES = (bool, int, float, str)
+OPTION_TYPES = (bool, int, float, str)  # an explainer's options; an evaluation's may be tuples of them too
 
 
 def _first_line(text: str | None, default: str) -> str:
@@ -71,19 +73,84 @@ class Explainer:
 
   def make_options(self, **values) -> Any:
     """The options instance of `values` (the others at their defaults), type-checked and `check`ed."""
-    fields = {f.name: f for f in dataclasses.fields(self.options)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-      raise FaithjaxError(f'{self.name} takes the options {tuple(fields)}; got {unknown}')
-    for option, value in values.items():
-      kind = fields[option].type
-      if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        if not (kind is float and isinstance(value, int) and not isinstance(value, bool)):
-          raise FaithjaxError(f'--explainer.{self.name}.{option} must be a {kind.__name__}; got {value!r}')
-    options = self.options(**values)
-    if self.check:
-      self.check(options)
-    return options
+    return make_options(self, 'explainer', **values)
+
+
+def _coerce(flag: str, kind: type, default: Any, value: Any) -> Any:
+  """`value` as an option of type `kind` (its default `default`); a list (a list flag's strings, JSON) becomes a
+  tuple option's tuple, each element converted to the type of the default's; a FaithjaxError when it is not one."""
+  if kind is tuple and isinstance(value, (list, tuple)):
+    element = type(default[0]) if default else str
+    try:
+      return tuple(element(v) for v in value)
+    except (TypeError, ValueError):
+      raise FaithjaxError(f'{flag} must be a comma list of {element.__name__}s; got {value!r}') from None
+  if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+    return value
+  if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    return value
+  raise FaithjaxError(f'{flag} must be a {kind.__name__}; got {value!r}')
+
+
+def make_options(record: Any, kind: str, **values) -> Any:
+  """record.options(**values) (the others at their defaults), each value type-checked (a tuple option from a list)
+  and the instance `check`ed; kind ('explainer', 'evaluation') names the flags --<kind>.<name>.<option>."""
+  fields = {f.name: f for f in dataclasses.fields(record.options)}
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise FaithjaxError(f'{record.name} takes the options {tuple(fields)}; got {unknown}')
+  options = record.options(**{
+      option: _coerce(f'--{kind}.{record.name}.{option}', fields[option].type, fields[option].default, value)
+      for option, value in values.items()})
+  if record.check:
+    record.check(options)
+  return options
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoints:
+  """N checkpoints of one model and the examples they are re-evaluated on: what a stacked path reads.
+
+  reevaluate.py makes one per explainer. params: each checkpoint's parameters;
+  stacked: the same stacked on a leading [N] axis (parallel.stack); split: the
+  evaluated EncodedSplit; rows <int>[len(split)]: its examples' indices in the
+  whole split; seeds: each run's --seed; deletion: the removal options
+  (reevaluate.DELETION_DEFAULTS' keys); weak: None, or {'model': the
+  WeakLearner, 'norm', 'permutations'}, and weak_params each workdir's weak
+  learner of this explainer's maps; mesh: every batch split over its devices;
+  group: checkpoints vmapped together (parallel.over_checkpoints); options:
+  {evaluation: its options instance} (Evaluation.options).
+  """
+  dirs: tuple
+  model: Any
+  params: tuple
+  stacked: Any
+  split: Any
+  rows: Any
+  seeds: tuple
+  batch_size: int
+  deletion: Mapping[str, Any]
+  weak: Mapping[str, Any] | None = None
+  weak_params: tuple | None = None
+  mesh: Any = None
+  group: int = 1
+  options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stacked:
+  """An evaluation's path in re-evaluation of N checkpoints at once (`--mode=reevaluate`, reevaluate.py).
+
+  run(checkpoints, stacked_maps) -> {array: [N, len(split), ...]}, all N in one
+  program per bucket (stacked_maps [N, len(split.ids)]: checkpoint i's ragged
+  map in row i); loop(checkpoints, stacked_maps) -> the same, one checkpoint at
+  a time with the single-model code: run's reference, which tests compare it
+  with; result(arrays, checkpoints) -> one checkpoint's entry (its arrays
+  without the [N] axis), read like the evaluate stage's summary.
+  """
+  run: Callable[[Checkpoints, Any], Mapping[str, Any]]
+  loop: Callable[[Checkpoints, Any], Mapping[str, Any]]
+  result: Callable[[Mapping[str, Any], Checkpoints], dict]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +164,16 @@ class Evaluation:
   'uniform', which ranks tokens by position only). `scores`: the numbers it
   contributes to tables, rankings and the agreement study
   (faithfulness.evaluations.Score, each with its orientation). `stacked`:
-  whether re-evaluation of many checkpoints at once (reevaluate.py) computes
-  it; one that is not stacked is left out there, and the log says so. `trains`: it trains a model on the
-  maps of the train and valid splits too (the weak learner, the shuffle test).
+  its path in re-evaluation of many checkpoints at once (`--mode=reevaluate`,
+  reevaluate.py; a `Stacked` record); None: not stacked, left out there, and
+  the log says so. `trains`: it trains a model on the maps of the train and
+  valid splits too (the weak learner, the shuffle test); re-evaluation then
+  reads each workdir's trained one (Checkpoints.weak_params). `options`: a
+  frozen dataclass of the settings that change its results (e.g. ERASER's
+  percents; a field of a number, string, bool or tuple of one of them, with a
+  default), a config section and the flags --evaluation.<name>.<option>; its
+  instance reaches `evaluate` as context.config.evaluation_options(name) and a
+  stacked path as checkpoints.options[name].
   The baselines (uniform, random) reach it as maps like any explainer's.
   """
   name: str
@@ -107,12 +181,19 @@ class Evaluation:
   summarise: Callable
   applies: Callable[[str], bool] = lambda explainer: True
   scores: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-  stacked: bool = False
+  stacked: 'Stacked | None' = None
   trains: bool = False
   help: str = ''  # one line for docs; default: evaluate's docstring's first line
+  options: type = dataclasses.make_dataclass('NoOptions', [], frozen=True)  # frozen dataclass of its settings
+  check: Callable[[Any], None] | None = None  # options instance -> None; raises FaithjaxError on a bad value
+  option_help: Mapping[str, str] = dataclasses.field(default_factory=dict)  # option -> its flag's help
 
   def __post_init__(self):
     object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.evaluate), self.name))
+
+  def make_options(self, **values) -> Any:
+    """The options instance of `values` (the others at their defaults), type-checked and `check`ed."""
+    return make_options(self, 'evaluation', **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +243,7 @@ CORPORA: dict[str, Corpus] = {}
 _TABLES = {Explainer: EXPLAINERS, Evaluation: EVALUATIONS, Model: MODELS, Corpus: CORPORA}
 
 
-def register(record: Explainer | Evaluation | Model | Corpus):
+def register(record: Explainer | Evaluation | Model | Corpus) -> Explainer | Evaluation | Model | Corpus:
   """Adds (or replaces) a plug-in under its name; returns it."""
   if type(record) not in _TABLES:
     raise FaithjaxError(f'register takes an Explainer, Evaluation, Model or Corpus record; got {record!r}')
@@ -173,7 +254,7 @@ def register(record: Explainer | Evaluation | Model | Corpus):
   return record
 
 
-def get(kind: type, name: str):
+def get(kind: type, name: str) -> Any:
   """The registered record of `kind` (Explainer, Evaluation, Model, Corpus) named `name`."""
   table = _TABLES[kind]
   if name not in table:

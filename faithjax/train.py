@@ -33,6 +33,7 @@ from faithjax import interrupts
 from faithjax import io
 from faithjax import metrics
 from faithjax import parallel
+from faithjax import streams
 from faithjax.data import encode
 from faithjax.data.text import PAD_ID
 from faithjax.models import contract
@@ -366,7 +367,7 @@ def _fit_epochs(state, last, best, loss_fn, tx, train_batches, evaluate, config,
     progress = io.Progress(f'{label} epoch {epoch + 1}/{config.epochs}', len(batches), unit='batch')
     losses = []
     for i, batch in enumerate(batches):
-      key = parallel.replicate(mesh, jax.random.fold_in(jax.random.key(config.seed), epoch * 1_000_003 + i))
+      key = parallel.replicate(mesh, streams.train_step_key(config.seed, epoch, i))
       state['params'], state['opt_state'], loss = train_step(state['params'], state['opt_state'], place(batch), key,
                                                              loss_fn=loss_fn, tx=tx)
       losses.append(loss)

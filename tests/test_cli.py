@@ -24,7 +24,7 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   values = flags.FlagValues()
   cli.define_config_flags(values)
   for field in dataclasses.fields(config_lib.RunConfig):
-    if field.name == 'explainer':  # a section: one flag per option of every registered explainer (below)
+    if field.name in config_lib.SECTIONS:  # one flag per option of every registered explainer, evaluation (below)
       continue
     flag = values[field.name]
     assert flag.default is None and field.metadata['help'] in flag.help
@@ -39,6 +39,10 @@ def test_every_runconfig_field_is_a_flag_with_its_help_and_choices():
   assert isinstance(steps, flags.Flag) and 'Default: 50 (synthetic: 20)' in steps.help
   assert values['explainer.lime.samples'].help.endswith('Default: 200.')
   assert 'Old name of --explainer.integrated_gradients.steps' in values['ig_steps'].help  # recorded commands run
+  percents = values['evaluation.eraser.percents']  # a tuple option: a comma list
+  assert percents.default is None and percents.help.endswith('Default: 1,5,10,20,50.')
+  values(['prog', '--evaluation.eraser.percents=10,50'])
+  assert percents.value == ['10', '50']
 
 
 def test_smoke_preset_applies_its_sizes_to_every_corpus():
@@ -110,3 +114,18 @@ def test_os_errors_are_one_line_naming_the_file_and_the_cause(capsys):
   assert code == 1
   assert err == f'faithjax: error: cannot read or write /runs/x/maps/saliency.npz: {os.strerror(errno.ENOSPC)}\n'
   assert _exit_of(FaithjaxError('bad'), capsys) == (2, 'faithjax: error: bad\n')
+
+
+def test_preset_is_one_flag_definition_that_describes_every_preset():
+  assert set(config_lib.PRESET_HELP) == set(config_lib.PRESETS)
+  values = flags.FlagValues()
+  config_lib.define_preset_flag('reduced', of=' per seed', flag_values=values)
+  preset = values['preset']
+  assert preset.default == 'reduced' and tuple(preset.parser.enum_values) == tuple(config_lib.PRESETS)
+  assert 'Settings per seed (config.PRESETS)' in preset.help
+  assert all(f'{name}: {text}' in preset.help for name, text in config_lib.PRESET_HELP.items())
+  with pytest.raises(FaithjaxError, match='unknown preset'):
+    config_lib.define_preset_flag('gpu', flag_values=flags.FlagValues())
+  scripts = [os.path.join(REPO, 'faithjax', 'command.py')] + sorted(
+      os.path.join(REPO, 'experiments', f) for f in os.listdir(os.path.join(REPO, 'experiments')) if f.endswith('.py'))
+  assert not [s for s in scripts if "DEFINE_enum('preset'" in open(s).read()]  # each entry point uses the one above

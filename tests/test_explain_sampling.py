@@ -179,7 +179,7 @@ def test_smoothgrad_without_noise_is_saliency(x64):
         reference_scores('saliency', model, params, ids, mask))
 
 
-@pytest.mark.parametrize('pool_from', ['batch', 'documents'])
+@pytest.mark.parametrize('pool_from', ['batch', 'documents', 'first_two_documents'])
 def test_gradient_shap_matches_path_sample_loop(x64, pool_from):
   model, params = tiny_model('bilstm')
   ids, mask = random_batch()
@@ -189,6 +189,8 @@ def test_gradient_shap_matches_path_sample_loop(x64, pool_from):
     baseline_ids = np.random.default_rng(5).integers(2, 50, (3, 15))
     baseline_ids[1, 6:] = 0
     options, pool = dict(baseline_ids=baseline_ids), contract.embed(model, params, baseline_ids[:, :12])
+    if pool_from == 'first_two_documents':  # its option baseline_documents: the first 2 rows of baseline_ids
+      options, pool = dict(options, baseline_documents=2), pool[:2]
   scores = fast('gradient_shap', model, params, ids, mask, samples=SAMPLES, path_tokens=100, **options)
   check(scores, per_example(lambda e, row: reference_gradient_shap(e, row, pool, len(ids)), model, params, ids, mask))
 

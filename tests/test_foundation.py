@@ -11,8 +11,10 @@ import pytest
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
+from faithjax import streams
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
@@ -270,3 +272,56 @@ def test_a_run_killed_between_its_best_and_last_checkpoints_resumes(corpus, tmp_
   shutil.rmtree(tmp_path / 'killed' / 'last' / '0')  # as if killed after epoch 1's 'best' save, before 'last'
   _, resumed, _ = train_small(corpus, tmp_path / 'killed', epochs=2)
   jax.tree_util.tree_map(np.testing.assert_array_equal, resumed, straight)
+
+
+def test_eraser_percents_are_a_setting_in_the_fingerprint_and_an_old_config_reads_as_the_default(tmp_path):
+  """A config.json of before evaluation sections reads as ERASER's default bins: same fingerprint, resumed; other
+  bins (a list flag's strings) are another config."""
+  config = config_lib.make_config('sst', preset='cpu')
+  assert config.fingerprint()['evaluation'] == {'eraser': {'percents': [1, 5, 10, 20, 50]}}
+  old = {k: v for k, v in config.fingerprint().items() if k != 'evaluation'}
+  io.save_json(str(tmp_path / 'config.json'), old)
+  workdir_lib.prepare_workdir(str(tmp_path), config)  # the same settings: resumed
+  assert config_lib.from_saved(old) == config and config_lib.from_saved(old).fingerprint() == config.fingerprint()
+  other = config_lib.make_config('sst', preset='cpu', **{'evaluation.eraser.percents': ['10', '50']})
+  assert other.evaluation_options('eraser').percents == (10, 50)
+  assert other.fingerprint()['evaluation'] == {'eraser': {'percents': [10, 50]}}
+  assert config_lib.from_saved(other.fingerprint()) == other
+  with pytest.raises(FaithjaxError, match=r'different config \(evaluation\)'):
+    workdir_lib.prepare_workdir(str(tmp_path), other)
+
+
+@pytest.mark.parametrize('percents, message', [(['ten'], 'must be a comma list of ints'),
+                                               ([0, 50], r'must be numbers in 1\.\.100'),
+                                               ([], r'must be numbers in 1\.\.100')])
+def test_bad_eraser_percents_are_refused(percents, message):
+  with pytest.raises(FaithjaxError, match=message):
+    config_lib.make_config('synthetic', **{'evaluation.eraser.percents': percents})
+
+
+def test_the_named_seed_streams_draw_what_the_inline_salts_drew():
+  """streams.py names the streams; each is the value its salt gave inline before, so runs do not change."""
+  same = lambda a, b: np.testing.assert_array_equal(jax.random.key_data(a), jax.random.key_data(b))
+  same(streams.train_step_key(3, 2, 5), jax.random.fold_in(jax.random.key(3), 2 * 1_000_003 + 5))
+  same(streams.explainer_key(3, 2), jax.random.fold_in(jax.random.key(3), 2))
+  same(streams.stability_keys(3), jax.random.split(jax.random.fold_in(jax.random.key(3), 2**31 - 1)))
+  for rng, salt in ((streams.baseline_rng, 15), (streams.test_subset_rng, 7), (streams.stability_rng, 36)):
+    draws = lambda generator: generator.integers(1 << 30, size=4).tolist()
+    assert draws(rng(3)) == draws(np.random.default_rng([3, salt]))
+
+
+def test_gradient_shap_baseline_documents_is_an_option_the_pipeline_draws(tmp_path):
+  """--explainer.gradient_shap.baseline_documents sets how many training documents the baselines are; the default
+  is the 64 of before, and an old config (no such option) reads as it."""
+  raw = synthetic.generate(seed=0, sizes={'train': 80, 'valid': 4, 'test': 4}, min_len=3, max_len=8)
+  corpus = encode.encode_corpus('synthetic', raw)[0]
+  config = config_lib.make_config('synthetic', explainers=('gradient_shap',))
+  assert explain.draw_baseline_documents(config, corpus)['baseline_ids'].shape[0] == 64
+  few = config.with_options('gradient_shap', baseline_documents=5)
+  assert explain.draw_baseline_documents(few, corpus)['baseline_ids'].shape[0] == 5
+  assert few.fingerprint()['explainer']['gradient_shap']['baseline_documents'] == 5
+  old = config.fingerprint()
+  del old['explainer']['gradient_shap']['baseline_documents']
+  assert config_lib.from_saved(old).fingerprint() == config.fingerprint()
+  with pytest.raises(FaithjaxError, match='baseline_documents must be >= 1'):
+    config.with_options('gradient_shap', baseline_documents=0)

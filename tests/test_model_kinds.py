@@ -15,7 +15,6 @@ import faithjax
 from faithjax import FaithjaxError
 from faithjax import explain
 from faithjax import parallel
-from faithjax import reevaluate
 from faithjax import train
 from faithjax.models import contract
 
@@ -225,7 +224,7 @@ def test_stacked_parameters_of_each_kind_re_evaluate_like_one_at_a_time(models, 
   model, params = models[kind]
   other = jax.tree.map(lambda x: x * 0.5, params)
   ids, mask = batch()
-  stacked = reevaluate.over_checkpoints(lambda p: explain.make_explainer('saliency', model)(p, ids, mask),
+  stacked = parallel.over_checkpoints(lambda p: explain.make_explainer('saliency', model)(p, ids, mask),
                                         (parallel.stack([params, other]),), group=2)
   for i, p in enumerate((params, other)):
     np.testing.assert_allclose(stacked[i], explain.make_explainer('saliency', model)(p, ids, mask), rtol=1e-5,

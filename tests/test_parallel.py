@@ -11,12 +11,15 @@ import pytest
 import conftest
 
 from faithjax import FaithjaxError
+from faithjax import metrics
 from faithjax import parallel
+from faithjax import plugins
 from faithjax import reevaluate
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.data import synthetic
+from faithjax.faithfulness import eraser
 from faithjax import io
 from faithjax.models import classifier
 from faithjax.models import contract
@@ -126,8 +129,8 @@ def test_stacked_weak_learners_and_shuffle_equal_loop(runs, corpus, model, weak_
 
 def test_checkpoints_are_scanned_on_a_cpu_and_vmapped_together_elsewhere(monkeypatch):
   for backend, group in (('cpu', 1), ('gpu', 8), ('tpu', 8)):
-    monkeypatch.setattr(reevaluate.jax, 'default_backend', lambda b=backend: b)
-    assert reevaluate.default_group(8) == group, backend
+    monkeypatch.setattr(parallel.jax, 'default_backend', lambda b=backend: b)
+    assert parallel.default_group(8) == group, backend
 
 
 def test_a_missing_weak_learner_is_a_clear_error(corpus, model, weak_model, tmp_path):
@@ -180,3 +183,59 @@ def test_a_workdir_encoded_with_another_vocabulary_is_refused(corpus, model, tmp
     reevaluate.reevaluate([str(workdir)], corpus, model, ['saliency'])
   corpus.save(str(workdir / 'corpus.npz'))
   assert len(reevaluate.reevaluate([str(workdir)], corpus, model, ['saliency'])) == 1
+
+
+def _peak_share(maps, lengths):
+  """Stacked: each example's largest |score| over its total |score|, for all N maps at once: [N, n]."""
+  starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+  magnitude = np.abs(maps)
+  return np.maximum.reduceat(magnitude, starts, axis=1) / np.add.reduceat(magnitude, starts, axis=1)
+
+
+def _loop_peak_share(maps, lengths):
+  """The reference: one checkpoint and one example at a time."""
+  ends = np.cumsum(lengths)
+  return np.array([[np.abs(m[end - n:end]).max() / np.abs(m[end - n:end]).sum() for n, end in zip(lengths, ends)]
+                   for m in maps])
+
+
+def test_a_registered_evaluation_with_a_stacked_path_is_re_evaluated(runs, corpus, model, monkeypatch):
+  """A user's evaluation, registered from outside the package with a stacked path, appears in both paths; one
+  without a stacked path does not."""
+  path = plugins.Stacked(
+      run=lambda checkpoints, maps: {'peak': _peak_share(maps, checkpoints.split.lengths)},
+      loop=lambda checkpoints, maps: {'peak': _loop_peak_share(maps, checkpoints.split.lengths)},
+      result=lambda arrays, checkpoints: {'peak': arrays['peak'], **metrics.mean_with_ci(arrays['peak'])})
+  evaluate = lambda context, explainer, maps: {}
+  monkeypatch.setitem(plugins.EVALUATIONS, 'peak', plugins.Evaluation('peak', evaluate, lambda saved: {},
+                                                                      stacked=path))
+  monkeypatch.setitem(plugins.EVALUATIONS, 'unstacked', plugins.Evaluation('unstacked', evaluate,
+                                                                           lambda saved: {}))
+  assert 'peak' in [r.name for r in reevaluate.stacked_evaluations(weak=False)]
+  options = dict(explainers=['saliency'], subset=np.arange(0, 24, 3), batch_size=8, deletion_options=DELETION)
+  stacked = reevaluate.reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  loop = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  for one, other in zip(stacked, loop):
+    assert 'unstacked' not in one and 'weak_learner' not in one  # no weak options: the trained ones left out
+    np.testing.assert_allclose(one['peak']['saliency']['peak'], other['peak']['saliency']['peak'], rtol=1e-5)
+    assert one['peak']['saliency']['n'] == 8 and 0 < one['peak']['saliency']['mean'] <= 1
+    np.testing.assert_array_equal(one['deletion']['saliency']['rates'], other['deletion']['saliency']['rates'])
+  assert 'peak' in reevaluate.summary(stacked)[0] and 'peak' not in reevaluate.summary(stacked)[0]['peak']['saliency']
+
+
+def test_eraser_percents_option_changes_the_bins_in_both_paths(runs, corpus, model):
+  """Other ERASER bins (its evaluation option): the stacked path equals the loop, and each bin equals the default
+  run's bin of the same percent."""
+  options = dict(explainers=['saliency'], subset=np.arange(0, 24, 4), batch_size=8, deletion_options=DELETION)
+  bins = {'eraser': eraser.EraserOptions(percents=(10, 50))}
+  default = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, **options)
+  stacked = reevaluate.reevaluate(str(runs / 'seed*'), corpus, model, evaluation_options=bins, **options)
+  loop = reevaluate.loop_reevaluate(str(runs / 'seed*'), corpus, model, evaluation_options=bins, **options)
+  for one, other, before in zip(stacked, loop, default):
+    got, expected = one['eraser']['saliency']['per_example'], before['eraser']['saliency']['per_example']
+    for kind in ('comprehensiveness', 'sufficiency'):
+      assert got[kind].shape == (6, 2)
+      np.testing.assert_allclose(got[kind], other['eraser']['saliency']['per_example'][kind], atol=1e-6)
+      np.testing.assert_allclose(got[kind], expected[kind][:, [2, 4]], atol=1e-6)  # 10% and 50% of (1, 5, 10, 20, 50)
+    aopc = lambda result: result['eraser']['saliency']['aopc_sufficiency']['mean']
+    assert aopc(one) != aopc(before)

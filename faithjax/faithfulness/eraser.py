@@ -5,12 +5,14 @@ example's probes run in one forward. The `evaluate` / `summarise` pair is the
 entry point the evaluation registry (evaluations.py) calls.
 """
 
+import dataclasses
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faithjax import FaithjaxError
 from faithjax import batching
 from faithjax import faithfulness
 from faithjax import metrics
@@ -25,6 +27,18 @@ if TYPE_CHECKING:  # evaluations imports this module
 
 PERCENTS = (1, 5, 10, 20, 50)
 AOPC = ('aopc_comprehensiveness', 'aopc_sufficiency')
+
+
+@dataclasses.dataclass(frozen=True)
+class EraserOptions:
+  """ERASER's settings (plugins.Evaluation.options; flags --evaluation.eraser.<option>)."""
+  percents: tuple = PERCENTS  # the bins: the top b% of each document's real tokens, rounded up
+
+
+def check(options: EraserOptions) -> None:
+  """Refuses bins outside 1..100 or none at all."""
+  if not options.percents or not all(0 < p <= 100 for p in options.percents):
+    raise FaithjaxError(f'--evaluation.eraser.percents must be numbers in 1..100; got {options.percents}')
 
 
 def removal_counts(n: jax.Array, percents: Sequence[int]) -> jax.Array:
@@ -83,8 +97,9 @@ def evaluate(context: 'evaluations.Context', explainer: str,
   """Per-example ERASER scores of one map on the context's test examples, and their indices (eraser_scores's
   arrays with a leading [len(subset)] axis); maps: {split: ragged map [tokens]}."""
   part, scores = context.test_part(explainer, maps)
-  return {'indices': context.subset, **eraser_metrics(context.model, context.params, part, scores,
-                                                      **deletion.options_of(context.config), mesh=context.mesh)}
+  return {'indices': context.subset, **eraser_metrics(
+      context.model, context.params, part, scores, **deletion.options_of(context.config),
+      percents=context.config.evaluation_options('eraser').percents, mesh=context.mesh)}
 
 
 def summarise(saved: Mapping[str, np.ndarray]) -> dict[str, dict]:

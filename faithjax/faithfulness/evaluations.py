@@ -24,6 +24,7 @@ from faithjax.data import encode
 from faithjax.faithfulness import deletion
 from faithjax.faithfulness import eraser
 from faithjax.faithfulness import shuffle
+from faithjax.faithfulness import stacked
 from faithjax.faithfulness import weak_learner
 
 
@@ -92,14 +93,19 @@ class Score:
 
 # Registered in the order of the tables (the paper's Tables 3, 4 and 5, then ERASER).
 for _record in (
-    plugins.Evaluation('deletion', deletion.evaluate, deletion.summarise, deletion.applies, stacked=True,
+    plugins.Evaluation('deletion', deletion.evaluate, deletion.summarise, deletion.applies,
+                       stacked=stacked.DELETION,
                        scores={'deletion_rate': Score('deletion rate', -1., 'deletion', per_example='rates')}),
-    plugins.Evaluation('weak_learner', weak_learner.evaluate, weak_learner.summarise, trains=True, stacked=True,
+    plugins.Evaluation('weak_learner', weak_learner.evaluate, weak_learner.summarise, trains=True,
+                       stacked=stacked.WEAK_LEARNER,
                        scores={'weak_learner_f1': Score('weak-learner F1', 1., 'weak_learner', statistic='f1',
                                                         units=weak_learner.f1_units)}),
-    plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise, trains=True, stacked=True,
+    plugins.Evaluation('shuffle', shuffle.evaluate, shuffle.summarise, trains=True, stacked=stacked.SHUFFLE,
                        scores={'shuffle_tvd': Score('shuffle TVD', 1., 'shuffle', per_example='median_tvd')}),
-    plugins.Evaluation('eraser', eraser.evaluate, eraser.summarise, eraser.applies, stacked=True, scores={
+    plugins.Evaluation('eraser', eraser.evaluate, eraser.summarise, eraser.applies, stacked=stacked.ERASER,
+                       options=eraser.EraserOptions, check=eraser.check,
+                       option_help={'percents': 'ERASER bins: the top b% of each document\'s tokens, a comma list.'},
+                       scores={
         'eraser_comprehensiveness': Score('ERASER AOPC comprehensiveness', 1., 'eraser',
                                           statistic='aopc_comprehensiveness', per_example='aopc_comprehensiveness'),
         'eraser_sufficiency': Score('ERASER AOPC sufficiency', -1., 'eraser', statistic='aopc_sufficiency',
