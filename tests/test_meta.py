@@ -20,11 +20,13 @@ from faithjax import metrics
 from faithjax import pipeline
 from faithjax import runs
 from faithjax import workdir as workdir_lib
+from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
 from faithjax.meta import measure
 from faithjax.meta import render
 from faithjax.models import contract
 from tests import conftest
+from tests import test_metrics
 
 EXPLAINERS = ('saliency',)
 SECTIONS = ('eraser',)  # its probes run in one forward per length bucket: the fewest programs to compile
@@ -90,6 +92,8 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
       (s, b) for s in ('kendall_tau', 'spearman_rho') for b in (True, False)}
   assert 0 <= meta.concordance.w <= 1
   assert measure.RANDOM in {e.explainer for e in meta.per_example}
+  assert all(c.ci95[0] <= c.value <= c.ci95[1] and c.p <= c.p_bh for e in meta.per_example
+             for c in (e.rho, e.partial_rho) if np.isfinite(c.value))
   verdicts = measure.verdicts(meta)
   assert {v.score for v in verdicts} == scores and all(v.pairs > 0 for v in verdicts)
   page = render.markdown(meta)
@@ -200,6 +204,48 @@ def test_kendalls_w_is_biased_low_and_its_interval_undercovers_when_explainers_a
   measure.concordance_interval's docstring states)."""
   coverage, w, population = w_coverage(SEED_DOMINATED, .05)
   assert coverage < .85 and w < population - .2
+
+
+def per_example_units(rng, n_seeds, n):
+  """Two rows of per_example_units' arrays [n_seeds, n]: scores related through a shared example effect and
+  through length, a margin per seed."""
+  length = np.broadcast_to(rng.integers(5, 40, n).astype(float), (n_seeds, n))
+  example = rng.normal(size=n)
+  x = example + .05 * length + rng.normal(size=(n_seeds, n)) + rng.normal(scale=.3, size=(n_seeds, 1))
+  y = example + .05 * length + rng.normal(size=(n_seeds, n))
+  margin = rng.random((n_seeds, n))
+  return {('deletion_rate', 'eraser_comprehensiveness', 'saliency'): (x, y, length, margin),
+          ('deletion_rate', 'eraser_comprehensiveness', 'random'): (x, rng.normal(size=(n_seeds, n)), length, margin)}
+
+
+def test_per_example_rows_match_a_loop_over_seeds_and_resamples_with_its_own_draws():
+  """Each rho is the mean over seeds of scipy's (or the partial one's); its CI half-width is the t interval of
+  the three resampled parts' variances that a loop over seeds and resamples measures with its own draws (within
+  their Monte Carlo error, 400 resamples); p_bh is Benjamini–Hochberg over all four p's of the table."""
+  rng = np.random.default_rng(7)
+  n_seeds, n, n_resamples = 3, 40, 400
+  units = per_example_units(rng, n_seeds, n)
+  rows = measure.per_example(units, 'crossed', n_resamples=n_resamples, seed=3)
+  plain = lambda x, y, *_: stats.spearmanr(x, y).statistic
+  partial = lambda x, y, length, margin: agreement.partial_spearman(x, y, [length, margin])
+  for i, (row, arrays) in enumerate(zip(rows, units.values())):
+    assert row.examples == n
+    for correlation, statistic in ((row.rho, plain), (row.partial_rho, partial)):
+      assert correlation.value == pytest.approx(np.mean([statistic(*(a[k] for a in arrays)) for k in range(n_seeds)]))
+      if i:  # the loop's seconds: one row is enough
+        continue
+      seeds, shared, per_seed = test_metrics.loop_two_level_variances(arrays, statistic, n_resamples, seed=9)
+      # metrics.variance_parts written out (each plug-in variance scaled by k / (k - 1); the part the seeds share
+      # through the examples) and a t of Welch-Satterthwaite's degrees of freedom
+      seed_part = n_seeds / (n_seeds - 1) * seeds
+      example_part = n_seeds / (n_seeds - 1) * n / (n - 1) * max(shared - per_seed, 0.)
+      df = (seed_part + example_part) ** 2 / (seed_part ** 2 / (n_seeds - 1) + example_part ** 2 / (n - 1))
+      half = stats.t.ppf(.975, df) * np.sqrt(seed_part + example_part)
+      assert (correlation.ci95[1] - correlation.ci95[0]) / 2 == pytest.approx(half, rel=.25)
+  p = [c.p for row in rows for c in (row.rho, row.partial_rho)]
+  np.testing.assert_allclose([c.p_bh for row in rows for c in (row.rho, row.partial_rho)],
+                             stats.false_discovery_control(p))
+  assert rows[0].rho.ci95[0] > 0 and rows[0].partial_rho.ci95[0] > 0  # related beyond length
 
 
 def test_naopc_ranking_changes_only_when_the_order_does():

@@ -16,11 +16,13 @@ model, a user's included:
               Kendall's W over all scores;
   per_example Spearman between two scores over the test examples, plain and
               with document length and classifier margin partialled out, the
-              random map's row the null;
+              random map's row the null, with CIs from the same crossed
+              two-level resamples (drawn over the evaluated examples);
   naopc       ERASER's AOPC beside its normalised AOPC (faithfulness/naopc.py),
               and whether normalising changes the explainers' ranking.
 Each family of tests is corrected: Holm over a diagnosticity table's rows,
-Benjamini–Hochberg over a table of pairs or of rank agreements.
+Benjamini–Hochberg over a table of pairs, of rank agreements or of per-example
+correlations.
 """
 
 import dataclasses
@@ -122,14 +124,26 @@ class Concordance:
 
 
 @dataclasses.dataclass(frozen=True)
+class Correlation:
+  """A correlation averaged over the runs, its two-level CI and p of "it is 0" (Benjamini–Hochberg over its
+  table)."""
+  value: float
+  ci95: tuple
+  p: float
+  p_bh: float
+
+
+@dataclasses.dataclass(frozen=True)
 class PerExample:
-  """Spearman between two oriented scores over the test examples both measured, for one map, the mean over the
-  runs; partial: with document length and classifier margin partialled out. The random map's row is the null."""
+  """Spearman between two oriented scores over the `examples` test examples every run measured both on, for one
+  map: each run's rho, averaged over the runs, with its crossed two-level CI; partial: with document length and
+  classifier margin partialled out. The random map's row is the null."""
   a: str
   b: str
   explainer: str
-  rho: float
-  partial_rho: float
+  examples: int
+  rho: Correlation
+  partial_rho: Correlation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,29 +420,53 @@ def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
   return Concordance(tuple(scored), tuple(common), float(w), (float(low), float(high)))
 
 
-def per_example(runs, names) -> list:
-  """PerExample rows for every two scores with per-example arrays and every map both measured (no |X|
-  variants) on the runs' evaluated examples: covariates document length and the classifier's margin (top-1 minus
-  top-2 probability)."""
+def per_example_units(runs, names) -> dict:
+  """{(score a, score b, map): (a [runs, n], b [runs, n], length [runs, n], margin [runs, n])} for every two
+  oriented scores with per-example arrays and every map (no |X| variants) that every run measured both of, on the
+  n examples where all of them did: what per_example resamples. margin: the classifier's top-1 minus top-2
+  probability."""
   scores = {n: s for n, s in evaluations.SCORES.items() if s.per_example is not None}
-  rho = {}
+  columns = {}
   for run in runs:
     model, params = run.classifier()
     part, subset, _ = test_part(run)
     probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
-    covariates = np.stack([part.lengths, probs[:, -1] - probs[:, -2]])
     for (a, sa), (b, sb) in itertools.combinations(scores.items(), 2):
       for name in (n for n in names if explain.base_name(n) == n):
-        if not (run.has(sa.section, name) and run.has(sb.section, name)):
-          continue
-        x, y = (s.orientation * run.units(s, name)[0][subset] for s in (sa, sb))
-        keep = np.isfinite(x) & np.isfinite(y)
-        if keep.sum() < 4:
-          continue
-        rho.setdefault((a, b, name), []).append(
-            (stats.spearmanr(x[keep], y[keep]).statistic, agreement.partial_spearman(x[keep], y[keep],
-                                                                                      covariates[:, keep])))
-  return [PerExample(a, b, name, *np.nanmean(values, 0).tolist()) for (a, b, name), values in rho.items()]
+        if run.has(sa.section, name) and run.has(sb.section, name):
+          columns.setdefault((a, b, name), []).append(
+              (*(s.orientation * run.units(s, name)[0][subset] for s in (sa, sb)), part.lengths,
+               probs[:, -1] - probs[:, -2]))
+  units = {}
+  for key, per_run in columns.items():
+    stacked = tuple(np.stack(column).astype(np.float64) for column in zip(*per_run))  # each [runs, n]
+    keep = np.isfinite(stacked[0]).all(0) & np.isfinite(stacked[1]).all(0)
+    if len(per_run) == len(runs) and keep.sum() >= 4:
+      units[key] = tuple(column[:, keep] for column in stacked)
+  return units
+
+
+def per_example(units: dict, design: str, n_resamples: int = 1000, seed: int = 0) -> list:
+  """PerExample rows of per_example_units' arrays: each Spearman rho (agreement.spearman_along_last_axis) per run,
+  averaged over the runs, with the two-level CI of the design's draws (one set of draws per number of examples,
+  shared by the rows), p of "rho is 0", Benjamini–Hochberg over every plain and partial rho of the table."""
+  draws = {}
+  correlations = []  # per row: ((value, (low, high), p) plain, the same partial)
+  for x, y, length, margin in units.values():
+    n_runs, n = x.shape
+    if n not in draws:
+      draws[n] = metrics.two_level_draws(n_runs, n, design, n_resamples, seed)
+    row = []
+    for arrays in ((x, y), (x, y, length, margin)):
+      estimate, boot = metrics.two_level_bootstrap(arrays, agreement.spearman_along_last_axis, draws[n])
+      low, high = np.clip(draws[n].interval(estimate, boot, LEVEL), -1, 1)
+      row.append((float(estimate), (float(low), float(high)), float(metrics.two_level_p_value(
+          estimate, boot, *draws[n].layout))))
+    correlations.append(row)
+  p = [c[2] for row in correlations for c in row]
+  p_bh = iter(stats.false_discovery_control(np.nan_to_num(p, nan=1.)) if p else [])
+  return [PerExample(a, b, name, x.shape[1], *(Correlation(*c, float(next(p_bh))) for c in row))
+          for ((a, b, name), (x, *_)), row in zip(units.items(), correlations)]
 
 
 def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
@@ -505,7 +543,8 @@ def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_L
       costs=tuple(costs), pairs=tuple(pairs(scored, draws.layout)),
       agreements=tuple(rank_agreement_records(rank_agreements(scored, draws.layout), True)
                        + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
-      concordance=kendalls_w(scored, draws.layout), per_example=tuple(per_example(runs, names)),
+      concordance=kendalls_w(scored, draws.layout),
+      per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
       naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else ())
 
 

@@ -71,10 +71,15 @@ def markdown(meta: measure.MetaEvaluation) -> str:
   lines += [f'| {_label(p.score)} | {p.a} | {p.b} | {_interval(p.difference, p.ci95)} | {p.p_bh:.3g} | {p.verdict} |'
             for p in meta.pairs]
   lines += ['', '## Per-example agreement', '',
-            'Spearman ρ between two evaluations over the test examples (mean over runs), plain and with document '
-            f'length and classifier margin partialled out; the {measure.RANDOM} map\'s row is the null.', '',
-            '| a | b | map | ρ | partial ρ |', '|---|---|---|---|---|']
-  lines += [f'| {_label(e.a)} | {_label(e.b)} | {e.explainer} | {e.rho:.3f} | {e.partial_rho:.3f} |'
+            'Spearman ρ between two evaluations over the test examples every run measured both on, each run\'s ρ '
+            'averaged over the runs, plain and with document length and classifier margin partialled out; the '
+            f'{measure.RANDOM} map\'s row is the null. {level} CIs of the two-level bootstrap ({meta.design}: seeds '
+            '× test examples); p of "ρ is 0", Benjamini–Hochberg over the table\'s '
+            f'{2 * len(meta.per_example)} correlations.', '',
+            '| a | b | map | examples | ρ | p (BH) | partial ρ | p (BH) |', '|---|---|---|---|---|---|---|---|']
+  lines += [f'| {_label(e.a)} | {_label(e.b)} | {e.explainer} | {e.examples} | '
+            f'{_interval(e.rho.value, e.rho.ci95)} | {e.rho.p_bh:.3g} | '
+            f'{_interval(e.partial_rho.value, e.partial_rho.ci95)} | {e.partial_rho.p_bh:.3g} |'
             for e in meta.per_example]
   if meta.naopc:
     lines += ['', '## AOPC and normalised AOPC', '',
