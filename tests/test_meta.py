@@ -20,6 +20,7 @@ from faithjax import metrics
 from faithjax import pipeline
 from faithjax import runs
 from faithjax import workdir as workdir_lib
+from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
 from faithjax.meta import measure
@@ -106,6 +107,61 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
 def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):
   with pytest.raises(FaithjaxError, match='weak_learner train a model'):
     measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['weak_learner'])
+
+
+def test_degraded_splits_degrade_every_splits_map_within_each_document():
+  rng = np.random.default_rng(4)
+  lengths = {'train': [3, 5], 'valid': [5, 4], 'test': [1, 5]}  # one shape [2, 5]: one compile of each degradation
+  splits = {name: encode.EncodedSplit.from_lists([rng.integers(2, 9, n) for n in ns], np.zeros(len(ns), np.int32))
+            for name, ns in lengths.items()}
+  corpus = encode.EncodedCorpus('synthetic', ['<pad>', '<unk>', *'abcdefg'], splits, 2)
+  maps = {name: rng.normal(size=sum(ns)).astype(np.float32) for name, ns in lengths.items()}
+  copies = measure.degraded_splits(corpus, maps, jax.random.key(0))
+  assert set(copies) == {'permuted', 'noise_1', 'sign_flipped'}
+  for name, ns in lengths.items():
+    documents = np.split(maps[name], np.cumsum(ns)[:-1])
+    permuted = np.split(copies['permuted'][name], np.cumsum(ns)[:-1])
+    assert all(np.array_equal(np.sort(a), np.sort(b)) for a, b in zip(documents, permuted))
+    np.testing.assert_array_equal(copies['sign_flipped'][name], -maps[name])
+    assert copies['noise_1'][name].shape == maps[name].shape and not np.allclose(copies['noise_1'][name], maps[name])
+
+
+def test_a_score_without_per_example_values_is_judged_by_whether_the_weak_learner_is_right():
+  saved = {'labels': np.array([0, 1, 1, 0]), 'test_probs': np.array([[.9, .1], [.2, .8], [.7, .3], [.4, .6]])}
+  np.testing.assert_array_equal(measure.outcome(evaluations.SCORES['weak_learner_f1'], saved, 4), [1, 1, 0, 0])
+  tvd = {'median_tvd': np.array([.1, .3])}
+  np.testing.assert_array_equal(measure.outcome(evaluations.SCORES['shuffle_tvd'], tvd, 2), [.1, .3])
+
+
+@pytest.mark.slow  # trains 8 weak learners (a map and 3 copies, each run) on the synthetic fixture: ~2 min here
+def test_the_evaluations_that_train_are_diagnosed_on_retrained_weak_learners(trained_synthetic, tmp_path):
+  runs_ = []
+  for seed in (0, 1):
+    run = evaluated_workdir(tmp_path / f'seed{seed}', trained_synthetic, seed)
+    maps = dict(io.load_npz(run.work.maps('saliency')))
+    fn = explain.make_explainer('saliency', trained_synthetic.model)
+    for split in ('train', 'valid'):  # the weak learner trains on these
+      maps[split] = explain.explain_split(fn, trained_synthetic.params, trained_synthetic.corpus.splits[split], 64)
+    io.save_npz(run.work.maps('saliency'), **maps)
+    runs_.append(run)
+  wins, differences, settings = measure.retrained_preferences(runs_, EXPLAINERS, ['weak_learner', 'shuffle'],
+                                                              str(tmp_path / 'copies'), jax.random.key(0), epochs=1)
+  degradations = {'permuted', 'noise_1', 'sign_flipped'}
+  scores = {'weak_learner_f1', 'shuffle_tvd'}
+  assert set(wins) == {(s, g) for s in scores for g in degradations} and set(settings) == scores
+  n = len(trained_synthetic.corpus.splits['test'])
+  for (score, _), entries in wins.items():
+    assert len(entries) == 2 and all(a.shape == b.shape == (n,) for a, b, _ in entries)
+    if score == 'weak_learner_f1':
+      assert all(set(np.unique(np.concatenate([a, b]))) <= {0., 1.} for a, b, _ in entries)
+  assert {(d.score, d.degradation) for d in differences} == set(wins)
+  assert all(d.ci95[0] <= d.difference <= d.ci95[1] and '1 epochs' in d.setting for d in differences)
+  rows = measure.diagnoses(wins, n_resamples=200, settings=settings)
+  assert all(d.setting == settings[d.score] and d.pairs == 2 * n for d in rows)
+  meta = measure.MetaEvaluation('synthetic', (0, 1), 'crossed', n, EXPLAINERS, tuple(rows), (), (), (), None, (), (),
+                                tuple(differences))
+  page = render.markdown(meta)
+  assert 'Retrained evaluations, dataset level' in page and settings['weak_learner_f1'] in page
 
 
 @pytest.mark.parametrize('kind, expected', [

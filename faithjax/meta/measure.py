@@ -8,7 +8,10 @@ model, a user's included:
               NOISE_LEVELS, sign-flipped, and recomputed on the classifier with
               its top 1..`depth` modules re-initialised; the copies are scored by
               the pipeline's own evaluate function (pipeline.evaluate_maps), each
-              evaluation's seconds per example timed there;
+              evaluation's seconds per example timed there; on request the
+              evaluations that train on the maps (weak learner, shuffle test)
+              too, every map and copy retrained on a named reduced setting
+              (retrained_preferences);
   agreement   every score of every explainer resampled with one crossed
               two-level bootstrap (seeds x shared test examples,
               metrics.two_level_bootstrap); explainer pairs, Kendall tau-b and
@@ -74,6 +77,20 @@ class Diagnosis:
   examples: int
   p: float
   p_holm: float
+  setting: str = ''  # '': the run's own scores of the maps; else the reduced setting both sides were rescored on
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreDifference:
+  """A retrained evaluation's dataset-level score (e.g. the weak learner's F1) of one explainer's map minus that of
+  its degraded copy, oriented (> 0: the map is preferred), the mean over the runs with its CI
+  (evaluations.Score.difference: the two-level interval of the runs' design, one run: a paired bootstrap)."""
+  score: str
+  degradation: str
+  explainer: str
+  setting: str
+  difference: float
+  ci95: tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +192,7 @@ class MetaEvaluation:
   concordance: Concordance | None
   per_example: tuple  # PerExample
   naopc: tuple  # NaopcRanking
+  differences: tuple = ()  # ScoreDifference of the retrained evaluations (meta_evaluate's train_evaluations)
 
 
 # --- the runs' maps and evaluated examples ---
@@ -303,11 +321,12 @@ def preference_table(runs, names, sections, out_root, key, levels, depth) -> tup
   return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
 
 
-def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0) -> list:
-  """Diagnosis rows from preference_table's pairs, Holm-corrected over all of them.
+def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0, settings: dict | None = None) -> list:
+  """Diagnosis rows from preference_table's (and retrained_preferences') pairs, Holm-corrected over all of them.
 
   wins: {(score, degradation): [(original [n], degraded [n], orientation)]}, every entry over the same n
-  examples; an example is kept where every entry of the row scored both maps.
+  examples; an example is kept where every entry of the row scored both maps. settings: {score: the reduced
+  setting it was rescored on}, for the retrained evaluations.
   """
   rows = []
   for (score, degradation), entries in wins.items():
@@ -320,8 +339,85 @@ def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0) -> list:
         per_example.mean() <= 0.5)
     rows.append((score, degradation, result, float(p)))
   holm = multitest.multipletests([r[3] for r in rows], method='holm')[1] if rows else []
-  return [Diagnosis(score, degradation, d.share, tuple(d.ci95), d.pairs, d.examples, p, float(p_holm))
+  return [Diagnosis(score, degradation, d.share, tuple(d.ci95), d.pairs, d.examples, p, float(p_holm),
+                    (settings or {}).get(score, ''))
           for (score, degradation, d, p), p_holm in zip(rows, holm)]
+
+
+# --- the evaluations that train on the maps, retrained on a reduced setting ---
+
+RETRAINED_LEVELS = (1.,)  # one noise level: each degradation costs a weak learner per map and run
+
+
+def retrained_setting(epochs: int) -> str:
+  """The reduced setting's name, as the tables give it."""
+  return (f'retrained: map and copy each train a weak learner, {epochs} epochs; degradations of every split\'s map, '
+          f'noise {", ".join(f"{level:g}" for level in RETRAINED_LEVELS)} × rms only, no cascading randomisation')
+
+
+def degraded_splits(corpus, maps: dict, key) -> dict:
+  """{degradation: {split: ragged map}}: diagnosticity.degradations (noise at RETRAINED_LEVELS) of a stored map
+  {split: ragged map} on every split of `corpus` (the weak learner trains on train and valid, is scored on test)."""
+  copies = {}
+  for i, (name, split) in enumerate(corpus.splits.items()):
+    ids = split.padded(np.arange(len(split)), int(split.lengths.max()))
+    scores = split.padded(np.arange(len(split)), ids.shape[1], np.asarray(maps[name], np.float32))
+    for degradation, values in diagnosticity.degradations(scores, ids != PAD_ID, jax.random.fold_in(key, i),
+                                                          RETRAINED_LEVELS).items():
+      copies.setdefault(degradation, {})[name] = ragged(values, ids)
+  return copies
+
+
+def outcome(spec, saved: dict, n: int) -> np.ndarray:
+  """A score's per-example outcome [n]: its per-example array (runs.per_example), or, for a score that has none
+  (the weak learner's F1), whether its (labels, predictions) units agree: 1 correct, 0 wrong."""
+  if spec.per_example is not None:
+    return runs_lib.per_example(spec, saved, n)
+  (labels, predictions), _ = spec.units(saved)
+  return (np.asarray(labels) == np.asarray(predictions)).astype(np.float64)
+
+
+def retrained_preferences(runs, names, sections, out_root: str, key, epochs: int | None = None) -> tuple:
+  """The evaluations `sections` that train on the maps, on every explainer's map and on its degraded copies
+  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the first run's) by
+  pipeline.evaluate_maps: the original map is rescored too, so both sides of a pair share the setting.
+
+  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]} of outcome's
+  per-example values over the n test examples, [ScoreDifference], {score: setting}). The maps and copies are named
+  '<explainer>~original' and '<explainer>~<degradation>' in <out_root>/run<i>/retrained (a killed call resumes).
+  """
+  scores = {n: spec for n, spec in evaluations.SCORES.items() if spec.section in sections}
+  epochs = epochs or runs[0].config.weak_epochs
+  wins, saved = {}, {}
+  for r, run in enumerate(runs):
+    config = dataclasses.replace(run.config, weak_epochs=epochs)
+    copies = {}
+    for i, name in enumerate(names):
+      maps = io.load_npz(run.work.maps(name))
+      copies[f'{name}~original'] = {split: maps[split] for split in run.corpus.splits}
+      for degradation, split_maps in degraded_splits(run.corpus, maps, jax.random.fold_in(key, i)).items():
+        copies[f'{name}~{degradation}'] = split_maps
+    model, params = run.classifier()
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', 'retrained'))
+    pipeline.evaluate_maps(config, run.corpus, model, params, work, list(copies), copies.get, sections=sections)
+    for copy in copies:
+      for section in sections:
+        saved[section, copy, r] = io.load_npz(work.evaluation(section, copy))
+  setting = retrained_setting(epochs)
+  degradations = list(diagnosticity.degradations(np.zeros((1, 1)), np.ones((1, 1), bool), key, RETRAINED_LEVELS))
+  differences = []
+  for score, spec in scores.items():
+    for degradation in degradations:
+      for name in names:
+        original = [saved[spec.section, f'{name}~original', r] for r in range(len(runs))]
+        degraded = [saved[spec.section, f'{name}~{degradation}', r] for r in range(len(runs))]
+        wins.setdefault((score, degradation), []).extend(
+            (outcome(spec, a, len(run.labels)), outcome(spec, b, len(run.labels)), spec.orientation)
+            for a, b, run in zip(original, degraded, runs))
+        result = spec.difference(original, degraded, design=runs_lib.design_of(runs))  # oriented
+        differences.append(ScoreDifference(score, degradation, name, setting, result['difference'],
+                                           tuple(result['ci95'])))
+  return wins, differences, {score: setting for score in scores}
 
 
 # --- rankings of explainers over the runs ---
@@ -512,13 +608,16 @@ def naopc_rankings(runs, names) -> list:
 
 
 def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
-                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0) -> MetaEvaluation:
+                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
+                  weak_epochs: int | None = None) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
 
   out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
   diagnose (default every registered one the runs evaluated that does not train a model on the maps: those
   retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
-  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example).
+  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
+  train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
+  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs').
   """
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
@@ -531,21 +630,30 @@ def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_L
     sections = [e for e, record in plugins.EVALUATIONS.items()
                 if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
   training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
+  if training and not train_evaluations:
+    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; ask for '
+                        'them with train_evaluations (--train_evaluations), which retrains one per map and copy')
+  if train_evaluations:
+    training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
+    sections = [s for s in sections if s not in training]
+  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth) if sections \
+      else ({}, [])
+  differences, settings = [], {}
   if training:
-    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; the '
-                        'meta-evaluation diagnoses evaluations of the test maps only (it still ranks with them)')
-  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth)
+    retrained, differences, settings = retrained_preferences(runs, explainers, training, out,
+                                                             jax.random.fold_in(jax.random.key(seed), 1), weak_epochs)
+    wins.update(retrained)
   draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
   return MetaEvaluation(
       corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
-      examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed)),
+      examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed, settings)),
       costs=tuple(costs), pairs=tuple(pairs(scored, draws.layout)),
       agreements=tuple(rank_agreement_records(rank_agreements(scored, draws.layout), True)
                        + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else ())
+      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,9 @@ from faithjax.faithfulness import evaluations  # pylint: disable=g-import-not-at
 from faithjax.meta import measure  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
+OWN_SCORES = "the runs' own scores"  # a diagnosis whose maps were not rescored
+
+
 def _number(value, digits=3):
   return '–' if value is None else f'{value:.{digits}f}'
 
@@ -46,9 +49,16 @@ def markdown(meta: measure.MetaEvaluation) -> str:
   lines += ['## Diagnosticity', '',
             f'{level} CIs resample examples (one draw shared by every run and explainer); p: one-sided t test of '
             f'share > 1/2, Holm-corrected over the {len(meta.diagnoses)} rows.', '',
-            '| evaluation | degradation | share | pairs | p (Holm) |', '|---|---|---|---|---|']
-  lines += [f'| {_label(d.score)} | {d.degradation} | {_interval(d.share, d.ci95)} | {d.pairs} | {d.p_holm:.3g} |'
-            for d in meta.diagnoses]
+            '| evaluation | degradation | share | pairs | p (Holm) | setting |', '|---|---|---|---|---|---|']
+  lines += [f'| {_label(d.score)} | {d.degradation} | {_interval(d.share, d.ci95)} | {d.pairs} | {d.p_holm:.3g} | '
+            f'{d.setting or OWN_SCORES} |' for d in meta.diagnoses]
+  if meta.differences:
+    lines += ['', 'Retrained evaluations, dataset level: the score of the map minus that of its degraded copy, '
+              f'oriented (> 0: the map preferred), mean over the runs with its {level} two-level CI; for the weak '
+              'learner a pair above counts as won when it is right under the map and wrong under the copy.', '',
+              '| evaluation | degradation | map | difference | setting |', '|---|---|---|---|---|']
+    lines += [f'| {_label(d.score)} | {d.degradation} | {d.explainer} | {_interval(d.difference, d.ci95)} | '
+              f'{d.setting} |' for d in meta.differences]
   lines += ['', '## Cost', '', '| evaluation | s / example | forward-pass equivalents / example |', '|---|---|---|']
   lines += [f'| {c.evaluation} | {c.seconds_per_example:.4f} | {c.forward_equivalents:.1f} |' for c in meta.costs]
   for baselines in (True, False):
