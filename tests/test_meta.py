@@ -140,7 +140,7 @@ def test_the_evaluations_that_train_are_diagnosed_on_retrained_weak_learners(tra
     run = evaluated_workdir(tmp_path / f'seed{seed}', trained_synthetic, seed)
     maps = dict(io.load_npz(run.work.maps('saliency')))
     fn = explain.make_explainer('saliency', trained_synthetic.model)
-    for split in ('train', 'valid'):  # the weak learner trains on these
+    for split in ('train', 'valid', 'test'):  # the weak learner trains on the first two, is scored on all of test
       maps[split] = explain.explain_split(fn, trained_synthetic.params, trained_synthetic.corpus.splits[split], 64)
     io.save_npz(run.work.maps('saliency'), **maps)
     runs_.append(run)
@@ -162,6 +162,35 @@ def test_the_evaluations_that_train_are_diagnosed_on_retrained_weak_learners(tra
                                 tuple(differences))
   page = render.markdown(meta)
   assert 'Retrained evaluations, dataset level' in page and settings['weak_learner_f1'] in page
+
+
+def test_train_evaluations_are_diagnosed_beside_the_others_and_named_in_the_verdict(tiny_runs, tmp_path, monkeypatch):
+  """meta_evaluate's wiring (the retraining itself: the slow test above): the evaluations that train go to
+  retrained_preferences, the others to preference_table, one Holm family over both, the setting in the verdict."""
+  asked = {}
+
+  def preference_table(runs_, names, sections, *args):
+    asked['tested'] = sections
+    return {('eraser_sufficiency', 'permuted'): [(np.arange(8.), np.arange(8.) + 1, -1.)]}, []
+
+  def retrained_preferences(runs_, names, sections, out, key, epochs):
+    asked['retrained'], asked['epochs'] = sections, epochs
+    entries = [(np.ones(8), np.r_[np.zeros(6), np.ones(2)], 1.)] * 2
+    difference = measure.ScoreDifference('weak_learner_f1', 'permuted', 'saliency', 'SETTING', .2, (.1, .3))
+    return {('weak_learner_f1', 'permuted'): entries}, [difference], {'weak_learner_f1': 'SETTING'}
+  monkeypatch.setattr(measure, 'preference_table', preference_table)
+  monkeypatch.setattr(measure, 'retrained_preferences', retrained_preferences)
+  meta = measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['eraser', 'weak_learner'], naopc_bounds=False,
+                               n_resamples=200, train_evaluations=True, weak_epochs=1)
+  assert asked == {'tested': ['eraser'], 'retrained': ['weak_learner'], 'epochs': 1}
+  settings = {d.score: d.setting for d in meta.diagnoses}
+  assert settings == {'eraser_sufficiency': '', 'weak_learner_f1': 'SETTING'}
+  np.testing.assert_allclose([d.p_holm for d in meta.diagnoses], holm_reference([d.p for d in meta.diagnoses]))
+  verdict = {v.score: v.verdict for v in measure.verdicts(meta)}
+  assert verdict['weak_learner_f1'].endswith('(retrained, reduced setting)') and verdict['eraser_sufficiency'] == (
+      'diagnostic')
+  assert 'Diagnosed on a reduced setting (weak-learner F1): SETTING.' in render.markdown(meta)
+  assert meta.differences[0].difference == .2
 
 
 @pytest.mark.parametrize('kind, expected', [

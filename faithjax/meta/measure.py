@@ -668,14 +668,14 @@ class Verdict:
   separated: int  # explainer pairs it tells apart (Benjamini–Hochberg over its pairs)
   pairs: int
   naopc_changes_ranking: bool | None  # ERASER scores only
+  setting: str = ''  # the reduced setting it was diagnosed on (Diagnosis.setting), '' for the runs' own scores
 
   @property
   def verdict(self) -> str:
     if self.diagnosticity is None:
       return 'not diagnosed'
-    if not self.blind_to:
-      return 'diagnostic'
-    return 'blind to ' + ', '.join(self.blind_to)
+    said = 'diagnostic' if not self.blind_to else 'blind to ' + ', '.join(self.blind_to)
+    return said + (' (retrained, reduced setting)' if self.setting else '')
 
 
 def verdicts(meta: MetaEvaluation) -> list:
@@ -695,5 +695,5 @@ def verdicts(meta: MetaEvaluation) -> list:
         tuple(d.degradation for d in diagnosed if d.p_holm >= 1 - LEVEL),
         cost and cost.seconds_per_example, cost and cost.forward_equivalents,
         float(np.mean(taus)) if taus else None, sum(p.verdict != 'tie' for p in own), len(own),
-        naopc_changes.get(score)))
+        naopc_changes.get(score), next((d.setting for d in diagnosed if d.setting), '')))
   return rows

@@ -46,6 +46,10 @@ def markdown(meta: measure.MetaEvaluation) -> str:
            'fails after Holm\'s correction over the diagnosticity table. Forward equivalents / example: the evaluation\'s time '
            'in forward passes of the classifier over the same examples. Mean τ: Kendall τ-b with the other '
            'evaluations\' rankings, without the baselines.', '', *verdict_table(measure.verdicts(meta)), '']
+  retrained = [v for v in measure.verdicts(meta) if v.setting]
+  if retrained:  # one setting for all of them (meta_evaluate's weak_epochs)
+    lines += [f'Diagnosed on a reduced setting ({", ".join(_label(v.score) for v in retrained)}): '
+              f'{retrained[0].setting}.', '']
   lines += ['## Diagnosticity', '',
             f'{level} CIs resample examples (one draw shared by every run and explainer); p: one-sided t test of '
             f'share > 1/2, Holm-corrected over the {len(meta.diagnoses)} rows.', '',
