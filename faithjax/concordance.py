@@ -2,10 +2,11 @@
 ranking of the same items (explainers)."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 
-def kendalls_w(scores) -> np.ndarray:
+def kendalls_w(scores: ArrayLike) -> np.ndarray:
   """Kendall's W with the tie correction: scores [..., raters, items] -> W in [0, 1], [...] (a float for one table).
 
   Each rater's scores are turned into average ranks (ties share them), so every

@@ -8,6 +8,7 @@ sufficiency are negated), the evaluations agree when they rank the explainers al
 import itertools
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from faithjax import metrics
@@ -51,7 +52,7 @@ def pairwise_agreement(scores):
   return rows
 
 
-def spearman_along_last_axis(x, y, *covariates) -> np.ndarray:
+def spearman_along_last_axis(x: ArrayLike, y: ArrayLike, *covariates: ArrayLike) -> np.ndarray:
   """Spearman rho of x and y [..., n] along the last axis, each covariate [..., n] partialled out: [...].
 
   The ranks of x and y are regressed on the covariates' ranks (least squares with an intercept) and correlated
@@ -71,7 +72,7 @@ def spearman_along_last_axis(x, y, *covariates) -> np.ndarray:
   return np.divide(np.sum(ra * rb, -1), norm, out=np.full(norm.shape, np.nan), where=norm > 1e-9 * ra.shape[-1] ** 3)
 
 
-def partial_spearman(x, y, covariates=()) -> float:
+def partial_spearman(x: ArrayLike, y: ArrayLike, covariates: ArrayLike = ()) -> float:
   """Spearman rho between x and y [n] with the covariates [k, n] partialled out of their ranks
   (spearman_along_last_axis); without covariates the plain Spearman rho."""
   return float(spearman_along_last_axis(x, y, *covariates))

@@ -32,6 +32,7 @@ import dataclasses
 import itertools
 import os
 import time
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -153,7 +154,7 @@ class Correlation:
 @dataclasses.dataclass(frozen=True)
 class PerExample:
   """Spearman between two oriented scores over the `examples` test examples every run measured both on, for one
-  map: each run's rho, averaged over the runs, with its crossed two-level CI; partial: with document length and
+  map: each run's rho, averaged over the runs, with its two-level CI; partial: with document length and
   classifier margin partialled out. The random map's row is the null."""
   a: str
   b: str
@@ -355,7 +356,7 @@ def retrained_setting(epochs: int) -> str:
           f'noise {", ".join(f"{level:g}" for level in RETRAINED_LEVELS)} × rms only, no cascading randomisation')
 
 
-def degraded_splits(corpus, maps: dict, key) -> dict:
+def degraded_splits(corpus: encode.EncodedCorpus, maps: dict, key: jax.Array) -> dict:
   """{degradation: {split: ragged map}}: diagnosticity.degradations (noise at RETRAINED_LEVELS) of a stored map
   {split: ragged map} on every split of `corpus` (the weak learner trains on train and valid, is scored on test)."""
   copies = {}
@@ -368,7 +369,7 @@ def degraded_splits(corpus, maps: dict, key) -> dict:
   return copies
 
 
-def outcome(spec, saved: dict, n: int) -> np.ndarray:
+def outcome(spec: evaluations.Score, saved: dict, n: int) -> np.ndarray:
   """A score's per-example outcome [n]: its per-example array (runs.per_example), or, for a score that has none
   (the weak learner's F1), whether its (labels, predictions) units agree: 1 correct, 0 wrong."""
   if spec.per_example is not None:
@@ -377,7 +378,8 @@ def outcome(spec, saved: dict, n: int) -> np.ndarray:
   return (np.asarray(labels) == np.asarray(predictions)).astype(np.float64)
 
 
-def retrained_preferences(runs, names, sections, out_root: str, key, epochs: int | None = None) -> tuple:
+def retrained_preferences(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
+                          key: jax.Array, epochs: int | None = None) -> tuple:
   """The evaluations `sections` that train on the maps, on every explainer's map and on its degraded copies
   (degraded_splits), all retrained with `epochs` weak-learner epochs (default the first run's) by
   pipeline.evaluate_maps: the original map is rescored too, so both sides of a pair share the setting.
@@ -395,8 +397,8 @@ def retrained_preferences(runs, names, sections, out_root: str, key, epochs: int
     for i, name in enumerate(names):
       maps = io.load_npz(run.work.maps(name))
       copies[f'{name}~original'] = {split: maps[split] for split in run.corpus.splits}
-      for degradation, split_maps in degraded_splits(run.corpus, maps, jax.random.fold_in(key, i)).items():
-        copies[f'{name}~{degradation}'] = split_maps
+      split_copies = degraded_splits(run.corpus, maps, jax.random.fold_in(key, i))
+      copies.update({f'{name}~{degradation}': split_maps for degradation, split_maps in split_copies.items()})
     model, params = run.classifier()
     work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', 'retrained'))
     pipeline.evaluate_maps(config, run.corpus, model, params, work, list(copies), copies.get, sections=sections)
@@ -404,17 +406,17 @@ def retrained_preferences(runs, names, sections, out_root: str, key, epochs: int
       for section in sections:
         saved[section, copy, r] = io.load_npz(work.evaluation(section, copy))
   setting = retrained_setting(epochs)
-  degradations = list(diagnosticity.degradations(np.zeros((1, 1)), np.ones((1, 1), bool), key, RETRAINED_LEVELS))
   differences = []
+  degradations = list(split_copies)  # the last explainer's: every one has the same
   for score, spec in scores.items():
     for degradation in degradations:
       for name in names:
-        original = [saved[spec.section, f'{name}~original', r] for r in range(len(runs))]
-        degraded = [saved[spec.section, f'{name}~{degradation}', r] for r in range(len(runs))]
+        of_map = [saved[spec.section, f'{name}~original', r] for r in range(len(runs))]
+        of_copy = [saved[spec.section, f'{name}~{degradation}', r] for r in range(len(runs))]
         wins.setdefault((score, degradation), []).extend(
             (outcome(spec, a, len(run.labels)), outcome(spec, b, len(run.labels)), spec.orientation)
-            for a, b, run in zip(original, degraded, runs))
-        result = spec.difference(original, degraded, design=runs_lib.design_of(runs))  # oriented
+            for a, b, run in zip(of_map, of_copy, runs))
+        result = spec.difference(of_map, of_copy, design=runs_lib.design_of(runs))  # oriented
         differences.append(ScoreDifference(score, degradation, name, setting, result['difference'],
                                            tuple(result['ci95'])))
   return wins, differences, {score: setting for score in scores}
@@ -516,7 +518,7 @@ def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
   return Concordance(tuple(scored), tuple(common), float(w), (float(low), float(high)))
 
 
-def per_example_units(runs, names) -> dict:
+def per_example_units(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> dict:
   """{(score a, score b, map): (a [runs, n], b [runs, n], length [runs, n], margin [runs, n])} for every two
   oriented scores with per-example arrays and every map (no |X| variants) that every run measured both of, on the
   n examples where all of them did: what per_example resamples. margin: the classifier's top-1 minus top-2
@@ -607,7 +609,8 @@ def naopc_rankings(runs, names) -> list:
   return rankings
 
 
-def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
+def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
+                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
                   naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
                   weak_epochs: int | None = None) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
