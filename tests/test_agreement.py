@@ -67,6 +67,22 @@ def test_partial_spearman_equals_the_precision_matrix_route_and_plain_spearman_w
     assert agreement.partial_spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
 
 
+def test_spearman_along_last_axis_is_scipys_and_the_precision_routes_row_by_row():
+  """Stacks of rows [resamples, seeds, n] with ties, plain and with two covariates; a constant row is NaN, as
+  scipy's, and a constant covariate drops out."""
+  rng = np.random.default_rng(2)
+  x = np.round(rng.normal(size=(3, 4, 30)), 1)
+  y = np.round(x + rng.normal(size=x.shape), 1)
+  length, margin = rng.integers(5, 9, x.shape), rng.random(x.shape)
+  x[0, 0] = 1.
+  plain = [[stats.spearmanr(*pair).statistic for pair in zip(*rows)] for rows in zip(x, y)]
+  np.testing.assert_allclose(agreement.spearman_along_last_axis(x, y), plain, atol=1e-12)
+  partial = [[np.nan if np.ptp(a) == 0 else partial_correlation_from_precision(a, b, [c, d])
+              for a, b, c, d in zip(*rows)] for rows in zip(x, y, length, margin)]
+  np.testing.assert_allclose(agreement.spearman_along_last_axis(x, y, length, margin), partial, atol=1e-10)
+  assert agreement.spearman_along_last_axis(x[1, 1], y[1, 1], np.full(30, 3.)) == pytest.approx(plain[1][1])
+
+
 def test_a_correlation_that_only_a_covariate_makes_vanishes_when_it_is_partialled_out():
   rng = np.random.default_rng(1)
   length = rng.normal(size=500)

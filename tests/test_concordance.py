@@ -60,3 +60,12 @@ def test_invariant_to_each_raters_scale_but_not_to_one_raters_reversal():
   assert concordance.kendalls_w(-scores) == pytest.approx(concordance.kendalls_w(scores))
   agreeing = np.stack([np.arange(8.)] * 4)
   assert concordance.kendalls_w(agreeing * np.array([1, 1, 1, -1])[:, None]) < 0.5
+
+
+def test_a_stack_of_tables_is_each_tables_w():
+  rng = np.random.default_rng(4)
+  scores = rng.integers(0, 3, (7, 2, 4, 6)).astype(float)  # e.g. resamples x corpora of [raters, items], ties
+  scores[0, 0] = 1.  # every rater ties every item: NaN
+  expected = [[w_loop(table.tolist()) if i or j else np.nan for j, table in enumerate(tables)]
+              for i, tables in enumerate(scores)]
+  np.testing.assert_allclose(concordance.kendalls_w(scores), expected)

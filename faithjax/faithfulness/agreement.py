@@ -8,6 +8,7 @@ sufficiency are negated), the evaluations agree when they rank the explainers al
 import itertools
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from faithjax import metrics
@@ -51,17 +52,30 @@ def pairwise_agreement(scores):
   return rows
 
 
-def partial_spearman(x, y, covariates=()):
-  """Spearman rho between x and y [n] with the covariates [k, n] partialled out of their ranks.
+def spearman_along_last_axis(x: ArrayLike, y: ArrayLike, *covariates: ArrayLike) -> np.ndarray:
+  """Spearman rho of x and y [..., n] along the last axis, each covariate [..., n] partialled out: [...].
 
-  The ranks of x and y are regressed on the covariates' ranks (least squares with an intercept) and
-  correlated by their residuals: what x and y share beyond what, e.g., document length explains of both.
-  Without covariates it is the plain Spearman rho.
+  The ranks of x and y are regressed on the covariates' ranks (least squares with an intercept) and correlated
+  by their residuals: what x and y share beyond what, e.g., document length explains of both. Without covariates
+  it is the plain Spearman rho (ties share their mean rank, as scipy's). NaN where a residual is constant.
+  Leading axes (bootstrap resamples, seeds) are computed at once.
   """
-  ranks = stats.rankdata(np.vstack([x, y, *covariates]), axis=-1)
-  design = np.column_stack([np.ones(ranks.shape[1]), *ranks[2:]])
-  residuals = ranks[:2] - (design @ np.linalg.lstsq(design, ranks[:2].T, rcond=None)[0]).T
-  return float(np.corrcoef(residuals)[0, 1])
+  ranks = stats.rankdata(np.stack(np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (x, y, *covariates)))),
+                         axis=-1)  # [2 + k, ..., n]
+  ranks = np.moveaxis(ranks - ranks.mean(-1, keepdims=True), 0, -1)  # [..., n, 2 + k], centred: the intercept
+  targets, design = ranks[..., :2], ranks[..., 2:]
+  if covariates:  # normal equations: [..., k, k] systems (pinv: a constant covariate drops out)
+    gram = np.swapaxes(design, -1, -2) @ design
+    targets = targets - design @ (np.linalg.pinv(gram) @ (np.swapaxes(design, -1, -2) @ targets))
+  ra, rb = targets[..., 0], targets[..., 1]
+  norm = np.sqrt(np.sum(ra * ra, -1) * np.sum(rb * rb, -1))
+  return np.divide(np.sum(ra * rb, -1), norm, out=np.full(norm.shape, np.nan), where=norm > 1e-9 * ra.shape[-1] ** 3)
+
+
+def partial_spearman(x: ArrayLike, y: ArrayLike, covariates: ArrayLike = ()) -> float:
+  """Spearman rho between x and y [n] with the covariates [k, n] partialled out of their ranks
+  (spearman_along_last_axis); without covariates the plain Spearman rho."""
+  return float(spearman_along_last_axis(x, y, *covariates))
 
 
 def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0, covariates=()):

@@ -38,7 +38,15 @@ def define_flags() -> None:
   flags.DEFINE_multi_enum('evaluations', None, list(plugins.EVALUATIONS),
                           'Evaluations to diagnose (repeat the flag for several). Default: every one the runs '
                           f'evaluated that trains no model on the maps (not {", ".join(trains)}: they would retrain '
-                          'per degraded copy).')
+                          'per degraded copy; see --train_evaluations).')
+  flags.DEFINE_bool('train_evaluations', False,
+                    f'Also diagnose the evaluations that train on the maps ({", ".join(trains)}) on a reduced, named '
+                    'setting: every explainer\'s map and its permuted, noise-1 and sign-flipped copies of the train, '
+                    'valid and test maps each train a weak learner: 4 x explainers x runs weak learners of '
+                    '--weak_epochs epochs, each as long as one of the runs\' evaluate stage, and a shuffle test on '
+                    'each; no cascading randomisation (it would re-explain train and valid).')
+  flags.DEFINE_integer('weak_epochs', None, 'With --train_evaluations: the weak learners\' epochs (default the '
+                       'runs\').', lower_bound=1)
   flags.DEFINE_list('noise_levels', [f'{level:g}' for level in diagnosticity.NOISE_LEVELS],
                     'Noise degradations: Gaussian noise of sd level × the map\'s root mean square per document.')
   flags.DEFINE_integer('depth', 2, 'Cascading randomisation: maps recomputed with the top 1 .. depth modules of '
@@ -60,7 +68,8 @@ def main(argv):
     raise FaithjaxError(f'--noise_levels takes numbers, e.g. 0.25,1,4; got {FLAGS.noise_levels}') from e
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   meta.meta_evaluate(FLAGS.runs, FLAGS.out, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
-                     naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed)
+                     naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
+                     train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs)
   print(f'results: {FLAGS.out}/meta.md, meta.json and meta.png')
 
 

@@ -8,7 +8,10 @@ model, a user's included:
               NOISE_LEVELS, sign-flipped, and recomputed on the classifier with
               its top 1..`depth` modules re-initialised; the copies are scored by
               the pipeline's own evaluate function (pipeline.evaluate_maps), each
-              evaluation's seconds per example timed there;
+              evaluation's seconds per example timed there; on request the
+              evaluations that train on the maps (weak learner, shuffle test)
+              too, every map and copy retrained on a named reduced setting
+              (retrained_preferences);
   agreement   every score of every explainer resampled with one crossed
               two-level bootstrap (seeds x shared test examples,
               metrics.two_level_bootstrap); explainer pairs, Kendall tau-b and
@@ -16,17 +19,20 @@ model, a user's included:
               Kendall's W over all scores;
   per_example Spearman between two scores over the test examples, plain and
               with document length and classifier margin partialled out, the
-              random map's row the null;
+              random map's row the null, with CIs from the same crossed
+              two-level resamples (drawn over the evaluated examples);
   naopc       ERASER's AOPC beside its normalised AOPC (faithfulness/naopc.py),
               and whether normalising changes the explainers' ranking.
 Each family of tests is corrected: Holm over a diagnosticity table's rows,
-Benjamini–Hochberg over a table of pairs or of rank agreements.
+Benjamini–Hochberg over a table of pairs, of rank agreements or of per-example
+correlations.
 """
 
 import dataclasses
 import itertools
 import os
 import time
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +78,20 @@ class Diagnosis:
   examples: int
   p: float
   p_holm: float
+  setting: str = ''  # '': the run's own scores of the maps; else the reduced setting both sides were rescored on
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreDifference:
+  """A retrained evaluation's dataset-level score (e.g. the weak learner's F1) of one explainer's map minus that of
+  its degraded copy, oriented (> 0: the map is preferred), the mean over the runs with its CI
+  (evaluations.Score.difference: the two-level interval of the runs' design, one run: a paired bootstrap)."""
+  score: str
+  degradation: str
+  explainer: str
+  setting: str
+  difference: float
+  ci95: tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,14 +142,26 @@ class Concordance:
 
 
 @dataclasses.dataclass(frozen=True)
+class Correlation:
+  """A correlation averaged over the runs, its two-level CI and p of "it is 0" (Benjamini–Hochberg over its
+  table)."""
+  value: float
+  ci95: tuple
+  p: float
+  p_bh: float
+
+
+@dataclasses.dataclass(frozen=True)
 class PerExample:
-  """Spearman between two oriented scores over the test examples both measured, for one map, the mean over the
-  runs; partial: with document length and classifier margin partialled out. The random map's row is the null."""
+  """Spearman between two oriented scores over the `examples` test examples every run measured both on, for one
+  map: each run's rho, averaged over the runs, with its two-level CI; partial: with document length and
+  classifier margin partialled out. The random map's row is the null."""
   a: str
   b: str
   explainer: str
-  rho: float
-  partial_rho: float
+  examples: int
+  rho: Correlation
+  partial_rho: Correlation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +193,7 @@ class MetaEvaluation:
   concordance: Concordance | None
   per_example: tuple  # PerExample
   naopc: tuple  # NaopcRanking
+  differences: tuple = ()  # ScoreDifference of the retrained evaluations (meta_evaluate's train_evaluations)
 
 
 # --- the runs' maps and evaluated examples ---
@@ -289,11 +322,12 @@ def preference_table(runs, names, sections, out_root, key, levels, depth) -> tup
   return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
 
 
-def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0) -> list:
-  """Diagnosis rows from preference_table's pairs, Holm-corrected over all of them.
+def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0, settings: dict | None = None) -> list:
+  """Diagnosis rows from preference_table's (and retrained_preferences') pairs, Holm-corrected over all of them.
 
   wins: {(score, degradation): [(original [n], degraded [n], orientation)]}, every entry over the same n
-  examples; an example is kept where every entry of the row scored both maps.
+  examples; an example is kept where every entry of the row scored both maps. settings: {score: the reduced
+  setting it was rescored on}, for the retrained evaluations.
   """
   rows = []
   for (score, degradation), entries in wins.items():
@@ -306,8 +340,86 @@ def diagnoses(wins: dict, n_resamples: int = 1000, seed: int = 0) -> list:
         per_example.mean() <= 0.5)
     rows.append((score, degradation, result, float(p)))
   holm = multitest.multipletests([r[3] for r in rows], method='holm')[1] if rows else []
-  return [Diagnosis(score, degradation, d.share, tuple(d.ci95), d.pairs, d.examples, p, float(p_holm))
+  return [Diagnosis(score, degradation, d.share, tuple(d.ci95), d.pairs, d.examples, p, float(p_holm),
+                    (settings or {}).get(score, ''))
           for (score, degradation, d, p), p_holm in zip(rows, holm)]
+
+
+# --- the evaluations that train on the maps, retrained on a reduced setting ---
+
+RETRAINED_LEVELS = (1.,)  # one noise level: each degradation costs a weak learner per map and run
+
+
+def retrained_setting(epochs: int) -> str:
+  """The reduced setting's name, as the tables give it."""
+  return (f'retrained: map and copy each train a weak learner, {epochs} epochs; degradations of every split\'s map, '
+          f'noise {", ".join(f"{level:g}" for level in RETRAINED_LEVELS)} × rms only, no cascading randomisation')
+
+
+def degraded_splits(corpus: encode.EncodedCorpus, maps: dict, key: jax.Array) -> dict:
+  """{degradation: {split: ragged map}}: diagnosticity.degradations (noise at RETRAINED_LEVELS) of a stored map
+  {split: ragged map} on every split of `corpus` (the weak learner trains on train and valid, is scored on test)."""
+  copies = {}
+  for i, (name, split) in enumerate(corpus.splits.items()):
+    ids = split.padded(np.arange(len(split)), int(split.lengths.max()))
+    scores = split.padded(np.arange(len(split)), ids.shape[1], np.asarray(maps[name], np.float32))
+    for degradation, values in diagnosticity.degradations(scores, ids != PAD_ID, jax.random.fold_in(key, i),
+                                                          RETRAINED_LEVELS).items():
+      copies.setdefault(degradation, {})[name] = ragged(values, ids)
+  return copies
+
+
+def outcome(spec: evaluations.Score, saved: dict, n: int) -> np.ndarray:
+  """A score's per-example outcome [n]: its per-example array (runs.per_example), or, for a score that has none
+  (the weak learner's F1), whether its (labels, predictions) units agree: 1 correct, 0 wrong."""
+  if spec.per_example is not None:
+    return runs_lib.per_example(spec, saved, n)
+  (labels, predictions), _ = spec.units(saved)
+  return (np.asarray(labels) == np.asarray(predictions)).astype(np.float64)
+
+
+def retrained_preferences(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
+                          key: jax.Array, epochs: int | None = None) -> tuple:
+  """The evaluations `sections` that train on the maps, on every explainer's map and on its degraded copies
+  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the first run's) by
+  pipeline.evaluate_maps: the original map is rescored too, so both sides of a pair share the setting.
+
+  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]} of outcome's
+  per-example values over the n test examples, [ScoreDifference], {score: setting}). The maps and copies are named
+  '<explainer>~original' and '<explainer>~<degradation>' in <out_root>/run<i>/retrained (a killed call resumes).
+  """
+  scores = {n: spec for n, spec in evaluations.SCORES.items() if spec.section in sections}
+  epochs = epochs or runs[0].config.weak_epochs
+  wins, saved = {}, {}
+  for r, run in enumerate(runs):
+    config = dataclasses.replace(run.config, weak_epochs=epochs)
+    copies = {}
+    for i, name in enumerate(names):
+      maps = io.load_npz(run.work.maps(name))
+      copies[f'{name}~original'] = {split: maps[split] for split in run.corpus.splits}
+      split_copies = degraded_splits(run.corpus, maps, jax.random.fold_in(key, i))
+      copies.update({f'{name}~{degradation}': split_maps for degradation, split_maps in split_copies.items()})
+    model, params = run.classifier()
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', 'retrained'))
+    pipeline.evaluate_maps(config, run.corpus, model, params, work, list(copies), copies.get, sections=sections)
+    for copy in copies:
+      for section in sections:
+        saved[section, copy, r] = io.load_npz(work.evaluation(section, copy))
+  setting = retrained_setting(epochs)
+  differences = []
+  degradations = list(split_copies)  # the last explainer's: every one has the same
+  for score, spec in scores.items():
+    for degradation in degradations:
+      for name in names:
+        of_map = [saved[spec.section, f'{name}~original', r] for r in range(len(runs))]
+        of_copy = [saved[spec.section, f'{name}~{degradation}', r] for r in range(len(runs))]
+        wins.setdefault((score, degradation), []).extend(
+            (outcome(spec, a, len(run.labels)), outcome(spec, b, len(run.labels)), spec.orientation)
+            for a, b, run in zip(of_map, of_copy, runs))
+        result = spec.difference(of_map, of_copy, design=runs_lib.design_of(runs))  # oriented
+        differences.append(ScoreDifference(score, degradation, name, setting, result['difference'],
+                                           tuple(result['ci95'])))
+  return wins, differences, {score: setting for score in scores}
 
 
 # --- rankings of explainers over the runs ---
@@ -376,9 +488,25 @@ def rank_agreement_records(rows: list, baselines: bool) -> list:
           for row in rows for statistic in agreement.RANK_STATISTICS]
 
 
+def concordance_interval(estimate: np.ndarray, boot: np.ndarray, layout: tuple) -> tuple:
+  """Kendall's W of estimate [..., scores, explainers] and its two-level CI from boot [..., scores, explainers,
+  resamples] (metrics.two_level_bootstrap's; layout its (n_seeds, n, design)): (w [...], low [...], high [...]),
+  the interval clipped to [0, 1].
+
+  W of estimated means is biased low when explainers lie within noise of each other (noise scrambles their ranks),
+  and the bootstrap cannot see that bias: on simulated data the interval covers the population W about 95% of the
+  time when the explainers' means are a standard error or more apart, and under 80% at half of one
+  (tests/test_meta.py).
+  """
+  w = concordance.kendalls_w(estimate)
+  low, high = np.clip(metrics.two_level_interval(w, concordance.kendalls_w(np.moveaxis(boot, -1, -3)), *layout,
+                                                 LEVEL), 0, 1)
+  return w, low, high
+
+
 def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
   """Kendall's W of every score over the explainers all of them rank (no |X| variants), with the two-level CI
-  of its values on the shared resamples; None with fewer than two scores or explainers."""
+  of its values on the shared resamples (concordance_interval); None with fewer than two scores or explainers."""
   common = [n for n in next(iter(scored.values()))['explainers'] if explain.base_name(n) == n
             and all(n in s['explainers'] for s in scored.values())] if scored else []
   if len(scored) < 2 or len(common) < 2:
@@ -386,35 +514,57 @@ def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
   index = {score: [s['explainers'].index(n) for n in common] for score, s in scored.items()}
   estimate = np.stack([s['estimate'][index[score]] for score, s in scored.items()])  # [scores, explainers]
   boot = np.stack([s['boot'][index[score]] for score, s in scored.items()])  # [scores, explainers, resamples]
-  w = concordance.kendalls_w(estimate)
-  boot_w = np.array([concordance.kendalls_w(boot[..., i]) for i in range(boot.shape[-1])])
-  low, high = np.clip(metrics.two_level_interval(w, boot_w, *layout, LEVEL), 0, 1)
-  return Concordance(tuple(scored), tuple(common), w, (float(low), float(high)))
+  w, low, high = concordance_interval(estimate, boot, layout)
+  return Concordance(tuple(scored), tuple(common), float(w), (float(low), float(high)))
 
 
-def per_example(runs, names) -> list:
-  """PerExample rows for every two scores with per-example arrays and every map both measured (no |X|
-  variants) on the runs' evaluated examples: covariates document length and the classifier's margin (top-1 minus
-  top-2 probability)."""
+def per_example_units(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> dict:
+  """{(score a, score b, map): (a [runs, n], b [runs, n], length [runs, n], margin [runs, n])} for every two
+  oriented scores with per-example arrays and every map (no |X| variants) that every run measured both of, on the
+  n examples where all of them did: what per_example resamples. margin: the classifier's top-1 minus top-2
+  probability."""
   scores = {n: s for n, s in evaluations.SCORES.items() if s.per_example is not None}
-  rho = {}
+  columns = {}
   for run in runs:
     model, params = run.classifier()
     part, subset, _ = test_part(run)
     probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
-    covariates = np.stack([part.lengths, probs[:, -1] - probs[:, -2]])
     for (a, sa), (b, sb) in itertools.combinations(scores.items(), 2):
       for name in (n for n in names if explain.base_name(n) == n):
-        if not (run.has(sa.section, name) and run.has(sb.section, name)):
-          continue
-        x, y = (s.orientation * run.units(s, name)[0][subset] for s in (sa, sb))
-        keep = np.isfinite(x) & np.isfinite(y)
-        if keep.sum() < 4:
-          continue
-        rho.setdefault((a, b, name), []).append(
-            (stats.spearmanr(x[keep], y[keep]).statistic, agreement.partial_spearman(x[keep], y[keep],
-                                                                                      covariates[:, keep])))
-  return [PerExample(a, b, name, *np.nanmean(values, 0).tolist()) for (a, b, name), values in rho.items()]
+        if run.has(sa.section, name) and run.has(sb.section, name):
+          columns.setdefault((a, b, name), []).append(
+              (*(s.orientation * run.units(s, name)[0][subset] for s in (sa, sb)), part.lengths,
+               probs[:, -1] - probs[:, -2]))
+  units = {}
+  for key, per_run in columns.items():
+    stacked = tuple(np.stack(column).astype(np.float64) for column in zip(*per_run))  # each [runs, n]
+    keep = np.isfinite(stacked[0]).all(0) & np.isfinite(stacked[1]).all(0)
+    if len(per_run) == len(runs) and keep.sum() >= 4:
+      units[key] = tuple(column[:, keep] for column in stacked)
+  return units
+
+
+def per_example(units: dict, design: str, n_resamples: int = 1000, seed: int = 0) -> list:
+  """PerExample rows of per_example_units' arrays: each Spearman rho (agreement.spearman_along_last_axis) per run,
+  averaged over the runs, with the two-level CI of the design's draws (one set of draws per number of examples,
+  shared by the rows), p of "rho is 0", Benjamini–Hochberg over every plain and partial rho of the table."""
+  draws = {}
+  correlations = []  # per row: ((value, (low, high), p) plain, the same partial)
+  for x, y, length, margin in units.values():
+    n_runs, n = x.shape
+    if n not in draws:
+      draws[n] = metrics.two_level_draws(n_runs, n, design, n_resamples, seed)
+    row = []
+    for arrays in ((x, y), (x, y, length, margin)):
+      estimate, boot = metrics.two_level_bootstrap(arrays, agreement.spearman_along_last_axis, draws[n])
+      low, high = np.clip(draws[n].interval(estimate, boot, LEVEL), -1, 1)
+      row.append((float(estimate), (float(low), float(high)), float(metrics.two_level_p_value(
+          estimate, boot, *draws[n].layout))))
+    correlations.append(row)
+  p = [c[2] for row in correlations for c in row]
+  p_bh = iter(stats.false_discovery_control(np.nan_to_num(p, nan=1.)) if p else [])
+  return [PerExample(a, b, name, x.shape[1], *(Correlation(*c, float(next(p_bh))) for c in row))
+          for ((a, b, name), (x, *_)), row in zip(units.items(), correlations)]
 
 
 def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
@@ -459,14 +609,18 @@ def naopc_rankings(runs, names) -> list:
   return rankings
 
 
-def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
-                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0) -> MetaEvaluation:
+def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
+                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
+                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
+                  weak_epochs: int | None = None) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
 
   out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
   diagnose (default every registered one the runs evaluated that does not train a model on the maps: those
   retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
-  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example).
+  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
+  train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
+  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs').
   """
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
@@ -479,20 +633,30 @@ def meta_evaluate(runs, out: str, *, sections=None, levels=diagnosticity.NOISE_L
     sections = [e for e, record in plugins.EVALUATIONS.items()
                 if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
   training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
+  if training and not train_evaluations:
+    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; ask for '
+                        'them with train_evaluations (--train_evaluations), which retrains one per map and copy')
+  if train_evaluations:
+    training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
+    sections = [s for s in sections if s not in training]
+  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth) if sections \
+      else ({}, [])
+  differences, settings = [], {}
   if training:
-    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; the '
-                        'meta-evaluation diagnoses evaluations of the test maps only (it still ranks with them)')
-  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth)
+    retrained, differences, settings = retrained_preferences(runs, explainers, training, out,
+                                                             jax.random.fold_in(jax.random.key(seed), 1), weak_epochs)
+    wins.update(retrained)
   draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
   return MetaEvaluation(
       corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
-      examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed)),
+      examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed, settings)),
       costs=tuple(costs), pairs=tuple(pairs(scored, draws.layout)),
       agreements=tuple(rank_agreement_records(rank_agreements(scored, draws.layout), True)
                        + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
-      concordance=kendalls_w(scored, draws.layout), per_example=tuple(per_example(runs, names)),
-      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else ())
+      concordance=kendalls_w(scored, draws.layout),
+      per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
+      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -507,14 +671,14 @@ class Verdict:
   separated: int  # explainer pairs it tells apart (Benjamini–Hochberg over its pairs)
   pairs: int
   naopc_changes_ranking: bool | None  # ERASER scores only
+  setting: str = ''  # the reduced setting it was diagnosed on (Diagnosis.setting), '' for the runs' own scores
 
   @property
   def verdict(self) -> str:
     if self.diagnosticity is None:
       return 'not diagnosed'
-    if not self.blind_to:
-      return 'diagnostic'
-    return 'blind to ' + ', '.join(self.blind_to)
+    said = 'diagnostic' if not self.blind_to else 'blind to ' + ', '.join(self.blind_to)
+    return said + (' (retrained, reduced setting)' if self.setting else '')
 
 
 def verdicts(meta: MetaEvaluation) -> list:
@@ -534,5 +698,5 @@ def verdicts(meta: MetaEvaluation) -> list:
         tuple(d.degradation for d in diagnosed if d.p_holm >= 1 - LEVEL),
         cost and cost.seconds_per_example, cost and cost.forward_equivalents,
         float(np.mean(taus)) if taus else None, sum(p.verdict != 'tie' for p in own), len(own),
-        naopc_changes.get(score)))
+        naopc_changes.get(score), next((d.setting for d in diagnosed if d.setting), '')))
   return rows

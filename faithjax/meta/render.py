@@ -9,6 +9,9 @@ from faithjax.faithfulness import evaluations  # pylint: disable=g-import-not-at
 from faithjax.meta import measure  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
+OWN_SCORES = "the runs' own scores"  # a diagnosis whose maps were not rescored
+
+
 def _number(value, digits=3):
   return '–' if value is None else f'{value:.{digits}f}'
 
@@ -43,12 +46,23 @@ def markdown(meta: measure.MetaEvaluation) -> str:
            'fails after Holm\'s correction over the diagnosticity table. Forward equivalents / example: the evaluation\'s time '
            'in forward passes of the classifier over the same examples. Mean τ: Kendall τ-b with the other '
            'evaluations\' rankings, without the baselines.', '', *verdict_table(measure.verdicts(meta)), '']
+  retrained = [v for v in measure.verdicts(meta) if v.setting]
+  if retrained:  # one setting for all of them (meta_evaluate's weak_epochs)
+    lines += [f'Diagnosed on a reduced setting ({", ".join(_label(v.score) for v in retrained)}): '
+              f'{retrained[0].setting}.', '']
   lines += ['## Diagnosticity', '',
             f'{level} CIs resample examples (one draw shared by every run and explainer); p: one-sided t test of '
             f'share > 1/2, Holm-corrected over the {len(meta.diagnoses)} rows.', '',
-            '| evaluation | degradation | share | pairs | p (Holm) |', '|---|---|---|---|---|']
-  lines += [f'| {_label(d.score)} | {d.degradation} | {_interval(d.share, d.ci95)} | {d.pairs} | {d.p_holm:.3g} |'
-            for d in meta.diagnoses]
+            '| evaluation | degradation | share | pairs | p (Holm) | setting |', '|---|---|---|---|---|---|']
+  lines += [f'| {_label(d.score)} | {d.degradation} | {_interval(d.share, d.ci95)} | {d.pairs} | {d.p_holm:.3g} | '
+            f'{d.setting or OWN_SCORES} |' for d in meta.diagnoses]
+  if meta.differences:
+    lines += ['', 'Retrained evaluations, dataset level: the score of the map minus that of its degraded copy, '
+              f'oriented (> 0: the map preferred), mean over the runs with its {level} two-level CI; for the weak '
+              'learner a pair above counts as won when it is right under the map and wrong under the copy.', '',
+              '| evaluation | degradation | map | difference | setting |', '|---|---|---|---|---|']
+    lines += [f'| {_label(d.score)} | {d.degradation} | {d.explainer} | {_interval(d.difference, d.ci95)} | '
+              f'{d.setting} |' for d in meta.differences]
   lines += ['', '## Cost', '', '| evaluation | s / example | forward-pass equivalents / example |', '|---|---|---|']
   lines += [f'| {c.evaluation} | {c.seconds_per_example:.4f} | {c.forward_equivalents:.1f} |' for c in meta.costs]
   for baselines in (True, False):
@@ -71,10 +85,15 @@ def markdown(meta: measure.MetaEvaluation) -> str:
   lines += [f'| {_label(p.score)} | {p.a} | {p.b} | {_interval(p.difference, p.ci95)} | {p.p_bh:.3g} | {p.verdict} |'
             for p in meta.pairs]
   lines += ['', '## Per-example agreement', '',
-            'Spearman ρ between two evaluations over the test examples (mean over runs), plain and with document '
-            f'length and classifier margin partialled out; the {measure.RANDOM} map\'s row is the null.', '',
-            '| a | b | map | ρ | partial ρ |', '|---|---|---|---|---|']
-  lines += [f'| {_label(e.a)} | {_label(e.b)} | {e.explainer} | {e.rho:.3f} | {e.partial_rho:.3f} |'
+            'Spearman ρ between two evaluations over the test examples every run measured both on, each run\'s ρ '
+            'averaged over the runs, plain and with document length and classifier margin partialled out; the '
+            f'{measure.RANDOM} map\'s row is the null. {level} CIs of the two-level bootstrap ({meta.design}: seeds '
+            '× test examples); p of "ρ is 0", Benjamini–Hochberg over the table\'s '
+            f'{2 * len(meta.per_example)} correlations.', '',
+            '| a | b | map | examples | ρ | p (BH) | partial ρ | p (BH) |', '|---|---|---|---|---|---|---|---|']
+  lines += [f'| {_label(e.a)} | {_label(e.b)} | {e.explainer} | {e.examples} | '
+            f'{_interval(e.rho.value, e.rho.ci95)} | {e.rho.p_bh:.3g} | '
+            f'{_interval(e.partial_rho.value, e.partial_rho.ci95)} | {e.partial_rho.p_bh:.3g} |'
             for e in meta.per_example]
   if meta.naopc:
     lines += ['', '## AOPC and normalised AOPC', '',
