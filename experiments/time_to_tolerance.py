@@ -23,8 +23,9 @@ document (median, p90, max):
   (tests/test_quadrature.py), so its errors are the ones measured here; its
   examples/s is the peer's (bench.PEER, Captum's IntegratedGradients with
   internal_batch_size = batch x steps) at the run's shape (vocabulary,
-  embedding, hidden, direction), --batch_size documents of the sample's mean
-  length, random weights (the cost does not depend on them).
+  embedding, hidden, direction), batches of --batch_size documents of the
+  sample's mean length (fewer where batch x steps x length would pass
+  PEER_TOKENS), random weights (the cost does not depend on them).
 faithjax rows are timed as bench.best_seconds (a first, compiling call not
 timed; best of --repeats), over the sample in length buckets of --batch_size.
 The 1-minute load average is recorded beside every row.
@@ -55,6 +56,7 @@ from experiments import quadrature
 
 FLAGS = flags.FLAGS
 CAPTUM_DEFAULT_STEPS = 50
+PEER_TOKENS = 2**18  # token positions (documents x steps x length) in one batch of the peer's IG: about 3 GB
 SLACK = 10  # every document's error within SLACK x tolerance, besides the p90 within it
 
 
@@ -128,13 +130,16 @@ def captum_examples_per_s(config, vocab: int, seq_len: int, steps: int) -> float
   """The peer's Captum IG examples/s at `steps` Gauss-Legendre steps and the run's model shape; None without it."""
   args = bench.parse_args(['--vocab', str(vocab), '--emb', str(config.emb_dim), '--hidden', str(config.hidden),
                            '--steps', str(steps), *(['--bidirectional'] if config.bidirectional else [])])
-  result = subprocess.run(bench.peer_command(args, seq_len, FLAGS.batch_size), capture_output=True, text=True,
-                          check=False)
+  # The peer runs all steps of a batch at once (internal_batch_size = batch x steps): at 256 documents of 120
+  # tokens and 50 steps it held 17.5 GB and was killed for memory, so its batch keeps PEER_TOKENS token positions.
+  batch = max(1, min(FLAGS.batch_size, PEER_TOKENS // (steps * seq_len)))
+  result = subprocess.run(bench.peer_command(args, seq_len, batch), capture_output=True, text=True, check=False)
   for line in result.stdout.splitlines():
     record = json.loads(line)
     if record.get('impl') == 'captum' and record.get('explainer') == 'integrated_gradients':
       return record['examples_per_s']
-  io.log(f'the peer gave no Captum IG line: {result.stderr[-500:] or result.stdout[-500:]}')
+  io.log(f'the peer gave no Captum IG line (exit {result.returncode}; -9: killed, e.g. for memory): '
+         f'{result.stderr[-500:] or result.stdout[-500:]}')
   return None
 
 
