@@ -73,8 +73,8 @@ def define_flags():
                        'explain.POOL_PER_SLOT times fewer at a time, each slot refilled from the batch).')
   flags.DEFINE_integer('fewest_nodes', 0, 'The fewest Gauss-Legendre nodes meeting the target, if known from an '
                        'earlier run on the same documents (0: search them).')
-  flags.DEFINE_integer('search_from', 1, 'The fewest-nodes search starts here (doubling up to --max_evaluations): '
-                       'e.g. 256 where an earlier quadrature run showed fewer fail (20 News, IMDB).')
+  flags.DEFINE_integer('search_from', 1, 'The fewest-nodes search starts here (doubling up to --max_evaluations, '
+                       'bisecting down if it meets at once): e.g. 256 where fewer fail (20 News).')
   flags.DEFINE_integer('repeats', 2, 'Timed calls per faithjax row (the best is kept).')
   flags.DEFINE_bool('peer', True, 'Time Captum (needs torch and captum: pip install -e .[bench]).')
   flags.DEFINE_list('output_guided', [], 'Guide segment counts of the output_guided rule measured (none: not '
@@ -100,9 +100,11 @@ def meets(relative: np.ndarray, tolerance: float) -> bool:
   return bool(np.quantile(relative, 0.9) <= tolerance and relative.max() <= SLACK * tolerance)
 
 
-def fewest_nodes(errors_at, tolerance: float, cap: int, least: int = 1) -> int | None:
-  """The fewest node counts least <= n <= cap whose errors_at(n) `meets` the tolerance (doubling, then bisection)."""
-  low, high = least - 1, least
+def fewest_nodes(errors_at, tolerance: float, cap: int, least: int = 1, start: int | None = None) -> int | None:
+  """The fewest node counts least <= n <= cap whose errors_at(n) `meets` the tolerance: doubling from `start`
+  (default least), then bisection; a `start` that meets at once is a guess, so the bisection goes down to least."""
+  start = start or least
+  low, high = least - 1, start
   while not meets(errors_at(high), tolerance):
     if high >= cap:
       return None
@@ -167,7 +169,7 @@ def measure(root):
       errors[steps] = quadrature.relative_errors(model, params, split, config, 'gauss_legendre', steps)
     return errors[steps]
 
-  fewest = FLAGS.fewest_nodes or fewest_nodes(errors_at, tolerance, FLAGS.max_evaluations, FLAGS.search_from)
+  fewest = FLAGS.fewest_nodes or fewest_nodes(errors_at, tolerance, FLAGS.max_evaluations, start=FLAGS.search_from)
   # Where no fixed rule meets the target, the largest one tried is timed: what the cap buys a fixed rule.
   for steps in sorted({fewest or max(errors), CAPTUM_DEFAULT_STEPS}):
     fixed = explain.make_explainer('integrated_gradients', model, target=config.target, steps=steps,

@@ -156,6 +156,9 @@ def test_the_fewest_fixed_nodes_are_found_by_doubling_then_bisection():
   assert time_to_tolerance.fewest_nodes(errors_at, 1e-3, 512) == 32  # the fewest n with 1/n^2 <= 1e-3
   assert calls == [1, 2, 4, 8, 16, 32, 24, 28, 30, 31]
   assert time_to_tolerance.fewest_nodes(lambda steps: np.array([1.]), 1e-3, 8) is None
+  calls.clear()  # a start guessed too high still finds the fewest: it bisects down from there
+  assert time_to_tolerance.fewest_nodes(errors_at, 1e-3, 512, start=64) == 32 and calls[0] == 64
+  assert time_to_tolerance.fewest_nodes(errors_at, 1e-3, 512, start=4) == 32  # too low: doubles from there
   assert not time_to_tolerance.meets(np.array([0.] * 9 + [0.011]), 1e-3)  # one document beyond 10x: missed
 
 
