@@ -80,7 +80,7 @@ def explain_maps(model: Any, params: Any, ids: np.ndarray, mask: np.ndarray | No
 def evaluate_maps(model: Any, params: Any, ids: np.ndarray, maps: Mapping[str, np.ndarray],
                   evaluations: Sequence[str] = ('deletion', 'eraser'), *, mask: np.ndarray | None = None,
                   baselines: bool = True, workdir: str | None = None, seed: int = 0, batch_size: int = 256,
-                  **settings) -> dict[str, dict[str, Evaluated]]:
+                  **settings: Any) -> dict[str, dict[str, Evaluated]]:
   """Faithfulness of each map under each evaluation: {evaluation: {map: Evaluated}}.
 
   model, params: as for explain_maps; ids: <int>[n, seq] as for explain_maps; maps: {name: [n, seq]} (e.g.

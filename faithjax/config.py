@@ -227,7 +227,7 @@ class RunConfig:
     """The options instance of evaluation `name`; defaults if registered after this config was made."""
     return self.evaluation.get(name) or plugins.get(plugins.Evaluation, name).make_options()
 
-  def with_options(self, name: str, **values) -> 'RunConfig':
+  def with_options(self, name: str, **values: Any) -> 'RunConfig':
     """This config with explainer `name`'s options `values` changed (validated by its record)."""
     record = explain.explainer_of(name)
     options = record.make_options(**{**dataclasses.asdict(self.explainer_options(name)), **values})
@@ -343,7 +343,7 @@ def _check(config):
     raise FaithjaxError(f'--learning_rate must be > 0, got {config.learning_rate}')
 
 
-def make_config(corpus: str = 'synthetic', preset: str = 'full', **overrides) -> RunConfig:
+def make_config(corpus: str = 'synthetic', preset: str = 'full', **overrides: Any) -> RunConfig:
   """Defaults, then the model's overrides, the preset's settings for the corpus (PRESETS), then explicit ones
   (None: unset); validated.
 

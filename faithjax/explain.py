@@ -201,7 +201,8 @@ def integrated_gradients(model: Any, params: Any, ids: jax.Array, mask: jax.Arra
   step_chunk = step_chunk or max(1, path_tokens // (ids.shape[0] * ids.shape[1]))
   alphas, weights = (_chunked(x, min(step_chunk, steps)) for x in rule)
 
-  def add_chunk(mean_grad, chunk_rule):
+  def add_chunk(mean_grad: jax.Array, chunk_rule: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+    """scan step: mean_grad [batch, seq, k] plus one chunk's weighted gradients (alphas, weights [chunk, batch])."""
     chunk_alphas, chunk_weights = chunk_rule
     grad = path_gradient(model, params, projected, mask, label, chunk_alphas, target, detach_attention)
     return mean_grad + jnp.einsum('cb,cbsk->bsk', chunk_weights, grad), None
@@ -244,7 +245,8 @@ def integrated_gradients_to_tolerance(model: Any, params: Any, ids: jax.Array, m
   projected = contract.inputs(model, params, ids)
   label, gap = path_ends(model, params, projected, mask, target)
 
-  def integrand(examples, alphas):
+  def integrand(examples: jax.Array, alphas: jax.Array) -> jax.Array:
+    """The slots' per-token integrands: examples <int>[slots], alphas [points, slots] -> [points, slots, seq]."""
     slot = lambda x: jnp.asarray(x).at[examples].get(mode='fill', fill_value=0)  # an idle slot: an empty example
     slot_projected = slot(projected)
     grad = path_gradient(model, params, slot_projected, slot(mask), slot(label), alphas, target)
@@ -261,7 +263,7 @@ def integrated_gradients_to_tolerance(model: Any, params: Any, ids: jax.Array, m
 def integrated_gradients_counted(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: jax.Array | None = None,
                                  *, target: str = 'prob', detach_attention: bool = False, tolerance: float = 1e-3,
                                  max_evaluations: int = 512, kronrod_nodes: int = 15,
-                                 path_tokens: int = MAX_PATH_TOKENS, **fixed_rule) -> tuple[jax.Array, dict]:
+                                 path_tokens: int = MAX_PATH_TOKENS, **fixed_rule: Any) -> tuple[jax.Array, dict]:
   """IG to a tolerance and each document's counts: (scores [batch, seq], {count: [batch]}).
 
   counts: 'evaluations' <int>: the gradient evaluations spent; 'completeness_relative_error':
@@ -389,7 +391,8 @@ def smoothgrad(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key: ja
   label, _ = _predicted(model, params, emb, mask, target)
   forward = _forward(model, params, mask, detach_attention)
 
-  def noisy_saliency(n):
+  def noisy_saliency(n: jax.Array) -> jax.Array:
+    """Sample n's saliency: [batch, seq]."""
     noisy = emb + sigma * smoothgrad_noise(key, n, emb.shape, emb.dtype) * mask[..., None]
     return jnp.linalg.norm(_gradient(forward, noisy, label, target), axis=-1)
 
@@ -431,7 +434,8 @@ def gradient_shap(model: Any, params: Any, ids: jax.Array, mask: jax.Array, key:
       model, params, fit_width(baseline_ids[:baseline_documents], ids.shape[1]))
   forward = _forward(model, params, mask, detach_attention)
 
-  def path_score(n):
+  def path_score(n: jax.Array) -> jax.Array:
+    """Sample n's path score: [batch, seq]."""
     rows, alpha = gradient_shap_draws(key, n, ids.shape[0], pool.shape[0])
     difference = emb - pool[rows]
     grad = _gradient(forward, pool[rows] + alpha[:, None, None] * difference, label, target)
@@ -718,7 +722,7 @@ def _transformed(name, counted=None):
   base, transforms = parse_name(name)
 
   @functools.wraps(plugins.EXPLAINERS[base].fn)  # the signature jit reads static_argnames from
-  def explainer(*args, **options):
+  def explainer(*args: Any, **options: Any) -> Any:
     scores, counts = counted(*args, **options) if counted else (plugins.EXPLAINERS[base].fn(*args, **options), None)
     for transform in transforms:
       scores = TRANSFORMS[transform](scores)
@@ -733,7 +737,7 @@ def _jitted(name, counted=None):
   return jax.jit(_transformed(name, counted), static_argnums=0, static_argnames=static)
 
 
-def make_explainer(name: str, model: Any, **options) -> Callable:
+def make_explainer(name: str, model: Any, **options: Any) -> Callable:
   """Jitted `fn(params, ids, mask, key=None) -> scores [batch, seq]` for explainer `name`.
 
   ids: <int>[batch, seq]; mask: <bool>[batch, seq], True on real tokens; key: a
@@ -744,7 +748,7 @@ def make_explainer(name: str, model: Any, **options) -> Callable:
   return functools.partial(_jitted(name), model, **options)
 
 
-def make_counted_explainer(name: str, model: Any, **options) -> Callable:
+def make_counted_explainer(name: str, model: Any, **options: Any) -> Callable | None:
   """make_explainer's fn that also returns per-document counts, `fn(params, ids, mask, key=None) -> (scores
   [batch, seq], {count: [batch]})`, or None where `name` with these options counts nothing (its record's
   `counted`; IG: only to a tolerance)."""
@@ -793,7 +797,8 @@ def explain_split_counted(fn: Callable, params: Any, split: encode.EncodedSplit,
   meter = io.Progress(progress, len(split)) if progress else None
   out, counts = None, {}
 
-  def gather(indices, output):
+  def gather(indices: np.ndarray, output: tuple[jax.Array, dict[str, jax.Array]]) -> None:
+    """A finished batch's scores and counts copied into `out` and `counts` at its documents `indices`."""
     nonlocal out
     scores, batch_counts = jax.device_get(output)
     if out is None:
@@ -852,7 +857,7 @@ def split_completeness(model: Any, params: Any, split: encode.EncodedSplit, attr
 
 
 def explain_split_to_tolerance(model: Any, params: Any, split: encode.EncodedSplit, batch_size: int,
-                               **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                               **options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """integrated_gradients to a tolerance over an EncodedSplit, in length buckets of batch_size.
 
   options: integrated_gradients', a tolerance among them. Returns (scores: flat float32 aligned with split.ids, as

@@ -287,7 +287,8 @@ def evaluate_maps(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, mo
   weak_config = weak_learner_config(config)
   learnt = {}
 
-  def weak_learner_of(name, maps):
+  def weak_learner_of(name: str, maps: dict[str, np.ndarray]) -> weak_learner.WeakLearnerResult:
+    """Context.weak_learner: the weak learner trained on `maps` ({split: ragged map}) of explainer `name`."""
     if name not in learnt:  # trained (or restored from its checkpoint) once, for every evaluation that reads it
       record = plugins.EXPLAINERS.get(name)  # None for maps that are no registered explainer's (probe maps)
       learnt[name] = weak_learner.train_weak_learner(

@@ -71,7 +71,7 @@ class Explainer:
       object.__setattr__(self, 'options', _options_class(self.name, self.fn))
     object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.fn), self.name))
 
-  def make_options(self, **values) -> Any:
+  def make_options(self, **values: Any) -> Any:
     """The options instance of `values` (the others at their defaults), type-checked and `check`ed."""
     return make_options(self, 'explainer', **values)
 
@@ -92,7 +92,7 @@ def _coerce(flag: str, kind: type, default: Any, value: Any) -> Any:
   raise FaithjaxError(f'{flag} must be a {kind.__name__}; got {value!r}')
 
 
-def make_options(record: Any, kind: str, **values) -> Any:
+def make_options(record: Any, kind: str, **values: Any) -> Any:
   """record.options(**values) (the others at their defaults), each value type-checked (a tuple option from a list)
   and the instance `check`ed; kind ('explainer', 'evaluation') names the flags --<kind>.<name>.<option>."""
   fields = {f.name: f for f in dataclasses.fields(record.options)}
@@ -191,7 +191,7 @@ class Evaluation:
   def __post_init__(self):
     object.__setattr__(self, 'help', _first_line(self.help or inspect.getdoc(self.evaluate), self.name))
 
-  def make_options(self, **values) -> Any:
+  def make_options(self, **values: Any) -> Any:
     """The options instance of `values` (the others at their defaults), type-checked and `check`ed."""
     return make_options(self, 'evaluation', **values)
 

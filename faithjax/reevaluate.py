@@ -244,7 +244,8 @@ def reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, model
   """
   ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, evaluation_options,
                    mesh, group)
-  def maps_of(name, options):
+  def maps_of(name: str, options: dict) -> np.ndarray:
+    """Explainer `name`'s maps on every checkpoint: [N, len(split.ids)]."""
     fn = parallel.sharded(mesh, _stacked_explainer(name, model, tuple(sorted(options.items())), ckpts.group),
                           batch_axis=1)
     return explain.explain_split(fn, ckpts.stacked, ckpts.split, batch_size, key,
@@ -259,7 +260,8 @@ def loop_reevaluate(checkpoints: str | list[str], corpus: encode.EncodedCorpus, 
   """`reevaluate`, one checkpoint at a time with the single-model code (each Stacked.loop): same arguments, same
   results (maps [len(split.ids)] per checkpoint)."""
   ckpts = _prepare(checkpoints, corpus, model, split, subset, batch_size, deletion_options, weak, evaluation_options)
-  def maps_of(name, options):
+  def maps_of(name: str, options: dict) -> np.ndarray:
+    """Explainer `name`'s maps on every checkpoint: [N, len(split.ids)]."""
     fn = explain.make_explainer(name, model, **options)
     return np.stack([explain.explain_split(fn, p, ckpts.split, batch_size, key) for p in ckpts.params])
   return _evaluate(ckpts, explainers, maps_of, lambda stacked: stacked.loop)

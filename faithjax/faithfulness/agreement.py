@@ -15,14 +15,15 @@ from faithjax import metrics
 from faithjax.faithfulness.evaluations import oriented
 
 
-def kendall_tau(a, b):
-  """Kendall tau-b between two score vectors over the same explainers."""
+def kendall_tau(a: ArrayLike, b: ArrayLike) -> float:
+  """Kendall tau-b between two score vectors [explainers] over the same explainers."""
   tau = stats.kendalltau(a, b).statistic
   return float(tau) if np.isfinite(tau) else 0.0
 
 
-def kendall_permutation_test(a, b, max_exact=8, n_resamples=10000, seed=0):
-  """(tau, two-sided p) of H0 "the rankings are unrelated", by permuting b.
+def kendall_permutation_test(a: ArrayLike, b: ArrayLike, max_exact: int = 8, n_resamples: int = 10000,
+                             seed: int = 0) -> tuple[float, float]:
+  """(tau, two-sided p) of H0 "the rankings are unrelated", by permuting b; a, b [explainers].
 
   Exact over all permutations for up to `max_exact` explainers (4! = 24 in the
   study: the smallest attainable p is 1/24 * ties), Monte Carlo above.
@@ -37,7 +38,7 @@ def kendall_permutation_test(a, b, max_exact=8, n_resamples=10000, seed=0):
   return observed, float(np.mean(np.abs(null) >= abs(observed) - 1e-12))
 
 
-def pairwise_agreement(scores):
+def pairwise_agreement(scores: dict[str, dict[str, float]]) -> list[dict]:
   """scores: {evaluation: {explainer: value}} -> rows of (eval a, eval b, tau, p).
 
   Only the explainers every evaluation scored are compared.
@@ -78,9 +79,10 @@ def partial_spearman(x: ArrayLike, y: ArrayLike, covariates: ArrayLike = ()) -> 
   return float(spearman_along_last_axis(x, y, *covariates))
 
 
-def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0, covariates=()):
-  """Spearman rho between paired per-example values, with a percentile bootstrap CI; with covariates
-  [k, n], the partial rho (`partial_spearman`), resampled with them."""
+def spearman_with_ci(x: ArrayLike, y: ArrayLike, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+                     covariates: ArrayLike = ()) -> dict[str, float]:
+  """Spearman rho between paired per-example values x, y [n], with a percentile bootstrap CI: {'rho', 'low',
+  'high'}; with covariates [k, n], the partial rho (`partial_spearman`), resampled with them."""
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   covariates = np.asarray(covariates, np.float64).reshape(-1, len(x))
   if len(covariates):
@@ -96,12 +98,12 @@ def spearman_with_ci(x, y, n_resamples=1000, level=0.95, seed=0, covariates=()):
   return {'rho': observed, 'low': float(low), 'high': float(high)}
 
 
-def ranking(scores, evaluation):
+def ranking(scores: dict[str, float], evaluation: str) -> list[str]:
   """Explainers from most to least faithful under one evaluation: {explainer: value} -> names."""
   return sorted(scores, key=lambda x: -oriented(evaluation, scores[x]))
 
 
-def kendall_tau_b(a, b):
+def kendall_tau_b(a: ArrayLike, b: ArrayLike) -> np.ndarray:
   """Kendall tau-b of many pairs of rankings at once: [..., explainers] x2 -> [...] (0 where one is all ties).
 
   Vectorised over the leading axes (bootstrap resamples); tau-b as scipy.stats.kendalltau computes it.
@@ -112,7 +114,7 @@ def kendall_tau_b(a, b):
   return np.divide(np.sum(sa * sb, (-2, -1)), untied, out=np.zeros(untied.shape), where=untied > 0)
 
 
-def spearman_rho(a, b):
+def spearman_rho(a: ArrayLike, b: ArrayLike) -> np.ndarray:
   """Spearman rho of many pairs of rankings at once: [..., explainers] x2 -> [...] (0 where one is constant)."""
   ra, rb = (stats.rankdata(x, axis=-1) for x in (a, b))
   ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
@@ -123,7 +125,8 @@ def spearman_rho(a, b):
 RANK_STATISTICS = {'kendall_tau': kendall_tau_b, 'spearman_rho': spearman_rho}
 
 
-def pair_differences(explainers, estimate, boot, layout=None, level=0.95):
+def pair_differences(explainers: list[str], estimate: np.ndarray, boot: np.ndarray, layout: tuple[int, int, str] | None = None,
+                     level: float = 0.95) -> list[dict]:
   """Every explainer pair's oriented difference with its bootstrap CI; a CI covering 0 is a tie.
 
   estimate: [explainers] oriented scores (higher = more faithful); boot:
@@ -157,7 +160,8 @@ def pair_differences(explainers, estimate, boot, layout=None, level=0.95):
   return rows
 
 
-def rank_agreement(estimate_a, boot_a, estimate_b, boot_b, layout=None, level=0.95):
+def rank_agreement(estimate_a: np.ndarray, boot_a: np.ndarray, estimate_b: np.ndarray, boot_b: np.ndarray,
+                   layout: tuple[int, int, str] | None = None, level: float = 0.95) -> dict[str, dict]:
   """Kendall tau-b and Spearman rho between two evaluations' oriented scores, with bootstrap CIs.
 
   estimate_*: [..., explainers]; boot_*: [..., explainers, n_resamples], drawn

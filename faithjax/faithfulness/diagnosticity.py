@@ -19,10 +19,12 @@ would not fit either.
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from faithjax import metrics
 from faithjax.models import contract
@@ -30,7 +32,7 @@ from faithjax.models import contract
 NOISE_LEVELS = (0.25, 1.0, 4.0)
 
 
-def permuted(scores, mask, key):
+def permuted(scores: jax.Array, mask: jax.Array, key: jax.Array) -> jax.Array:
   """scores [batch, seq] with each row's values on real tokens (mask <bool>[batch, seq]) in a random order."""
   shuffled = jnp.argsort(jnp.where(mask, jax.random.uniform(key, mask.shape), 2.), -1)  # real positions, shuffled
   positions = jnp.argsort(~mask, -1, stable=True)  # real positions, in order
@@ -39,13 +41,14 @@ def permuted(scores, mask, key):
   return jnp.where(mask, moved, scores)
 
 
-def noisy(scores, mask, key, level):
+def noisy(scores: jax.Array, mask: jax.Array, key: jax.Array, level: float) -> jax.Array:
   """scores [batch, seq] plus N(0, (level * rms)^2) on real tokens, rms the row's root mean square over them."""
   rms = jnp.sqrt(jnp.sum(jnp.where(mask, scores, 0.) ** 2, -1) / jnp.maximum(mask.sum(-1), 1))
   return jnp.where(mask, scores + level * rms[:, None] * jax.random.normal(key, scores.shape), scores)
 
 
-def degradations(scores, mask, key, levels=NOISE_LEVELS) -> dict:
+def degradations(scores: jax.Array, mask: jax.Array, key: jax.Array,
+                 levels: Sequence[float] = NOISE_LEVELS) -> dict[str, jax.Array]:
   """{'permuted', 'noise_<level>' for each level, 'sign_flipped'}: degraded copies of scores [batch, seq]."""
   keys = jax.random.split(key, 1 + len(levels))
   return {'permuted': permuted(scores, mask, keys[0]),
@@ -53,7 +56,8 @@ def degradations(scores, mask, key, levels=NOISE_LEVELS) -> dict:
           'sign_flipped': jnp.where(mask, -scores, scores)}
 
 
-def randomised_layers(model, params, key, modules) -> list:
+def randomised_layers(model: contract.Model, params: contract.Params, key: jax.Array,
+                      modules: Sequence[str]) -> list[contract.Params]:
   """Cascading randomisation: [params with modules[:1] re-initialised, with modules[:2], ...].
 
   modules: top-level names of the params pytree, from the output down (for
@@ -79,7 +83,7 @@ class Diagnosticity:
   examples: int
 
 
-def preferences(original, degraded, orientation: float = 1.) -> np.ndarray:
+def preferences(original: ArrayLike, degraded: ArrayLike, orientation: float = 1.) -> np.ndarray:
   """1 where the evaluation prefers the original, 1/2 on a tie, 0 otherwise: two [..., examples] -> same.
 
   orientation: +1 where a higher score is more faithful, -1 where a lower one
@@ -92,7 +96,8 @@ def preferences(original, degraded, orientation: float = 1.) -> np.ndarray:
   return (margin > 0) + 0.5 * (margin == 0)
 
 
-def diagnosticity(original, degraded, orientation: float = 1., n_resamples=1000, seed=0) -> Diagnosticity:
+def diagnosticity(original: ArrayLike, degraded: ArrayLike, orientation: float = 1., n_resamples: int = 1000,
+                  seed: int = 0) -> Diagnosticity:
   """Diagnosticity of one evaluation from its per-example scores of maps and of their degraded copies.
 
   original, degraded: [examples] (one map) or [maps, examples] (maps that
@@ -112,7 +117,7 @@ class Cost:
   seconds_per_example: float
 
 
-def cost_of(forwards, seconds: float) -> Cost:
+def cost_of(forwards: ArrayLike, seconds: float) -> Cost:
   """Cost of one evaluation run: forwards <int>[examples], the passes each example needed; seconds, the run's."""
   forwards = np.asarray(forwards)
   return Cost(forwards_per_example=float(forwards.mean()), seconds_per_example=seconds / len(forwards))

@@ -8,7 +8,7 @@ at a time with the single-model code, the reference the tests hold it to
 """
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,8 @@ def _over_batches(checkpoints: plugins.Checkpoints, params: Any, stacked_maps: n
   sharded = parallel.sharded(checkpoints.mesh, lambda params, ids, rows, *scores: fn(params, ids, rows,
                                                                                      jnp.stack(scores)),
                              batch_axis=1)
-  def batch(indices, ids, *scores):
+  def batch(indices: np.ndarray, ids: np.ndarray, *scores: np.ndarray) -> Any:
+    """map_split's fn: indices <int>[batch], ids <int>[batch, width], scores [batch, width] each -> [batch, N, ...]."""
     out = sharded(params, ids, checkpoints.rows[indices], *scores)
     return jax.tree.map(lambda x: x.swapaxes(0, 1), out)  # map_split gathers along a leading example axis
   out = batching.map_split(batch, checkpoints.split, list(stacked_maps), batch_size=batch_size,
@@ -165,7 +166,7 @@ def loop_shuffle_tvds(checkpoints: plugins.Checkpoints, stacked_maps: np.ndarray
       for p, m, seed in zip(checkpoints.weak_params, stacked_maps, checkpoints.seeds)])}
 
 
-def with_mean(array: str):
+def with_mean(array: str) -> Callable[[dict, plugins.Checkpoints], dict]:
   """A result: one checkpoint's per-example `array` and metrics.mean_with_ci of it (deletion, shuffle)."""
   return lambda arrays, checkpoints: {array: arrays[array], **metrics.mean_with_ci(arrays[array])}
 

@@ -9,7 +9,7 @@ meta.md (the verdict table first) and meta.png (faithjax/meta/render.py) to `out
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 from faithjax import io
 from faithjax import runs as runs_lib
@@ -28,7 +28,7 @@ def write(meta: measure.MetaEvaluation, out: str) -> None:
   render.figure(meta, os.path.join(out, 'meta.png'))
 
 
-def meta_evaluate(workdirs: Sequence[str], out: str, **options) -> measure.MetaEvaluation:
+def meta_evaluate(workdirs: Sequence[str], out: str, **options: Any) -> measure.MetaEvaluation:
   """The meta-evaluation of evaluated workdirs of one corpus (seeds or checkpoints, one data split), written to
   `out`; options: measure.meta_evaluate's (sections, levels, depth, naopc_bounds, n_resamples, seed)."""
   meta = measure.meta_evaluate([runs_lib.Run(w) for w in workdirs], os.path.join(out, 'copies'), **options)

@@ -57,7 +57,8 @@ def define_flags() -> None:
   config_lib.define_compile_cache_flag()
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
+  """The meta-evaluation of --runs into --out, after absl parsed the flags (argv: what is left, the program)."""
   if len(argv) > 1:
     raise FaithjaxError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --runs=DIR,DIR')
   if not FLAGS.runs or not FLAGS.out:

@@ -37,6 +37,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 from statsmodels.stats import multitest
 
@@ -198,26 +199,26 @@ class MetaEvaluation:
 
 # --- the runs' maps and evaluated examples ---
 
-def test_part(run) -> tuple:
-  """(the run's evaluated test examples as a split, their indices, their ids <int>[n, seq])."""
+def test_part(run: runs_lib.Run) -> tuple[encode.EncodedSplit, np.ndarray, np.ndarray]:
+  """(the run's evaluated test examples as a split, their indices <int>[n], their ids <int>[n, seq])."""
   test = run.corpus.splits['test']
   subset = pipeline.test_subset(run.config, test)
   part = test.subset(subset)
   return part, subset, part.padded(np.arange(len(part)), int(part.lengths.max()))
 
 
-def padded_map(run, name: str, subset: np.ndarray, width: int) -> np.ndarray:
+def padded_map(run: runs_lib.Run, name: str, subset: np.ndarray, width: int) -> np.ndarray:
   """The run's stored test map of `name` on the examples `subset`: [n, width]."""
   test = run.corpus.splits['test']
   return test.padded(subset, width, io.load_npz(run.work.maps(name))['test'])
 
 
-def ragged(values, ids) -> np.ndarray:
+def ragged(values: ArrayLike, ids: ArrayLike) -> np.ndarray:
   """A padded map [n, seq] as the flat array aligned with the tokens of ids (each row its tokens, then PAD)."""
   return np.asarray(values, np.float32)[np.asarray(ids) != PAD_ID]
 
 
-def top_modules(model, params) -> list:
+def top_modules(model: contract.Model, params: contract.Params) -> list[str]:
   """The params' top-level modules from the output down: ordered by the step of the forward pass (its jaxpr) that
   first reads each one, latest first. (Their keys are sorted by name, not by depth.)"""
   leaves, treedef = jax.tree.flatten(params)
@@ -237,9 +238,11 @@ def top_modules(model, params) -> list:
   return sorted(dict.fromkeys(module), key=lambda name: -start.get(name, -1))
 
 
-def degraded_maps(run, model, params, names, ids, subset, key, levels=diagnosticity.NOISE_LEVELS,
-                  depth=DEPTH) -> dict:
-  """{(explainer, degradation): padded map [n, seq]} for every explainer in `names` on the examples `ids`.
+def degraded_maps(run: runs_lib.Run, model: contract.Model, params: contract.Params, names: Sequence[str],
+                  ids: np.ndarray, subset: np.ndarray, key: jax.Array,
+                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH) -> dict:
+  """{(explainer, degradation): padded map [n, seq]} for every explainer in `names` on the examples `ids`
+  <int>[n, seq] (test examples `subset` <int>[n]).
 
   Degradations: diagnosticity.degradations' (permuted, noise_<level>, sign_flipped), and randomised_<k>: the
   explainer rerun (the run's options) on params with the top k modules re-initialised, k = 1..depth.
@@ -262,13 +265,14 @@ def degraded_maps(run, model, params, names, ids, subset, key, levels=diagnostic
   return copies
 
 
-def diagnosed_scores(sections) -> dict:
+def diagnosed_scores(sections: Sequence[str]) -> dict[str, evaluations.Score]:
   """{score name: Score} of the sections' scores that have per-example arrays (what a pair compares)."""
   return {name: spec for name, spec in evaluations.SCORES.items()
           if spec.section in sections and spec.per_example is not None}
 
 
-def evaluate_copies(run, model, params, part, copies, ids, out, sections) -> tuple:
+def evaluate_copies(run: runs_lib.Run, model: contract.Model, params: contract.Params, part: encode.EncodedSplit,
+                    copies: dict, ids: np.ndarray, out: workdir_lib.Workdir, sections: Sequence[str]) -> tuple:
   """Scores the degraded copies with pipeline.evaluate_maps, one evaluation at a time (timed).
 
   Returns ({(section, explainer, degradation): saved per-example arrays}, {section: seconds per example}).
@@ -288,7 +292,8 @@ def evaluate_copies(run, model, params, part, copies, ids, out, sections) -> tup
   return saved, seconds
 
 
-def forward_seconds(model, params, part, batch_size) -> float:
+def forward_seconds(model: contract.Model, params: contract.Params, part: encode.EncodedSplit,
+                    batch_size: int) -> float:
   """Seconds per example of one forward pass of the classifier over `part` (the second of two calls: compiled)."""
   train.predict_split(model, params, part, batch_size)
   start = time.perf_counter()
@@ -296,7 +301,8 @@ def forward_seconds(model, params, part, batch_size) -> float:
   return (time.perf_counter() - start) / len(part)
 
 
-def preference_table(runs, names, sections, out_root, key, levels, depth) -> tuple:
+def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
+                     key: jax.Array, levels: Sequence[float], depth: int) -> tuple:
   """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost.
 
   Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]),
@@ -424,14 +430,15 @@ def retrained_preferences(runs: Sequence[runs_lib.Run], names: Sequence[str], se
 
 # --- rankings of explainers over the runs ---
 
-def explainers_of(runs) -> list:
+def explainers_of(runs: Sequence[runs_lib.EvaluatedRun]) -> list[str]:
   """The explainers (with baselines and |X| variants) every run has an evaluation of."""
   names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
   sections = {spec.section for spec in evaluations.SCORES.values()}
   return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
 
 
-def score_evaluations(runs, names, draws) -> dict:
+def score_evaluations(runs: Sequence[runs_lib.EvaluatedRun], names: Sequence[str],
+                      draws: metrics.TwoLevelDraws) -> dict:
   """{score: {'explainers', 'estimate' [e], 'boot' [e, resamples]}}, oriented (higher = more faithful).
 
   Every score and explainer reads the same two-level draws (metrics.two_level_draws) over the whole test
@@ -567,7 +574,8 @@ def per_example(units: dict, design: str, n_resamples: int = 1000, seed: int = 0
           for ((a, b, name), (x, *_)), row in zip(units.items(), correlations)]
 
 
-def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
+def aopc_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray, mode: str,
+                chunk: int = NAOPC_CHUNK) -> naopc.Bounds:
   """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time: the beam search holds
   [examples, 4, width, seq] candidate sets of seq tokens each in one program (150 synthetic documents at once ran
   out of memory)."""
@@ -576,7 +584,7 @@ def aopc_bounds(model, params, ids, mode, chunk=NAOPC_CHUNK) -> naopc.Bounds:
                         for f in dataclasses.fields(naopc.Bounds)))
 
 
-def naopc_rankings(runs, names) -> list:
+def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> list[NaopcRanking]:
   """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples (naopc.aopc_bounds),
   every explainer's stored AOPC normalised by them, the means over runs ranked."""
   means = {}  # (kind, explainer) -> [(mean AOPC, mean NAOPC) per run]
