@@ -180,3 +180,14 @@ def test_peer_method_replaces_captums_default_rule(tmp_path):
                                              text=True, check=True, timeout=300).stdout)
   assert run(str(probe)) == pytest.approx(8, abs=1e-4)
   assert run(bench.PEER_METHOD, '--method', 'riemann_trapezoid', '--peer', str(probe)) == pytest.approx(6, abs=1e-4)
+
+
+def test_a_run_at_a_tolerance_is_still_measured_at_the_fixed_rule(tiny):
+  """A workdir of a preset (IG at tolerance 1e-3) measures fixed rules, not its adaptive rule at every count."""
+  model, params, split = tiny
+  at_tolerance = config_lib.RunConfig(eval_batch_size=8, target='logit', explainer=config_lib.explainer_sections(
+      {'integrated_gradients': {'tolerance': 1e-3}}))
+  fixed = quadrature.relative_errors(model, params, split, CONFIG, 'gauss_legendre', 2)
+  np.testing.assert_array_equal(quadrature.relative_errors(model, params, split, at_tolerance, 'gauss_legendre', 2),
+                                fixed)
+  assert np.quantile(fixed, 0.9) > 1e-3  # two nodes miss what the adaptive rule would have met
