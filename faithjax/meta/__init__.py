@@ -23,8 +23,7 @@ def write(meta: measure.MetaEvaluation, out: str) -> None:
   io.write_json(os.path.join(out, 'meta.json'), {**dataclasses.asdict(meta),
                                                  'verdicts': [dataclasses.asdict(v) | {'verdict': v.verdict}
                                                               for v in measure.verdicts(meta)]})
-  with open(os.path.join(out, 'meta.md'), 'w', encoding='utf-8') as f:
-    f.write(render.markdown(meta))
+  io.write_text(os.path.join(out, 'meta.md'), render.markdown(meta))
   render.figure(meta, os.path.join(out, 'meta.png'))
 
 
