@@ -789,6 +789,22 @@ def explain_split(fn: Callable, params: Any, split: encode.EncodedSplit, batch_s
   return explain_split_counted(lambda *args: (fn(*args), {}), params, split, batch_size, key, progress)[0]
 
 
+def transform_split(name: str, split: encode.EncodedSplit, base_scores: np.ndarray, batch_size: int) -> np.ndarray:
+  """Explainer `name`'s map of `split` from its base explainer's map `base_scores` (flat, aligned with split.ids):
+  the map transforms of `name` applied per document, as `_transformed` applies them to the base's output. The base
+  runs with the same options and keys, so this equals explaining with `name` at none of its cost."""
+  transforms = parse_name(name)[1]
+  out = np.zeros_like(base_scores)
+  for indices, _, scores in batching.padded_batches(split, batch_size, base_scores):
+    for transform in transforms:
+      scores = TRANSFORMS[transform](scores)
+    scores = np.asarray(scores)
+    for row, i in enumerate(indices):
+      start, stop = split.offsets[i], split.offsets[i + 1]
+      out[start:stop] = scores[row, :stop - start]
+  return out
+
+
 def explain_split_counted(fn: Callable, params: Any, split: encode.EncodedSplit, batch_size: int,
                           key: jax.Array | None = None,
                           progress: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -155,6 +155,8 @@ def explain_corpus(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, m
   counted = explain.make_counted_explainer(name, model, **run_options(config, corpus, name))
   if os.path.exists(path) and (counted is None or os.path.exists(out.counts(name))):  # deleted counts: both redone
     return
+  if transform_stored_base(config, corpus, name, out, counted is not None):
+    return
   fn = parallel.sharded(mesh, counted) if counted else explainer_fn(config, corpus, model, name, mesh)
   explain_split = explain.explain_split_counted if counted else explain.explain_split
   start = time.perf_counter()
@@ -166,6 +168,23 @@ def explain_corpus(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, m
                                      for count, values in counts.items()})
   io.save_npz(path, **{split: run[0] if counted else run for split, run in runs.items()})
   io.log(f'{name}: {sum(map(len, corpus.splits.values())) / (time.perf_counter() - start):,.1f} examples/s')
+
+
+def transform_stored_base(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, name: str,
+                          out: workdir_lib.Workdir, counted: bool) -> bool:
+  """Stores the maps of a map transform ('integrated_gradients.abs') from its base explainer's maps in `out`
+  (explain.transform_split: the same options and keys, so the same maps), its counts copied; False, storing
+  nothing, where `name` has no transform or its base's maps (or counts) are not there."""
+  base = explain.parse_name(name)[0]
+  if base == name or not os.path.exists(out.maps(base)) or (counted and not os.path.exists(out.counts(base))):
+    return False
+  maps = io.load_npz(out.maps(base))
+  if counted:
+    io.save_npz(out.counts(name), **io.load_npz(out.counts(base)))
+  io.save_npz(out.maps(name), **{split: explain.transform_split(name, corpus.splits[split], maps[split],
+                                                                config.eval_batch_size) for split in maps})
+  io.log(f'{name}: from the stored {base} maps')
+  return True
 
 
 def stage_explain(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:

@@ -196,3 +196,36 @@ def test_the_explain_stage_stores_each_documents_counts_beside_the_map_and_reads
   assert pipeline.counts_summary(out, 'integrated_gradients')['per_document'] == summary
   assert explain.make_counted_explainer('integrated_gradients', model, tolerance=0.) is None
   assert explain.make_counted_explainer('saliency', model) is None
+
+
+@pytest.mark.parametrize('name', ['integrated_gradients.abs', 'integrated_gradients.abs.l1', 'gradient_shap.abs'])
+def test_a_map_transform_is_stored_from_its_base_map_equal_to_explaining_with_it(tmp_path, monkeypatch, name):
+  """With the base explainer's maps stored, 'X.abs' (and '.l1') is X's map transformed per document, counts
+  copied, without running an explainer; equal to explaining with the transform in another workdir (sampling
+  explainers too: the same keys)."""
+  model, params = test_explain.tiny_model('lstm')
+  rng = np.random.default_rng(2)
+  split = lambda n: encode.EncodedSplit.from_lists([rng.integers(2, 50, rng.integers(2, 9)) for _ in range(n)],
+                                                   np.zeros(n))
+  corpus = encode.EncodedCorpus('synthetic', [str(i) for i in range(50)], {'train': split(7), 'test': split(5)})
+  config = config_lib.make_config('synthetic', preset='smoke', eval_batch_size=4)
+  explained = workdir_lib.Workdir(str(tmp_path / 'explained'))
+  pipeline.explain_corpus(config, corpus, model, params, name, explained)  # no base there: explained
+  derived = workdir_lib.Workdir(str(tmp_path / 'derived'))
+  base = explain.parse_name(name)[0]
+  pipeline.explain_corpus(config, corpus, model, params, base, derived)
+
+  def no_explaining(*args, **kwargs):
+    raise AssertionError('the transform ran an explainer')
+  monkeypatch.setattr(explain, 'explain_split', no_explaining)
+  monkeypatch.setattr(explain, 'explain_split_counted', no_explaining)
+  pipeline.explain_corpus(config, corpus, model, params, name, derived)
+  expected, got = io.load_npz(explained.maps(name)), io.load_npz(derived.maps(name))
+  assert sorted(got) == ['test', 'train']
+  for part in got:
+    np.testing.assert_allclose(got[part], expected[part], rtol=1e-5, atol=1e-7)
+    assert np.all(got[part] >= 0)  # every name here takes |.| first
+  assert os.path.exists(derived.counts(name)) == os.path.exists(explained.counts(name))
+  if os.path.exists(explained.counts(name)):
+    for key, values in io.load_npz(explained.counts(name)).items():
+      np.testing.assert_array_equal(io.load_npz(derived.counts(name))[key], values)
