@@ -201,6 +201,25 @@ def test_cascading_randomisation_starts_at_the_output_whatever_the_modules_are_n
   assert measure.top_modules(model, jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))) == expected
 
 
+def test_a_map_transforms_randomised_copy_is_its_bases_transformed_as_if_explained(tiny_runs):
+  """Cascading randomisation of 'saliency.l1' beside 'saliency' transforms saliency's rerun (no second run of the
+  explainer); alone it runs the explainer: the two copies agree."""
+  run = tiny_runs[0]
+  model, params = run.classifier()
+  test = run.corpus.splits['test']
+  io.save_npz(run.work.maps('saliency.l1'), test=explain.transform_split(
+      'saliency.l1', test, io.load_npz(run.work.maps('saliency'))['test'], 64))
+  part, subset, ids = measure.test_part(run)
+  key = jax.random.key(3)
+  derived = measure.degraded_maps(run, model, params, ('saliency', 'saliency.l1'), ids, subset, key, depth=2)
+  alone = measure.degraded_maps(run, model, params, ('saliency.l1',), ids, subset, key, depth=2)
+  for k in (1, 2):
+    got, expected = derived['saliency.l1', f'randomised_{k}'], alone['saliency.l1', f'randomised_{k}']
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.abs(got).sum(-1), 1, rtol=1e-5)  # each document's l1 norm, as .l1 makes it
+    assert not np.allclose(got, derived['saliency', f'randomised_{k}'])
+
+
 def holm_reference(p):
   """Holm's step-down adjusted p, written out: the i-th smallest times (m - i), running maximum, capped at 1."""
   order = sorted(range(len(p)), key=lambda i: p[i])

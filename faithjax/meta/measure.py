@@ -251,16 +251,21 @@ def degraded_maps(run: runs_lib.Run, model: contract.Model, params: contract.Par
   part = encode.EncodedSplit.from_lists([row[keep] for row, keep in zip(ids, mask)], np.zeros(len(ids), np.int32))
   randomised = diagnosticity.randomised_layers(model, params, jax.random.fold_in(key, 0),
                                                top_modules(model, params)[:depth])
-  copies = {}
+  copies, explained = {}, {}  # explained: {(explainer, k): flat map on the randomised params}
   for i, name in enumerate(names):
     scores = padded_map(run, name, subset, ids.shape[1])
     for degradation, values in diagnosticity.degradations(scores, mask, jax.random.fold_in(key, i + 1),
                                                           levels).items():
       copies[name, degradation] = np.asarray(values)
+    base = explain.parse_name(name)[0]
     fn = explain.make_explainer(name, model, **pipeline.explainer_options(run.config, name))
     for k, shuffled in enumerate(randomised, 1):
-      flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
-                                   pipeline.explainer_key(run.config, name, 0))
+      if (base, k) in explained:  # a map transform of an explainer rerun above: the same options and key
+        flat = explain.transform_split(name, part, explained[base, k], run.config.eval_batch_size)
+      else:
+        flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
+                                     pipeline.explainer_key(run.config, name, 0))
+      explained[name, k] = flat
       copies[name, f'randomised_{k}'] = part.padded(np.arange(len(part)), ids.shape[1], flat)
   return copies
 
