@@ -220,6 +220,24 @@ def test_a_map_transforms_randomised_copy_is_its_bases_transformed_as_if_explain
     assert not np.allclose(got, derived['saliency', f'randomised_{k}'])
 
 
+def test_degraded_copies_are_made_once_per_options_and_read_back(tmp_path):
+  """A killed meta-evaluation resumes without recomputing the copies: made once per options, read back equal."""
+  work = workdir_lib.Workdir(str(tmp_path / 'run0'))
+  made = []
+
+  def make():
+    made.append(1)
+    return {('saliency', 'permuted'): np.arange(6, dtype=np.float32).reshape(2, 3),
+            ('saliency.abs', 'noise_0.25'): np.ones((2, 3), np.float32)}
+  first = measure.stored_copies(work, make, (['saliency'], (0.25,), 1, [0, 3]))
+  again = measure.stored_copies(work, make, (['saliency'], (0.25,), 1, [0, 3]))
+  assert len(made) == 1 and again.keys() == first.keys()
+  for key, values in first.items():
+    np.testing.assert_array_equal(again[key], values)
+  measure.stored_copies(work, make, (['saliency'], (0.25,), 2, [0, 3]))  # another depth: made again
+  assert len(made) == 2
+
+
 def holm_reference(p):
   """Holm's step-down adjusted p, written out: the i-th smallest times (m - i), running maximum, capped at 1."""
   order = sorted(range(len(p)), key=lambda i: p[i])

@@ -29,10 +29,12 @@ correlations.
 """
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import os
 import time
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -264,7 +266,8 @@ def degraded_maps(run: runs_lib.Run, model: contract.Model, params: contract.Par
         flat = explain.transform_split(name, part, explained[base, k], run.config.eval_batch_size)
       else:
         flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
-                                     pipeline.explainer_key(run.config, name, 0))
+                                     pipeline.explainer_key(run.config, name, 0),
+                                     progress=f'{name}, top {k} randomised ({os.path.basename(run.work.root)})')
       explained[name, k] = flat
       copies[name, f'randomised_{k}'] = part.padded(np.arange(len(part)), ids.shape[1], flat)
   return copies
@@ -306,6 +309,19 @@ def forward_seconds(model: contract.Model, params: contract.Params, part: encode
   return (time.perf_counter() - start) / len(part)
 
 
+def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict], options: Any) -> dict:
+  """degraded_maps' copies, made once per `options` (explainers, levels, depth, key) and stored in `work` (a killed
+  meta-evaluation resumes without recomputing the cascading randomisation's maps), read back verified."""
+  digest = hashlib.sha256(json.dumps(options).encode()).hexdigest()[:12]
+  path = os.path.join(work.root, f'degraded_{digest}.npz')
+  if os.path.exists(path):
+    return {tuple(key.split('~')): values for key, values in io.load_npz(path).items()}
+  copies = make()
+  os.makedirs(work.root, exist_ok=True)
+  io.save_npz(path, **{f'{name}~{degradation}': values for (name, degradation), values in copies.items()})
+  return copies
+
+
 def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
                      key: jax.Array, levels: Sequence[float], depth: int) -> tuple:
   """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost.
@@ -318,9 +334,11 @@ def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], section
   for r, run in enumerate(runs):
     model, params = run.classifier()
     part, subset, ids = test_part(run)
-    copies = degraded_maps(run, model, params, names, ids, subset, jax.random.fold_in(key, r), levels, depth)
-    saved, seconds = evaluate_copies(run, model, params, part, copies, ids,
-                                     workdir_lib.Workdir(os.path.join(out_root, f'run{r}')), sections)
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}'))
+    copies = stored_copies(work, lambda: degraded_maps(run, model, params, names, ids, subset,
+                                                       jax.random.fold_in(key, r), levels, depth),
+                           (names, levels, depth, jax.random.key_data(key).tolist()))
+    saved, seconds = evaluate_copies(run, model, params, part, copies, ids, work, sections)
     forward = forward_seconds(model, params, part, run.config.eval_batch_size)
     for section, value in seconds.items():
       costs.setdefault(section, []).append((value, value / forward))
