@@ -14,6 +14,8 @@ From --seed (initialisation, batch order, explainer randomness):
 From --split_seed (the same for every --seed, so seeds measure the same documents):
   test_subset_rng    deletion's --test_subset sample of test examples
   stability_rng      the test documents of the seed-stability measurement
+From the meta-evaluation's --seed (python -m faithjax.meta; the same for every run it reads):
+  diagnosis_rng      its --examples sample of the runs' evaluated test examples, diagnosed
 (The train/valid split and the synthetic corpus draw from --split_seed in faithjax/data; the probe maps from
 default_rng([seed, 15, split]) in faithfulness/probe_maps.py.)
 """
@@ -26,6 +28,7 @@ STABILITY_STREAM = 2**31 - 1  # beside the splits' 0, 1, 2
 BASELINE_SALT = 15
 TEST_SUBSET_SALT = 7
 STABILITY_SALT = 36
+DIAGNOSIS_SALT = 41
 
 
 def train_step_key(seed: int, epoch: int, step: int) -> jax.Array:
@@ -56,3 +59,8 @@ def test_subset_rng(split_seed: int) -> np.random.Generator:
 def stability_rng(split_seed: int) -> np.random.Generator:
   """The generator that draws the seed-stability test documents."""
   return np.random.default_rng([split_seed, STABILITY_SALT])
+
+
+def diagnosis_rng(meta_seed: int) -> np.random.Generator:
+  """The generator that draws the meta-evaluation's sample of test examples to diagnose on (its --examples)."""
+  return np.random.default_rng([meta_seed, DIAGNOSIS_SALT])

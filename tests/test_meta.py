@@ -201,27 +201,30 @@ def test_cascading_randomisation_starts_at_the_output_whatever_the_modules_are_n
   assert measure.top_modules(model, jax.eval_shape(lambda: contract.init(model, jax.random.key(0)))) == expected
 
 
-def test_a_map_transforms_randomised_copy_is_its_bases_transformed_as_if_explained(tiny_runs):
-  """Cascading randomisation of 'saliency.l1' beside 'saliency' transforms saliency's rerun (no second run of the
-  explainer); alone it runs the explainer: the two copies agree."""
-  run = tiny_runs[0]
-  model, params = run.classifier()
-  test = run.corpus.splits['test']
-  io.save_npz(run.work.maps('saliency.l1'), test=explain.transform_split(
-      'saliency.l1', test, io.load_npz(run.work.maps('saliency'))['test'], 64))
-  part, subset, ids = measure.test_part(run)
-  key = jax.random.key(3)
-  derived = measure.degraded_maps(run, model, params, ('saliency', 'saliency.l1'), ids, subset, key, depth=2)
-  alone = measure.degraded_maps(run, model, params, ('saliency.l1',), ids, subset, key, depth=2)
-  for k in (1, 2):
-    got, expected = derived['saliency.l1', f'randomised_{k}'], alone['saliency.l1', f'randomised_{k}']
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(np.abs(got).sum(-1), 1, rtol=1e-5)  # each document's l1 norm, as .l1 makes it
-    assert not np.allclose(got, derived['saliency', f'randomised_{k}'])
+def test_one_map_per_explainer_is_degraded_the_explainer_itself_where_the_runs_have_it():
+  assert measure.diagnosed_explainers(('saliency', 'integrated_gradients.abs', 'integrated_gradients', 'lime.abs',
+                                       'lime.abs.l1')) == ('saliency', 'integrated_gradients', 'lime.abs')
+
+
+def test_the_diagnosis_sample_is_every_example_or_the_same_seeded_sample():
+  np.testing.assert_array_equal(measure.diagnosis_rows(7, 0, 0), np.arange(7))
+  np.testing.assert_array_equal(measure.diagnosis_rows(7, 9, 0), np.arange(7))
+  rows = measure.diagnosis_rows(50, 10, 3)
+  assert len(set(rows)) == 10 and np.all(np.diff(rows) > 0) and rows.max() < 50
+  np.testing.assert_array_equal(rows, measure.diagnosis_rows(50, 10, 3))
+  assert not np.array_equal(rows, measure.diagnosis_rows(50, 10, 4))
+
+
+def test_diagnosing_on_a_sample_of_examples_is_said_and_counted(tiny_runs, tmp_path):
+  meta = measure.meta_evaluate(tiny_runs, str(tmp_path), depth=0, naopc_bounds=False, n_resamples=200, examples=4)
+  assert meta.diagnosis_examples == 4 and meta.diagnosed == EXPLAINERS
+  assert meta.diagnoses and all(d.examples == 4 and d.pairs == 2 * len(EXPLAINERS) * 4 for d in meta.diagnoses)
+  assert 'a seeded sample of 4 of the evaluated test examples' in render.markdown(meta)
 
 
 def test_degraded_copies_are_made_once_per_options_and_read_back(tmp_path):
-  """A killed meta-evaluation resumes without recomputing the copies: made once per options, read back equal."""
+  """A killed meta-evaluation resumes without recomputing the copies: made once, read back equal; other options
+  keep theirs in another folder."""
   work = workdir_lib.Workdir(str(tmp_path / 'run0'))
   made = []
 
@@ -229,13 +232,14 @@ def test_degraded_copies_are_made_once_per_options_and_read_back(tmp_path):
     made.append(1)
     return {('saliency', 'permuted'): np.arange(6, dtype=np.float32).reshape(2, 3),
             ('saliency.abs', 'noise_0.25'): np.ones((2, 3), np.float32)}
-  first = measure.stored_copies(work, make, (['saliency'], (0.25,), 1, [0, 3]))
-  again = measure.stored_copies(work, make, (['saliency'], (0.25,), 1, [0, 3]))
+  first = measure.stored_copies(work, make)
+  again = measure.stored_copies(work, make)
   assert len(made) == 1 and again.keys() == first.keys()
   for key, values in first.items():
     np.testing.assert_array_equal(again[key], values)
-  measure.stored_copies(work, make, (['saliency'], (0.25,), 2, [0, 3]))  # another depth: made again
-  assert len(made) == 2
+  folder = measure.options_folder(['saliency'], (0.25,), 1, [0, 3])
+  assert folder == measure.options_folder(['saliency'], (0.25,), 1, [0, 3])
+  assert folder != measure.options_folder(['saliency'], (0.25,), 2, [0, 3])  # another depth: another folder
 
 
 def holm_reference(p):

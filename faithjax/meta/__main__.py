@@ -52,6 +52,8 @@ def define_flags() -> None:
   flags.DEFINE_integer('depth', 2, 'Cascading randomisation: maps recomputed with the top 1 .. depth modules of '
                        'the classifier re-initialised.', lower_bound=0)
   flags.DEFINE_bool('naopc', True, 'Measure AOPC bounds (a search per example) for normalised AOPC.')
+  flags.DEFINE_integer('examples', 0, 'Score the degraded copies on a sample of this many of the runs\' evaluated '
+                       'test examples, drawn from --seed (0: all); named in meta.md.', lower_bound=0)
   flags.DEFINE_integer('n_resamples', 1000, 'Bootstrap resamples.', lower_bound=100)
   flags.DEFINE_integer('seed', 0, 'Seed of the degradations and the bootstrap.')
   config_lib.define_compile_cache_flag()
@@ -70,7 +72,8 @@ def main(argv: list[str]) -> None:
   config_lib.enable_compile_cache(FLAGS.compile_cache)
   meta.meta_evaluate(FLAGS.runs, FLAGS.out, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
                      naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
-                     train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs)
+                     train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
+                     examples=FLAGS.examples)
   print(f'results: {FLAGS.out}/meta.md, meta.json and meta.png')
 
 

@@ -51,6 +51,7 @@ from faithjax import metrics
 from faithjax import pipeline
 from faithjax import plugins
 from faithjax import runs as runs_lib
+from faithjax import streams
 from faithjax import train
 from faithjax import workdir as workdir_lib
 from faithjax.data import encode
@@ -197,9 +198,30 @@ class MetaEvaluation:
   per_example: tuple  # PerExample
   naopc: tuple  # NaopcRanking
   differences: tuple = ()  # ScoreDifference of the retrained evaluations (meta_evaluate's train_evaluations)
+  diagnosed: tuple = ()  # the maps whose degraded copies were scored (diagnosed_explainers)
+  diagnosis_examples: int = 0  # the evaluated test examples they were scored on (0: all `examples`)
 
 
 # --- the runs' maps and evaluated examples ---
+
+def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
+  """One map per base explainer, to degrade: the explainer itself where the runs have it, else its first map
+  transform. A degraded copy of |X| says what one of X does, at a second set of copies' cost."""
+  bases = {}
+  for name in explainers:
+    base = explain.base_name(name)
+    if base not in bases or name == base:
+      bases[base] = name
+  return tuple(bases.values())
+
+
+def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
+  """Rows of the n evaluated test examples that the degraded copies are scored on, sorted: all (examples 0 or at
+  least n), else a sample of `examples` drawn from the meta-evaluation's seed, the same for every run."""
+  if not examples or examples >= n:
+    return np.arange(n)
+  return np.sort(streams.diagnosis_rng(seed).choice(n, examples, replace=False))
+
 
 def test_part(run: runs_lib.Run) -> tuple[encode.EncodedSplit, np.ndarray, np.ndarray]:
   """(the run's evaluated test examples as a split, their indices <int>[n], their ids <int>[n, seq])."""
@@ -253,22 +275,17 @@ def degraded_maps(run: runs_lib.Run, model: contract.Model, params: contract.Par
   part = encode.EncodedSplit.from_lists([row[keep] for row, keep in zip(ids, mask)], np.zeros(len(ids), np.int32))
   randomised = diagnosticity.randomised_layers(model, params, jax.random.fold_in(key, 0),
                                                top_modules(model, params)[:depth])
-  copies, explained = {}, {}  # explained: {(explainer, k): flat map on the randomised params}
+  copies = {}
   for i, name in enumerate(names):
     scores = padded_map(run, name, subset, ids.shape[1])
     for degradation, values in diagnosticity.degradations(scores, mask, jax.random.fold_in(key, i + 1),
                                                           levels).items():
       copies[name, degradation] = np.asarray(values)
-    base = explain.parse_name(name)[0]
     fn = explain.make_explainer(name, model, **pipeline.explainer_options(run.config, name))
     for k, shuffled in enumerate(randomised, 1):
-      if (base, k) in explained:  # a map transform of an explainer rerun above: the same options and key
-        flat = explain.transform_split(name, part, explained[base, k], run.config.eval_batch_size)
-      else:
-        flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
-                                     pipeline.explainer_key(run.config, name, 0),
-                                     progress=f'{name}, top {k} randomised ({os.path.basename(run.work.root)})')
-      explained[name, k] = flat
+      flat = explain.explain_split(fn, shuffled, part, run.config.eval_batch_size,
+                                   pipeline.explainer_key(run.config, name, 0),
+                                   progress=f'{name}, top {k} randomised ({os.path.basename(run.work.root)})')
       copies[name, f'randomised_{k}'] = part.padded(np.arange(len(part)), ids.shape[1], flat)
   return copies
 
@@ -309,11 +326,10 @@ def forward_seconds(model: contract.Model, params: contract.Params, part: encode
   return (time.perf_counter() - start) / len(part)
 
 
-def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict], options: Any) -> dict:
-  """degraded_maps' copies, made once per `options` (explainers, levels, depth, key) and stored in `work` (a killed
-  meta-evaluation resumes without recomputing the cascading randomisation's maps), read back verified."""
-  digest = hashlib.sha256(json.dumps(options).encode()).hexdigest()[:12]
-  path = os.path.join(work.root, f'degraded_{digest}.npz')
+def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict]) -> dict:
+  """degraded_maps' copies, made once and stored in `work` (a killed meta-evaluation resumes without recomputing
+  the cascading randomisation's maps), read back verified."""
+  path = os.path.join(work.root, 'degraded.npz')
   if os.path.exists(path):
     return {tuple(key.split('~')): values for key, values in io.load_npz(path).items()}
   copies = make()
@@ -322,9 +338,16 @@ def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict], options: 
   return copies
 
 
+def options_folder(*options: Any) -> str:
+  """A folder name that changes with any of `options` (JSON-able): copies and their evaluations made under other
+  options are never read back as these."""
+  return 'options_' + hashlib.sha256(json.dumps(options).encode()).hexdigest()[:12]
+
+
 def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
-                     key: jax.Array, levels: Sequence[float], depth: int) -> tuple:
-  """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost.
+                     key: jax.Array, levels: Sequence[float], depth: int, rows: np.ndarray) -> tuple:
+  """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost,
+  on the runs' evaluated test examples `rows` <int>[n] (indices into test_part's).
 
   Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]),
   n the runs' evaluated examples (NaN where a score did not measure one).
@@ -333,11 +356,13 @@ def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], section
   wins, costs = {}, {}
   for r, run in enumerate(runs):
     model, params = run.classifier()
-    part, subset, ids = test_part(run)
-    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}'))
+    part, subset, _ = test_part(run)
+    part, subset = part.subset(rows), subset[rows]
+    ids = part.padded(np.arange(len(part)), int(part.lengths.max()))
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(
+        run.work.root, names, levels, depth, jax.random.key_data(key).tolist(), rows.tolist())))
     copies = stored_copies(work, lambda: degraded_maps(run, model, params, names, ids, subset,
-                                                       jax.random.fold_in(key, r), levels, depth),
-                           (names, levels, depth, jax.random.key_data(key).tolist()))
+                                                       jax.random.fold_in(key, r), levels, depth))
     saved, seconds = evaluate_copies(run, model, params, part, copies, ids, work, sections)
     forward = forward_seconds(model, params, part, run.config.eval_batch_size)
     for section, value in seconds.items():
@@ -643,7 +668,7 @@ def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> list[N
 def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
                   levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
                   naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
-                  weak_epochs: int | None = None) -> MetaEvaluation:
+                  weak_epochs: int | None = None, examples: int = 0) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
 
   out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
@@ -651,7 +676,8 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
   randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
   train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
-  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs').
+  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs'); examples: score the degraded
+  copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all).
   """
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
@@ -670,11 +696,14 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   if train_evaluations:
     training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
     sections = [s for s in sections if s not in training]
-  wins, costs = preference_table(runs, explainers, sections, out, jax.random.key(seed), levels, depth) if sections \
-      else ({}, [])
+  diagnosed = diagnosed_explainers(explainers)
+  evaluated = len(test_part(runs[0])[1])
+  rows = diagnosis_rows(evaluated, examples, seed)
+  wins, costs = preference_table(runs, diagnosed, sections, out, jax.random.key(seed), levels, depth, rows) \
+      if sections else ({}, [])
   differences, settings = [], {}
   if training:
-    retrained, differences, settings = retrained_preferences(runs, explainers, training, out,
+    retrained, differences, settings = retrained_preferences(runs, diagnosed, training, out,
                                                              jax.random.fold_in(jax.random.key(seed), 1), weak_epochs)
     wins.update(retrained)
   draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
@@ -687,7 +716,8 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
                        + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences))
+      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences),
+      diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0)
 
 
 @dataclasses.dataclass(frozen=True)

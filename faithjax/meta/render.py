@@ -50,7 +50,11 @@ def markdown(meta: measure.MetaEvaluation) -> str:
   if retrained:  # one setting for all of them (meta_evaluate's weak_epochs)
     lines += [f'Diagnosed on a reduced setting ({", ".join(_label(v.score) for v in retrained)}): '
               f'{retrained[0].setting}.', '']
+  sample = (f'a seeded sample of {meta.diagnosis_examples} of the evaluated test examples (--examples, a named '
+            'reduction)' if meta.diagnosis_examples else 'every evaluated test example')
   lines += ['## Diagnosticity', '',
+            f'Degraded copies of {len(meta.diagnosed)} maps, one per explainer ({", ".join(meta.diagnosed)}; a map '
+            f'transform such as |X| is not degraded again), scored on {sample}. '
             f'{level} CIs resample examples (one draw shared by every run and explainer); p: one-sided t test of '
             f'share > 1/2, Holm-corrected over the {len(meta.diagnoses)} rows.', '',
             '| evaluation | degradation | share | pairs | p (Holm) | setting |', '|---|---|---|---|---|---|']
