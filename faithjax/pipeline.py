@@ -248,11 +248,17 @@ def map_quality(model: Any, params: Any, split: encode.EncodedSplit, scores: np.
   measure = explain.explainer_of(name).quality
   quality = measure(model, params, split, scores, config) if measure and name == explain.base_name(name) else {}
   if split.rationale is not None:
-    precisions = [explain.precision_at_k(batch_scores, rationale, ids != 0)[:len(indices)]
-                  for indices, ids, batch_scores, rationale in
-                  batching.padded_batches(split, config.eval_batch_size, scores, split.rationale)]
-    quality['precision_at_k'] = float(np.nanmean(np.concatenate(precisions)))
+    quality['precision_at_k'] = float(np.nanmean(precision_per_example(split, scores, config.eval_batch_size)))
   return quality
+
+
+def precision_per_example(split: encode.EncodedSplit, scores: np.ndarray, batch_size: int) -> np.ndarray:
+  """Each example's precision@k of its planted tokens (explain.precision_at_k) under the ragged map `scores`
+  [len(split.ids)]: [len(split)], NaN where an example has none; the split must have rationales."""
+  values = np.full(len(split), np.nan)
+  for indices, ids, batch_scores, rationale in batching.padded_batches(split, batch_size, scores, split.rationale):
+    values[indices] = explain.precision_at_k(batch_scores, rationale, ids != 0)[:len(indices)]
+  return values
 
 
 def seed_stability(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, model: Any, params: Any, name: str,

@@ -1,6 +1,7 @@
 """The meta-evaluation (faithjax/meta): a small synthetic case end to end, references for its statistics, and the
 command on two smoke runs with a user's explainer (slow)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -220,6 +221,42 @@ def test_diagnosing_on_a_sample_of_examples_is_said_and_counted(tiny_runs, tmp_p
   assert meta.diagnosis_examples == 4 and meta.diagnosed == EXPLAINERS
   assert meta.diagnoses and all(d.examples == 4 and d.pairs == 2 * len(EXPLAINERS) * 4 for d in meta.diagnoses)
   assert 'a seeded sample of 4 of the evaluated test examples' in render.markdown(meta)
+
+
+def planted_precision_reference(scores, rationale):
+  """An example's precision@k written out: its k = |planted| top-scored tokens (earlier first on ties), the share
+  of them planted; NaN without planted tokens."""
+  k = int(sum(rationale))
+  if k == 0:
+    return np.nan
+  top = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+  return sum(bool(rationale[i]) for i in top) / k
+
+
+def test_the_ground_truth_ranks_explainers_by_planted_precision_and_the_verdict_reads_its_tau(tiny_runs, tmp_path):
+  test = tiny_runs[0].corpus.splits['test']
+  for run in tiny_runs:  # a second map: the planted tokens themselves (precision 1 wherever any is planted)
+    io.save_npz(run.work.maps('planted'), test=test.rationale.astype(np.float32))
+  draws = metrics.two_level_draws(len(tiny_runs), len(test), 'crossed', 200, 0)
+  truth = measure.truth_scored(tiny_runs, ('saliency', 'planted', 'random', 'saliency.abs'), draws)
+  record = truth[measure.GROUND_TRUTH]
+  assert record['explainers'] == ['saliency', 'planted'] and record['boot'].shape == (2, 600)
+  spans = [slice(test.offsets[i], test.offsets[i + 1]) for i in range(len(test))]
+  per_run = [np.nanmean([planted_precision_reference(io.load_npz(run.work.maps('saliency'))['test'][span],
+                                                     test.rationale[span]) for span in spans]) for run in tiny_runs]
+  np.testing.assert_allclose(record['estimate'], [np.mean(per_run), 1.], rtol=1e-6)
+  assert record['estimate'][0] < 1  # saliency does not find every planted token: the ranking is not a tie
+  scored = {'eraser_comprehensiveness': {'explainers': ['saliency', 'planted'], 'estimate': np.array([0., 1.]),
+                                         'boot': np.array([[0.] * 600, [1.] * 600])}}
+  agreements = measure.rank_agreement_records(measure.rank_agreements(scored | truth, draws.layout, False), False)
+  meta = measure.MetaEvaluation('synthetic', (0, 1), 'crossed', len(test), ('saliency', 'planted'), (), (), (),
+                                tuple(agreements), None, (), ())
+  assert not measure.verdicts(meta)  # no pairs or diagnoses: no verdict row; a pair makes one
+  meta = dataclasses.replace(meta, pairs=(measure.Pair('eraser_comprehensiveness', 'planted', 'saliency', 1.,
+                                                       (.9, 1.1), 0., 0., 'planted'),))
+  verdict, = measure.verdicts(meta)
+  assert verdict.truth_tau.value == 1.0 and verdict.mean_tau is None  # the truth is not another evaluation
+  assert 'τ with ground truth' in render.markdown(meta)
 
 
 def test_degraded_copies_are_made_once_per_options_and_read_back(tmp_path):

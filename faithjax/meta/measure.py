@@ -204,6 +204,8 @@ class MetaEvaluation:
 
 # --- the runs' maps and evaluated examples ---
 
+GROUND_TRUTH = 'ground_truth'  # truth_scored's name for the planted-token precision@k ranking
+
 def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
   """One map per base explainer, to degrade: the explainer itself where the runs have it, else its first map
   transform. A degraded copy of |X| says what one of X does, at a second set of copies' cost."""
@@ -505,6 +507,20 @@ def score_evaluations(runs: Sequence[runs_lib.EvaluatedRun], names: Sequence[str
   return scored
 
 
+def truth_scored(runs: Sequence[runs_lib.Run], names: Sequence[str], draws: metrics.TwoLevelDraws) -> dict:
+  """{GROUND_TRUTH: score_evaluations' record} of each explainer's precision@k of the planted tokens, per test
+  example, resampled with the evaluations' draws: the ranking a faithful evaluation should find, where the corpus
+  plants its evidence (synthetic); {} where it does not. The baselines store no map, so the truth ranks none."""
+  test = runs[0].corpus.splits['test']
+  present = [n for n in names if n not in explain.baseline_names() and explain.base_name(n) == n]
+  if test.rationale is None or len(present) < 2:
+    return {}
+  units = np.array([[pipeline.precision_per_example(test, io.load_npz(r.work.maps(n))['test'], r.config.eval_batch_size)
+                     for r in runs] for n in present])  # [explainers, runs, n_test]
+  estimate, boot = metrics.two_level_bootstrap((units,), runs_lib.nanmean, draws)
+  return {GROUND_TRUTH: {'explainers': present, 'estimate': estimate, 'boot': boot}}
+
+
 def pairs(scored: dict, layout: tuple) -> list:
   """Every explainer pair under every score (agreement.pair_differences: BH over the score's pairs)."""
   return [Pair(score, row['a'], row['b'], row['difference'], tuple(row['ci95']), row['p'], row['p_bh'],
@@ -708,12 +724,13 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
     wins.update(retrained)
   draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
+  truth = truth_scored(runs, names, draws)
   return MetaEvaluation(
       corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
       examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed, settings)),
       costs=tuple(costs), pairs=tuple(pairs(scored, draws.layout)),
-      agreements=tuple(rank_agreement_records(rank_agreements(scored, draws.layout), True)
-                       + rank_agreement_records(rank_agreements(scored, draws.layout, False), False)),
+      agreements=tuple(rank_agreement_records(rank_agreements(scored | truth, draws.layout), True)
+                       + rank_agreement_records(rank_agreements(scored | truth, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
       naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences),
@@ -733,6 +750,7 @@ class Verdict:
   pairs: int
   naopc_changes_ranking: bool | None  # ERASER scores only
   setting: str = ''  # the reduced setting it was diagnosed on (Diagnosis.setting), '' for the runs' own scores
+  truth_tau: RankAgreement | None = None  # Kendall tau-b with the ground-truth ranking (truth_scored), if any
 
   @property
   def verdict(self) -> str:
@@ -750,8 +768,10 @@ def verdicts(meta: MetaEvaluation) -> list:
   rows = []
   for score in names:
     diagnosed = [d for d in meta.diagnoses if d.score == score]
-    taus = [a.value for a in meta.agreements if score in (a.a, a.b) and a.statistic == 'kendall_tau'
-            and not a.baselines]
+    taus = [a.value for a in meta.agreements if score in (a.a, a.b) and GROUND_TRUTH not in (a.a, a.b)
+            and a.statistic == 'kendall_tau' and not a.baselines]
+    truth = [a for a in meta.agreements if {score, GROUND_TRUTH} == {a.a, a.b} and a.statistic == 'kendall_tau'
+             and not a.baselines]
     own = [p for p in meta.pairs if p.score == score]
     cost = costs.get(evaluations.SCORES[score].section)
     rows.append(Verdict(
@@ -759,5 +779,6 @@ def verdicts(meta: MetaEvaluation) -> list:
         tuple(d.degradation for d in diagnosed if d.p_holm >= 1 - LEVEL),
         cost and cost.seconds_per_example, cost and cost.forward_equivalents,
         float(np.mean(taus)) if taus else None, sum(p.verdict != 'tie' for p in own), len(own),
-        naopc_changes.get(score), next((d.setting for d in diagnosed if d.setting), '')))
+        naopc_changes.get(score), next((d.setting for d in diagnosed if d.setting), ''),
+        truth[0] if truth else None))
   return rows

@@ -21,18 +21,23 @@ def _interval(value, ci95):
 
 
 def _label(score):
+  if score == measure.GROUND_TRUTH:
+    return 'ground truth (precision@k of the planted tokens)'
   return evaluations.SCORES[score].label if score in evaluations.SCORES else score
 
 
 def verdict_table(rows: list) -> list:
-  """The verdict table's markdown lines: measure.Verdict rows."""
-  lines = ['| evaluation | verdict | diagnosticity | s / example | forward equivalents / example | mean τ | pairs told apart '
-           '| NAOPC changes ranking |', '|---|---|---|---|---|---|---|---|']
+  """The verdict table's markdown lines: measure.Verdict rows (a τ-with-the-ground-truth column where measured)."""
+  truth = any(v.truth_tau for v in rows)
+  lines = ['| evaluation | verdict | diagnosticity | s / example | forward equivalents / example | mean τ | '
+           + ('τ with ground truth | ' if truth else '') + 'pairs told apart | NAOPC changes ranking |',
+           '|---' * (8 + truth) + '|']
   for v in rows:
     changes = '–' if v.naopc_changes_ranking is None else ('yes' if v.naopc_changes_ranking else 'no')
+    truth_cell = (f'{_interval(v.truth_tau.value, v.truth_tau.ci95)} | ' if v.truth_tau else '– | ') if truth else ''
     lines.append(f'| {_label(v.score)} | {v.verdict} | {_number(v.diagnosticity, 2)} | '
                  f'{_number(v.seconds_per_example, 4)} | {_number(v.forward_equivalents, 1)} | '
-                 f'{_number(v.mean_tau, 2)} | {v.separated} of {v.pairs} | {changes} |')
+                 f'{_number(v.mean_tau, 2)} | {truth_cell}{v.separated} of {v.pairs} | {changes} |')
   return lines
 
 
@@ -45,7 +50,9 @@ def markdown(meta: measure.MetaEvaluation) -> str:
            'map over a degraded copy (ties half); "blind to" lists the degradations whose one-sided test of share > 1/2 '
            'fails after Holm\'s correction over the diagnosticity table. Forward equivalents / example: the evaluation\'s time '
            'in forward passes of the classifier over the same examples. Mean τ: Kendall τ-b with the other '
-           'evaluations\' rankings, without the baselines.', '', *verdict_table(measure.verdicts(meta)), '']
+           'evaluations\' rankings, without the baselines. τ with ground truth (a corpus with planted evidence): '
+           'Kendall τ-b between the evaluation\'s ranking of the explainers and their precision@k of the planted '
+           f'tokens, with its {level} crossed two-level CI.', '', *verdict_table(measure.verdicts(meta)), '']
   retrained = [v for v in measure.verdicts(meta) if v.setting]
   if retrained:  # one setting for all of them (meta_evaluate's weak_epochs)
     lines += [f'Diagnosed on a reduced setting ({", ".join(_label(v.score) for v in retrained)}): '
