@@ -17,6 +17,7 @@ from faithjax import concordance
 from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import io
+from faithjax import meta as meta_lib
 from faithjax import metrics
 from faithjax import pipeline
 from faithjax import runs
@@ -101,8 +102,12 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
   page = render.markdown(meta)
   assert page.index('| evaluation | verdict |') < page.index('## Diagnosticity')
   assert 'Holm' in page and 'Benjamini–Hochberg' in page
-  render.figure(meta, str(tmp_path / 'meta.png'))
+  meta_lib.write(meta, str(tmp_path), 'python -m faithjax.meta --runs=a,b --out=x')
   assert os.path.getsize(tmp_path / 'meta.png') > 0
+  opening = (tmp_path / 'meta.md').read_text().splitlines()[2]
+  assert opening.startswith('Command: `python -m faithjax.meta --runs=a,b --out=x`; measured ') and 'jax ' in opening
+  record = json.loads((tmp_path / 'meta.json').read_text())
+  assert record['command'] == 'python -m faithjax.meta --runs=a,b --out=x' and record['provenance']['versions']
 
 
 def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):
@@ -454,3 +459,4 @@ def test_the_command_on_two_smoke_seeds_with_a_users_explainer(tmp_path):
   assert {v['score'] for v in record['verdicts']} >= {'deletion_rate', 'eraser_comprehensiveness'}
   assert record['naopc'] and (tmp_path / 'meta' / 'meta.png').exists()
   assert '| evaluation | verdict |' in (tmp_path / 'meta' / 'meta.md').read_text()
+  assert record['command'].startswith(f'python -m faithjax.meta {plugin} --runs=')

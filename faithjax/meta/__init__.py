@@ -12,24 +12,31 @@ import os
 from typing import Any, Sequence
 
 from faithjax import io
+from faithjax import provenance
 from faithjax import runs as runs_lib
 from faithjax.meta import measure
 from faithjax.meta import render
 
 
-def write(meta: measure.MetaEvaluation, out: str) -> None:
-  """meta.json (every record), meta.md and meta.png in `out`."""
+def write(meta: measure.MetaEvaluation, out: str, command: str | None = None) -> None:
+  """meta.json (every record), meta.md and meta.png in `out`, each md and json opening with what produced them
+  (`command`, default the library call; versions, device, time)."""
   os.makedirs(out, exist_ok=True)
-  io.write_json(os.path.join(out, 'meta.json'), {**dataclasses.asdict(meta),
-                                                 'verdicts': [dataclasses.asdict(v) | {'verdict': v.verdict}
-                                                              for v in measure.verdicts(meta)]})
-  io.write_text(os.path.join(out, 'meta.md'), render.markdown(meta))
+  recorded, measured = provenance.record(), provenance.now()
+  command = command or f'faithjax.meta_evaluate({list(meta.seeds)} seeds of {meta.corpus}, {out!r})'
+  io.write_json(os.path.join(out, 'meta.json'), {
+      'command': command, 'measured': measured, 'provenance': recorded, **dataclasses.asdict(meta),
+      'verdicts': [dataclasses.asdict(v) | {'verdict': v.verdict} for v in measure.verdicts(meta)]})
+  io.write_text(os.path.join(out, 'meta.md'),
+                render.markdown(meta, provenance.measured_text(command, measured, recorded)))
   render.figure(meta, os.path.join(out, 'meta.png'))
 
 
-def meta_evaluate(workdirs: Sequence[str], out: str, **options: Any) -> measure.MetaEvaluation:
+def meta_evaluate(workdirs: Sequence[str], out: str, command: str | None = None,
+                  **options: Any) -> measure.MetaEvaluation:
   """The meta-evaluation of evaluated workdirs of one corpus (seeds or checkpoints, one data split), written to
-  `out`; options: measure.meta_evaluate's (sections, levels, depth, naopc_bounds, n_resamples, seed)."""
+  `out` (`command`: what to name as its producer; default the library call); options: measure.meta_evaluate's
+  (sections, levels, depth, naopc_bounds, n_resamples, seed, train_evaluations, weak_epochs, examples)."""
   meta = measure.meta_evaluate([runs_lib.Run(w) for w in workdirs], os.path.join(out, 'copies'), **options)
-  write(meta, out)
+  write(meta, out, command)
   return meta

@@ -70,7 +70,8 @@ def main(argv: list[str]) -> None:
   except ValueError as e:
     raise FaithjaxError(f'--noise_levels takes numbers, e.g. 0.25,1,4; got {FLAGS.noise_levels}') from e
   config_lib.enable_compile_cache(FLAGS.compile_cache)
-  meta.meta_evaluate(FLAGS.runs, FLAGS.out, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
+  invoked = 'python -m faithjax.meta ' + ' '.join(sys.argv[1:])
+  meta.meta_evaluate(FLAGS.runs, FLAGS.out, invoked, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
                      naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
                      train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
                      examples=FLAGS.examples)

@@ -41,10 +41,10 @@ def verdict_table(rows: list) -> list:
   return lines
 
 
-def markdown(meta: measure.MetaEvaluation) -> str:
-  """The whole meta-evaluation as one markdown page."""
+def markdown(meta: measure.MetaEvaluation, opening: str = '') -> str:
+  """The whole meta-evaluation as one markdown page; `opening`: a paragraph under the title (what produced it)."""
   level = f'{measure.LEVEL:.0%}'
-  lines = [f'# Meta-evaluation: {meta.corpus}', '',
+  lines = [f'# Meta-evaluation: {meta.corpus}', '', *([opening, ''] if opening else []),
            f'{len(meta.seeds)} run(s) (seeds {", ".join(map(str, meta.seeds))}), a test split of {meta.examples} examples, '
            f'{meta.design} design. Diagnosticity: the share of (example, map) pairs where the evaluation prefers the '
            'map over a degraded copy (ties half); "blind to" lists the degradations whose one-sided test of share > 1/2 '
