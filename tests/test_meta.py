@@ -25,6 +25,7 @@ from faithjax import workdir as workdir_lib
 from faithjax.data import encode
 from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
+from faithjax.faithfulness import naopc
 from faithjax.meta import measure
 from faithjax.meta import render
 from faithjax.models import contract
@@ -282,6 +283,19 @@ def test_degraded_copies_are_made_once_per_options_and_read_back(tmp_path):
   folder = measure.options_folder(['saliency'], (0.25,), 1, [0, 3])
   assert folder == measure.options_folder(['saliency'], (0.25,), 1, [0, 3])
   assert folder != measure.options_folder(['saliency'], (0.25,), 2, [0, 3])  # another depth: another folder
+
+
+def test_aopc_bounds_are_searched_once_and_read_back(tmp_path):
+  work = workdir_lib.Workdir(str(tmp_path / 'run0'))
+  rng, made = np.random.default_rng(0), []
+
+  def make():
+    made.append(1)
+    return naopc.Bounds(*rng.random((4, 3)), exact=np.array([True, False, True]), forwards=np.array([4, 9, 2]))
+  first, again = measure.stored_bounds(work, make), measure.stored_bounds(work, make)
+  assert len(made) == 1
+  for field in dataclasses.fields(naopc.Bounds):
+    np.testing.assert_array_equal(getattr(again, field.name), getattr(first, field.name))
 
 
 def holm_reference(p):

@@ -639,26 +639,44 @@ def per_example(units: dict, design: str, n_resamples: int = 1000, seed: int = 0
 
 
 def aopc_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray, mode: str,
-                chunk: int = NAOPC_CHUNK) -> naopc.Bounds:
-  """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time: the beam search holds
+                chunk: int = NAOPC_CHUNK, label: str = 'AOPC bounds') -> naopc.Bounds:
+  """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time (progress as `label`): the beam search holds
   [examples, 4, width, seq] candidate sets of seq tokens each in one program (150 synthetic documents at once ran
   out of memory)."""
-  parts = [naopc.aopc_bounds(model, params, ids[i:i + chunk], mode=mode) for i in range(0, len(ids), chunk)]
+  progress, parts = io.Progress(label, len(ids)), []
+  for i in range(0, len(ids), chunk):
+    parts.append(naopc.aopc_bounds(model, params, ids[i:i + chunk], mode=mode))
+    progress.update(len(ids[i:i + chunk]))
   return naopc.Bounds(*(np.concatenate([getattr(b, f.name) for b in parts])
                         for f in dataclasses.fields(naopc.Bounds)))
 
 
-def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> list[NaopcRanking]:
-  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples (naopc.aopc_bounds),
-  every explainer's stored AOPC normalised by them, the means over runs ranked."""
+def stored_bounds(work: workdir_lib.Workdir, make: Callable[[], naopc.Bounds]) -> naopc.Bounds:
+  """aopc_bounds' record, made once and stored in `work` (a search per example: minutes), read back verified."""
+  path = os.path.join(work.root, 'aopc_bounds.npz')
+  if os.path.exists(path):
+    return naopc.Bounds(**io.load_npz(path))
+  bounds = make()
+  os.makedirs(work.root, exist_ok=True)
+  io.save_npz(path, **dataclasses.asdict(bounds))
+  return bounds
+
+
+def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root: str) -> list[NaopcRanking]:
+  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples (naopc.aopc_bounds,
+  stored under out_root: a resumed call reads them back), every explainer's stored AOPC normalised by them, the
+  means over runs ranked."""
   means = {}  # (kind, explainer) -> [(mean AOPC, mean NAOPC) per run]
-  for run in runs:
+  for r, run in enumerate(runs):
     present = [n for n in names if explain.base_name(n) == n and run.has('eraser', n)]
     if not present:
       continue
     model, params = run.classifier()
     _, subset, ids = test_part(run)
-    bounds = aopc_bounds(model, params, ids, deletion.options_of(run.config)['mode'])
+    mode = deletion.options_of(run.config)['mode']
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(run.work.root, mode, 'aopc_bounds')))
+    bounds = stored_bounds(work, lambda: aopc_bounds(  # pylint: disable=cell-var-from-loop
+        model, params, ids, mode, label=f'AOPC bounds ({os.path.basename(run.work.root)})'))
     for name in present:
       saved = run.saved('eraser', name)
       position = np.searchsorted(subset, saved['indices'])
@@ -733,7 +751,7 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
                        + rank_agreement_records(rank_agreements(scored | truth, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, names)) if naopc_bounds else (), differences=tuple(differences),
+      naopc=tuple(naopc_rankings(runs, names, out)) if naopc_bounds else (), differences=tuple(differences),
       diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0)
 
 

@@ -1,0 +1,57 @@
+#!/bin/bash
+# The study at power, one corpus: 5 classifier seeds at the cpu preset, each explained by the nine explainers and
+# the |.| of the six signed ones (uniform and random always), two seeds at a time; each seed archived in
+# experiments/results/study_seeds as it finishes; then the meta-evaluation over the seeds, its meta.{md,json,png}
+# copied to experiments/results/study/meta_<corpus>/.
+#
+#   experiments/study.sh synthetic                        # seeds 0-4, then the meta-evaluation
+#   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help)
+#   RUN_FLAGS=--explainer.lime.samples=50 experiments/study.sh imdb   # a named reduction: run.py flags
+#
+# Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), RUN_FLAGS and META_FLAGS (added to run.py's and the
+# meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the meta-evaluation's copies), RESULTS
+# (experiments/results: the archives and the meta-evaluation's files), PYTHON (.venv/bin/python).
+# Every step resumes: a seed with an archive is not run again, an unfinished workdir continues, and a killed
+# meta-evaluation keeps its scored copies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+corpus=${1:?usage: experiments/study.sh CORPUS}
+seeds=${SEEDS:-0 1 2 3 4}
+python=${PYTHON:-.venv/bin/python}
+runs=${STUDY_RUNS:-runs/study}
+results=${RESULTS:-experiments/results}
+explainers=saliency,input_x_gradient,integrated_gradients,attention,occlusion,smoothgrad,gradient_shap,kernel_shap,lime
+explainers+=,input_x_gradient.abs,integrated_gradients.abs,occlusion.abs,gradient_shap.abs,kernel_shap.abs,lime.abs
+archives=$results/study_seeds
+mkdir -p "$runs/logs" "$archives"
+
+run_seed() {  # one seed: run.py (resumes), then its archive
+  local seed=$1 workdir=$runs/$corpus/seed$1 archive=$archives/$corpus-seed$1.npz
+  [ -f "$archive" ] && { echo "$corpus seed $seed: archived, not run again"; return; }
+  echo "$corpus seed $seed: running (log $runs/logs/${corpus}_seed$seed.log)"
+  # shellcheck disable=SC2086  # RUN_FLAGS: several flags
+  "$python" run.py --corpus="$corpus" --preset="${PRESET:-cpu}" --seed="$seed" --explainers="$explainers" \
+    --workdir="$workdir" ${RUN_FLAGS:-} >> "$runs/logs/${corpus}_seed$seed.log" 2>&1
+  "$python" -c "from experiments import evaluated_runs as e; e.write_archive(e.Run('$workdir'), '$archive')"
+  echo "$corpus seed $seed: archived in $archive"
+}
+
+running=0
+for seed in $seeds; do  # two at a time
+  run_seed "$seed" &
+  running=$((running + 1))
+  if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+
+workdirs=""
+for seed in $seeds; do
+  [ -f "$runs/$corpus/seed$seed/stages/evaluate.json" ] || { echo "$corpus seed $seed did not finish; see its log"; exit 1; }
+  workdirs+=$runs/$corpus/seed$seed,
+done
+# shellcheck disable=SC2086  # META_FLAGS: several flags
+"$python" -m faithjax.meta --runs="${workdirs%,}" --out="$runs/meta/$corpus" ${META_FLAGS:-} \
+  2>&1 | tee -a "$runs/logs/meta_$corpus.log"
+mkdir -p "$results/study/meta_$corpus"
+cp "$runs/meta/$corpus"/meta.{md,json,png} "$results/study/meta_$corpus/"
+echo "$results/study/meta_$corpus/meta.md"
