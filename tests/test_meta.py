@@ -298,6 +298,18 @@ def test_aopc_bounds_are_searched_once_and_read_back(tmp_path):
     np.testing.assert_array_equal(getattr(again, field.name), getattr(first, field.name))
 
 
+def test_naopc_on_a_sample_normalises_the_aopc_of_the_sampled_examples_only(tiny_runs, tmp_path):
+  rows = np.array([1, 5])
+  rankings = measure.naopc_rankings(tiny_runs, ('saliency', 'random', 'uniform'), str(tmp_path), rows)
+  comprehensiveness, = [r for r in rankings if r.kind == 'comprehensiveness']
+  subset = measure.test_part(tiny_runs[0])[1][rows]
+  expected = np.mean([run.saved('eraser', 'saliency')['aopc_comprehensiveness'][
+      np.isin(run.saved('eraser', 'saliency')['indices'], subset)].mean() for run in tiny_runs])
+  assert dict(comprehensiveness.aopc)['saliency'] == pytest.approx(expected)
+  stored = [io.load_npz(p) for p in sorted(tmp_path.glob('run*/options_*/aopc_bounds.npz'))]
+  assert len(stored) == 2 and all(len(b['exact']) == 2 for b in stored)  # 2 runs, 2 examples searched each
+
+
 def holm_reference(p):
   """Holm's step-down adjusted p, written out: the i-th smallest times (m - i), running maximum, capped at 1."""
   order = sorted(range(len(p)), key=lambda i: p[i])

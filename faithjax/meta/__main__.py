@@ -54,6 +54,9 @@ def define_flags() -> None:
   flags.DEFINE_bool('naopc', True, 'Measure AOPC bounds (a search per example) for normalised AOPC.')
   flags.DEFINE_integer('examples', 0, 'Score the degraded copies on a sample of this many of the runs\' evaluated '
                        'test examples, drawn from --seed (0: all); named in meta.md.', lower_bound=0)
+  flags.DEFINE_integer('naopc_examples', 0, 'Search the AOPC bounds (minutes per hundred examples on a CPU) on a '
+                       'sample of this many evaluated test examples, drawn from --seed (0: all); named in meta.md.',
+                       lower_bound=0)
   flags.DEFINE_integer('n_resamples', 1000, 'Bootstrap resamples.', lower_bound=100)
   flags.DEFINE_integer('seed', 0, 'Seed of the degradations and the bootstrap.')
   config_lib.define_compile_cache_flag()
@@ -74,7 +77,7 @@ def main(argv: list[str]) -> None:
   meta.meta_evaluate(FLAGS.runs, FLAGS.out, invoked, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
                      naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
                      train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
-                     examples=FLAGS.examples)
+                     examples=FLAGS.examples, naopc_examples=FLAGS.naopc_examples)
   print(f'results: {FLAGS.out}/meta.md, meta.json and meta.png')
 
 

@@ -200,6 +200,7 @@ class MetaEvaluation:
   differences: tuple = ()  # ScoreDifference of the retrained evaluations (meta_evaluate's train_evaluations)
   diagnosed: tuple = ()  # the maps whose degraded copies were scored (diagnosed_explainers)
   diagnosis_examples: int = 0  # the evaluated test examples they were scored on (0: all `examples`)
+  naopc_examples: int = 0  # the evaluated test examples the AOPC bounds were searched on (0: all)
 
 
 # --- the runs' maps and evaluated examples ---
@@ -662,10 +663,11 @@ def stored_bounds(work: workdir_lib.Workdir, make: Callable[[], naopc.Bounds]) -
   return bounds
 
 
-def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root: str) -> list[NaopcRanking]:
-  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples (naopc.aopc_bounds,
-  stored under out_root: a resumed call reads them back), every explainer's stored AOPC normalised by them, the
-  means over runs ranked."""
+def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root: str,
+                   rows: np.ndarray | None = None) -> list[NaopcRanking]:
+  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples, or on those of them at
+  `rows` (naopc.aopc_bounds, stored under out_root: a resumed call reads them back), every explainer's stored AOPC
+  on the same examples normalised by them, the means over runs ranked."""
   means = {}  # (kind, explainer) -> [(mean AOPC, mean NAOPC) per run]
   for r, run in enumerate(runs):
     present = [n for n in names if explain.base_name(n) == n and run.has('eraser', n)]
@@ -673,15 +675,19 @@ def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root:
       continue
     model, params = run.classifier()
     _, subset, ids = test_part(run)
+    if rows is not None:
+      subset, ids = subset[rows], ids[rows]
     mode = deletion.options_of(run.config)['mode']
-    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(run.work.root, mode, 'aopc_bounds')))
+    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(
+        run.work.root, mode, 'aopc_bounds', subset.tolist())))
     bounds = stored_bounds(work, lambda: aopc_bounds(  # pylint: disable=cell-var-from-loop
         model, params, ids, mode, label=f'AOPC bounds ({os.path.basename(run.work.root)})'))
     for name in present:
       saved = run.saved('eraser', name)
-      position = np.searchsorted(subset, saved['indices'])
+      kept = np.isin(saved['indices'], subset)
+      position = np.searchsorted(subset, saved['indices'][kept])
       for kind in naopc.KINDS:
-        aopc = np.asarray(saved[f'aopc_{kind}'], np.float64)
+        aopc = np.asarray(saved[f'aopc_{kind}'], np.float64)[kept]
         normal = naopc.normalise(aopc, getattr(bounds, f'{kind}_lower')[position],
                                  getattr(bounds, f'{kind}_upper')[position])
         means.setdefault((kind, name), []).append((aopc.mean(), np.nanmean(normal)))
@@ -702,7 +708,7 @@ def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root:
 def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
                   levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
                   naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
-                  weak_epochs: int | None = None, examples: int = 0) -> MetaEvaluation:
+                  weak_epochs: int | None = None, examples: int = 0, naopc_examples: int = 0) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
 
   out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
@@ -711,7 +717,8 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
   train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
   retrained_preferences (weak_epochs: its weak learners' epochs, default the runs'); examples: score the degraded
-  copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all).
+  copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all);
+  naopc_examples: the same for the AOPC bounds (a search per example) and the AOPC they normalise.
   """
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
@@ -733,6 +740,7 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   diagnosed = diagnosed_explainers(explainers)
   evaluated = len(test_part(runs[0])[1])
   rows = diagnosis_rows(evaluated, examples, seed)
+  naopc_rows = diagnosis_rows(evaluated, naopc_examples, seed)
   wins, costs = preference_table(runs, diagnosed, sections, out, jax.random.key(seed), levels, depth, rows) \
       if sections else ({}, [])
   differences, settings = [], {}
@@ -751,8 +759,9 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
                        + rank_agreement_records(rank_agreements(scored | truth, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, names, out)) if naopc_bounds else (), differences=tuple(differences),
-      diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0)
+      naopc=tuple(naopc_rankings(runs, names, out, naopc_rows)) if naopc_bounds else (), differences=tuple(differences),
+      diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
+      naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,8 +107,11 @@ def markdown(meta: measure.MetaEvaluation, opening: str = '') -> str:
             f'{_interval(e.partial_rho.value, e.partial_rho.ci95)} | {e.partial_rho.p_bh:.3g} |'
             for e in meta.per_example]
   if meta.naopc:
+    sample = (f'a seeded sample of {meta.naopc_examples} of the evaluated test examples (--naopc_examples, a named '
+              'reduction)' if meta.naopc_examples else 'every evaluated test example')
     lines += ['', '## AOPC and normalised AOPC', '',
-              '| kind | by AOPC | by NAOPC | τ | ranking changed |', '|---|---|---|---|---|']
+              f'Each run\'s AOPC bounds over token orderings and its explainers\' AOPC on {sample}; means over '
+              'the runs.', '', '| kind | by AOPC | by NAOPC | τ | ranking changed |', '|---|---|---|---|---|']
     lines += [f'| {r.kind} | {", ".join(f"{n} {v:.3f}" for n, v in r.aopc)} | '
               f'{", ".join(f"{n} {v:.3f}" for n, v in r.naopc)} | {r.tau:.2f} | {"yes" if r.changed else "no"} |'
               for r in meta.naopc]
