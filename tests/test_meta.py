@@ -310,6 +310,21 @@ def test_naopc_on_a_sample_normalises_the_aopc_of_the_sampled_examples_only(tiny
   assert len(stored) == 2 and all(len(b['exact']) == 2 for b in stored)  # 2 runs, 2 examples searched each
 
 
+def test_runs_that_asked_for_abs_maps_list_each_map_once():
+  """A run with 'X' and 'X.abs' among its explainers: X.abs is one map (once a duplicate made every pair twice)."""
+  class Evaluated:
+    config = config_lib.make_config('synthetic', preset='smoke', explainers=('saliency', 'lime', 'lime.abs'))
+    has = staticmethod(lambda section, name: name in {'saliency', 'lime', 'lime.abs', 'uniform', 'random'})
+  assert measure.explainers_of([Evaluated()]) == ['saliency', 'lime', 'lime.abs', 'uniform', 'random']
+
+
+def test_a_resumed_meta_evaluation_reads_back_the_cost_it_measured(tiny_runs, tmp_path):
+  """Every copy already scored: the cost is the one measured when they were, not the time to find them scored."""
+  first = measure.meta_evaluate(tiny_runs, str(tmp_path), depth=0, naopc_bounds=False, n_resamples=200)
+  again = measure.meta_evaluate(tiny_runs, str(tmp_path), depth=0, naopc_bounds=False, n_resamples=200)
+  assert first.costs == again.costs and all(c.seconds_per_example > 1e-5 for c in first.costs)
+
+
 def holm_reference(p):
   """Holm's step-down adjusted p, written out: the i-th smallest times (m - i), running maximum, capped at 1."""
   order = sorted(range(len(p)), key=lambda i: p[i])

@@ -303,16 +303,24 @@ def evaluate_copies(run: runs_lib.Run, model: contract.Model, params: contract.P
                     copies: dict, ids: np.ndarray, out: workdir_lib.Workdir, sections: Sequence[str]) -> tuple:
   """Scores the degraded copies with pipeline.evaluate_maps, one evaluation at a time (timed).
 
-  Returns ({(section, explainer, degradation): saved per-example arrays}, {section: seconds per example}).
-  The copies are named '<explainer>~<degradation>' in `out` (a Workdir: a killed call resumes).
+  Returns ({(section, explainer, degradation): saved per-example arrays}, {section: (seconds per example, the same
+  in forward passes over `part`)}). The copies are named '<explainer>~<degradation>' in `out` (a Workdir: a killed
+  call resumes), each section's cost stored beside them: timed over the copies a call scored (with a forward pass
+  timed right after), read back when none was left.
   """
   corpus = encode.EncodedCorpus(run.corpus.name, run.corpus.vocab, {'test': part}, run.corpus.num_classes)
   named = {f'{name}~{degradation}': {'test': ragged(values, ids)} for (name, degradation), values in copies.items()}
   saved, seconds = {}, {}
   for section in sections:
+    timed = os.path.join(out.root, f'seconds_per_example_{section}.json')
+    pending = [n for n in named if not os.path.exists(out.evaluation(section, n))]
     start = time.perf_counter()
     pipeline.evaluate_maps(run.config, corpus, model, params, out, list(named), named.get, sections=[section])
-    seconds[section] = (time.perf_counter() - start) / (len(named) * len(part))
+    scored = [n for n in pending if os.path.exists(out.evaluation(section, n))]
+    if scored or not os.path.exists(timed):  # timed on what this call scored; a resumed call reads it back
+      spent = (time.perf_counter() - start) / (max(len(scored), 1) * len(part))
+      io.write_json(timed, [spent, spent / forward_seconds(model, params, part, run.config.eval_batch_size)])
+    seconds[section] = tuple(io.read_json(timed))
     for (name, degradation) in copies:
       path = out.evaluation(section, f'{name}~{degradation}')
       if os.path.exists(path):  # the evaluation applies to the map
@@ -367,9 +375,8 @@ def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], section
     copies = stored_copies(work, lambda: degraded_maps(run, model, params, names, ids, subset,
                                                        jax.random.fold_in(key, r), levels, depth))
     saved, seconds = evaluate_copies(run, model, params, part, copies, ids, work, sections)
-    forward = forward_seconds(model, params, part, run.config.eval_batch_size)
-    for section, value in seconds.items():
-      costs.setdefault(section, []).append((value, value / forward))
+    for section, cost in seconds.items():
+      costs.setdefault(section, []).append(cost)
     for (section, name, degradation), arrays in saved.items():
       for score, spec in scores.items():
         if spec.section == section and run.has(section, name):
@@ -483,7 +490,8 @@ def retrained_preferences(runs: Sequence[runs_lib.Run], names: Sequence[str], se
 
 def explainers_of(runs: Sequence[runs_lib.EvaluatedRun]) -> list[str]:
   """The explainers (with baselines and |X| variants) every run has an evaluation of."""
-  names = [*runs[0].config.explainers, *(f'{n}.abs' for n in runs[0].config.explainers), *explain.baseline_names()]
+  explainers = runs[0].config.explainers  # the sign control's |X| too, when the runs did not ask for it themselves
+  names = list(dict.fromkeys([*explainers, *(f'{n}.abs' for n in explainers), *explain.baseline_names()]))
   sections = {spec.section for spec in evaluations.SCORES.values()}
   return [n for n in names if all(any(r.has(section, n) for section in sections) for r in runs)]
 
