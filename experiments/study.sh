@@ -8,7 +8,7 @@
 #   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help)
 #   RUN_FLAGS=--explainer.lime.samples=50 experiments/study.sh imdb   # a named reduction: run.py flags
 #
-# Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), RUN_FLAGS and META_FLAGS (added to run.py's and the
+# Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), EXPLAINERS (the study's 15), RUN_FLAGS and META_FLAGS (added to run.py's and the
 # meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the meta-evaluation's copies), RESULTS
 # (experiments/results: the archives and the meta-evaluation's files), PYTHON (.venv/bin/python).
 # Every step resumes: a seed with an archive is not run again, an unfinished workdir continues, and a killed
@@ -20,8 +20,9 @@ seeds=${SEEDS:-0 1 2 3 4}
 python=${PYTHON:-.venv/bin/python}
 runs=${STUDY_RUNS:-runs/study}
 results=${RESULTS:-experiments/results}
-explainers=saliency,input_x_gradient,integrated_gradients,attention,occlusion,smoothgrad,gradient_shap,kernel_shap,lime
-explainers+=,input_x_gradient.abs,integrated_gradients.abs,occlusion.abs,gradient_shap.abs,kernel_shap.abs,lime.abs
+study_maps=saliency,input_x_gradient,integrated_gradients,attention,occlusion,smoothgrad,gradient_shap,kernel_shap,lime
+study_maps+=,input_x_gradient.abs,integrated_gradients.abs,occlusion.abs,gradient_shap.abs,kernel_shap.abs,lime.abs
+explainers=${EXPLAINERS:-$study_maps}
 archives=$results/study_seeds
 mkdir -p "$runs/logs" "$archives"
 

@@ -317,10 +317,11 @@ def evaluate_copies(run: runs_lib.Run, model: contract.Model, params: contract.P
     start = time.perf_counter()
     pipeline.evaluate_maps(run.config, corpus, model, params, out, list(named), named.get, sections=[section])
     scored = [n for n in pending if os.path.exists(out.evaluation(section, n))]
-    if scored or not os.path.exists(timed):  # timed on what this call scored; a resumed call reads it back
-      spent = (time.perf_counter() - start) / (max(len(scored), 1) * len(part))
+    if scored:  # timed on what this call scored; a resumed call reads it back
+      spent = (time.perf_counter() - start) / (len(scored) * len(part))
       io.write_json(timed, [spent, spent / forward_seconds(model, params, part, run.config.eval_batch_size)])
-    seconds[section] = tuple(io.read_json(timed))
+    if os.path.exists(timed):  # else scored by a version that kept no time: no cost from this run
+      seconds[section] = tuple(io.read_json(timed))
     for (name, degradation) in copies:
       path = out.evaluation(section, f'{name}~{degradation}')
       if os.path.exists(path):  # the evaluation applies to the map
