@@ -298,6 +298,7 @@ def test_aopc_bounds_are_searched_once_and_read_back(tmp_path):
     np.testing.assert_array_equal(getattr(again, field.name), getattr(first, field.name))
 
 
+@pytest.mark.slow  # a beam search per sampled example, compiled: ~20 s, kept out of the default suite's 8 minutes
 def test_naopc_on_a_sample_normalises_the_aopc_of_the_sampled_examples_only(tiny_runs, tmp_path):
   rows = np.array([1, 5])
   rankings = measure.naopc_rankings(tiny_runs, ('saliency', 'random', 'uniform'), str(tmp_path), rows)
