@@ -15,7 +15,7 @@ From --split_seed (the same for every --seed, so seeds measure the same document
   test_subset_rng    deletion's --test_subset sample of test examples
   stability_rng      the test documents of the seed-stability measurement
 From the meta-evaluation's --seed (python -m faithjax.meta; the same for every run it reads):
-  diagnosis_rng      its --examples sample of the runs' evaluated test examples, diagnosed
+  diagnosis_rng      its --examples (and --naopc_examples) sample of the runs' evaluated test examples
 (The train/valid split and the synthetic corpus draw from --split_seed in faithjax/data; the probe maps from
 default_rng([seed, 15, split]) in faithfulness/probe_maps.py.)
 """
@@ -62,5 +62,5 @@ def stability_rng(split_seed: int) -> np.random.Generator:
 
 
 def diagnosis_rng(meta_seed: int) -> np.random.Generator:
-  """The generator that draws the meta-evaluation's sample of test examples to diagnose on (its --examples)."""
+  """The generator that draws the meta-evaluation's samples of test examples (--examples, --naopc_examples)."""
   return np.random.default_rng([meta_seed, DIAGNOSIS_SALT])

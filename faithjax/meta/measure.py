@@ -219,8 +219,9 @@ def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
 
 
 def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
-  """Rows of the n evaluated test examples that the degraded copies are scored on, sorted: all (examples 0 or at
-  least n), else a sample of `examples` drawn from the meta-evaluation's seed, the same for every run."""
+  """Rows of the n evaluated test examples that the degraded copies are scored on (or the AOPC bounds searched
+  on), sorted: all (examples 0 or at least n), else a sample of `examples` drawn from the meta-evaluation's seed,
+  the same for every run."""
   if not examples or examples >= n:
     return np.arange(n)
   return np.sort(streams.diagnosis_rng(seed).choice(n, examples, replace=False))
@@ -338,16 +339,23 @@ def forward_seconds(model: contract.Model, params: contract.Params, part: encode
   return (time.perf_counter() - start) / len(part)
 
 
-def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict]) -> dict:
-  """degraded_maps' copies, made once and stored in `work` (a killed meta-evaluation resumes without recomputing
-  the cascading randomisation's maps), read back verified."""
-  path = os.path.join(work.root, 'degraded.npz')
+def stored_arrays(path: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  """{name: array} made once by `make` and stored at `path` (.npz), read back verified on a later call: what a
+  killed meta-evaluation does not compute again."""
   if os.path.exists(path):
-    return {tuple(key.split('~')): values for key, values in io.load_npz(path).items()}
-  copies = make()
-  os.makedirs(work.root, exist_ok=True)
-  io.save_npz(path, **{f'{name}~{degradation}': values for (name, degradation), values in copies.items()})
-  return copies
+    return io.load_npz(path)
+  arrays = make()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  io.save_npz(path, **arrays)
+  return arrays
+
+
+def stored_copies(work: workdir_lib.Workdir, make: Callable[[], dict]) -> dict:
+  """degraded_maps' copies, made once and stored in `work` (stored_arrays): a resumed call does not recompute the
+  cascading randomisation's maps."""
+  named = stored_arrays(os.path.join(work.root, 'degraded.npz'), lambda: {
+      f'{name}~{degradation}': values for (name, degradation), values in make().items()})
+  return {tuple(key.split('~')): values for key, values in named.items()}
 
 
 def options_folder(*options: Any) -> str:
@@ -662,14 +670,9 @@ def aopc_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray,
 
 
 def stored_bounds(work: workdir_lib.Workdir, make: Callable[[], naopc.Bounds]) -> naopc.Bounds:
-  """aopc_bounds' record, made once and stored in `work` (a search per example: minutes), read back verified."""
-  path = os.path.join(work.root, 'aopc_bounds.npz')
-  if os.path.exists(path):
-    return naopc.Bounds(**io.load_npz(path))
-  bounds = make()
-  os.makedirs(work.root, exist_ok=True)
-  io.save_npz(path, **dataclasses.asdict(bounds))
-  return bounds
+  """aopc_bounds' record, made once and stored in `work` (stored_arrays; a search per example: minutes)."""
+  return naopc.Bounds(**stored_arrays(os.path.join(work.root, 'aopc_bounds.npz'),
+                                      lambda: dataclasses.asdict(make())))
 
 
 def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root: str,
