@@ -4,6 +4,7 @@ command on two smoke runs with a user's explainer (slow)."""
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -91,6 +92,7 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
   assert {c.evaluation for c in meta.costs} == set(SECTIONS)
   assert all(c.seconds_per_example > 0 and c.forward_equivalents > 0 for c in meta.costs)
   assert meta.design == 'crossed' and meta.seeds == (0, 1)
+  assert meta.settings == (measure.RunSetting(0, None), measure.RunSetting(1, None))  # no results.json
   assert {p.score for p in meta.pairs} == scores
   assert {(a.statistic, a.baselines) for a in meta.agreements} == {
       (s, b) for s in ('kendall_tau', 'spearman_rho') for b in (True, False)}
@@ -109,6 +111,21 @@ def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
   assert opening.startswith('Command: `python -m faithjax.meta --runs=a,b --out=x`; measured ') and 'jax ' in opening
   record = json.loads((tmp_path / 'meta.json').read_text())
   assert record['command'] == 'python -m faithjax.meta --runs=a,b --out=x' and record['provenance']['versions']
+
+
+def test_each_runs_command_and_completeness_are_read_from_its_results_and_named_on_the_page(tiny_runs, tmp_path):
+  recorded = shutil.copytree(tiny_runs[0].work.root, tmp_path / 'recorded')
+  ig = {'per_document': {'completeness_relative_error': {'p90': 0.002, 'max': 0.5}, 'at_cap': {'share': 0.01}}}
+  io.write_json(str(recorded / 'results.json'), {
+      'provenance': {'command': 'run.py --seed=0 --explainer.lime.samples=50'},
+      'stages': {'explain': {'quality': {'integrated_gradients': ig, 'saliency': {'seed_stability': {}}}}}})
+  settings = (measure.run_setting(runs.Run(str(recorded))), measure.run_setting(tiny_runs[1]))
+  assert settings == (measure.RunSetting(0, 'run.py --seed=0 --explainer.lime.samples=50',
+                                         (('integrated_gradients', 0.002, 0.01),)),
+                      measure.RunSetting(1, None, ()))
+  rows = render.runs_table(settings)[-3:-1]
+  assert rows == ['| 0 | `run.py --seed=0 --explainer.lime.samples=50` | integrated_gradients 2.0e-03 (1%) |',
+                  '| 1 | not recorded | – |']
 
 
 def test_an_evaluation_that_trains_on_the_maps_is_refused_with_one_line(tiny_runs, tmp_path):

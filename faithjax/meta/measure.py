@@ -183,6 +183,15 @@ class NaopcRanking:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunSetting:
+  """What produced one evaluated run, as its results.json recorded it: every reduction it ran under is a flag of
+  its command; and how exact its explainers that track completeness (integrated gradients) were."""
+  seed: int
+  command: str | None  # run.py's command line (None: a run recorded before commands were)
+  completeness: tuple = ()  # ((explainer, completeness relative error p90 over test documents, share at the cap), ...)
+
+
+@dataclasses.dataclass(frozen=True)
 class MetaEvaluation:
   """Everything measured on one corpus's evaluated runs."""
   corpus: str
@@ -201,6 +210,7 @@ class MetaEvaluation:
   diagnosed: tuple = ()  # the maps whose degraded copies were scored (diagnosed_explainers)
   diagnosis_examples: int = 0  # the evaluated test examples they were scored on (0: all `examples`)
   naopc_examples: int = 0  # the evaluated test examples the AOPC bounds were searched on (0: all)
+  settings: tuple = ()  # RunSetting, one per run
 
 
 # --- the runs' maps and evaluated examples ---
@@ -216,6 +226,18 @@ def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
     if base not in bases or name == base:
       bases[base] = name
   return tuple(bases.values())
+
+
+def run_setting(run: runs_lib.Run) -> RunSetting:
+  """The run's command and its explainers' completeness over test documents, from its results.json (neither
+  where it has none: a workdir evaluated through the library, not run.py)."""
+  results = run.results() if os.path.exists(run.work.path('results.json')) else {}
+  quality = results.get('stages', {}).get('explain', {}).get('quality', {})
+  completeness = tuple(
+      (name, entry['per_document']['completeness_relative_error']['p90'],
+       entry['per_document'].get('at_cap', {}).get('share', 0.))
+      for name, entry in quality.items() if 'completeness_relative_error' in entry.get('per_document', {}))
+  return RunSetting(run.config.seed, results.get('provenance', {}).get('command'), completeness)
 
 
 def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
@@ -773,7 +795,8 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
       per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
       naopc=tuple(naopc_rankings(runs, names, out, naopc_rows)) if naopc_bounds else (), differences=tuple(differences),
       diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
-      naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0)
+      naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0,
+      settings=tuple(map(run_setting, runs)))
 
 
 @dataclasses.dataclass(frozen=True)

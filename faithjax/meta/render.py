@@ -41,6 +41,20 @@ def verdict_table(rows: list) -> list:
   return lines
 
 
+def runs_table(settings: tuple) -> list:
+  """The markdown lines naming what produced each run (measure.RunSetting): its command, where every reduction it
+  ran under is a flag, and each completeness-tracking explainer's error p90 (and share at the cap) over test."""
+  if not settings:
+    return []
+  lines = ['## Runs', '', 'Each run\'s command as it recorded it (a reduction is one of its flags) and, for an explainer '
+           'that tracks completeness, the relative completeness error p90 over the test documents (the share of '
+           'them at the evaluation cap).', '', '| seed | command | completeness p90 (at cap) |', '|---|---|---|']
+  for s in settings:
+    exact = ', '.join(f'{name} {p90:.1e} ({at_cap:.0%})' for name, p90, at_cap in s.completeness) or '–'
+    lines.append(f'| {s.seed} | ' + (f'`{s.command}`' if s.command else 'not recorded') + f' | {exact} |')
+  return lines + ['']
+
+
 def markdown(meta: measure.MetaEvaluation, opening: str = '') -> str:
   """The whole meta-evaluation as one markdown page; `opening`: a paragraph under the title (what produced it)."""
   level = f'{measure.LEVEL:.0%}'
@@ -53,6 +67,7 @@ def markdown(meta: measure.MetaEvaluation, opening: str = '') -> str:
            'evaluations\' rankings, without the baselines. τ with ground truth (a corpus with planted evidence): '
            'Kendall τ-b between the evaluation\'s ranking of the explainers and their precision@k of the planted '
            f'tokens, with its {level} crossed two-level CI.', '', *verdict_table(measure.verdicts(meta)), '']
+  lines += runs_table(meta.settings)
   retrained = [v for v in measure.verdicts(meta) if v.setting]
   if retrained:  # one setting for all of them (meta_evaluate's weak_epochs)
     lines += [f'Diagnosed on a reduced setting ({", ".join(_label(v.score) for v in retrained)}): '
