@@ -180,7 +180,7 @@ def measure(config, root, names):
   started = time.time()
   pipeline.run_pipeline(config, base_root, EVALUATE)
   base_work = workdir_lib.Workdir(os.path.abspath(base_root))
-  corpus = encode.EncodedCorpus.load(base_work.corpus)
+  corpus = pipeline.explained_corpus(config, base_work)  # the one the baseline's maps are aligned with
   all_maps = list(config.explainers) + list(explain.baseline_names())
   base = saved_evaluations(lambda section: base_work, all_maps)
   trained = io.read_json(base_work.summary('train'))

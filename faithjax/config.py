@@ -202,6 +202,9 @@ class RunConfig:
   weak_epochs: int = setting(8, 'Weak-learner training epochs.', minimum=1, maximum=MAX_COUNT)
   permutations: int = setting(100, 'Shuffle-test permutations per example.', minimum=1, maximum=MAX_COUNT)
   test_subset: int = setting(0, 'Deletion on a seeded sample of this many test examples (0: all).', minimum=0)
+  weak_train_subset: int = setting(0, 'A named reduction for long corpora: the explainers explain, and the weak '
+                                   'learner (with the shuffle test on it) trains on, a seeded sample of this many '
+                                   'training documents, the same for every --seed (0: all).', minimum=0)
   # {evaluation: its options (a plugins.Evaluation's frozen dataclass, e.g. ERASER's percents)} for every registered
   # evaluation; flags --evaluation.<name>.<option>. The fingerprint holds the sections of those with options.
   evaluation: dict = dataclasses.field(default_factory=lambda: evaluation_sections({}), metadata={

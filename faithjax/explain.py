@@ -798,10 +798,7 @@ def transform_split(name: str, split: encode.EncodedSplit, base_scores: np.ndarr
   for indices, _, scores in batching.padded_batches(split, batch_size, base_scores):
     for transform in transforms:
       scores = TRANSFORMS[transform](scores)
-    scores = np.asarray(scores)
-    for row, i in enumerate(indices):
-      start, stop = split.offsets[i], split.offsets[i + 1]
-      out[start:stop] = scores[row, :stop - start]
+    split.scatter(indices, np.asarray(scores), out)
   return out
 
 
@@ -819,9 +816,7 @@ def explain_split_counted(fn: Callable, params: Any, split: encode.EncodedSplit,
     scores, batch_counts = jax.device_get(output)
     if out is None:
       out = np.zeros(scores.shape[:-2] + (len(split.ids),), np.float32)
-    for row, i in enumerate(indices):
-      start, stop = split.offsets[i], split.offsets[i + 1]
-      out[..., start:stop] = scores[..., row, :stop - start]
+    split.scatter(indices, scores, out)
     for name, values in batch_counts.items():
       counts.setdefault(name, np.zeros(len(split), values.dtype))[indices] = values[:len(indices)]
     if meter:

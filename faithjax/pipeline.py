@@ -187,10 +187,23 @@ def transform_stored_base(config: config_lib.RunConfig, corpus: encode.EncodedCo
   return True
 
 
+def explained_corpus(config: config_lib.RunConfig, workdir: workdir_lib.Workdir) -> encode.EncodedCorpus:
+  """The workdir's corpus as the explain and evaluate stages read it, the one its stored maps are aligned with:
+  the training split reduced to a sample of --weak_train_subset documents (the same for every --seed) where set."""
+  corpus = encode.EncodedCorpus.load(workdir.corpus)
+  train = corpus.splits['train']
+  rows = streams.sample_rows(len(train), config.weak_train_subset, streams.weak_train_rng(config.split_seed))
+  if len(rows) == len(train):
+    return corpus
+  return dataclasses.replace(corpus, splits={**corpus.splits, 'train': train.subset(rows)})
+
+
 def stage_explain(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
   """Feature maps of every explainer on every split, stored as ragged arrays beside the ids (and the counts of an
-  explainer that counts, summarised over test)."""
-  corpus = encode.EncodedCorpus.load(workdir.corpus)
+  explainer that counts, summarised over test); the training split is explained_corpus's."""
+  corpus = explained_corpus(config, workdir)
+  if config.weak_train_subset:
+    io.log(f'explain: {len(corpus.splits["train"])} training documents, a sample (--weak_train_subset)')
   model, params = load_classifier(config, workdir, corpus)
   summary, test_maps = {}, {}
   for name in config.explainers:
@@ -211,16 +224,15 @@ def counts_summary(workdir: workdir_lib.Workdir, name: str) -> dict:
       {key.removeprefix('test.'): values for key, values in counts.items() if key.startswith('test.')})}
 
 
-def store_absolute_maps(workdir: workdir_lib.Workdir, explainers: tuple[str, ...]) -> list[str]:
-  """Stores |X| as the maps of 'X.abs' (elementwise: what explain.TRANSFORMS['abs'] computes) for every
-  explainer X whose stored maps have a negative value; returns those explainers (for the others |X| is X)."""
-  signed = []
-  for name in explainers:
-    maps = io.load_npz(workdir.maps(name))
-    if any(np.any(values < 0) for values in maps.values()):
-      signed.append(name)
-      if not os.path.exists(workdir.maps(f'{name}.abs')):
-        io.save_npz(workdir.maps(f'{name}.abs'), **{split: np.abs(values) for split, values in maps.items()})
+def store_absolute_maps(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, workdir: workdir_lib.Workdir,
+                        explainers: tuple[str, ...]) -> list[str]:
+  """Stores the maps of 'X.abs' from X's stored maps (transform_stored_base) for every explainer X whose stored maps
+  have a negative value; returns those explainers (for the others |X| is X)."""
+  signed = [name for name in explainers
+            if any(np.any(values < 0) for values in io.load_npz(workdir.maps(name)).values())]
+  for name in signed:
+    if not os.path.exists(workdir.maps(f'{name}.abs')):
+      transform_stored_base(config, corpus, f'{name}.abs', workdir, os.path.exists(workdir.counts(name)))
   return signed
 
 
@@ -283,15 +295,13 @@ def seed_stability(config: config_lib.RunConfig, corpus: encode.EncodedCorpus, m
 def test_subset(config: config_lib.RunConfig, split: encode.EncodedSplit) -> np.ndarray:
   """The test examples the deletion evaluation reads, <int>[n] sorted indices into `split`: all, or a sample shared
   by every --seed (reduced settings)."""
-  if not config.test_subset or config.test_subset >= len(split):
-    return np.arange(len(split))
-  return np.sort(streams.test_subset_rng(config.split_seed).choice(len(split), config.test_subset, replace=False))
+  return streams.sample_rows(len(split), config.test_subset, streams.test_subset_rng(config.split_seed))
 
 
 def stage_evaluate(config: config_lib.RunConfig, workdir: workdir_lib.Workdir, mesh: Any | None = None) -> dict:
   """Every registered evaluation (plugins.EVALUATIONS) of every map and baseline: deletion until flip (Table 3),
   ERASER, weak learner (Table 4, Figure 5), shuffle test (Table 5), and any plug-in's."""
-  corpus = encode.EncodedCorpus.load(workdir.corpus)
+  corpus = explained_corpus(config, workdir)
   model, params = load_classifier(config, workdir, corpus)
   return evaluate_maps(config, corpus, model, params, workdir, config.explainers + explain.baseline_names(),
                        lambda name: io.load_npz(workdir.maps(name)) if name in config.explainers else None, mesh=mesh)

@@ -66,7 +66,7 @@ class Run(EvaluatedRun):
       raise FaithjaxError(f'{root!r} is not a run (no config.json); pass workdirs whose evaluate stage has run')
     saved = io.read_json(self.work.path('config.json'))
     self.config = config_of(saved)
-    self.corpus = encode.EncodedCorpus.load(self.work.corpus)
+    self.corpus = pipeline.explained_corpus(self.config, self.work)  # the one its maps are aligned with
     self.test = self.corpus.splits['test']
     self.labels = self.test.labels
 

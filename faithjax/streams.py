@@ -13,6 +13,7 @@ From --seed (initialisation, batch order, explainer randomness):
   batch order        numpy default_rng([seed, epoch]) in train.py and faithfulness/weak_learner.py
 From --split_seed (the same for every --seed, so seeds measure the same documents):
   test_subset_rng    deletion's --test_subset sample of test examples
+  weak_train_rng     the --weak_train_subset sample of training documents (explained, and the weak learner's)
   stability_rng      the test documents of the seed-stability measurement
 From the meta-evaluation's --seed (python -m faithjax.meta; the same for every run it reads):
   diagnosis_rng      its --examples (and --naopc_examples) sample of the runs' evaluated test examples
@@ -29,6 +30,7 @@ BASELINE_SALT = 15
 TEST_SUBSET_SALT = 7
 STABILITY_SALT = 36
 DIAGNOSIS_SALT = 41
+WEAK_TRAIN_SALT = 43
 
 
 def train_step_key(seed: int, epoch: int, step: int) -> jax.Array:
@@ -54,6 +56,19 @@ def baseline_rng(seed: int) -> np.random.Generator:
 def test_subset_rng(split_seed: int) -> np.random.Generator:
   """The generator that draws the --test_subset sample of test examples."""
   return np.random.default_rng([split_seed, TEST_SUBSET_SALT])
+
+
+def weak_train_rng(split_seed: int) -> np.random.Generator:
+  """The generator that draws the --weak_train_subset sample of training documents."""
+  return np.random.default_rng([split_seed, WEAK_TRAIN_SALT])
+
+
+def sample_rows(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+  """Sorted rows <int>[min(size, n)] of n: all of them where size is 0 or at least n, else `size` drawn from `rng`
+  without replacement (the named samples: --test_subset, --weak_train_subset, the meta-evaluation's --examples)."""
+  if not size or size >= n:
+    return np.arange(n)
+  return np.sort(rng.choice(n, size, replace=False))
 
 
 def stability_rng(split_seed: int) -> np.random.Generator:

@@ -308,7 +308,8 @@ def test_the_named_seed_streams_draw_what_the_inline_salts_drew():
   for rng, salt in ((streams.baseline_rng, 15), (streams.test_subset_rng, 7), (streams.stability_rng, 36)):
     draws = lambda generator: generator.integers(1 << 30, size=4).tolist()
     assert draws(rng(3)) == draws(np.random.default_rng([3, salt]))
-  salts = (streams.BASELINE_SALT, streams.TEST_SUBSET_SALT, streams.STABILITY_SALT, streams.DIAGNOSIS_SALT)
+  salts = (streams.BASELINE_SALT, streams.TEST_SUBSET_SALT, streams.STABILITY_SALT, streams.DIAGNOSIS_SALT,
+           streams.WEAK_TRAIN_SALT)
   assert len(set(salts)) == len(salts)  # no two numpy streams draw the same numbers from one seed
 
 

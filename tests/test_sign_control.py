@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from faithjax import config as config_lib
 from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
@@ -17,7 +18,9 @@ def test_stored_absolute_maps_equal_the_abs_transform_and_skip_unsigned_maps(tra
   signed = explained('input_x_gradient')
   io.save_npz(work.maps('input_x_gradient'), test=signed)
   io.save_npz(work.maps('positive'), test=np.abs(signed) + 1.)
-  assert pipeline.store_absolute_maps(work, ('input_x_gradient', 'positive')) == ['input_x_gradient']
+  stored = pipeline.store_absolute_maps(config_lib.make_config('synthetic'), trained_synthetic.corpus, work,
+                                       ('input_x_gradient', 'positive'))
+  assert stored == ['input_x_gradient']
   np.testing.assert_array_equal(io.load_npz(work.maps('input_x_gradient.abs'))['test'],
                                 explained('input_x_gradient.abs'))
   assert not (tmp_path / 'maps' / 'positive.abs.npz').exists()  # no negative value: |X| is X

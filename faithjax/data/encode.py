@@ -56,6 +56,13 @@ class EncodedSplit:
       out[row, :len(x)] = x
     return out
 
+  def scatter(self, indices: Sequence[int] | np.ndarray, padded: np.ndarray, out: np.ndarray) -> None:
+    """Writes the rows of `padded` [..., len(indices), width] into the ragged `out` [..., tokens] (aligned with ids)
+    at the examples `indices`, each example's first length values: what `padded` reads, written back."""
+    for row, i in enumerate(indices):
+      start, stop = self.offsets[i], self.offsets[i + 1]
+      out[..., start:stop] = padded[..., row, :stop - start]
+
   def subset_values(self, indices: Sequence[int] | np.ndarray, values: np.ndarray) -> np.ndarray:
     """A ragged array aligned with ids (e.g. a feature map) [tokens], restricted to examples `indices`."""
     parts = [values[self.offsets[i]:self.offsets[i + 1]] for i in indices]

@@ -244,9 +244,7 @@ def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
   """Rows of the n evaluated test examples that the degraded copies are scored on (or the AOPC bounds searched
   on), sorted: all (examples 0 or at least n), else a sample of `examples` drawn from the meta-evaluation's seed,
   the same for every run."""
-  if not examples or examples >= n:
-    return np.arange(n)
-  return np.sort(streams.diagnosis_rng(seed).choice(n, examples, replace=False))
+  return streams.sample_rows(n, examples, streams.diagnosis_rng(seed))
 
 
 def test_part(run: runs_lib.Run) -> tuple[encode.EncodedSplit, np.ndarray, np.ndarray]:

@@ -2,8 +2,8 @@
 
 Every explainer's map X and |X| go through every evaluation of the registry:
 |X| is stored as the maps of 'X.abs' from X's own maps
-(pipeline.store_absolute_maps, elementwise, so it is the `.abs` transform at
-X's options), and the sections that read the weak learner's normalisation
+(pipeline.store_absolute_maps: the `.abs` transform of X's stored maps, so the
+map explaining with 'X.abs' gives), and the sections that read the weak learner's normalisation
 (NORM_SECTIONS) run once per norm (weak_learner.NORMS), the others once. Where
 |X| is the same input as X (X has no negative value; or under L1, which
 normalises |X| anyway) the row is X's result: 0 by construction, not a test.
@@ -142,10 +142,10 @@ def sign_control(config: config_lib.RunConfig, root: str, preset: str, arguments
   """Runs the pipeline to its maps in `root` (resuming), stores |X|, evaluates both and measures the contrasts."""
   pipeline.run_pipeline(config, root, ('encode', 'train', 'explain'))
   work = workdir_lib.Workdir(os.path.abspath(root))
-  corpus = encode.EncodedCorpus.load(work.corpus)
+  corpus = pipeline.explained_corpus(config, work)
   model, params = pipeline.load_classifier(config, work, corpus)
   evaluated = evaluate_signs(config, work, corpus, model, params,
-                             pipeline.store_absolute_maps(work, config.explainers))
+                             pipeline.store_absolute_maps(config, corpus, work, config.explainers))
   defaults = config_lib.make_config(config.corpus, preset=preset).fingerprint()
   return SignControl(
       corpus=config.corpus, preset=preset, seed=config.seed, workdir=root, arguments=tuple(arguments),
