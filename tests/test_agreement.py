@@ -38,6 +38,12 @@ def test_orientation_makes_low_deletion_rate_agree_with_high_tvd():
   assert agreement.ranking(scores['deletion_rate'], 'deletion_rate') == ['ig', 'ixg', 'att', 'sal']
 
 
+def test_one_shared_explainer_has_no_order_to_agree_on_and_gives_no_rows(recwarn):
+  scores = {'deletion_rate': {'ig': 0.1, 'att': 0.5}, 'shuffle_tvd': {'ig': 0.4}}  # only 'ig' scored by both
+  assert agreement.pairwise_agreement(scores) == []
+  assert not recwarn.list  # before: 10 rows of tau 0 and scipy's small-sample warning
+
+
 def test_spearman_ci_brackets_the_estimate_and_detects_dependence():
   rng = np.random.default_rng(1)
   x = rng.normal(size=300)

@@ -41,9 +41,11 @@ def kendall_permutation_test(a: ArrayLike, b: ArrayLike, max_exact: int = 8, n_r
 def pairwise_agreement(scores: dict[str, dict[str, float]]) -> list[dict]:
   """scores: {evaluation: {explainer: value}} -> rows of (eval a, eval b, tau, p).
 
-  Only the explainers every evaluation scored are compared.
+  Only the explainers every evaluation scored are compared; fewer than two have no order to agree on: no rows.
   """
   explainers = sorted(set.intersection(*(set(v) for v in scores.values())))
+  if len(explainers) < 2:
+    return []
   rows = []
   for ea, eb in itertools.combinations(sorted(scores), 2):
     a = oriented(ea, [scores[ea][x] for x in explainers])
