@@ -109,6 +109,11 @@ def measured(decomposition: variance.Decomposition) -> dict:
   return {**record, 'ranking': ranking}
 
 
+def run_commands(runs_by_corpus: dict) -> dict:
+  """{corpus: the command of its first archived seed}: every reduction its runs ran under is one of its flags."""
+  return {corpus: runs[0].results().get('provenance', {}).get('command') for corpus, runs in runs_by_corpus.items()}
+
+
 def measure_record() -> dict:
   runs = archived_runs(FLAGS.archives, FLAGS.corpora)
   results = []
@@ -119,7 +124,8 @@ def measure_record() -> dict:
                     'scales': {s: measured(variance.decompose(table, s, FLAGS.n_resamples)) for s in FLAGS.scales}})
   return {'command': ' '.join(['python -m experiments.variance', *sys.argv[1:]]), 'measured': provenance.now(),
           'provenance': provenance.record(), 'archives': FLAGS.archives, 'n_resamples': FLAGS.n_resamples,
-          'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()}, 'results': results}
+          'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()}, 'commands': run_commands(runs),
+          'results': results}
 
 
 def share_cell(d: dict) -> str:
@@ -175,6 +181,9 @@ def render(record: dict) -> str:
            f'Archives: `{record["archives"]}`; seeds: '
            + '; '.join(f'{c} {",".join(map(str, s))}' for c, s in record['seeds'].items())
            + f'; {record["n_resamples"]} bootstrap resamples.', '',
+           *(['Runs (each corpus\'s first seed\'s command; a named reduction is one of its flags): '
+              + '; '.join(f'{c} `{command}`' for c, command in record['commands'].items()) + '.', '']
+             if record.get('commands') else []),  # records before 2026-12-07 did not keep them
            'Scores oriented (higher = more faithful). Scales: '
            + '; '.join(f'**{s}**: {SCALE_TEXT[s]}' for s in scales) + '. '
            'Components: balanced-ANOVA (expected mean squares) estimators within corpus (explainer × seed × '

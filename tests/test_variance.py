@@ -211,6 +211,8 @@ def test_the_driver_reads_seed_archives_into_balanced_oriented_tables():
             'scales': {'z': driver.measured(variance.decompose(deletion, 'z', n_resamples=200))}}
   record = {'command': 'test', 'measured': 'now', 'provenance': provenance.record(), 'archives': archives,
             'n_resamples': 200, 'seeds': {c: [r.config.seed for r in rs] for c, rs in runs.items()},
-            'results': [result]}
+            'commands': driver.run_commands(runs), 'results': [result]}
   text = driver.render(json.loads(json.dumps(record, default=lambda a: a.tolist())))  # as read back from JSON
   assert '| deletion rate | without baselines | ' in text and '## deletion rate, without baselines' in text
+  first = runs['20news'][0].results()['provenance']['command']
+  assert '20news' in first and f'20news `{first}`' in text  # the command that made the archives, reductions included
