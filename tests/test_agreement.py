@@ -73,6 +73,7 @@ def test_partial_spearman_equals_the_precision_matrix_route_and_plain_spearman_w
     assert agreement.partial_spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
 
 
+@pytest.mark.filterwarnings('ignore::scipy.stats.ConstantInputWarning')  # scipy's reference on the constant row
 def test_spearman_along_last_axis_is_scipys_and_the_precision_routes_row_by_row():
   """Stacks of rows [resamples, seeds, n] with ties, plain and with two covariates; a constant row is NaN, as
   scipy's, and a constant covariate drops out."""
