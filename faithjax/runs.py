@@ -13,7 +13,6 @@ from faithjax import io
 from faithjax import pipeline
 from faithjax import train
 from faithjax import workdir as workdir_lib
-from faithjax.data import encode
 from faithjax.faithfulness import evaluations
 from faithjax.models import contract
 
