@@ -111,7 +111,7 @@ def measured(decomposition: variance.Decomposition) -> dict:
 
 def run_commands(runs_by_corpus: dict) -> dict:
   """{corpus: the command of its first archived seed}: every reduction its runs ran under is one of its flags."""
-  return {corpus: runs[0].results().get('provenance', {}).get('command') for corpus, runs in runs_by_corpus.items()}
+  return {corpus: runs[0].command() for corpus, runs in runs_by_corpus.items()}
 
 
 def measure_record() -> dict:

@@ -48,6 +48,10 @@ class EvaluatedRun:
   def results(self) -> dict:
     raise NotImplementedError
 
+  def command(self) -> str | None:
+    """The command line that produced the run: every reduction it ran under is one of its flags."""
+    return self.results().get('provenance', {}).get('command')
+
   def units(self, spec: evaluations.Score, name: str) -> tuple[np.ndarray, ...]:
     """The evaluation's resampled arrays over the whole test split ([n_test] each; NaN where not measured)."""
     saved = self.saved(spec.section, name)
@@ -76,7 +80,9 @@ class Run(EvaluatedRun):
     return io.load_npz(self.work.evaluation(section, name))
 
   def results(self) -> dict:
-    return io.read_json(self.work.path('results.json'))
+    """run.py's results.json ({} for a workdir evaluated through the library, which writes none)."""
+    path = self.work.path('results.json')
+    return io.read_json(path) if os.path.exists(path) else {}
 
   def classifier(self) -> tuple[contract.TextClassifier | contract.Nnx | contract.Functions, contract.Params]:
     """(model, selected params) of the run's trained classifier."""

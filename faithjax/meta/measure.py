@@ -231,13 +231,12 @@ def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
 def run_setting(run: runs_lib.Run) -> RunSetting:
   """The run's command and its explainers' completeness over test documents, from its results.json (neither
   where it has none: a workdir evaluated through the library, not run.py)."""
-  results = run.results() if os.path.exists(run.work.path('results.json')) else {}
-  quality = results.get('stages', {}).get('explain', {}).get('quality', {})
+  quality = run.results().get('stages', {}).get('explain', {}).get('quality', {})
   completeness = tuple(
       (name, entry['per_document']['completeness_relative_error']['p90'],
        entry['per_document'].get('at_cap', {}).get('share', 0.))
       for name, entry in quality.items() if 'completeness_relative_error' in entry.get('per_document', {}))
-  return RunSetting(run.config.seed, results.get('provenance', {}).get('command'), completeness)
+  return RunSetting(run.config.seed, run.command(), completeness)
 
 
 def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
