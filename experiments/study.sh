@@ -8,8 +8,9 @@
 #   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help)
 #   RUN_FLAGS=--explainer.lime.samples=50 experiments/study.sh imdb   # a named reduction: run.py flags
 #
-# Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), EXPLAINERS (the study's 15), RUN_FLAGS and META_FLAGS (added to run.py's and the
-# meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the meta-evaluation's copies), RESULTS
+# Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), LANES (2: seeds run at once), META (1; 0 runs and
+# archives the seeds only, e.g. a subset of them beside another job), EXPLAINERS (the study's 15), RUN_FLAGS and
+# META_FLAGS (added to run.py's and the meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the meta-evaluation's copies), RESULTS
 # (experiments/results: the archives and the meta-evaluation's files), PYTHON (.venv/bin/python).
 # Every step resumes: a seed with an archive is not run again, an unfinished workdir continues, and a killed
 # meta-evaluation keeps its scored copies.
@@ -38,12 +39,13 @@ run_seed() {  # one seed: run.py (resumes), then its archive
 }
 
 running=0
-for seed in $seeds; do  # two at a time
+for seed in $seeds; do  # LANES at a time
   run_seed "$seed" &
   running=$((running + 1))
-  if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
+  if [ "$running" -ge "${LANES:-2}" ]; then wait -n; running=$((running - 1)); fi
 done
 wait
+[ "${META:-1}" = 0 ] && exit 0
 
 workdirs=""
 for seed in $seeds; do
