@@ -1,17 +1,19 @@
 #!/bin/bash
 # The study at power, one corpus: 5 classifier seeds at the cpu preset, each explained by the nine explainers and
-# the |.| of the six signed ones (uniform and random always), two seeds at a time; each seed archived in
+# the |.| of the six signed ones (uniform and random always), LANES seeds at a time; each seed archived in
 # experiments/results/study_seeds as it finishes; then the meta-evaluation over the seeds, its meta.{md,json,png}
 # copied to experiments/results/study/meta_<corpus>/.
 #
 #   experiments/study.sh synthetic                        # seeds 0-4, then the meta-evaluation
 #   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help)
 #   RUN_FLAGS=--explainer.lime.samples=50 experiments/study.sh imdb   # a named reduction: run.py flags
+#   SEEDS=2 LANES=1 META=0 experiments/study.sh ag_news   # one seed beside another job; no meta-evaluation yet
 #
 # Settings (environment): PRESET (cpu), SEEDS ("0 1 2 3 4"), LANES (2: seeds run at once), META (1; 0 runs and
 # archives the seeds only, e.g. a subset of them beside another job), EXPLAINERS (the study's 15), RUN_FLAGS and
-# META_FLAGS (added to run.py's and the meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the meta-evaluation's copies), RESULTS
-# (experiments/results: the archives and the meta-evaluation's files), PYTHON (.venv/bin/python).
+# META_FLAGS (added to run.py's and the meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the
+# meta-evaluation's copies), RESULTS (experiments/results: the archives and the meta-evaluation's files), PYTHON
+# (.venv/bin/python).
 # Every step resumes: a seed with an archive is not run again, an unfinished workdir continues, and a killed
 # meta-evaluation keeps its scored copies.
 set -euo pipefail
