@@ -519,3 +519,22 @@ def test_the_command_on_two_smoke_seeds_with_a_users_explainer(tmp_path):
   assert record['naopc'] and (tmp_path / 'meta' / 'meta.png').exists()
   assert '| evaluation | verdict |' in (tmp_path / 'meta' / 'meta.md').read_text()
   assert record['command'].startswith(f'python -m faithjax.meta {plugin} --runs=')
+
+
+def test_aopc_bounds_are_searched_on_short_documents_only_where_asked():
+  lengths = np.array([5, 200, 30, 129, 128, 7])
+  np.testing.assert_array_equal(measure.searched_rows(lengths, 0, 128, 0), [0, 2, 4, 5])
+  np.testing.assert_array_equal(measure.searched_rows(lengths, 0, 0, 0), np.arange(6))
+  sample = measure.searched_rows(lengths, 2, 128, 0)
+  assert len(sample) == 2 and set(sample) <= {0, 2, 4, 5} and (np.diff(sample) > 0).all()
+  # every document short enough: the sample --naopc_examples drew before there was a limit
+  np.testing.assert_array_equal(measure.searched_rows(lengths, 3, 500, 1), measure.diagnosis_rows(6, 3, 1))
+  with pytest.raises(FaithjaxError, match='at most 4 tokens .*--naopc_max_tokens'):
+    measure.searched_rows(lengths, 0, 4, 0)
+
+
+def test_the_naopc_section_names_the_length_limit(meta):
+  ranking = measure.NaopcRanking('comprehensiveness', (('a', .3), ('b', .1)), (('a', .9), ('b', .2)), 1.)
+  page = render.markdown(dataclasses.replace(meta, naopc=(ranking,), naopc_examples=3, naopc_max_tokens=128))
+  assert '3 evaluated test examples of at most 128 tokens (--naopc_max_tokens' in page
+  assert 'of at most' not in render.markdown(dataclasses.replace(meta, naopc=(ranking,)))

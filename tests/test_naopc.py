@@ -164,3 +164,37 @@ def test_exact_bounds_on_a_transformer(documents):
                                 bounds.sufficiency_lower[i], bounds.sufficiency_upper[i]],
                                [comprehensiveness.min(), comprehensiveness.max(), sufficiency.min(),
                                 sufficiency.max()], atol=1e-6)
+
+
+def test_padding_beyond_the_longest_document_changes_no_bound(classifier, documents):
+  """aopc_bounds cuts each search to its documents' width: the bounds of searches over every padded column."""
+  model, params = classifier
+  padded = np.pad(documents, ((0, 0), (0, 3 * WIDTH)))
+  beam = naopc.aopc_bounds(model, params, padded, max_subsets=0, width=2)
+  *reference, forwards = naopc.beam_bounds(model, params, padded, width=2)
+  np.testing.assert_allclose([beam.comprehensiveness_lower, beam.comprehensiveness_upper, beam.sufficiency_lower,
+                              beam.sufficiency_upper], np.reshape(reference, (4, -1)), atol=1e-6)
+  np.testing.assert_array_equal(beam.forwards, forwards)
+  exact = naopc.aopc_bounds(model, params, padded)
+  for n in set(LENGTHS):
+    rows = np.flatnonzero(np.array(LENGTHS) == n)
+    np.testing.assert_allclose([exact.comprehensiveness_lower[rows], exact.comprehensiveness_upper[rows],
+                                exact.sufficiency_lower[rows], exact.sufficiency_upper[rows]],
+                               np.reshape(naopc.exact_bounds(model, params, padded[rows]), (4, -1)), atol=1e-6)
+
+
+def test_the_meta_evaluation_searches_short_documents_first_and_in_order(classifier):
+  """measure.aopc_bounds: length-sorted chunks within the budget, every bound back at its example's row."""
+  from faithjax.meta import measure  # pylint: disable=import-outside-toplevel
+  model, params = classifier
+  rng = np.random.default_rng(4)
+  lengths = (3, 14, 0, 9, 16, 5, 13)  # enumerated up to 12 tokens, searched by the beam above
+  ids = np.zeros((len(lengths), 16), np.int32)
+  for row, n in enumerate(lengths):
+    ids[row, :n] = rng.integers(2, VOCAB, n)
+  whole = naopc.aopc_bounds(model, params, ids)
+  chunked = measure.aopc_bounds(model, params, ids, 'pad', budget=2 * naopc.WIDTH_STEP ** 2)  # 2 or 1 at a time
+  assert not chunked.exact.all() and chunked.exact.any()
+  for field in ('comprehensiveness_lower', 'comprehensiveness_upper', 'sufficiency_lower', 'sufficiency_upper'):
+    np.testing.assert_allclose(getattr(chunked, field), getattr(whole, field), atol=1e-6)
+  np.testing.assert_array_equal(chunked.forwards, whole.forwards)

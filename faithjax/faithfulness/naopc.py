@@ -43,6 +43,7 @@ from faithjax.models import contract
 KINDS = ('comprehensiveness', 'sufficiency')
 MAX_SUBSETS = 2048  # exact enumeration up to 12-token documents at eraser.PERCENTS
 BEAM_WIDTH = 8
+WIDTH_STEP = 8  # the beam's token width is its longest document's, rounded up to this: few programs, little padding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,9 +212,16 @@ def beam_bounds(model: contract.Model, params: contract.Params, ids: jax.Array, 
   return (extreme[:, 1], extreme[:, 0]), (extreme[:, 3], extreme[:, 2]), 1 + evaluated.sum(0)
 
 
-def _rows_padded(ids, rows):
-  """ids[rows], padded to a power-of-two count by repeating the last row: a few program shapes per batch shape."""
-  return ids[np.concatenate([rows, np.repeat(rows[-1:], (1 << (len(rows) - 1).bit_length()) - len(rows))])]
+def search_width(lengths: ArrayLike) -> np.ndarray:
+  """The token width beam_bounds runs documents of these lengths at (aopc_bounds): each rounded up to a multiple
+  of WIDTH_STEP, at least one step."""
+  return -(-np.maximum(np.asarray(lengths), 1) // WIDTH_STEP) * WIDTH_STEP
+
+
+def _rows_padded(ids, rows, width):
+  """ids[rows] cut to `width` tokens, padded to a power-of-two count by repeating the last row: a few program
+  shapes per batch shape."""
+  return ids[np.concatenate([rows, np.repeat(rows[-1:], (1 << (len(rows) - 1).bit_length()) - len(rows))]), :width]
 
 
 def aopc_bounds(model: contract.Model, params: contract.Params, ids: ArrayLike, *, mode: str = 'pad',
@@ -221,7 +229,9 @@ def aopc_bounds(model: contract.Model, params: contract.Params, ids: ArrayLike, 
                 chunk: int = 256) -> Bounds:
   """Bounds of every example of a batch (ids <int>[batch, seq], real tokens first): exact_bounds for the
   documents with at most `max_subsets` subsets to evaluate (one call per length), beam_bounds for the rest.
-  Each call's rows are padded to a power-of-two count, so batches of one shape share a few programs."""
+  Each call's rows are padded to a power-of-two count, so batches of one shape share a few programs, and cut to
+  their longest document (the beam's, rounded up to a multiple of WIDTH_STEP): the beam's memory grows with the
+  square of the width and its time with the cube, so trailing padding would cost more than the documents."""
   ids = np.asarray(ids)
   n = (ids != PAD_ID).sum(-1)
   exact = np.array([subset_count(int(k), tuple(percents)) <= max_subsets for k in n])
@@ -229,13 +239,14 @@ def aopc_bounds(model: contract.Model, params: contract.Params, ids: ArrayLike, 
   forwards = np.zeros(len(ids), np.int64)
   for length in np.unique(n[exact]):
     rows = np.flatnonzero(exact & (n == length))
-    got = exact_bounds(model, params, _rows_padded(ids, rows), mode=mode, percents=percents, chunk=chunk)
+    got = exact_bounds(model, params, _rows_padded(ids, rows, max(int(length), 1)), mode=mode, percents=percents,
+                       chunk=chunk)
     bounds[:, rows] = np.reshape(got, (4, -1))[:, :len(rows)]
     forwards[rows] = 1 + 2 * subset_count(int(length), tuple(percents))
   if not exact.all():
     rows = np.flatnonzero(~exact)
-    *beam, beam_forwards = beam_bounds(model, params, _rows_padded(ids, rows), mode=mode, percents=tuple(percents),
-                                       width=width)
+    *beam, beam_forwards = beam_bounds(model, params, _rows_padded(ids, rows, search_width(n[rows].max())), mode=mode,
+                                       percents=tuple(percents), width=width)
     bounds[:, rows] = np.reshape(np.asarray(beam, np.float64), (4, -1))[:, :len(rows)]
     forwards[rows] = np.asarray(beam_forwards)[:len(rows)]
   return Bounds(*bounds, exact=exact, forwards=forwards)

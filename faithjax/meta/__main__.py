@@ -57,6 +57,9 @@ def define_flags() -> None:
   flags.DEFINE_integer('naopc_examples', 0, 'Search the AOPC bounds (minutes per hundred examples on a CPU) on a '
                        'sample of this many evaluated test examples, drawn from --seed (0: all); named in meta.md.',
                        lower_bound=0)
+  flags.DEFINE_integer('naopc_max_tokens', meta.measure.NAOPC_MAX_TOKENS, 'Search the AOPC bounds only on evaluated '
+                       'test examples of at most this many tokens (0: any length; the search\'s time grows with the '
+                       'cube of a document\'s length, its memory with the square); named in meta.md.', lower_bound=0)
   flags.DEFINE_integer('n_resamples', 1000, 'Bootstrap resamples.', lower_bound=100)
   flags.DEFINE_integer('seed', 0, 'Seed of the degradations and the bootstrap.')
   config_lib.define_compile_cache_flag()
@@ -77,7 +80,8 @@ def main(argv: list[str]) -> None:
   meta.meta_evaluate(FLAGS.runs, FLAGS.out, invoked, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
                      naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
                      train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
-                     examples=FLAGS.examples, naopc_examples=FLAGS.naopc_examples)
+                     examples=FLAGS.examples, naopc_examples=FLAGS.naopc_examples,
+                     naopc_max_tokens=FLAGS.naopc_max_tokens)
   print(f'results: {FLAGS.out}/meta.md, meta.json and meta.png')
 
 

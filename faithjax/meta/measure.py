@@ -66,7 +66,8 @@ from faithjax.models import contract
 LEVEL = 0.95
 DEPTH = 2  # cascading randomisation: the top 1 and the top 2 modules re-initialised
 RANDOM = 'random'  # the baseline whose per-example agreement is the null
-NAOPC_CHUNK = 8  # examples per AOPC-bounds search
+NAOPC_BUDGET = 8 * 48 ** 2  # AOPC-bounds search: examples × token width² at once (about 4 GB)
+NAOPC_MAX_TOKENS = 128  # AOPC bounds only on documents this short by default: minutes each on a CPU at 128 tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +211,7 @@ class MetaEvaluation:
   diagnosed: tuple = ()  # the maps whose degraded copies were scored (diagnosed_explainers)
   diagnosis_examples: int = 0  # the evaluated test examples they were scored on (0: all `examples`)
   naopc_examples: int = 0  # the evaluated test examples the AOPC bounds were searched on (0: all)
+  naopc_max_tokens: int = 0  # the longest document searched, where longer evaluated ones were left out (0: none)
   settings: tuple = ()  # RunSetting, one per run
 
 
@@ -244,6 +246,16 @@ def diagnosis_rows(n: int, examples: int, seed: int) -> np.ndarray:
   on), sorted: all (examples 0 or at least n), else a sample of `examples` drawn from the meta-evaluation's seed,
   the same for every run."""
   return streams.sample_rows(n, examples, streams.diagnosis_rng(seed))
+
+
+def searched_rows(lengths: np.ndarray, examples: int, max_tokens: int, seed: int) -> np.ndarray:
+  """Rows of the evaluated test examples (lengths <int>[n]) that the AOPC bounds are searched on, sorted: those of
+  at most max_tokens tokens (0: every one), or a seeded sample of `examples` of them (diagnosis_rows)."""
+  searchable = np.flatnonzero(lengths <= max_tokens) if max_tokens else np.arange(len(lengths))
+  if not len(searchable):
+    raise FaithjaxError(f'no evaluated test example has at most {max_tokens} tokens (the shortest has '
+                        f'{lengths.min()}); raise --naopc_max_tokens or pass --nonaopc')
+  return searchable[diagnosis_rows(len(searchable), examples, seed)]
 
 
 def test_part(run: runs_lib.Run) -> tuple[encode.EncodedSplit, np.ndarray, np.ndarray]:
@@ -676,15 +688,20 @@ def per_example(units: dict, design: str, n_resamples: int = 1000, seed: int = 0
 
 
 def aopc_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray, mode: str,
-                chunk: int = NAOPC_CHUNK, label: str = 'AOPC bounds') -> naopc.Bounds:
-  """naopc.aopc_bounds of ids <int>[n, seq], `chunk` examples at a time (progress as `label`): the beam search holds
-  [examples, 4, width, seq] candidate sets of seq tokens each in one program (150 synthetic documents at once ran
-  out of memory)."""
-  progress, parts = io.Progress(label, len(ids)), []
-  for i in range(0, len(ids), chunk):
-    parts.append(naopc.aopc_bounds(model, params, ids[i:i + chunk], mode=mode))
-    progress.update(len(ids[i:i + chunk]))
-  return naopc.Bounds(*(np.concatenate([getattr(b, f.name) for b in parts])
+                budget: int = NAOPC_BUDGET, label: str = 'AOPC bounds') -> naopc.Bounds:
+  """naopc.aopc_bounds of ids <int>[n, seq] (progress as `label`), shortest documents first, as many at a time as
+  keep examples × width² within `budget`: the beam search holds [examples, 4, beam, width] candidate sets of width
+  tokens each in one program (8 AG News documents padded to 128 tokens asked for 30 GB)."""
+  order = np.argsort((ids != PAD_ID).sum(-1), kind='stable')
+  widths = naopc.search_width((ids[order] != PAD_ID).sum(-1))  # nondecreasing
+  progress, parts, start = io.Progress(label, len(ids)), [], 0
+  while start < len(ids):  # the longest prefix whose count × its last width² keeps to the budget, at least one
+    stop = start + max(1, int(np.sum(np.arange(1, len(ids) - start + 1) * widths[start:] ** 2 <= budget)))
+    parts.append(naopc.aopc_bounds(model, params, ids[order[start:stop]], mode=mode))
+    progress.update(stop - start)
+    start = stop
+  unsorted = np.argsort(order)
+  return naopc.Bounds(*(np.concatenate([getattr(b, f.name) for b in parts])[unsorted]
                         for f in dataclasses.fields(naopc.Bounds)))
 
 
@@ -739,7 +756,8 @@ def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root:
 def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
                   levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
                   naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
-                  weak_epochs: int | None = None, examples: int = 0, naopc_examples: int = 0) -> MetaEvaluation:
+                  weak_epochs: int | None = None, examples: int = 0, naopc_examples: int = 0,
+                  naopc_max_tokens: int = NAOPC_MAX_TOKENS) -> MetaEvaluation:
   """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
 
   out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
@@ -749,7 +767,9 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
   retrained_preferences (weak_epochs: its weak learners' epochs, default the runs'); examples: score the degraded
   copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all);
-  naopc_examples: the same for the AOPC bounds (a search per example) and the AOPC they normalise.
+  naopc_examples: the same for the AOPC bounds (a search per example) and the AOPC they normalise, drawn from the
+  evaluated examples of at most naopc_max_tokens tokens (0: any length; the search's time grows with the cube of a
+  document's length, its memory with the square).
   """
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
@@ -769,9 +789,10 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
     training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
     sections = [s for s in sections if s not in training]
   diagnosed = diagnosed_explainers(explainers)
-  evaluated = len(test_part(runs[0])[1])
+  lengths = test_part(runs[0])[0].lengths
+  evaluated = len(lengths)
   rows = diagnosis_rows(evaluated, examples, seed)
-  naopc_rows = diagnosis_rows(evaluated, naopc_examples, seed)
+  naopc_rows = searched_rows(lengths, naopc_examples, naopc_max_tokens, seed) if naopc_bounds else None
   wins, costs = preference_table(runs, diagnosed, sections, out, jax.random.key(seed), levels, depth, rows) \
       if sections else ({}, [])
   differences, settings = [], {}
@@ -793,6 +814,7 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
       naopc=tuple(naopc_rankings(runs, names, out, naopc_rows)) if naopc_bounds else (), differences=tuple(differences),
       diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
       naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0,
+      naopc_max_tokens=naopc_max_tokens if naopc_bounds and 0 < naopc_max_tokens < lengths.max() else 0,
       settings=tuple(map(run_setting, runs)))
 
 

@@ -122,7 +122,10 @@ def markdown(meta: measure.MetaEvaluation, opening: str = '') -> str:
             f'{_interval(e.partial_rho.value, e.partial_rho.ci95)} | {e.partial_rho.p_bh:.3g} |'
             for e in meta.per_example]
   if meta.naopc:
-    sample = (f'a seeded sample of {meta.naopc_examples} of the evaluated test examples (--naopc_examples, a named '
+    population = 'evaluated test examples' + (
+        f' of at most {meta.naopc_max_tokens} tokens (--naopc_max_tokens, a named reduction: the search\'s time grows '
+        'with the cube of a document\'s length)' if meta.naopc_max_tokens else '')
+    sample = (f'{meta.naopc_examples} {population}, a seeded sample where --naopc_examples asked for fewer (a named '
               'reduction)' if meta.naopc_examples else 'every evaluated test example')
     lines += ['', '## AOPC and normalised AOPC', '',
               f'Each run\'s AOPC bounds over token orderings and its explainers\' AOPC on {sample}; means over '
