@@ -36,7 +36,8 @@ def meta_evaluate(workdirs: Sequence[str], out: str, command: str | None = None,
                   **options: Any) -> measure.MetaEvaluation:
   """The meta-evaluation of evaluated workdirs of one corpus (seeds or checkpoints, one data split), written to
   `out` (`command`: what to name as its producer; default the library call); options: measure.meta_evaluate's
-  (sections, levels, depth, naopc_bounds, n_resamples, seed, train_evaluations, weak_epochs, examples, naopc_examples, naopc_max_tokens)."""
+  (sections, levels, depth, naopc_bounds, n_resamples, seed, train_evaluations, weak_epochs, examples,
+  naopc_examples, naopc_max_tokens)."""
   meta = measure.meta_evaluate([runs_lib.Run(w) for w in workdirs], os.path.join(out, 'copies'), **options)
   write(meta, out, command)
   return meta
