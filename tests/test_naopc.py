@@ -11,6 +11,7 @@ import conftest
 
 from faithjax.faithfulness import eraser
 from faithjax.faithfulness import naopc
+from faithjax.meta import measure
 from faithjax.models import contract
 
 VOCAB, WIDTH = 30, 8
@@ -185,7 +186,6 @@ def test_padding_beyond_the_longest_document_changes_no_bound(classifier, docume
 
 def test_the_meta_evaluation_searches_short_documents_first_and_in_order(classifier):
   """measure.aopc_bounds: length-sorted chunks within the budget, every bound back at its example's row."""
-  from faithjax.meta import measure  # pylint: disable=import-outside-toplevel
   model, params = classifier
   rng = np.random.default_rng(4)
   lengths = (3, 14, 0, 9, 16, 5, 13)  # enumerated up to 12 tokens, searched by the beam above

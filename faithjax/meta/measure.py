@@ -692,8 +692,9 @@ def aopc_bounds(model: contract.Model, params: contract.Params, ids: np.ndarray,
   """naopc.aopc_bounds of ids <int>[n, seq] (progress as `label`), shortest documents first, as many at a time as
   keep examples × width² within `budget`: the beam search holds [examples, 4, beam, width] candidate sets of width
   tokens each in one program (8 AG News documents padded to 128 tokens asked for 30 GB)."""
-  order = np.argsort((ids != PAD_ID).sum(-1), kind='stable')
-  widths = naopc.search_width((ids[order] != PAD_ID).sum(-1))  # nondecreasing
+  lengths = (ids != PAD_ID).sum(-1)
+  order = np.argsort(lengths, kind='stable')
+  widths = naopc.search_width(lengths[order])  # nondecreasing
   progress, parts, start = io.Progress(label, len(ids)), [], 0
   while start < len(ids):  # the longest prefix whose count × its last width² keeps to the budget, at least one
     stop = start + max(1, int(np.sum(np.arange(1, len(ids) - start + 1) * widths[start:] ** 2 <= budget)))
