@@ -3,70 +3,19 @@
 reproduction tables."""
 
 import functools
-import os
 
 import numpy as np
 
-from faithjax import explain
-from faithjax import io
 from faithjax import metrics
 from faithjax import paper
 from faithjax import study
 from faithjax.faithfulness import evaluations
-from faithjax.runs import EvaluatedRun, Run, config_of, design_of, nanmean, statistic_of  # pylint: disable=unused-import
+from faithjax.runs import ArchivedRun, EvaluatedRun, Run, config_of, design_of, nanmean, statistic_of, write_archive  # pylint: disable=unused-import
 
 CLOSE = 0.05  # "within .05 of the paper": the closeness count of the seed-aware reproduction
 # Differences within this of 0 are float rounding (e.g. a uniform map's shuffle TVD, 0 by construction), not moves.
 ROUNDING = 1e-6
 
-
-
-ARCHIVE_SEPARATOR = '/'  # archive keys: '<section>/<map>/<array>' beside 'labels' and 'predictions'
-
-
-def write_archive(run: Run, path: str) -> None:
-  """Writes what the seed-aware tables read of `run` to `path` (.npz, verified when read back) and its
-  results.json beside it (`path` with .json), so tables over seeds need no workdir: seeds that ran on other
-  machines or sessions are added to a table by their archives."""
-  arrays = {'labels': run.labels, 'predictions': run.classifier_predictions()}
-  for spec in evaluations.SCORES.values():
-    for name in [*run.config.explainers, *explain.baseline_names()]:
-      if spec.resampled and run.has(spec.section, name):
-        arrays.update({ARCHIVE_SEPARATOR.join((spec.section, name, key)): value
-                       for key, value in run.saved(spec.section, name).items()})
-  io.write_json(archive_results_path(path), run.results())
-  io.save_npz(path, compress=True, **arrays)  # last: an archive whose .npz exists is whole
-
-
-def archive_results_path(path: str) -> str:
-  return os.path.splitext(path)[0] + '.json'
-
-
-class ArchivedRun(EvaluatedRun):
-  """A run read back from its archive (write_archive)."""
-
-  def __init__(self, path: str):
-    arrays = io.load_npz(path)
-    self._results = io.read_json(archive_results_path(path))
-    self.config = config_of(self._results['config'])
-    self.labels = arrays.pop('labels')
-    self._predictions = arrays.pop('predictions')
-    self._saved = {}
-    for key, value in arrays.items():
-      section, name, array = key.split(ARCHIVE_SEPARATOR)
-      self._saved.setdefault((section, name), {})[array] = value
-
-  def has(self, section, name):
-    return (section, name) in self._saved
-
-  def saved(self, section, name):
-    return self._saved[section, name]
-
-  def classifier_predictions(self):
-    return self._predictions
-
-  def results(self):
-    return self._results
 
 
 def accuracy_along_last_axis(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

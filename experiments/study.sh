@@ -1,11 +1,13 @@
 #!/bin/bash
 # The study at power, one corpus: 5 classifier seeds at the cpu preset, each explained by the nine explainers and
 # the |.| of the six signed ones (uniform and random always), LANES seeds at a time; each seed archived in
-# experiments/results/study_seeds as it finishes; then the meta-evaluation over the seeds, its meta.{md,json,png}
-# copied to experiments/results/study/meta_<corpus>/.
+# experiments/results/study_seeds as it finishes, with its part of the meta-evaluation (what needs its classifier
+# and maps: <corpus>-seed<k>.meta.npz); then the meta-evaluation over the archives, its meta.{md,json,png} copied
+# to experiments/results/study/meta_<corpus>/. Workdirs need not outlive a session: the archives are committed.
 #
 #   experiments/study.sh synthetic                        # seeds 0-4, then the meta-evaluation
-#   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help)
+#   META_FLAGS=--examples=500 experiments/study.sh sst    # meta-evaluation flags (python -m faithjax.meta --help):
+#                                                         # the same for every seed's part and the meta-evaluation
 #   RUN_FLAGS=--explainer.lime.samples=50 experiments/study.sh imdb   # a named reduction: run.py flags
 #   SEEDS=2 LANES=1 META=0 experiments/study.sh ag_news   # one seed beside another job; no meta-evaluation yet
 #
@@ -14,8 +16,8 @@
 # META_FLAGS (added to run.py's and the meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the
 # meta-evaluation's copies), RESULTS (experiments/results: the archives and the meta-evaluation's files), PYTHON
 # (.venv/bin/python).
-# Every step resumes: a seed with an archive is not run again, an unfinished workdir continues, and a killed
-# meta-evaluation keeps its scored copies.
+# Every step resumes: a seed archived with its part is not run again, an unfinished workdir continues, and a killed
+# part keeps its scored copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:?usage: experiments/study.sh CORPUS}
@@ -29,15 +31,27 @@ explainers=${EXPLAINERS:-$study_maps}
 archives=$results/study_seeds
 mkdir -p "$runs/logs" "$archives"
 
-run_seed() {  # one seed: run.py (resumes), then its archive
-  local seed=$1 workdir=$runs/$corpus/seed$1 archive=$archives/$corpus-seed$1.npz
-  [ -f "$archive" ] && { echo "$corpus seed $seed: archived, not run again"; return; }
-  echo "$corpus seed $seed: running (log $runs/logs/${corpus}_seed$seed.log)"
-  # shellcheck disable=SC2086  # RUN_FLAGS: several flags
-  "$python" run.py --corpus="$corpus" --preset="${PRESET:-cpu}" --seed="$seed" --explainers="$explainers" \
-    --workdir="$workdir" ${RUN_FLAGS:-} >> "$runs/logs/${corpus}_seed$seed.log" 2>&1
-  "$python" -c "from experiments import evaluated_runs as e; e.write_archive(e.Run('$workdir'), '$archive')"
-  echo "$corpus seed $seed: archived in $archive"
+run_seed() {  # one seed: run.py (resumes), its archive, then its part of the meta-evaluation beside it
+  local seed=$1 workdir=$runs/$corpus/seed$1 archive=$archives/$corpus-seed$1.npz log=$runs/logs/${corpus}_seed$1.log
+  local part=$archives/$corpus-seed$1.meta.npz
+  [ -f "$part" ] && { echo "$corpus seed $seed: archived with its part, not run again"; return; }
+  if [ ! -f "$archive" ]; then
+    echo "$corpus seed $seed: running (log $log)"
+    # shellcheck disable=SC2086  # RUN_FLAGS: several flags
+    "$python" run.py --corpus="$corpus" --preset="${PRESET:-cpu}" --seed="$seed" --explainers="$explainers" \
+      --workdir="$workdir" ${RUN_FLAGS:-} >> "$log" 2>&1
+    "$python" -c "from faithjax import runs; runs.write_archive(runs.Run('$workdir'), '$archive')"
+    echo "$corpus seed $seed: archived in $archive"
+  elif [ ! -f "$workdir/stages/evaluate.json" ]; then
+    echo "$corpus seed $seed: archived without its part, and its workdir is gone: move $archive away to rerun it"
+    return 1
+  fi
+  echo "$corpus seed $seed: measuring its part of the meta-evaluation (log $log)"
+  # shellcheck disable=SC2086  # META_FLAGS: several flags
+  "$python" -m faithjax.meta --runs="$workdir" --out="$runs/meta/$corpus" --measure_only ${META_FLAGS:-} >> "$log" 2>&1
+  "$python" -c "from faithjax import runs; from faithjax.meta import parts
+parts.write(parts.read('$runs/meta/$corpus/parts/seed$seed.npz'), runs.part_path('$archive'))"
+  echo "$corpus seed $seed: its part in $part"
 }
 
 running=0
@@ -49,13 +63,13 @@ done
 wait
 [ "${META:-1}" = 0 ] && exit 0
 
-workdirs=""
+archived=""
 for seed in $seeds; do
-  [ -f "$runs/$corpus/seed$seed/stages/evaluate.json" ] || { echo "$corpus seed $seed did not finish; see its log"; exit 1; }
-  workdirs+=$runs/$corpus/seed$seed,
+  [ -f "$archives/$corpus-seed$seed.meta.npz" ] || { echo "$corpus seed $seed did not finish; see its log"; exit 1; }
+  archived+=$archives/$corpus-seed$seed.npz,
 done
 # shellcheck disable=SC2086  # META_FLAGS: several flags
-"$python" -m faithjax.meta --runs="${workdirs%,}" --out="$runs/meta/$corpus" ${META_FLAGS:-} \
+"$python" -m faithjax.meta --runs="${archived%,}" --out="$runs/meta/$corpus" ${META_FLAGS:-} \
   2>&1 | tee -a "$runs/logs/meta_$corpus.log"
 mkdir -p "$results/study/meta_$corpus"
 cp "$runs/meta/$corpus"/meta.{md,json,png} "$results/study/meta_$corpus/"

@@ -9,6 +9,7 @@ import numpy as np
 
 from faithjax import FaithjaxError
 from faithjax import config as config_lib
+from faithjax import explain
 from faithjax import io
 from faithjax import pipeline
 from faithjax import train
@@ -113,3 +114,65 @@ def design_of(runs: list) -> str:
   """metrics.DESIGNS' name for a corpus's seeds (EvaluatedRun each): 'crossed' when they scored the same test
   documents (the same labels in the same order: one data split, as every seed of a reproduction), else 'nested'."""
   return 'crossed' if all(np.array_equal(r.labels, runs[0].labels) for r in runs) else 'nested'
+
+
+ARCHIVE_SEPARATOR = '/'  # archive keys: '<section>/<map>/<array>' beside 'labels' and 'predictions'
+
+
+def write_archive(run: Run, path: str) -> None:
+  """Writes what the seed-aware tables read of `run` to `path` (.npz, verified when read back) and its
+  results.json beside it (`path` with .json), so tables over seeds need no workdir: seeds that ran on other
+  machines or sessions are added to a table by their archives. (The meta-evaluation also reads the run's part,
+  part_path(path): what it measured with the run's classifier and maps.)"""
+  arrays = {'labels': run.labels, 'predictions': run.classifier_predictions()}
+  for spec in evaluations.SCORES.values():
+    for name in [*run.config.explainers, *explain.baseline_names()]:
+      if spec.resampled and run.has(spec.section, name):
+        arrays.update({ARCHIVE_SEPARATOR.join((spec.section, name, key)): value
+                       for key, value in run.saved(spec.section, name).items()})
+  # with its config also where the run has no results.json (a workdir evaluated through the library)
+  io.write_json(archive_results_path(path), {'config': io.read_json(run.work.path('config.json')), **run.results()})
+  io.save_npz(path, compress=True, **arrays)  # last: an archive whose .npz exists is whole
+
+
+def archive_results_path(path: str) -> str:
+  """Where an archive's results.json lies, beside the archive `path`."""
+  return os.path.splitext(path)[0] + '.json'
+
+
+def part_path(path: str) -> str:
+  """Where the meta-evaluation's part of an archived run lies (faithjax.meta.parts), beside the archive `path`."""
+  return os.path.splitext(path)[0] + '.meta.npz'
+
+
+class ArchivedRun(EvaluatedRun):
+  """A run read back from its archive (write_archive)."""
+
+  def __init__(self, path: str):
+    self.path = path
+    arrays = io.load_npz(path)
+    self._results = io.read_json(archive_results_path(path))
+    self.config = config_of(self._results['config'])
+    self.labels = arrays.pop('labels')
+    self._predictions = arrays.pop('predictions')
+    self._saved = {}
+    for key, value in arrays.items():
+      section, name, array = key.split(ARCHIVE_SEPARATOR)
+      self._saved.setdefault((section, name), {})[array] = value
+
+  def has(self, section: str, name: str) -> bool:
+    return (section, name) in self._saved
+
+  def saved(self, section: str, name: str) -> dict:
+    return self._saved[section, name]
+
+  def classifier_predictions(self) -> np.ndarray:
+    return self._predictions
+
+  def results(self) -> dict:
+    return self._results
+
+
+def read_run(path: str) -> EvaluatedRun:
+  """The evaluated run at `path`: its archive (a path ending in .npz, write_archive's) or its workdir."""
+  return ArchivedRun(path) if path.endswith('.npz') else Run(path)

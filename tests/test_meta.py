@@ -28,6 +28,7 @@ from faithjax.faithfulness import agreement
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import naopc
 from faithjax.meta import measure
+from faithjax.meta import parts
 from faithjax.meta import render
 from faithjax.models import contract
 from tests import conftest
@@ -77,10 +78,17 @@ def tiny_runs(trained_synthetic, tmp_path_factory):
   return [evaluated_workdir(root / f'seed{seed}', trained_synthetic, seed) for seed in (0, 1)]
 
 
+META_OPTIONS = dict(depth=1, naopc_bounds=False)  # the small case's
+
+
 @pytest.fixture(scope='module')
-def meta(tiny_runs, tmp_path_factory):
-  return measure.meta_evaluate(tiny_runs, str(tmp_path_factory.mktemp('copies')), depth=1, naopc_bounds=False,
-                               n_resamples=200)
+def meta_out(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('copies'))
+
+
+@pytest.fixture(scope='module')
+def meta(tiny_runs, meta_out):
+  return measure.meta_evaluate(tiny_runs, meta_out, n_resamples=200, **META_OPTIONS)
 
 
 def test_the_small_synthetic_case_fills_every_table(meta, tmp_path):
@@ -168,8 +176,11 @@ def test_the_evaluations_that_train_are_diagnosed_on_retrained_weak_learners(tra
       maps[split] = explain.explain_split(fn, trained_synthetic.params, trained_synthetic.corpus.splits[split], 64)
     io.save_npz(run.work.maps('saliency'), **maps)
     runs_.append(run)
-  wins, differences, settings = measure.retrained_preferences(runs_, EXPLAINERS, ['weak_learner', 'shuffle'],
-                                                              str(tmp_path / 'copies'), jax.random.key(0), epochs=1)
+  sections = ['weak_learner', 'shuffle']
+  retrained = [measure.retrained_evaluations(run, trained_synthetic.model, trained_synthetic.params, EXPLAINERS,
+                                             sections, str(tmp_path / f'copies{i}'), jax.random.key(0), epochs=1)
+               for i, run in enumerate(runs_)]
+  wins, differences, settings = measure.retrained_preferences(runs_, retrained, EXPLAINERS, sections, epochs=1)
   degradations = {'permuted', 'noise_1', 'sign_flipped'}
   scores = {'weak_learner_f1', 'shuffle_tvd'}
   assert set(wins) == {(s, g) for s in scores for g in degradations} and set(settings) == scores
@@ -190,23 +201,29 @@ def test_the_evaluations_that_train_are_diagnosed_on_retrained_weak_learners(tra
 
 def test_train_evaluations_are_diagnosed_beside_the_others_and_named_in_the_verdict(tiny_runs, tmp_path, monkeypatch):
   """meta_evaluate's wiring (the retraining itself: the slow test above): the evaluations that train go to
-  retrained_preferences, the others to preference_table, one Holm family over both, the setting in the verdict."""
+  retrained_evaluations and retrained_preferences, the others to measured_preferences, one Holm family over both,
+  the setting in the verdict."""
   asked = {}
 
-  def preference_table(runs_, names, sections, *args):
+  def measured_preferences(run, model, params, names, sections, *args):
     asked['tested'] = sections
-    return {('eraser_sufficiency', 'permuted'): [(np.arange(8.), np.arange(8.) + 1, -1.)]}, []
+    return {('eraser_sufficiency', 'permuted', 'saliency'): (np.arange(8.), np.arange(8.) + 1)}, {}
 
-  def retrained_preferences(runs_, names, sections, out, key, epochs):
+  def retrained_evaluations(run, model, params, names, sections, folder, key, epochs):
     asked['retrained'], asked['epochs'] = sections, epochs
+    return {('weak_learner', 'saliency~original'): {'seed': np.array(run.config.seed)}}
+
+  def retrained_preferences(runs_, retrained, names, sections, epochs):
+    assert [r[('weak_learner', 'saliency~original')]['seed'] for r in retrained] == [0, 1]  # each run's, in order
     entries = [(np.ones(8), np.r_[np.zeros(6), np.ones(2)], 1.)] * 2
     difference = measure.ScoreDifference('weak_learner_f1', 'permuted', 'saliency', 'SETTING', .2, (.1, .3))
     return {('weak_learner_f1', 'permuted'): entries}, [difference], {'weak_learner_f1': 'SETTING'}
-  monkeypatch.setattr(measure, 'preference_table', preference_table)
+  monkeypatch.setattr(measure, 'measured_preferences', measured_preferences)
+  monkeypatch.setattr(measure, 'retrained_evaluations', retrained_evaluations)
   monkeypatch.setattr(measure, 'retrained_preferences', retrained_preferences)
   meta = measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['eraser', 'weak_learner'], naopc_bounds=False,
                                n_resamples=200, train_evaluations=True, weak_epochs=1)
-  assert asked == {'tested': ['eraser'], 'retrained': ['weak_learner'], 'epochs': 1}
+  assert asked == {'tested': ('eraser',), 'retrained': ('weak_learner',), 'epochs': 1}
   settings = {d.score: d.setting for d in meta.diagnoses}
   assert settings == {'eraser_sufficiency': '', 'weak_learner_f1': 'SETTING'}
   np.testing.assert_allclose([d.p_holm for d in meta.diagnoses], holm_reference([d.p for d in meta.diagnoses]))
@@ -261,7 +278,9 @@ def test_the_ground_truth_ranks_explainers_by_planted_precision_and_the_verdict_
   for run in tiny_runs:  # a second map: the planted tokens themselves (precision 1 wherever any is planted)
     io.save_npz(run.work.maps('planted'), test=test.rationale.astype(np.float32))
   draws = metrics.two_level_draws(len(tiny_runs), len(test), 'crossed', 200, 0)
-  truth = measure.truth_scored(tiny_runs, ('saliency', 'planted', 'random', 'saliency.abs'), draws)
+  names = ('saliency', 'planted', 'random', 'saliency.abs')
+  truth = measure.truth_scored([measure.planted_precision(run, ('saliency', 'planted')) for run in tiny_runs],
+                               names, draws)
   record = truth[measure.GROUND_TRUTH]
   assert record['explainers'] == ['saliency', 'planted'] and record['boot'].shape == (2, 600)
   spans = [slice(test.offsets[i], test.offsets[i + 1]) for i in range(len(test))]
@@ -318,9 +337,11 @@ def test_aopc_bounds_are_searched_once_and_read_back(tmp_path):
 @pytest.mark.slow  # a beam search per sampled example, compiled: ~20 s, kept out of the default suite's 8 minutes
 def test_naopc_on_a_sample_normalises_the_aopc_of_the_sampled_examples_only(tiny_runs, tmp_path):
   rows = np.array([1, 5])
-  rankings = measure.naopc_rankings(tiny_runs, ('saliency', 'random', 'uniform'), str(tmp_path), rows)
-  comprehensiveness, = [r for r in rankings if r.kind == 'comprehensiveness']
   subset = measure.test_part(tiny_runs[0])[1][rows]
+  searched = [(subset, measure.searched_bounds(run, *run.classifier(), rows, str(tmp_path / f'run{i}')))
+              for i, run in enumerate(tiny_runs)]
+  rankings = measure.naopc_rankings(tiny_runs, searched, ('saliency', 'random', 'uniform'))
+  comprehensiveness, = [r for r in rankings if r.kind == 'comprehensiveness']
   expected = np.mean([run.saved('eraser', 'saliency')['aopc_comprehensiveness'][
       np.isin(run.saved('eraser', 'saliency')['indices'], subset)].mean() for run in tiny_runs])
   assert dict(comprehensiveness.aopc)['saliency'] == pytest.approx(expected)
@@ -519,6 +540,13 @@ def test_the_command_on_two_smoke_seeds_with_a_users_explainer(tmp_path):
   assert record['naopc'] and (tmp_path / 'meta' / 'meta.png').exists()
   assert '| evaluation | verdict |' in (tmp_path / 'meta' / 'meta.md').read_text()
   assert record['command'].startswith(f'python -m faithjax.meta {plugin} --runs=')
+  part = subprocess.run([sys.executable, '-m', 'faithjax.meta', plugin, f'--runs={workdirs[1]}',
+                         f'--out={tmp_path / "meta"}', '--depth=1', '--measure_only',
+                         f'--compile_cache={conftest.COMPILE_CACHE}'],
+                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
+  assert part.returncode == 0, part.stderr[-2000:]
+  assert part.stdout.strip() == f'parts: {tmp_path / "meta" / "parts" / "seed1.npz"}'
+  assert parts.read(str(tmp_path / 'meta' / 'parts' / 'seed1.npz')).options.diagnosed == ('saliency', 'position')
 
 
 def test_aopc_bounds_are_searched_on_short_documents_only_where_asked():
@@ -538,3 +566,60 @@ def test_the_naopc_section_names_the_length_limit(meta):
   page = render.markdown(dataclasses.replace(meta, naopc=(ranking,), naopc_examples=3, naopc_max_tokens=128))
   assert '3 evaluated test examples of at most 128 tokens (--naopc_max_tokens' in page
   assert 'of at most' not in render.markdown(dataclasses.replace(meta, naopc=(ranking,)))
+
+
+def as_json(meta):
+  """A meta-evaluation's records as JSON text (NaN compares equal there, as it does not in a dataclass)."""
+  return json.dumps(dataclasses.asdict(meta), default=str)
+
+
+def test_a_meta_evaluation_of_archived_runs_equals_the_one_of_their_workdirs(meta, meta_out, tiny_runs, tmp_path):
+  """Each seed archived with its part, as the study keeps one that finished in another session: the statistics
+  over the archives are the workdirs' to the last digit, and a part of other options is refused in one line."""
+  archives = [str(tmp_path / f'synthetic-seed{run.config.seed}.npz') for run in tiny_runs]
+  for run, archive, part in zip(tiny_runs, archives, measure.measure_parts(tiny_runs, meta_out, **META_OPTIONS)):
+    runs.write_archive(run, archive)  # the parts: the small case's, read back
+    parts.write(part, runs.part_path(archive))
+  archived = [runs.read_run(path) for path in archives]
+  assert all(isinstance(r, runs.ArchivedRun) for r in archived)
+  from_archives = measure.meta_evaluate(archived, str(tmp_path / 'elsewhere'), n_resamples=200, **META_OPTIONS)
+  assert as_json(from_archives) == as_json(meta)
+  assert from_archives.diagnoses and from_archives.per_example and from_archives.costs
+  assert not (tmp_path / 'elsewhere').exists()  # nothing measured again
+  with pytest.raises(FaithjaxError, match=r'other options .*depth: 1 vs 2\)'):
+    measure.meta_evaluate(archived, str(tmp_path / 'elsewhere'), n_resamples=200, **(META_OPTIONS | {'depth': 2}))
+  for path in tmp_path.glob('synthetic-seed1.meta.npz*'):  # the part and its manifest
+    path.unlink()
+  with pytest.raises(FaithjaxError, match='no meta-evaluation part at .*seed1.meta.npz: measure it'):
+    measure.meta_evaluate(archived, str(tmp_path / 'elsewhere'), n_resamples=200, **META_OPTIONS)
+
+
+def test_a_part_reads_back_every_record_it_was_written_with(tmp_path):
+  rng = np.random.default_rng(5)
+  options = parts.PartOptions(('deletion', 'eraser'), ('weak_learner',), ('saliency', 'lime.abs'), (0.25, 1.), 2, 3,
+                              500, True, 24, 128, 3)
+  written = parts.RunPart(
+      options, subset=np.arange(5) * 2, lengths=rng.integers(1, 9, 5), margins=rng.random(5),
+      preferences={('deletion_rate', 'noise_0.25', 'lime.abs'): (rng.random(3), rng.random(3)),
+                   ('eraser_sufficiency', 'randomised_1', 'saliency'): (rng.random(3), np.full(3, np.nan))},
+      costs={'deletion': (0.5, 12.), 'eraser': (0.1, 3.)},
+      retrained={('weak_learner', 'saliency~original'): {'labels': np.arange(4), 'test_probs': rng.random((4, 2))},
+                 ('weak_learner', 'saliency~noise_1'): {'labels': np.arange(4), 'test_probs': rng.random((4, 2))}},
+      bounds=naopc.Bounds(*rng.random((4, 2)), exact=np.array([True, False]), forwards=np.array([3, 40])),
+      truth={'saliency': rng.random(10)})
+  parts.write(written, str(tmp_path / 'part.npz'))
+  read = parts.read(str(tmp_path / 'part.npz'))
+  assert read.options == options and read.costs == written.costs
+  for field in ('subset', 'lengths', 'margins'):
+    np.testing.assert_array_equal(getattr(read, field), getattr(written, field))
+  for name in ('preferences', 'retrained', 'truth'):
+    mine, theirs = getattr(read, name), getattr(written, name)
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+      flat = lambda record: record.values() if isinstance(record, dict) else record if isinstance(record, tuple) \
+          else (record,)
+      for a, b in zip(flat(mine[key]), flat(theirs[key]), strict=True):
+        np.testing.assert_array_equal(a, b)
+  for field in dataclasses.fields(naopc.Bounds):
+    np.testing.assert_array_equal(getattr(read.bounds, field.name), getattr(written.bounds, field.name))
+

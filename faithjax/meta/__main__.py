@@ -2,10 +2,14 @@
 
   python -m faithjax.meta --runs=runs/seed0,runs/seed1 --out=runs/meta
   python -m faithjax.meta --plugins=my_package.my_module --runs=... --out=...   # your plug-ins (docs/extending.md)
+  python -m faithjax.meta --runs=runs/seed2 --out=runs/meta --measure_only       # a run's part, for its archive
+  python -m faithjax.meta --runs=archives/seed0.npz,archives/seed1.npz --out=runs/meta   # archived runs
 
 Each run is a workdir whose evaluate stage has run (python run.py), one per seed
-or checkpoint, on the same corpus and data split. Writes <out>/meta.md (the
-verdict table first), meta.json and meta.png (docs/agreement.md).
+or checkpoint, on the same corpus and data split, or the archive of one
+(faithjax.runs.write_archive) with its part beside it (<archive>.meta.npz, from
+--measure_only under the same flags). Writes <out>/meta.md (the verdict table
+first), meta.json and meta.png (docs/agreement.md).
 """
 
 # Before any other import, as faithjax.command: a Ctrl-C while the libraries load stops with one line.
@@ -32,7 +36,11 @@ def define_flags() -> None:
   """The command's flags; --evaluations lists every registered evaluation, plug-ins' included."""
   flags.DEFINE_list('plugins', [], 'Python modules imported first (e.g. my_package.my_module): the explainers, '
                     'evaluations and models the runs used that they register (docs/extending.md).')
-  flags.DEFINE_list('runs', None, 'Evaluated workdirs of one corpus and data split, one per seed or checkpoint.')
+  flags.DEFINE_list('runs', None, 'Evaluated workdirs of one corpus and data split, one per seed or checkpoint, or '
+                    'their archives (.npz, each with its part beside it: <archive>.meta.npz).')
+  flags.DEFINE_bool('measure_only', False, 'Measure each workdir\'s part (what needs its classifier and maps) into '
+                    '<out>/parts/<workdir name>.npz and stop: kept beside the run\'s archive as <archive>.meta.npz, '
+                    'it joins a later meta-evaluation of archives made with the same flags.')
   flags.DEFINE_string('out', None, 'Where meta.md, meta.json, meta.png and the degraded copies\' evaluations go.')
   trains = [n for n, r in plugins.EVALUATIONS.items() if r.trains]
   flags.DEFINE_multi_enum('evaluations', None, list(plugins.EVALUATIONS),
@@ -76,12 +84,14 @@ def main(argv: list[str]) -> None:
   except ValueError as e:
     raise FaithjaxError(f'--noise_levels takes numbers, e.g. 0.25,1,4; got {FLAGS.noise_levels}') from e
   config_lib.enable_compile_cache(FLAGS.compile_cache)
+  options = dict(sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth, naopc_bounds=FLAGS.naopc,
+                 seed=FLAGS.seed, train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
+                 examples=FLAGS.examples, naopc_examples=FLAGS.naopc_examples, naopc_max_tokens=FLAGS.naopc_max_tokens)
+  if FLAGS.measure_only:
+    print('parts: ' + ', '.join(meta.measure_parts(FLAGS.runs, FLAGS.out, **options)))
+    return
   invoked = 'python -m faithjax.meta ' + ' '.join(sys.argv[1:])
-  meta.meta_evaluate(FLAGS.runs, FLAGS.out, invoked, sections=FLAGS.evaluations, levels=levels, depth=FLAGS.depth,
-                     naopc_bounds=FLAGS.naopc, n_resamples=FLAGS.n_resamples, seed=FLAGS.seed,
-                     train_evaluations=FLAGS.train_evaluations, weak_epochs=FLAGS.weak_epochs,
-                     examples=FLAGS.examples, naopc_examples=FLAGS.naopc_examples,
-                     naopc_max_tokens=FLAGS.naopc_max_tokens)
+  meta.meta_evaluate(FLAGS.runs, FLAGS.out, invoked, n_resamples=FLAGS.n_resamples, **options)
   print(f'results: {FLAGS.out}/meta.md, meta.json and meta.png')
 
 

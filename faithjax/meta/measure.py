@@ -61,6 +61,7 @@ from faithjax.faithfulness import deletion
 from faithjax.faithfulness import diagnosticity
 from faithjax.faithfulness import evaluations
 from faithjax.faithfulness import naopc
+from faithjax.meta import parts as parts_lib
 from faithjax.models import contract
 
 LEVEL = 0.95
@@ -230,7 +231,7 @@ def diagnosed_explainers(explainers: Sequence[str]) -> tuple:
   return tuple(bases.values())
 
 
-def run_setting(run: runs_lib.Run) -> RunSetting:
+def run_setting(run: runs_lib.EvaluatedRun) -> RunSetting:
   """The run's command and its explainers' completeness over test documents, from its results.json (neither
   where it has none: a workdir evaluated through the library, not run.py)."""
   quality = run.results().get('stages', {}).get('explain', {}).get('quality', {})
@@ -395,34 +396,50 @@ def options_folder(*options: Any) -> str:
   return 'options_' + hashlib.sha256(json.dumps(options).encode()).hexdigest()[:12]
 
 
-def preference_table(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
-                     key: jax.Array, levels: Sequence[float], depth: int, rows: np.ndarray) -> tuple:
-  """Per run and explainer: each score of the original map and of each degraded copy, and each evaluation's cost,
-  on the runs' evaluated test examples `rows` <int>[n] (indices into test_part's).
+def run_folder(out_root: str, run: runs_lib.Run) -> str:
+  """Where a run's pieces of the meta-evaluation are stored under `out_root`: named by its seed and workdir, so a
+  call on one run fills what a call on several reads."""
+  return os.path.join(out_root, f'seed{run.config.seed}_' + hashlib.sha256(run.work.root.encode()).hexdigest()[:8])
 
-  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]),
-  n the runs' evaluated examples (NaN where a score did not measure one).
+
+def measured_preferences(run: runs_lib.Run, model: contract.Model, params: contract.Params, names: Sequence[str],
+                         sections: Sequence[str], folder: str, key: jax.Array, levels: Sequence[float], depth: int,
+                         rows: np.ndarray) -> tuple[dict, dict]:
+  """Per explainer: each score of the original map and of each degraded copy, and each evaluation's cost, on the
+  run's evaluated test examples `rows` <int>[n] (indices into test_part's); copies and scores stored in `folder`.
+
+  Returns ({(score, degradation, explainer): (original [n], degraded [n])}, {section: (seconds per example, forward
+  equivalents)}), not oriented, NaN where a score did not measure an example.
   """
   scores = diagnosed_scores(sections)
+  part, subset, _ = test_part(run)
+  part, subset = part.subset(rows), subset[rows]
+  ids = part.padded(np.arange(len(part)), int(part.lengths.max()))
+  work = workdir_lib.Workdir(os.path.join(folder, options_folder(
+      names, levels, depth, jax.random.key_data(key).tolist(), rows.tolist())))
+  copies = stored_copies(work, lambda: degraded_maps(run, model, params, names, ids, subset, key, levels, depth))
+  saved, costs = evaluate_copies(run, model, params, part, copies, ids, work, sections)
+  preferences = {}
+  for (section, name, degradation), arrays in saved.items():
+    for score, spec in scores.items():
+      if spec.section == section and run.has(section, name):
+        preferences[score, degradation, name] = (run.units(spec, name)[0][subset],
+                                                 runs_lib.per_example(spec, arrays, len(subset)))
+  return preferences, costs
+
+
+def preference_table(parts: Sequence[parts_lib.RunPart]) -> tuple:
+  """The runs' preferences (measured_preferences') and costs put together.
+
+  Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]: each
+  evaluation's mean over the runs that timed it).
+  """
   wins, costs = {}, {}
-  for r, run in enumerate(runs):
-    model, params = run.classifier()
-    part, subset, _ = test_part(run)
-    part, subset = part.subset(rows), subset[rows]
-    ids = part.padded(np.arange(len(part)), int(part.lengths.max()))
-    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(
-        run.work.root, names, levels, depth, jax.random.key_data(key).tolist(), rows.tolist())))
-    copies = stored_copies(work, lambda: degraded_maps(run, model, params, names, ids, subset,
-                                                       jax.random.fold_in(key, r), levels, depth))
-    saved, seconds = evaluate_copies(run, model, params, part, copies, ids, work, sections)
-    for section, cost in seconds.items():
+  for part in parts:
+    for (score, degradation, _), (original, degraded) in part.preferences.items():
+      wins.setdefault((score, degradation), []).append((original, degraded, evaluations.SCORES[score].orientation))
+    for section, cost in part.costs.items():
       costs.setdefault(section, []).append(cost)
-    for (section, name, degradation), arrays in saved.items():
-      for score, spec in scores.items():
-        if spec.section == section and run.has(section, name):
-          original = run.units(spec, name)[0][subset]
-          degraded = runs_lib.per_example(spec, arrays, len(subset))
-          wins.setdefault((score, degradation), []).append((original, degraded, spec.orientation))
   return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
 
 
@@ -482,41 +499,44 @@ def outcome(spec: evaluations.Score, saved: dict, n: int) -> np.ndarray:
   return (np.asarray(labels) == np.asarray(predictions)).astype(np.float64)
 
 
-def retrained_preferences(runs: Sequence[runs_lib.Run], names: Sequence[str], sections: Sequence[str], out_root: str,
-                          key: jax.Array, epochs: int | None = None) -> tuple:
+def retrained_evaluations(run: runs_lib.Run, model: contract.Model, params: contract.Params, names: Sequence[str],
+                          sections: Sequence[str], folder: str, key: jax.Array, epochs: int | None = None) -> dict:
   """The evaluations `sections` that train on the maps, on every explainer's map and on its degraded copies
-  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the first run's) by
+  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the run's) by
   pipeline.evaluate_maps: the original map is rescored too, so both sides of a pair share the setting.
 
+  Returns {(section, copy): saved arrays}, the copies named '<explainer>~original' and '<explainer>~<degradation>'
+  (stored in <folder>/retrained: a killed call resumes).
+  """
+  config = dataclasses.replace(run.config, weak_epochs=epochs or run.config.weak_epochs)
+  copies = {}
+  for i, name in enumerate(names):
+    maps = io.load_npz(run.work.maps(name))
+    copies[f'{name}~original'] = {split: maps[split] for split in run.corpus.splits}
+    split_copies = degraded_splits(run.corpus, maps, jax.random.fold_in(key, i))
+    copies.update({f'{name}~{degradation}': split_maps for degradation, split_maps in split_copies.items()})
+  work = workdir_lib.Workdir(os.path.join(folder, 'retrained'))
+  pipeline.evaluate_maps(config, run.corpus, model, params, work, list(copies), copies.get, sections=sections)
+  return {(section, copy): io.load_npz(work.evaluation(section, copy)) for copy in copies for section in sections}
+
+
+def retrained_preferences(runs: Sequence[runs_lib.EvaluatedRun], retrained: Sequence[dict], names: Sequence[str],
+                          sections: Sequence[str], epochs: int | None = None) -> tuple:
+  """The runs' retrained evaluations (retrained_evaluations' record of each run, with `epochs`: default the first
+  run's) as pairs of a map and its copy.
+
   Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]} of outcome's
-  per-example values over the n test examples, [ScoreDifference], {score: setting}). The maps and copies are named
-  '<explainer>~original' and '<explainer>~<degradation>' in <out_root>/run<i>/retrained (a killed call resumes).
+  per-example values over the n test examples, [ScoreDifference], {score: setting}).
   """
   scores = {n: spec for n, spec in evaluations.SCORES.items() if spec.section in sections}
-  epochs = epochs or runs[0].config.weak_epochs
-  wins, saved = {}, {}
-  for r, run in enumerate(runs):
-    config = dataclasses.replace(run.config, weak_epochs=epochs)
-    copies = {}
-    for i, name in enumerate(names):
-      maps = io.load_npz(run.work.maps(name))
-      copies[f'{name}~original'] = {split: maps[split] for split in run.corpus.splits}
-      split_copies = degraded_splits(run.corpus, maps, jax.random.fold_in(key, i))
-      copies.update({f'{name}~{degradation}': split_maps for degradation, split_maps in split_copies.items()})
-    model, params = run.classifier()
-    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', 'retrained'))
-    pipeline.evaluate_maps(config, run.corpus, model, params, work, list(copies), copies.get, sections=sections)
-    for copy in copies:
-      for section in sections:
-        saved[section, copy, r] = io.load_npz(work.evaluation(section, copy))
-  setting = retrained_setting(epochs)
-  differences = []
-  degradations = list(split_copies)  # the last explainer's: every one has the same
+  setting = retrained_setting(epochs or runs[0].config.weak_epochs)
+  degradations = [d for d in dict.fromkeys(copy.split('~', 1)[1] for _, copy in retrained[0]) if d != 'original']
+  wins, differences = {}, []
   for score, spec in scores.items():
     for degradation in degradations:
       for name in names:
-        of_map = [saved[spec.section, f'{name}~original', r] for r in range(len(runs))]
-        of_copy = [saved[spec.section, f'{name}~{degradation}', r] for r in range(len(runs))]
+        of_map = [saved[spec.section, f'{name}~original'] for saved in retrained]
+        of_copy = [saved[spec.section, f'{name}~{degradation}'] for saved in retrained]
         wins.setdefault((score, degradation), []).extend(
             (outcome(spec, a, len(run.labels)), outcome(spec, b, len(run.labels)), spec.orientation)
             for a, b, run in zip(of_map, of_copy, runs))
@@ -556,16 +576,26 @@ def score_evaluations(runs: Sequence[runs_lib.EvaluatedRun], names: Sequence[str
   return scored
 
 
-def truth_scored(runs: Sequence[runs_lib.Run], names: Sequence[str], draws: metrics.TwoLevelDraws) -> dict:
-  """{GROUND_TRUTH: score_evaluations' record} of each explainer's precision@k of the planted tokens, per test
-  example, resampled with the evaluations' draws: the ranking a faithful evaluation should find, where the corpus
-  plants its evidence (synthetic); {} where it does not. The baselines store no map, so the truth ranks none."""
-  test = runs[0].corpus.splits['test']
-  present = [n for n in names if n not in explain.baseline_names() and explain.base_name(n) == n]
-  if test.rationale is None or len(present) < 2:
+def planted_precision(run: runs_lib.Run, names: Sequence[str]) -> dict:
+  """{explainer: precision@k of the planted tokens per test example [n_test]} of the run's stored maps of `names`
+  (no |X| variants), where the corpus plants its evidence (synthetic); {} where it does not."""
+  test = run.corpus.splits['test']
+  if test.rationale is None:
     return {}
-  units = np.array([[pipeline.precision_per_example(test, io.load_npz(r.work.maps(n))['test'], r.config.eval_batch_size)
-                     for r in runs] for n in present])  # [explainers, runs, n_test]
+  return {name: pipeline.precision_per_example(test, io.load_npz(run.work.maps(name))['test'],
+                                               run.config.eval_batch_size)
+          for name in names if explain.base_name(name) == name}
+
+
+def truth_scored(truths: Sequence[dict], names: Sequence[str], draws: metrics.TwoLevelDraws) -> dict:
+  """{GROUND_TRUTH: score_evaluations' record} of each explainer's precision@k of the planted tokens (truths: each
+  run's planted_precision), resampled with the evaluations' draws: the ranking a faithful evaluation should find;
+  {} where the corpus plants no evidence. The baselines store no map, so the truth ranks none."""
+  present = [n for n in names if n not in explain.baseline_names() and explain.base_name(n) == n
+             and all(n in truth for truth in truths)]
+  if len(present) < 2:
+    return {}
+  units = np.array([[truth[n] for truth in truths] for n in present])  # [explainers, runs, n_test]
   estimate, boot = metrics.two_level_bootstrap((units,), runs_lib.nanmean, draws)
   return {GROUND_TRUTH: {'explainers': present, 'estimate': estimate, 'boot': boot}}
 
@@ -638,23 +668,20 @@ def kendalls_w(scored: dict, layout: tuple) -> Concordance | None:
   return Concordance(tuple(scored), tuple(common), float(w), (float(low), float(high)))
 
 
-def per_example_units(runs: Sequence[runs_lib.Run], names: Sequence[str]) -> dict:
+def per_example_units(runs: Sequence[runs_lib.EvaluatedRun], parts: Sequence[parts_lib.RunPart],
+                      names: Sequence[str]) -> dict:
   """{(score a, score b, map): (a [runs, n], b [runs, n], length [runs, n], margin [runs, n])} for every two
   oriented scores with per-example arrays and every map (no |X| variants) that every run measured both of, on the
-  n examples where all of them did: what per_example resamples. margin: the classifier's top-1 minus top-2
-  probability."""
+  n evaluated examples where all of them did (each run's part: its evaluated examples, their lengths and the
+  classifier's top-1 minus top-2 probability): what per_example resamples."""
   scores = {n: s for n, s in evaluations.SCORES.items() if s.per_example is not None}
   columns = {}
-  for run in runs:
-    model, params = run.classifier()
-    part, subset, _ = test_part(run)
-    probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
+  for run, part in zip(runs, parts):
     for (a, sa), (b, sb) in itertools.combinations(scores.items(), 2):
       for name in (n for n in names if explain.base_name(n) == n):
         if run.has(sa.section, name) and run.has(sb.section, name):
           columns.setdefault((a, b, name), []).append(
-              (*(s.orientation * run.units(s, name)[0][subset] for s in (sa, sb)), part.lengths,
-               probs[:, -1] - probs[:, -2]))
+              (*(s.orientation * run.units(s, name)[0][part.subset] for s in (sa, sb)), part.lengths, part.margins))
   units = {}
   for key, per_run in columns.items():
     stacked = tuple(np.stack(column).astype(np.float64) for column in zip(*per_run))  # each [runs, n]
@@ -712,26 +739,25 @@ def stored_bounds(work: workdir_lib.Workdir, make: Callable[[], naopc.Bounds]) -
                                       lambda: dataclasses.asdict(make())))
 
 
-def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root: str,
-                   rows: np.ndarray | None = None) -> list[NaopcRanking]:
-  """NaopcRanking of both ERASER kinds: each run's AOPC bounds on its evaluated examples, or on those of them at
-  `rows` (naopc.aopc_bounds, stored under out_root: a resumed call reads them back), every explainer's stored AOPC
-  on the same examples normalised by them, the means over runs ranked."""
+def searched_bounds(run: runs_lib.Run, model: contract.Model, params: contract.Params, rows: np.ndarray,
+                    folder: str) -> naopc.Bounds:
+  """The AOPC bounds of the run's evaluated test examples at `rows` (aopc_bounds; stored in `folder`: a resumed
+  call reads them back)."""
+  _, subset, ids = test_part(run)
+  mode = deletion.options_of(run.config)['mode']
+  work = workdir_lib.Workdir(os.path.join(folder, options_folder(mode, 'aopc_bounds', subset[rows].tolist())))
+  return stored_bounds(work, lambda: aopc_bounds(model, params, ids[rows], mode,
+                                                 label=f'AOPC bounds ({os.path.basename(run.work.root)})'))
+
+
+def naopc_rankings(runs: Sequence[runs_lib.EvaluatedRun], searched: Sequence[tuple[np.ndarray, naopc.Bounds]],
+                   names: Sequence[str]) -> list[NaopcRanking]:
+  """NaopcRanking of both ERASER kinds: each run's AOPC bounds (searched: per run, the test examples searched
+  <int>[m] and their bounds), every explainer's stored AOPC on the same examples normalised by them, the means over
+  runs ranked."""
   means = {}  # (kind, explainer) -> [(mean AOPC, mean NAOPC) per run]
-  for r, run in enumerate(runs):
-    present = [n for n in names if explain.base_name(n) == n and run.has('eraser', n)]
-    if not present:
-      continue
-    model, params = run.classifier()
-    _, subset, ids = test_part(run)
-    if rows is not None:
-      subset, ids = subset[rows], ids[rows]
-    mode = deletion.options_of(run.config)['mode']
-    work = workdir_lib.Workdir(os.path.join(out_root, f'run{r}', options_folder(
-        run.work.root, mode, 'aopc_bounds', subset.tolist())))
-    bounds = stored_bounds(work, lambda: aopc_bounds(  # pylint: disable=cell-var-from-loop
-        model, params, ids, mode, label=f'AOPC bounds ({os.path.basename(run.work.root)})'))
-    for name in present:
+  for run, (subset, bounds) in zip(runs, searched):
+    for name in (n for n in names if explain.base_name(n) == n and run.has('eraser', n)):
       saved = run.saved('eraser', name)
       kept = np.isin(saved['indices'], subset)
       position = np.searchsorted(subset, saved['indices'][kept])
@@ -754,31 +780,59 @@ def naopc_rankings(runs: Sequence[runs_lib.Run], names: Sequence[str], out_root:
   return rankings
 
 
-def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
-                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
-                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
-                  weak_epochs: int | None = None, examples: int = 0, naopc_examples: int = 0,
-                  naopc_max_tokens: int = NAOPC_MAX_TOKENS) -> MetaEvaluation:
-  """The meta-evaluation of evaluated runs of one corpus (faithjax.runs.Run each, the same data split).
+def measure_part(run: runs_lib.Run, options: parts_lib.PartOptions, out_root: str) -> parts_lib.RunPart:
+  """The run's part of the meta-evaluation under `options` (parts.RunPart: all that needs its classifier and
+  maps), its pieces stored in run_folder(out_root, run) as they are made (a killed call resumes) and the part
+  itself last (a later call with the same options reads it back)."""
+  folder = run_folder(out_root, run)
+  path = os.path.join(folder, options_folder(dataclasses.asdict(options)) + '.npz')
+  if os.path.exists(path):
+    return parts_lib.read(path)
+  model, params = run.classifier()
+  part, subset, _ = test_part(run)
+  probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
+  key = jax.random.key(options.seed)
+  rows = diagnosis_rows(len(part), options.examples, options.seed)
+  preferences, costs = measured_preferences(  # each run's copies get noise of their own
+      run, model, params, options.diagnosed, options.sections, folder, jax.random.fold_in(key, run.config.seed),
+      options.levels, options.depth, rows) if options.sections else ({}, {})
+  retrained = retrained_evaluations(run, model, params, options.diagnosed, options.training, folder,
+                                    jax.random.fold_in(key, 1), options.weak_epochs) if options.training else {}
+  bounds = searched_bounds(run, model, params, searched_rows(
+      part.lengths, options.naopc_examples, options.naopc_max_tokens, options.seed), folder) \
+      if options.naopc_bounds else None
+  measured = parts_lib.RunPart(options, subset, part.lengths, probs[:, -1] - probs[:, -2], preferences, costs,
+                               retrained, bounds, planted_precision(run, run.config.explainers))
+  parts_lib.write(measured, path)
+  return measured
 
-  out: a folder for the degraded copies' evaluations (a killed call resumes); sections: the evaluations to
-  diagnose (default every registered one the runs evaluated that does not train a model on the maps: those
-  retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
-  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
-  train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
-  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs'); examples: score the degraded
-  copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all);
-  naopc_examples: the same for the AOPC bounds (a search per example) and the AOPC they normalise, drawn from the
-  evaluated examples of at most naopc_max_tokens tokens (0: any length; the search's time grows with the cube of a
-  document's length, its memory with the square).
-  """
-  if not runs:
-    raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
-  sizes = {len(r.labels) for r in runs}
-  if len(sizes) != 1 or len({r.config.corpus for r in runs}) != 1:
-    raise FaithjaxError('the runs hold different corpora or test splits; pass runs of one corpus and data split')
-  names = explainers_of(runs)
-  explainers = [n for n in runs[0].config.explainers if n in names]
+
+def archived_part(run: runs_lib.ArchivedRun, options: parts_lib.PartOptions | None = None) -> parts_lib.RunPart:
+  """An archived run's part (beside its archive: runs.part_path), checked to be measured under `options`."""
+  part = parts_lib.read(runs_lib.part_path(run.path))
+  if options is not None and part.options != options:
+    raise FaithjaxError(f'{runs_lib.part_path(run.path)} was measured under other options than this '
+                        f'meta-evaluation\'s ({"; ".join(part.options.differences(options))}); pass the same flags')
+  return part
+
+
+def part_of(run: runs_lib.EvaluatedRun, options: parts_lib.PartOptions, out_root: str) -> parts_lib.RunPart:
+  """measure_part of a workdir, archived_part of an archive."""
+  return measure_part(run, options, out_root) if isinstance(run, runs_lib.Run) else archived_part(run, options)
+
+
+def evaluated_lengths(run: runs_lib.EvaluatedRun) -> np.ndarray:
+  """The tokens of the run's evaluated test examples: <int>[n]."""
+  return test_part(run)[0].lengths if isinstance(run, runs_lib.Run) else archived_part(run).lengths
+
+
+def part_options(runs: Sequence[runs_lib.EvaluatedRun], sections: Sequence[str] | None,
+                 levels: Sequence[float], depth: int, naopc_bounds: bool, seed: int, train_evaluations: bool,
+                 weak_epochs: int | None, examples: int, naopc_examples: int,
+                 naopc_max_tokens: int) -> parts_lib.PartOptions:
+  """The runs' parts' options from meta_evaluate's: the evaluations diagnosed on the runs' own setting (default
+  every registered one the runs evaluated that trains no model on the maps) and those retrained."""
+  explainers = [n for n in runs[0].config.explainers if n in explainers_of(runs)]
   if sections is None:
     sections = [e for e, record in plugins.EVALUATIONS.items()
                 if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
@@ -789,21 +843,72 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
   if train_evaluations:
     training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
     sections = [s for s in sections if s not in training]
-  diagnosed = diagnosed_explainers(explainers)
-  lengths = test_part(runs[0])[0].lengths
+  return parts_lib.PartOptions(tuple(sections), tuple(training), diagnosed_explainers(explainers),
+                               tuple(float(level) for level in levels), depth, seed, examples, naopc_bounds,
+                               naopc_examples, naopc_max_tokens, weak_epochs if training else None)
+
+
+def checked_runs(runs: Sequence[runs_lib.EvaluatedRun]) -> int:
+  """The runs' number of test examples, after checking they are of one corpus and data split."""
+  if not runs:
+    raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
+  sizes = {len(r.labels) for r in runs}
+  if len(sizes) != 1 or len({r.config.corpus for r in runs}) != 1:
+    raise FaithjaxError('the runs hold different corpora or test splits; pass runs of one corpus and data split')
+  return sizes.pop()
+
+
+def measure_parts(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[str] | None = None,
+                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH, naopc_bounds: bool = True,
+                  seed: int = 0, train_evaluations: bool = False, weak_epochs: int | None = None, examples: int = 0,
+                  naopc_examples: int = 0, naopc_max_tokens: int = NAOPC_MAX_TOKENS) -> list[parts_lib.RunPart]:
+  """Each run's part (measure_part) under meta_evaluate's options, without the statistics over runs: what a run
+  archived for a later meta-evaluation keeps (runs.write_archive, parts.write at runs.part_path)."""
+  checked_runs(runs)
+  options = part_options(runs, sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs,
+                         examples, naopc_examples, naopc_max_tokens)
+  if naopc_bounds:  # a limit below every document: one line before any run is measured
+    searched_rows(evaluated_lengths(runs[0]), naopc_examples, naopc_max_tokens, seed)
+  return [measure_part(run, options, out) for run in runs]
+
+
+def meta_evaluate(runs: Sequence[runs_lib.EvaluatedRun], out: str, *, sections: Sequence[str] | None = None,
+                  levels: Sequence[float] = diagnosticity.NOISE_LEVELS, depth: int = DEPTH,
+                  naopc_bounds: bool = True, n_resamples: int = 1000, seed: int = 0, train_evaluations: bool = False,
+                  weak_epochs: int | None = None, examples: int = 0, naopc_examples: int = 0,
+                  naopc_max_tokens: int = NAOPC_MAX_TOKENS) -> MetaEvaluation:
+  """The meta-evaluation of evaluated runs of one corpus (the same data split): workdirs (faithjax.runs.Run each),
+  whose parts it measures, or archives (faithjax.runs.ArchivedRun) with their parts measured under these options.
+
+  out: a folder for the runs' parts and the degraded copies' evaluations (a killed call resumes); sections: the
+  evaluations to diagnose (default every registered one the runs evaluated that does not train a model on the
+  maps: those retrain per degraded copy); levels: the noise levels; depth: how many top modules the cascading
+  randomisation re-initialises; naopc_bounds: measure the AOPC bounds (a search per example);
+  train_evaluations: also diagnose every registered evaluation that trains on the maps, on the reduced setting of
+  retrained_preferences (weak_epochs: its weak learners' epochs, default the runs'); examples: score the degraded
+  copies (of diagnosed_explainers' maps) on a seeded sample of this many evaluated test examples (0: all);
+  naopc_examples: the same for the AOPC bounds (a search per example) and the AOPC they normalise, drawn from the
+  evaluated examples of at most naopc_max_tokens tokens (0: any length; the search's time grows with the cube of a
+  document's length, its memory with the square).
+  """
+  n_test = checked_runs(runs)
+  options = part_options(runs, sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs,
+                         examples, naopc_examples, naopc_max_tokens)
+  names = explainers_of(runs)
+  lengths = evaluated_lengths(runs[0])
   evaluated = len(lengths)
   rows = diagnosis_rows(evaluated, examples, seed)
   naopc_rows = searched_rows(lengths, naopc_examples, naopc_max_tokens, seed) if naopc_bounds else None
-  wins, costs = preference_table(runs, diagnosed, sections, out, jax.random.key(seed), levels, depth, rows) \
-      if sections else ({}, [])
+  parts = [part_of(run, options, out) for run in runs]
+  wins, costs = preference_table(parts)
   differences, settings = [], {}
-  if training:
-    retrained, differences, settings = retrained_preferences(runs, diagnosed, training, out,
-                                                             jax.random.fold_in(jax.random.key(seed), 1), weak_epochs)
+  if options.training:
+    retrained, differences, settings = retrained_preferences(runs, [p.retrained for p in parts], options.diagnosed,
+                                                             options.training, weak_epochs)
     wins.update(retrained)
-  draws = metrics.two_level_draws(len(runs), sizes.pop(), runs_lib.design_of(runs), n_resamples, seed)
+  draws = metrics.two_level_draws(len(runs), n_test, runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
-  truth = truth_scored(runs, names, draws)
+  truth = truth_scored([p.truth for p in parts], names, draws)
   return MetaEvaluation(
       corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
       examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed, settings)),
@@ -811,9 +916,10 @@ def meta_evaluate(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
       agreements=tuple(rank_agreement_records(rank_agreements(scored | truth, draws.layout), True)
                        + rank_agreement_records(rank_agreements(scored | truth, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
-      per_example=tuple(per_example(per_example_units(runs, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, names, out, naopc_rows)) if naopc_bounds else (), differences=tuple(differences),
-      diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
+      per_example=tuple(per_example(per_example_units(runs, parts, names), draws.design, n_resamples, seed)),
+      naopc=tuple(naopc_rankings(runs, [(p.subset[naopc_rows], p.bounds) for p in parts], names))
+      if naopc_bounds else (), differences=tuple(differences), diagnosed=options.diagnosed,
+      diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
       naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0,
       naopc_max_tokens=naopc_max_tokens if naopc_bounds and 0 < naopc_max_tokens < lengths.max() else 0,
       settings=tuple(map(run_setting, runs)))
