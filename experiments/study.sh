@@ -16,8 +16,8 @@
 # META_FLAGS (added to run.py's and the meta-evaluation's), STUDY_RUNS (runs/study: workdirs, logs and the
 # meta-evaluation's copies), RESULTS (experiments/results: the archives and the meta-evaluation's files), PYTHON
 # (.venv/bin/python).
-# Every step resumes: a seed archived with its part is not run again, an unfinished workdir continues, and a killed
-# part keeps its scored copies.
+# Every step resumes: a seed archived with its part is not run again (one archived without it runs again), an
+# unfinished workdir continues, and a killed part keeps its scored copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:?usage: experiments/study.sh CORPUS}
@@ -35,17 +35,14 @@ run_seed() {  # one seed: run.py (resumes), its archive, then its part of the me
   local seed=$1 workdir=$runs/$corpus/seed$1 archive=$archives/$corpus-seed$1.npz log=$runs/logs/${corpus}_seed$1.log
   local part=$archives/$corpus-seed$1.meta.npz
   [ -f "$part" ] && { echo "$corpus seed $seed: archived with its part, not run again"; return; }
-  if [ ! -f "$archive" ]; then
-    echo "$corpus seed $seed: running (log $log)"
-    # shellcheck disable=SC2086  # RUN_FLAGS: several flags
-    "$python" run.py --corpus="$corpus" --preset="${PRESET:-cpu}" --seed="$seed" --explainers="$explainers" \
-      --workdir="$workdir" ${RUN_FLAGS:-} >> "$log" 2>&1
-    "$python" -c "from faithjax import runs; runs.write_archive(runs.Run('$workdir'), '$archive')"
-    echo "$corpus seed $seed: archived in $archive"
-  elif [ ! -f "$workdir/stages/evaluate.json" ]; then
-    echo "$corpus seed $seed: archived without its part, and its workdir is gone: move $archive away to rerun it"
-    return 1
-  fi
+  # an archive without its part (made before parts were, its workdir gone with its session): the seed runs again
+  # and its archive is replaced when it is done
+  echo "$corpus seed $seed: running (log $log)"
+  # shellcheck disable=SC2086  # RUN_FLAGS: several flags
+  "$python" run.py --corpus="$corpus" --preset="${PRESET:-cpu}" --seed="$seed" --explainers="$explainers" \
+    --workdir="$workdir" ${RUN_FLAGS:-} >> "$log" 2>&1
+  "$python" -c "from faithjax import runs; runs.write_archive(runs.Run('$workdir'), '$archive')"
+  echo "$corpus seed $seed: archived in $archive"
   echo "$corpus seed $seed: measuring its part of the meta-evaluation (log $log)"
   # shellcheck disable=SC2086  # META_FLAGS: several flags
   "$python" -m faithjax.meta --runs="$workdir" --out="$runs/meta/$corpus" --measure_only ${META_FLAGS:-} >> "$log" 2>&1
@@ -54,13 +51,14 @@ parts.write(parts.read('$runs/meta/$corpus/parts/seed$seed.npz'), runs.part_path
   echo "$corpus seed $seed: its part in $part"
 }
 
-running=0
-for seed in $seeds; do  # LANES at a time
+running=0 failed=0
+for seed in $seeds; do  # LANES at a time; a failed seed (see its log) leaves the others running
   run_seed "$seed" &
   running=$((running + 1))
-  if [ "$running" -ge "${LANES:-2}" ]; then wait -n; running=$((running - 1)); fi
+  if [ "$running" -ge "${LANES:-2}" ]; then wait -n || failed=1; running=$((running - 1)); fi
 done
-wait
+while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+[ "$failed" = 0 ] || { echo "$corpus: a seed failed; see its log"; exit 1; }
 [ "${META:-1}" = 0 ] && exit 0
 
 archived=""

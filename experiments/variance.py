@@ -18,6 +18,7 @@ import dataclasses
 import glob
 import itertools
 import os
+import re
 import sys
 
 from absl import flags
@@ -57,8 +58,11 @@ def archived_runs(directory: str, corpora: list) -> dict:
   """{corpus: [evaluated_runs.ArchivedRun per seed, by seed]}; every corpus must have archives."""
   runs = {}
   for corpus in corpora:
-    paths = sorted(glob.glob(os.path.join(directory, f'{corpus}-seed*.npz')),
-                   key=lambda p: int(p.rsplit('-seed', 1)[1][:-len('.npz')]))
+    seeds = {}  # seed -> archive; not the archives' meta-evaluation parts (<corpus>-seed<k>.meta.npz)
+    for path in glob.glob(os.path.join(directory, f'{corpus}-seed*.npz')):
+      if match := re.fullmatch(rf'{re.escape(corpus)}-seed(\d+)\.npz', os.path.basename(path)):
+        seeds[int(match[1])] = path
+    paths = [seeds[seed] for seed in sorted(seeds)]
     if not paths:
       raise FaithjaxError(f'no archive of {corpus!r} in {directory}')
     runs[corpus] = [evaluated_runs.ArchivedRun(p) for p in paths]

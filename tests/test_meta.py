@@ -596,10 +596,10 @@ def test_a_meta_evaluation_of_archived_runs_equals_the_one_of_their_workdirs(met
 
 def test_a_part_reads_back_every_record_it_was_written_with(tmp_path):
   rng = np.random.default_rng(5)
-  options = parts.PartOptions(('deletion', 'eraser'), ('weak_learner',), ('saliency', 'lime.abs'), (0.25, 1.), 2, 3,
-                              500, True, 24, 128, 3)
+  options = parts.PartOptions(None, True, (0.25, 1.), 2, 3, 500, True, 24, 128, None)
   written = parts.RunPart(
-      options, subset=np.arange(5) * 2, lengths=rng.integers(1, 9, 5), margins=rng.random(5),
+      options, diagnosed=('saliency', 'lime.abs'), sections=('deletion', 'eraser'), training=('weak_learner',),
+      weak_epochs=3, subset=np.arange(5) * 2, lengths=rng.integers(1, 9, 5), margins=rng.random(5),
       preferences={('deletion_rate', 'noise_0.25', 'lime.abs'): (rng.random(3), rng.random(3)),
                    ('eraser_sufficiency', 'randomised_1', 'saliency'): (rng.random(3), np.full(3, np.nan))},
       costs={'deletion': (0.5, 12.), 'eraser': (0.1, 3.)},
@@ -610,6 +610,8 @@ def test_a_part_reads_back_every_record_it_was_written_with(tmp_path):
   parts.write(written, str(tmp_path / 'part.npz'))
   read = parts.read(str(tmp_path / 'part.npz'))
   assert read.options == options and read.costs == written.costs
+  assert (read.diagnosed, read.sections, read.training, read.weak_epochs) == (
+      written.diagnosed, written.sections, written.training, written.weak_epochs)
   for field in ('subset', 'lengths', 'margins'):
     np.testing.assert_array_equal(getattr(read, field), getattr(written, field))
   for name in ('preferences', 'retrained', 'truth'):
@@ -623,3 +625,18 @@ def test_a_part_reads_back_every_record_it_was_written_with(tmp_path):
   for field in dataclasses.fields(naopc.Bounds):
     np.testing.assert_array_equal(getattr(read.bounds, field.name), getattr(written.bounds, field.name))
 
+
+
+def test_runs_whose_weak_learners_retrained_with_other_epochs_are_refused_in_one_line(tiny_runs, tmp_path,
+                                                                                       monkeypatch):
+  monkeypatch.setattr(measure, 'measured_preferences', lambda *args: ({}, {}))
+  monkeypatch.setattr(measure, 'retrained_evaluations', lambda *args: {})
+  monkeypatch.setattr(measure, 'retrained_epochs', lambda run, epochs: 2 + run.config.seed)  # each run its own
+  with pytest.raises(FaithjaxError, match=r'retrained with \[2, 3\] epochs; pass --weak_epochs'):
+    measure.meta_evaluate(tiny_runs, str(tmp_path), sections=['eraser', 'weak_learner'], naopc_bounds=False,
+                          train_evaluations=True)
+
+
+def test_the_statistics_use_the_maps_every_part_degraded_in_the_first_ones_order():
+  assert measure.in_every([('saliency', 'lime', 'occlusion'), ('occlusion', 'saliency')]) == ('saliency', 'occlusion')
+  assert measure.in_every([('deletion',), ()]) == ()

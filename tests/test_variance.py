@@ -6,10 +6,12 @@ import dataclasses
 import itertools
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
+from faithjax import io
 from faithjax import variance
 
 SIM = {'explainer x corpus': .6, 'explainer x seed': 0., 'explainer x example': .8, 'residual': 1.,
@@ -216,3 +218,16 @@ def test_the_driver_reads_seed_archives_into_balanced_oriented_tables():
   assert '| deletion rate | without baselines | ' in text and '## deletion rate, without baselines' in text
   first = runs['20news'][0].results()['provenance']['command']
   assert '20news' in first and f'20news `{first}`' in text  # the command that made the archives, reductions included
+
+
+def test_the_driver_reads_each_seeds_archive_once_beside_its_meta_evaluation_part(tmp_path):
+  from experiments import variance as driver  # pylint: disable=g-import-not-at-top
+  archives = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments', 'results',
+                          'reproduction_cpu_seeds')
+  for seed in (10, 2):  # seed 10 sorts after 2 by number, before it by name
+    for suffix in ('.npz', '.json'):
+      shutil.copy(os.path.join(archives, f'20news-seed{seed % 8}{suffix}'), tmp_path / f'20news-seed{seed}{suffix}')
+    io.record_hashes(tmp_path / f'20news-seed{seed}.npz')
+  (tmp_path / '20news-seed2.meta.npz').write_bytes(b'a part: not an archive')
+  runs = driver.archived_runs(str(tmp_path), ['20news'])['20news']
+  assert [r.path for r in runs] == [str(tmp_path / '20news-seed2.npz'), str(tmp_path / '20news-seed10.npz')]

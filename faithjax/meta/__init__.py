@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import Any, Sequence
 
+from faithjax import FaithjaxError
 from faithjax import io
 from faithjax import provenance
 from faithjax import runs as runs_lib
@@ -52,8 +53,12 @@ def measure_parts(workdirs: Sequence[str], out: str, **options: Any) -> list[str
   n_resamples), written to <out>/parts/<workdir's name>.npz: keep it beside the run's archive
   (faithjax.runs.part_path) and a later meta-evaluation of archives reads it. Returns the paths written."""
   runs = [runs_lib.Run(w) for w in workdirs]
+  names = [os.path.basename(run.work.root) for run in runs]
+  if len(set(names)) < len(names):
+    raise FaithjaxError(f'the workdirs\' names repeat ({", ".join(names)}): each part is named after its workdir; '
+                        'measure them in calls of their own, each with its own --out')
   paths = []
-  for run, part in zip(runs, measure.measure_parts(runs, os.path.join(out, 'copies'), **options)):
-    paths.append(os.path.join(out, 'parts', os.path.basename(run.work.root) + '.npz'))
+  for name, part in zip(names, measure.measure_parts(runs, os.path.join(out, 'copies'), **options)):
+    paths.append(os.path.join(out, 'parts', name + '.npz'))
     parts.write(part, paths[-1])
   return paths

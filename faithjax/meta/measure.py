@@ -428,18 +428,22 @@ def measured_preferences(run: runs_lib.Run, model: contract.Model, params: contr
   return preferences, costs
 
 
-def preference_table(parts: Sequence[parts_lib.RunPart]) -> tuple:
-  """The runs' preferences (measured_preferences') and costs put together.
+def preference_table(parts: Sequence[parts_lib.RunPart], names: Sequence[str], sections: Sequence[str]) -> tuple:
+  """The runs' preferences (measured_preferences') of the maps `names` under the evaluations `sections` (those
+  every part measured), and their costs, put together.
 
   Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]}, [Cost]: each
   evaluation's mean over the runs that timed it).
   """
   wins, costs = {}, {}
   for part in parts:
-    for (score, degradation, _), (original, degraded) in part.preferences.items():
-      wins.setdefault((score, degradation), []).append((original, degraded, evaluations.SCORES[score].orientation))
+    for (score, degradation, name), (original, degraded) in part.preferences.items():
+      spec = evaluations.SCORES[score]
+      if name in names and spec.section in sections:
+        wins.setdefault((score, degradation), []).append((original, degraded, spec.orientation))
     for section, cost in part.costs.items():
-      costs.setdefault(section, []).append(cost)
+      if section in sections:
+        costs.setdefault(section, []).append(cost)
   return wins, [Cost(s, *np.mean(values, 0).tolist()) for s, values in costs.items()]
 
 
@@ -502,13 +506,13 @@ def outcome(spec: evaluations.Score, saved: dict, n: int) -> np.ndarray:
 def retrained_evaluations(run: runs_lib.Run, model: contract.Model, params: contract.Params, names: Sequence[str],
                           sections: Sequence[str], folder: str, key: jax.Array, epochs: int | None = None) -> dict:
   """The evaluations `sections` that train on the maps, on every explainer's map and on its degraded copies
-  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the run's) by
+  (degraded_splits), all retrained with `epochs` weak-learner epochs (default the run's: retrained_epochs) by
   pipeline.evaluate_maps: the original map is rescored too, so both sides of a pair share the setting.
 
   Returns {(section, copy): saved arrays}, the copies named '<explainer>~original' and '<explainer>~<degradation>'
   (stored in <folder>/retrained: a killed call resumes).
   """
-  config = dataclasses.replace(run.config, weak_epochs=epochs or run.config.weak_epochs)
+  config = dataclasses.replace(run.config, weak_epochs=retrained_epochs(run, epochs))
   copies = {}
   for i, name in enumerate(names):
     maps = io.load_npz(run.work.maps(name))
@@ -520,16 +524,21 @@ def retrained_evaluations(run: runs_lib.Run, model: contract.Model, params: cont
   return {(section, copy): io.load_npz(work.evaluation(section, copy)) for copy in copies for section in sections}
 
 
+def retrained_epochs(run: runs_lib.Run, epochs: int | None) -> int:
+  """The retrained weak learners' epochs: `epochs`, or the run's own."""
+  return epochs or run.config.weak_epochs
+
+
 def retrained_preferences(runs: Sequence[runs_lib.EvaluatedRun], retrained: Sequence[dict], names: Sequence[str],
-                          sections: Sequence[str], epochs: int | None = None) -> tuple:
-  """The runs' retrained evaluations (retrained_evaluations' record of each run, with `epochs`: default the first
-  run's) as pairs of a map and its copy.
+                          sections: Sequence[str], epochs: int) -> tuple:
+  """The runs' retrained evaluations (retrained_evaluations' record of each run, every one with `epochs` epochs)
+  as pairs of a map and its copy.
 
   Returns ({(score, degradation): [(original [n], degraded [n], orientation) per run and explainer]} of outcome's
   per-example values over the n test examples, [ScoreDifference], {score: setting}).
   """
   scores = {n: spec for n, spec in evaluations.SCORES.items() if spec.section in sections}
-  setting = retrained_setting(epochs or runs[0].config.weak_epochs)
+  setting = retrained_setting(epochs)
   degradations = [d for d in dict.fromkeys(copy.split('~', 1)[1] for _, copy in retrained[0]) if d != 'original']
   wins, differences = {}, []
   for score, spec in scores.items():
@@ -780,6 +789,24 @@ def naopc_rankings(runs: Sequence[runs_lib.EvaluatedRun], searched: Sequence[tup
   return rankings
 
 
+def run_sections(run: runs_lib.EvaluatedRun, options: parts_lib.PartOptions) -> tuple[tuple, tuple]:
+  """(the evaluations diagnosed on the run's own setting, those retrained on every map and copy) under `options`:
+  by default every registered one the run evaluated every explainer with (those that train on the maps only with
+  train_evaluations, retrained; every registered one of those where the run evaluated none)."""
+  explainers = [n for n in run.config.explainers if n in explainers_of([run])]
+  sections = options.sections if options.sections is not None else [
+      e for e in plugins.EVALUATIONS if all(run.has(e, n) for n in explainers)]
+  training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
+  if training and not options.train_evaluations:
+    if options.sections is None:  # the default leaves them out
+      return tuple(s for s in sections if s not in training), ()
+    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; ask for '
+                        'them with train_evaluations (--train_evaluations), which retrains one per map and copy')
+  if options.train_evaluations:
+    training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
+  return tuple(s for s in sections if s not in training), tuple(training)
+
+
 def measure_part(run: runs_lib.Run, options: parts_lib.PartOptions, out_root: str) -> parts_lib.RunPart:
   """The run's part of the meta-evaluation under `options` (parts.RunPart: all that needs its classifier and
   maps), its pieces stored in run_folder(out_root, run) as they are made (a killed call resumes) and the part
@@ -788,21 +815,25 @@ def measure_part(run: runs_lib.Run, options: parts_lib.PartOptions, out_root: st
   path = os.path.join(folder, options_folder(dataclasses.asdict(options)) + '.npz')
   if os.path.exists(path):
     return parts_lib.read(path)
+  sections, training = run_sections(run, options)
+  diagnosed = diagnosed_explainers([n for n in run.config.explainers if n in explainers_of([run])])
   model, params = run.classifier()
   part, subset, _ = test_part(run)
   probs = np.sort(train.predict_split(model, params, part, run.config.eval_batch_size), -1)
   key = jax.random.key(options.seed)
   rows = diagnosis_rows(len(part), options.examples, options.seed)
-  preferences, costs = measured_preferences(  # each run's copies get noise of their own
-      run, model, params, options.diagnosed, options.sections, folder, jax.random.fold_in(key, run.config.seed),
-      options.levels, options.depth, rows) if options.sections else ({}, {})
-  retrained = retrained_evaluations(run, model, params, options.diagnosed, options.training, folder,
-                                    jax.random.fold_in(key, 1), options.weak_epochs) if options.training else {}
+  preferences, costs = measured_preferences(  # runs of other seeds get noise of their own
+      run, model, params, diagnosed, sections, folder, jax.random.fold_in(key, run.config.seed), options.levels,
+      options.depth, rows) if sections else ({}, {})
+  retrained = retrained_evaluations(run, model, params, diagnosed, training, folder, jax.random.fold_in(key, 1),
+                                    options.weak_epochs) if training else {}
   bounds = searched_bounds(run, model, params, searched_rows(
       part.lengths, options.naopc_examples, options.naopc_max_tokens, options.seed), folder) \
       if options.naopc_bounds else None
-  measured = parts_lib.RunPart(options, subset, part.lengths, probs[:, -1] - probs[:, -2], preferences, costs,
-                               retrained, bounds, planted_precision(run, run.config.explainers))
+  measured = parts_lib.RunPart(
+      options, diagnosed, sections, training, retrained_epochs(run, options.weak_epochs) if training else None,
+      subset, part.lengths, probs[:, -1] - probs[:, -2], preferences, costs, retrained, bounds,
+      planted_precision(run, run.config.explainers))
   parts_lib.write(measured, path)
   return measured
 
@@ -826,35 +857,32 @@ def evaluated_lengths(run: runs_lib.EvaluatedRun) -> np.ndarray:
   return test_part(run)[0].lengths if isinstance(run, runs_lib.Run) else archived_part(run).lengths
 
 
-def part_options(runs: Sequence[runs_lib.EvaluatedRun], sections: Sequence[str] | None,
-                 levels: Sequence[float], depth: int, naopc_bounds: bool, seed: int, train_evaluations: bool,
-                 weak_epochs: int | None, examples: int, naopc_examples: int,
+def in_every(records: Sequence[tuple]) -> tuple:
+  """The items of the first of `records` that every one holds, in its order."""
+  return tuple(item for item in records[0] if all(item in r for r in records))
+
+
+def part_options(sections: Sequence[str] | None, levels: Sequence[float], depth: int, naopc_bounds: bool,
+                 seed: int, train_evaluations: bool, weak_epochs: int | None, examples: int, naopc_examples: int,
                  naopc_max_tokens: int) -> parts_lib.PartOptions:
-  """The runs' parts' options from meta_evaluate's: the evaluations diagnosed on the runs' own setting (default
-  every registered one the runs evaluated that trains no model on the maps) and those retrained."""
-  explainers = [n for n in runs[0].config.explainers if n in explainers_of(runs)]
-  if sections is None:
-    sections = [e for e, record in plugins.EVALUATIONS.items()
-                if not record.trains and all(r.has(e, n) for r in runs for n in explainers)]
-  training = [s for s in sections if plugins.get(plugins.Evaluation, s).trains]
-  if training and not train_evaluations:
-    raise FaithjaxError(f'{", ".join(training)} train a model on the maps of the train and valid splits; ask for '
-                        'them with train_evaluations (--train_evaluations), which retrains one per map and copy')
-  if train_evaluations:
-    training = training or [e for e, record in plugins.EVALUATIONS.items() if record.trains]
-    sections = [s for s in sections if s not in training]
-  return parts_lib.PartOptions(tuple(sections), tuple(training), diagnosed_explainers(explainers),
+  """meta_evaluate's options as a part records them."""
+  return parts_lib.PartOptions(None if sections is None else tuple(sections), train_evaluations,
                                tuple(float(level) for level in levels), depth, seed, examples, naopc_bounds,
-                               naopc_examples, naopc_max_tokens, weak_epochs if training else None)
+                               naopc_examples, naopc_max_tokens, weak_epochs)
 
 
-def checked_runs(runs: Sequence[runs_lib.EvaluatedRun]) -> int:
-  """The runs' number of test examples, after checking they are of one corpus and data split."""
+def checked_runs(runs: Sequence[runs_lib.EvaluatedRun], options: parts_lib.PartOptions) -> int:
+  """The runs' number of test examples, after checking they are of one corpus and data split and that `options`
+  ask for nothing a run cannot give (one line each)."""
   if not runs:
     raise FaithjaxError('the meta-evaluation needs at least one evaluated run')
   sizes = {len(r.labels) for r in runs}
   if len(sizes) != 1 or len({r.config.corpus for r in runs}) != 1:
     raise FaithjaxError('the runs hold different corpora or test splits; pass runs of one corpus and data split')
+  if options.sections is not None:
+    run_sections(runs[0], options)  # an evaluation that trains, not asked to retrain
+  if options.naopc_bounds:  # a limit below every document
+    searched_rows(evaluated_lengths(runs[0]), options.naopc_examples, options.naopc_max_tokens, options.seed)
   return sizes.pop()
 
 
@@ -864,11 +892,9 @@ def measure_parts(runs: Sequence[runs_lib.Run], out: str, *, sections: Sequence[
                   naopc_examples: int = 0, naopc_max_tokens: int = NAOPC_MAX_TOKENS) -> list[parts_lib.RunPart]:
   """Each run's part (measure_part) under meta_evaluate's options, without the statistics over runs: what a run
   archived for a later meta-evaluation keeps (runs.write_archive, parts.write at runs.part_path)."""
-  checked_runs(runs)
-  options = part_options(runs, sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs,
-                         examples, naopc_examples, naopc_max_tokens)
-  if naopc_bounds:  # a limit below every document: one line before any run is measured
-    searched_rows(evaluated_lengths(runs[0]), naopc_examples, naopc_max_tokens, seed)
+  options = part_options(sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs, examples,
+                         naopc_examples, naopc_max_tokens)
+  checked_runs(runs, options)
   return [measure_part(run, options, out) for run in runs]
 
 
@@ -891,24 +917,32 @@ def meta_evaluate(runs: Sequence[runs_lib.EvaluatedRun], out: str, *, sections: 
   evaluated examples of at most naopc_max_tokens tokens (0: any length; the search's time grows with the cube of a
   document's length, its memory with the square).
   """
-  n_test = checked_runs(runs)
-  options = part_options(runs, sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs,
-                         examples, naopc_examples, naopc_max_tokens)
+  options = part_options(sections, levels, depth, naopc_bounds, seed, train_evaluations, weak_epochs, examples,
+                         naopc_examples, naopc_max_tokens)
+  n_test = checked_runs(runs, options)
   names = explainers_of(runs)
   lengths = evaluated_lengths(runs[0])
   evaluated = len(lengths)
   rows = diagnosis_rows(evaluated, examples, seed)
   naopc_rows = searched_rows(lengths, naopc_examples, naopc_max_tokens, seed) if naopc_bounds else None
   parts = [part_of(run, options, out) for run in runs]
-  wins, costs = preference_table(parts)
+  diagnosed = in_every([p.diagnosed for p in parts])  # what every run measured
+  wins, costs = preference_table(parts, diagnosed, in_every([p.sections for p in parts]))
   differences, settings = [], {}
-  if options.training:
-    retrained, differences, settings = retrained_preferences(runs, [p.retrained for p in parts], options.diagnosed,
-                                                             options.training, weak_epochs)
+  training = in_every([p.training for p in parts])
+  if training:
+    epochs = {p.weak_epochs for p in parts}
+    if len(epochs) > 1:
+      raise FaithjaxError(f'the runs\' weak learners were retrained with {sorted(epochs)} epochs; pass '
+                          '--weak_epochs (weak_epochs=) to retrain every run\'s alike')
+    retrained, differences, settings = retrained_preferences(runs, [p.retrained for p in parts], diagnosed,
+                                                             training, epochs.pop())
     wins.update(retrained)
   draws = metrics.two_level_draws(len(runs), n_test, runs_lib.design_of(runs), n_resamples, seed)
   scored = score_evaluations(runs, names, draws)
   truth = truth_scored([p.truth for p in parts], names, draws)
+  searched = [(p.subset[searched_rows(p.lengths, naopc_examples, naopc_max_tokens, seed)], p.bounds) for p in parts] \
+      if naopc_bounds else []
   return MetaEvaluation(
       corpus=runs[0].config.corpus, seeds=tuple(r.config.seed for r in runs), design=draws.design,
       examples=draws.n, explainers=tuple(names), diagnoses=tuple(diagnoses(wins, n_resamples, seed, settings)),
@@ -917,9 +951,8 @@ def meta_evaluate(runs: Sequence[runs_lib.EvaluatedRun], out: str, *, sections: 
                        + rank_agreement_records(rank_agreements(scored | truth, draws.layout, False), False)),
       concordance=kendalls_w(scored, draws.layout),
       per_example=tuple(per_example(per_example_units(runs, parts, names), draws.design, n_resamples, seed)),
-      naopc=tuple(naopc_rankings(runs, [(p.subset[naopc_rows], p.bounds) for p in parts], names))
-      if naopc_bounds else (), differences=tuple(differences), diagnosed=options.diagnosed,
-      diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
+      naopc=tuple(naopc_rankings(runs, searched, names)) if naopc_bounds else (), differences=tuple(differences),
+      diagnosed=diagnosed, diagnosis_examples=len(rows) if len(rows) < evaluated else 0,
       naopc_examples=len(naopc_rows) if naopc_bounds and len(naopc_rows) < evaluated else 0,
       naopc_max_tokens=naopc_max_tokens if naopc_bounds and 0 < naopc_max_tokens < lengths.max() else 0,
       settings=tuple(map(run_setting, runs)))

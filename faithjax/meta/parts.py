@@ -22,10 +22,10 @@ SEPARATOR = '/'  # file keys: '<field>/<key part>/.../<array>'; no name in a key
 
 @dataclasses.dataclass(frozen=True)
 class PartOptions:
-  """What a part was measured under; parts are put together only where these are equal."""
-  sections: tuple  # evaluations whose scores of the degraded copies were measured on the run's own setting
-  training: tuple  # evaluations retrained on every map and its copies (meta_evaluate's train_evaluations)
-  diagnosed: tuple  # the maps that were degraded (measure.diagnosed_explainers)
+  """The meta-evaluation's options a part was measured under (its flags, as asked); parts are put together only
+  where these are equal."""
+  sections: tuple | None  # the evaluations to diagnose (None: each run's default, measure.run_sections)
+  train_evaluations: bool  # also those that train on the maps, retrained on every map and its copies
   levels: tuple  # noise levels
   depth: int  # cascading randomisation's depth
   seed: int  # the meta-evaluation's seed: the diagnosis sample and the degradations' noise
@@ -33,7 +33,7 @@ class PartOptions:
   naopc_bounds: bool
   naopc_examples: int
   naopc_max_tokens: int
-  weak_epochs: int | None  # the retrained weak learners' epochs (None: the run's)
+  weak_epochs: int | None  # the retrained weak learners' epochs (None: each run's)
 
   def differences(self, other: 'PartOptions') -> list[str]:
     """'field: mine vs other' for every field in which the two differ."""
@@ -45,6 +45,10 @@ class PartOptions:
 class RunPart:
   """The meta-evaluation's measurements of one run that need its classifier or its maps."""
   options: PartOptions
+  diagnosed: tuple  # the maps it degraded (measure.diagnosed_explainers of the run's explainers)
+  sections: tuple  # the evaluations whose scores of the copies it measured on the run's own setting
+  training: tuple  # the evaluations it retrained on every diagnosed map and its copies
+  weak_epochs: int | None  # the retrained weak learners' epochs (None: nothing retrained)
   subset: np.ndarray  # <int>[n] the evaluated test examples, as indices into the test split
   lengths: np.ndarray  # <int>[n] their tokens
   margins: np.ndarray  # [n] the classifier's top-1 minus top-2 probability on them
@@ -57,7 +61,9 @@ class RunPart:
 
 def write(part: RunPart, path: str) -> None:
   """Writes `part` to `path` (.npz, compressed: parts of archived runs are kept in git; verified when read)."""
-  arrays = {'options': np.array(json.dumps(dataclasses.asdict(part.options))),
+  measured = {'options': dataclasses.asdict(part.options), 'diagnosed': part.diagnosed, 'sections': part.sections,
+              'training': part.training, 'weak_epochs': part.weak_epochs}
+  arrays = {'measured': np.array(json.dumps(measured)),
             'subset': part.subset, 'lengths': part.lengths, 'margins': part.margins}
   for (score, degradation, name), (original, degraded) in part.preferences.items():
     arrays |= {_key('preference', score, degradation, name, 'original'): original,
@@ -77,7 +83,8 @@ def read(path: str) -> RunPart:
     raise FaithjaxError(f'no meta-evaluation part at {path}: measure it from the run\'s workdir with python -m '
                         'faithjax.meta --runs=WORKDIR --out=DIR --measure_only (its options) and store it there')
   arrays = io.load_npz(path)
-  options = json.loads(str(arrays.pop('options')))
+  measured = json.loads(str(arrays.pop('measured')))
+  as_tuples = lambda record: {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
   fields = {'preference': {}, 'cost': {}, 'retrained': {}, 'bounds': {}, 'truth': {}}
   for key, value in arrays.items():
     if SEPARATOR in key:
@@ -90,7 +97,7 @@ def read(path: str) -> RunPart:
   for (section, copy, key), values in fields['retrained'].items():
     retrained.setdefault((section, copy), {})[key] = values
   return RunPart(
-      options=PartOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}),
+      options=PartOptions(**as_tuples(measured.pop('options'))), **as_tuples(measured),
       subset=arrays['subset'], lengths=arrays['lengths'], margins=arrays['margins'],
       preferences={k: (v['original'], v['degraded']) for k, v in preferences.items()},
       costs={section: tuple(cost.tolist()) for section, cost in fields['cost'].items()}, retrained=retrained,
