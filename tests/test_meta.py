@@ -546,7 +546,7 @@ def test_the_command_on_two_smoke_seeds_with_a_users_explainer(tmp_path):
                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
   assert part.returncode == 0, part.stderr[-2000:]
   assert part.stdout.strip() == f'parts: {tmp_path / "meta" / "parts" / "seed1.npz"}'
-  assert parts.read(str(tmp_path / 'meta' / 'parts' / 'seed1.npz')).options.diagnosed == ('saliency', 'position')
+  assert parts.read(str(tmp_path / 'meta' / 'parts' / 'seed1.npz')).diagnosed == ('saliency', 'position')
 
 
 def test_aopc_bounds_are_searched_on_short_documents_only_where_asked():
