@@ -220,6 +220,17 @@ class RunConfig:
             'evaluation': {name: _json(self.evaluation_options(name)) for name, record in plugins.EVALUATIONS.items()
                            if dataclasses.fields(record.options)}}
 
+  def differences(self, other: 'RunConfig', ignore: tuple = ('seed',)) -> list[str]:
+    """'setting: mine vs other' for every setting of the fingerprint in which the two differ, the explainer options
+    compared for the explainers both run (which explainers each runs is not a difference); `ignore`: fields not
+    compared (default the seed: runs of one setting differ only in it)."""
+    mine, theirs = (_flat({k: v for k, v in c.fingerprint().items() if k not in ignore + ('explainers',)})
+                    for c in (self, other))
+    shared = {f'explainer.{name}.' for name in set(_bases(self.explainers)) & set(_bases(other.explainers))}
+    keys = [k for k in dict.fromkeys([*mine, *theirs])
+            if not k.startswith('explainer.') or any(k.startswith(prefix) for prefix in shared)]
+    return [f'{k}: {mine.get(k)} vs {theirs.get(k)}' for k in keys if mine.get(k) != theirs.get(k)]
+
   def explainer_options(self, name: str) -> Any:
     """The options instance of explainer `name` (a map transform's are its base's); defaults if registered after
     this config was made."""
@@ -263,6 +274,15 @@ def _bases(explainers):
 def _json(options: Any) -> dict:
   """An options instance as its fingerprint's section: {option: value}, tuples as lists (as JSON reads them)."""
   return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+
+
+def _flat(fingerprint: dict) -> dict:
+  """A fingerprint with its sections' options as '<section>.<name>.<option>' keys (their flag names)."""
+  flat = {k: v for k, v in fingerprint.items() if k not in SECTIONS}
+  for kind in SECTIONS:
+    for name, options in fingerprint.get(kind, {}).items():
+      flat.update({f'{kind}.{name}.{option}': value for option, value in options.items()})
+  return flat
 
 
 def _nest(fields: dict, kind: str = 'explainer') -> dict:

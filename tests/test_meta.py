@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -640,3 +641,18 @@ def test_runs_whose_weak_learners_retrained_with_other_epochs_are_refused_in_one
 def test_the_statistics_use_the_maps_every_part_degraded_in_the_first_ones_order():
   assert measure.in_every([('saliency', 'lime', 'occlusion'), ('occlusion', 'saliency')]) == ('saliency', 'occlusion')
   assert measure.in_every([('deletion',), ()]) == ()
+
+
+def test_runs_of_two_settings_are_refused():
+  """Seeds of one setting only: a run at other KernelSHAP samples would be read as the seeds' spread. Which explainers
+  each ran, and their seeds, are not differences."""
+  base = config_lib.make_config('synthetic', preset='smoke', explainers=('kernel_shap', 'saliency'))
+  assert base.differences(dataclasses.replace(base, seed=3, explainers=('saliency',))) == []
+  other = dataclasses.replace(base.with_options('kernel_shap', samples=7), seed=1, epochs=base.epochs + 1)
+  samples = base.explainer_options('kernel_shap').samples
+  assert base.differences(other) == [f'epochs: {base.epochs} vs {base.epochs + 1}',
+                                     f'explainer.kernel_shap.samples: {samples} vs 7']
+  runs_ = [types.SimpleNamespace(labels=np.zeros(3), config=c) for c in (base, other)]
+  options = measure.part_options(None, (1.,), 1, False, 0, False, None, 0, 0, 128)
+  with pytest.raises(FaithjaxError, match=r'more than their seed \(epochs: .*; explainer.kernel_shap.samples'):
+    measure.checked_runs(runs_, options)

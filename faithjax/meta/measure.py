@@ -879,6 +879,10 @@ def checked_runs(runs: Sequence[runs_lib.EvaluatedRun], options: parts_lib.PartO
   sizes = {len(r.labels) for r in runs}
   if len(sizes) != 1 or len({r.config.corpus for r in runs}) != 1:
     raise FaithjaxError('the runs hold different corpora or test splits; pass runs of one corpus and data split')
+  for run in runs[1:]:  # seeds of one setting: a difference would be read as the seeds' spread
+    if differences := runs[0].config.differences(run.config):
+      raise FaithjaxError(f'the runs differ in more than their seed ({"; ".join(differences)}); pass seeds or '
+                          'checkpoints of one setting')
   if options.sections is not None:
     run_sections(runs[0], options)  # an evaluation that trains, not asked to retrain
   if options.naopc_bounds:  # a limit below every document
