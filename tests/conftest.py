@@ -83,6 +83,12 @@ def pytest_collection_modifyitems(items):
     parameter = SLOW_PARAMETERS.get(item.nodeid.split('::')[0])
     if item.nodeid in SLOW_TESTS or (parameter and parameter in item.nodeid):
       item.add_marker(pytest.mark.slow)
+  # The slow step runs one worker per core with `--dist loadgroup` (.ci/run): each test file is one group, so its
+  # module fixtures are built once, and every file that reads the smoke run is one group, so it is built once.
+  smoke_files = {item.path for item in items if 'smoke_workdir' in item.fixturenames}
+  for item in items:
+    if item.get_closest_marker('slow'):
+      item.add_marker(pytest.mark.xdist_group('smoke_run' if item.path in smoke_files else item.path.name))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
 
 # Each classifier of faithjax.models at test size: model-generic tests run on each. One size per kind, so a
