@@ -74,6 +74,11 @@ SLOW_TESTS = frozenset({
     'tests/test_faithfulness.py::test_eraser_matches_loop[transformer-pad_fixed-False]',
     'tests/test_faithfulness.py::test_first_flips_match_loop[transformer-True-pad_fixed]',
     'tests/test_faithfulness.py::test_first_flips_match_loop[transformer-False-pad_fixed]',
+    # the suite took 994 s on a machine half as fast (BUILD_NOTES: Testing & CI): one twin of each of four pairs
+    'tests/test_faithfulness.py::test_first_flips_match_loop[bilstm-True-pad_fixed]',
+    'tests/test_naopc.py::test_a_narrow_beam_stays_inside_the_exact_bounds[1]',
+    'tests/test_naopc.py::test_the_best_and_worst_orderings_normalise_to_one_and_zero[pad_fixed]',
+    'tests/test_explain_sampling.py::test_kernel_shap_matches_constrained_least_squares_per_example[pad]',
 })
 
 
