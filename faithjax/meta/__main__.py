@@ -36,8 +36,9 @@ def define_flags() -> None:
   """The command's flags; --evaluations lists every registered evaluation, plug-ins' included."""
   flags.DEFINE_list('plugins', [], 'Python modules imported first (e.g. my_package.my_module): the explainers, '
                     'evaluations and models the runs used that they register (docs/extending.md).')
-  flags.DEFINE_list('runs', None, 'Evaluated workdirs of one corpus and data split, one per seed or checkpoint, or '
-                    'their archives (.npz, each with its part beside it: <archive>.meta.npz).')
+  flags.DEFINE_list('runs', None, 'Evaluated workdirs of one corpus, data split and setting, one per seed or '
+                    'checkpoint (runs that differ in more are refused), or their archives (.npz, each with its part '
+                    'beside it: <archive>.meta.npz).')
   flags.DEFINE_bool('measure_only', False, 'Measure each workdir\'s part (what needs its classifier and maps) into '
                     '<out>/parts/<workdir name>.npz and stop: kept beside the run\'s archive as <archive>.meta.npz, '
                     'it joins a later meta-evaluation of archives made with the same flags.')
