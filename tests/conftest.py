@@ -2,8 +2,10 @@
 the synthetic corpus."""
 
 import collections
+import fcntl
 import gc
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,12 +90,6 @@ def pytest_collection_modifyitems(items):
     parameter = SLOW_PARAMETERS.get(item.nodeid.split('::')[0])
     if item.nodeid in SLOW_TESTS or (parameter and parameter in item.nodeid):
       item.add_marker(pytest.mark.slow)
-  # The slow step runs one worker per core with `--dist loadgroup` (.ci/run): each test file is one group, so its
-  # module fixtures are built once, and every file that reads the smoke run is one group, so it is built once.
-  smoke_files = {item.path for item in items if 'smoke_workdir' in item.fixturenames}
-  for item in items:
-    if item.get_closest_marker('slow'):
-      item.add_marker(pytest.mark.xdist_group('smoke_run' if item.path in smoke_files else item.path.name))
 TrainedModel = collections.namedtuple('TrainedModel', 'model params corpus test_accuracy')
 
 # Each classifier of faithjax.models at test size: model-generic tests run on each. One size per kind, so a
@@ -132,9 +128,19 @@ def smoke_run(workdir, *extra):
 
 @pytest.fixture(scope='session')
 def smoke_workdir(tmp_path_factory):
-  """The workdir of one uninterrupted smoke run (read-only: copy it to change it)."""
-  workdir = tmp_path_factory.mktemp('smoke')
-  subprocess.run(smoke_run(workdir), check=True, capture_output=True, cwd=REPO, timeout=900)
+  """The workdir of one uninterrupted smoke run (read-only: copy it to change it), built once per pytest session:
+  the slow step's workers (`-n auto --dist loadfile`, .ci/run) share it, the first to ask building it while the
+  others wait on a lock."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent  # the session's folder, above each worker's own
+  workdir, built = root / 'smoke', root / 'smoke.built'
+  with open(root / 'smoke.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not built.exists():
+      shutil.rmtree(workdir, ignore_errors=True)  # a worker that failed to build it leaves a part
+      subprocess.run(smoke_run(workdir), check=True, capture_output=True, cwd=REPO, timeout=900)
+      built.touch()
   return workdir
 
 
