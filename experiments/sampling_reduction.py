@@ -13,7 +13,6 @@ examples (`evaluations.Score.difference`), and the map's rank among all maps und
 
 import sys
 
-from absl import app
 from absl import flags
 import numpy as np
 
